@@ -1,0 +1,95 @@
+# e2e/lab/lib/traffic.sh — servers that answer with their own name, clients that record who
+# answered, and an ARP probe that reports every MAC answering for an address.
+# Clients use busybox nc (static busybox wget crashes under `ip netns exec`) and socat for UDP.
+
+# lab_http_server NS [PORT] [NAME] — busybox httpd in NS on PORT (default 80, all addresses,
+# IPv4 and IPv6) serving "NAME\n" (default NS) at /. Process name: http-PORT.
+lab_http_server() {
+    local ns=$1 port=${2:-80} name=${3:-$1} dir
+    dir=$LAB_RUN/www/$ns-$port
+    mkdir -p "$dir"
+    echo "$name" >"$dir/index.html"
+    lab_spawn "$ns" "http-$port" httpd -f -p "$port" -h "$dir"
+    lab_wait_listen "$ns" tcp "$port"
+}
+
+# lab_udp_server NS PORT [BIND] [NAME] — socat in NS answering each datagram with "NAME\n".
+# BIND is the address replies must come from: for direct routing and tunnelling, the VIP
+# (an unbound socket would answer from the real server's own address and the client would drop
+# it). An IPv6 BIND gives an IPv6 server. Process name: udp-PORT[-BIND].
+lab_udp_server() {
+    local ns=$1 port=$2 bind=${3:-} name=${4:-$1} addr pname=udp-$2${3:+-$3}
+    case $bind in
+    "") addr=UDP4-RECVFROM:$port ;;
+    *:*) addr="UDP6-RECVFROM:$port,bind=[$bind]" ;;
+    *) addr="UDP4-RECVFROM:$port,bind=$bind" ;;
+    esac
+    lab_spawn "$ns" "$pname" socat "$addr,reuseaddr,fork" SYSTEM:"echo $name"
+    lab_wait_listen "$ns" udp "$port"
+}
+
+# lab_request NS PROTO ADDR PORT — one request from NS; prints the answering server's name.
+# tcp: HTTP/1.0 GET / (3 s timeout); udp: one datagram (2 s timeout). Fails on no answer.
+lab_request() {
+    local ns=$1 proto=$2 addr=$3 port=$4 answer peer=$3
+    case $addr in *:*) peer="[$addr]" ;; esac
+    if [ "$proto" = tcp ]; then
+        answer=$(printf 'GET / HTTP/1.0\r\n\r\n' | /sbin/ip netns exec "$ns" nc -w 3 "$addr" "$port" 2>/dev/null |
+            tr -d '\r' | awk 'body { print } /^$/ { body = 1 }' | tail -n 1)
+    else
+        answer=$(echo ping | /sbin/ip netns exec "$ns" socat -T 2 - "UDP:$peer:$port" 2>/dev/null | tail -n 1)
+    fi
+    [ -n "$answer" ] && echo "$answer"
+}
+
+# lab_client_loop NS PROTO ADDR PORT COUNT — COUNT requests, one after the other. Prints one
+# line per request, then a summary. Sets LAB_LOOP_FAILED (requests without an answer) and
+# LAB_LOOP_SUMMARY ("rs1=10 rs2=10"); lab_loop_count NAME gives one server's count.
+lab_client_loop() {
+    local ns=$1 proto=$2 addr=$3 port=$4 count=$5 i=0 answer
+    : >"$LAB_RUN/loop.txt"
+    while [ "$i" -lt "$count" ]; do
+        i=$((i + 1))
+        answer=$(lab_request "$ns" "$proto" "$addr" "$port") || answer=FAIL
+        echo "$answer" >>"$LAB_RUN/loop.txt"
+    done
+    LAB_LOOP_FAILED=$(grep -c '^FAIL$' "$LAB_RUN/loop.txt")
+    LAB_LOOP_SUMMARY=$(grep -v '^FAIL$' "$LAB_RUN/loop.txt" | sort | uniq -c |
+        awk '{ printf "%s%s=%s", sep, $2, $1; sep = " " }')
+    lab_say "$count $proto requests $ns -> $addr:$port: answers ${LAB_LOOP_SUMMARY:-none}; failed $LAB_LOOP_FAILED;" \
+        "sequence: $(tr '\n' ' ' <"$LAB_RUN/loop.txt")"
+}
+lab_loop_count() { grep -c "^$1\$" "$LAB_RUN/loop.txt"; }
+
+# lab_check_loop DESCRIPTION SERVER... — checks on the last client loop: no request failed
+# and every SERVER answered at least once.
+lab_check_loop() {
+    local desc=$1 rs
+    shift
+    lab_check_eq "$desc: requests without an answer" "$LAB_LOOP_FAILED" 0
+    for rs in "$@"; do
+        lab_check_ge "$desc: answers from $rs (all answers: ${LAB_LOOP_SUMMARY:-none})" "$(lab_loop_count "$rs")" 1
+    done
+}
+
+# lab_arp_probe NS ADDR [COUNT] — broadcast COUNT ARP requests (default 3) for ADDR from NS's
+# eth0 and collect every reply. Prints the distinct MACs that answered, one a line, with the
+# owning namespace; sets LAB_ARP_MACS (space-separated) and LAB_ARP_COUNT.
+lab_arp_probe() {
+    local ns=$1 addr=$2 count=${3:-3} mac
+    /sbin/ip netns exec "$ns" arping -b -c "$count" -w $((count + 1)) -I eth0 "$addr" >"$LAB_RUN/arping.txt" 2>&1
+    LAB_ARP_MACS=$(sed -n 's/.*reply from .* \[\([0-9a-fA-F:]*\)\].*/\1/p' "$LAB_RUN/arping.txt" |
+        tr 'A-F' 'a-f' | sort -u | tr '\n' ' ')
+    LAB_ARP_MACS=${LAB_ARP_MACS% }
+    LAB_ARP_COUNT=0
+    for mac in $LAB_ARP_MACS; do
+        LAB_ARP_COUNT=$((LAB_ARP_COUNT + 1))
+    done
+    lab_say "ARP probe $ns -> $addr: $LAB_ARP_COUNT MAC(s) answered: $(lab_arp_owners)"
+}
+# lab_arp_owners — "mac (ns)" for each MAC of the last probe.
+lab_arp_owners() {
+    local mac out=""
+    for mac in $LAB_ARP_MACS; do out="$out${out:+, }$mac ($(lab_mac_owner "$mac"))"; done
+    echo "${out:-none}"
+}
