@@ -1,0 +1,75 @@
+//! Condition types, statuses and reasons reported on `VirtualServer`, `RealServer` and
+//! `LvsNodeConfig` status. Types and reasons are CamelCase, as the Kubernetes API conventions ask.
+
+/// Condition types.
+pub mod types {
+    /// VirtualServer: the spec is valid and does not conflict with another VirtualServer.
+    pub const ACCEPTED: &str = "Accepted";
+    /// VirtualServer: every selected director has programmed the IPVS service.
+    pub const PROGRAMMED: &str = "Programmed";
+    /// VirtualServer: the active director serves at least one healthy real server.
+    pub const READY: &str = "Ready";
+    /// VirtualServer: serving, but with fewer healthy real servers or directors than declared.
+    pub const DEGRADED: &str = "Degraded";
+    /// RealServer: health checks from the directors pass.
+    pub const HEALTHY: &str = "Healthy";
+    /// RealServer: its node holds the VIPs and ARP settings the forwarding method needs.
+    pub const CONFIGURED: &str = "Configured";
+    /// LvsNodeConfig: the agent applied the whole config to the kernel.
+    pub const SYNCED: &str = "Synced";
+    /// VirtualServer / LvsNodeConfig: another host answers ARP or NDP for a VIP this node owns.
+    pub const DUPLICATE_VIP: &str = "DuplicateVIP";
+}
+
+/// Condition statuses.
+pub mod status {
+    /// The condition holds.
+    pub const TRUE: &str = "True";
+    /// The condition does not hold.
+    pub const FALSE: &str = "False";
+    /// Not known yet.
+    pub const UNKNOWN: &str = "Unknown";
+}
+
+/// Condition reasons.
+pub mod reasons {
+    /// Accepted=True.
+    pub const ACCEPTED: &str = "Accepted";
+    /// Accepted=False: a field is invalid.
+    pub const INVALID: &str = "Invalid";
+    /// Accepted=False: an older VirtualServer owns the same VIP, port and protocol (or fwmark).
+    pub const CONFLICT: &str = "Conflict";
+    /// Accepted=False: the VIP is the address of a node.
+    pub const VIP_IS_NODE_ADDRESS: &str = "VIPIsNodeAddress";
+    /// Programmed=False: no node matches the director selector.
+    pub const NO_DIRECTORS: &str = "NoDirectors";
+    /// Programmed=True.
+    pub const PROGRAMMED: &str = "Programmed";
+    /// Programmed=False: some directors have not programmed the service yet.
+    pub const PENDING: &str = "Pending";
+    /// Programmed=False or Configured=False: the kernel refused an operation.
+    pub const KERNEL_ERROR: &str = "KernelError";
+    /// Ready=True.
+    pub const SERVING: &str = "Serving";
+    /// Ready=False: no real server is healthy (the fallback server, if any, answers).
+    pub const NO_HEALTHY_REAL_SERVERS: &str = "NoHealthyRealServers";
+    /// Degraded=True: some real servers are unhealthy.
+    pub const REAL_SERVERS_UNHEALTHY: &str = "RealServersUnhealthy";
+    /// Degraded=False.
+    pub const AS_DECLARED: &str = "AsDeclared";
+    /// Healthy=True.
+    pub const CHECK_PASSED: &str = "CheckPassed";
+    /// Healthy=False.
+    pub const CHECK_FAILED: &str = "CheckFailed";
+    /// Configured=True.
+    pub const CONFIGURED: &str = "Configured";
+    /// Configured=Unknown: the real server is not on a node with the real-server role; its VIP and
+    /// ARP settings are the administrator's job.
+    pub const UNMANAGED: &str = "Unmanaged";
+    /// Configured=False / Accepted=False for a pair: a port remap under DirectRouting or Tunnel.
+    pub const PORT_REMAP_NOT_ALLOWED: &str = "PortRemapNotAllowed";
+    /// Synced=True on an LvsNodeConfig.
+    pub const SYNCED: &str = "Synced";
+    /// Synced=False on an LvsNodeConfig.
+    pub const SYNC_FAILED: &str = "SyncFailed";
+}

@@ -1,0 +1,121 @@
+//! `build`: VirtualServers, RealServers and Nodes → every node's resolved `LvsNodeConfig` spec,
+//! plus the problems found and each object's outcome (for status conditions). Pure and
+//! deterministic: the same input gives byte-identical output.
+//!
+//! Steps: validate each object → accept VirtualServers (node-address and VIP conflicts) → select
+//! real servers per VirtualServer (pair checks) → assemble each node's config → shard.
+
+mod accept;
+mod assemble;
+mod select;
+mod shard;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::Node;
+use lvs_api::{LvsNodeConfig, LvsNodeConfigSpec, RealServer, VirtualServer};
+
+pub use shard::{DEFAULT_SHARD_BYTES, shard};
+
+use crate::object::ObjectKey;
+use crate::problem::{Problem, Severity};
+use crate::roles::{NodeFacts, NodeIndex, Placement};
+
+/// Everything `build` reads.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildInput<'a> {
+    /// Every VirtualServer, in any namespace.
+    pub virtual_servers: &'a [VirtualServer],
+    /// Every RealServer.
+    pub real_servers: &'a [RealServer],
+    /// Every Node.
+    pub nodes: &'a [Node],
+    /// Readiness gating (Kubernetes mode): the `(node, VIP)` pairs whose real-server setup the
+    /// node's agent reported done. A managed real server whose pair is missing is marked
+    /// `awaitingNode` and gets no traffic. `None` turns gating off (standalone mode).
+    pub configured_vips: Option<&'a BTreeSet<(String, IpAddr)>>,
+}
+
+/// The outcome for one VirtualServer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualServerOutcome {
+    /// Whether it was accepted.
+    pub accepted: bool,
+    /// Condition reason for `Accepted`.
+    pub reason: &'static str,
+    /// Condition message for `Accepted`.
+    pub message: String,
+    /// Its director nodes.
+    pub directors: Vec<String>,
+    /// The real servers it selected and uses.
+    pub real_servers: Vec<ObjectKey>,
+}
+
+/// The outcome for one RealServer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealServerOutcome {
+    /// Whether its spec is valid.
+    pub valid: bool,
+    /// Where it runs (for valid real servers).
+    pub placement: Option<Placement>,
+    /// The VirtualServers using it.
+    pub virtual_servers: Vec<ObjectKey>,
+}
+
+/// What `build` produces.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOutput {
+    /// The resolved config of every node that has something to do, by node name (unsharded).
+    pub node_configs: BTreeMap<String, LvsNodeConfigSpec>,
+    /// Every problem found, sorted.
+    pub problems: Vec<Problem>,
+    /// Per VirtualServer.
+    pub virtual_servers: BTreeMap<ObjectKey, VirtualServerOutcome>,
+    /// Per RealServer.
+    pub real_servers: BTreeMap<ObjectKey, RealServerOutcome>,
+}
+
+impl BuildOutput {
+    /// Whether any problem is an error.
+    pub fn has_errors(&self) -> bool {
+        self.problems
+            .iter()
+            .any(|problem| problem.severity == Severity::Error)
+    }
+
+    /// Every node config as the objects the controller writes, sharded to stay well below the
+    /// API server's object size limit.
+    pub fn node_config_objects(&self) -> Vec<LvsNodeConfig> {
+        self.node_configs
+            .iter()
+            .flat_map(|(node, spec)| shard(node, spec, DEFAULT_SHARD_BYTES))
+            .collect()
+    }
+}
+
+/// Resolves the cluster objects into every node's config.
+pub fn build(input: BuildInput<'_>) -> BuildOutput {
+    let nodes = NodeIndex::new(input.nodes.iter().map(NodeFacts::from_node));
+    let mut output = BuildOutput::default();
+
+    let accepted = accept::accept(input.virtual_servers, &nodes, &mut output);
+    let real_servers = select::validate_real_servers(input.real_servers, &nodes, &mut output);
+    let selections: Vec<_> = accepted
+        .iter()
+        .map(|virtual_server| {
+            select::select(
+                virtual_server,
+                &real_servers,
+                &nodes,
+                input.configured_vips,
+                &mut output,
+            )
+        })
+        .collect();
+    output.node_configs = assemble::assemble(&selections, &mut output.problems);
+
+    output.problems.sort();
+    output.problems.dedup();
+    output
+}

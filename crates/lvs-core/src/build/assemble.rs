@@ -1,0 +1,248 @@
+//! Assembling each node's config from the selections: director services on director nodes,
+//! real-server VIPs on managed real-server nodes, and the sysctls those roles need.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use lvs_api::{
+    AddressFamily, ArpMethod, DirectorService, Endpoint, ForwardingMethod, LvsNodeConfigSpec, PortProtocol,
+    RealServerVip, Shard, SysctlSetting, TunnelType, VipDevice, conditions::reasons,
+};
+
+use super::select::Selection;
+use crate::problem::Problem;
+use crate::roles::Placement;
+use crate::validate::ValidVirtualServer;
+
+/// Builds the config of every node that has something to do.
+pub(super) fn assemble(
+    selections: &[Selection],
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, LvsNodeConfigSpec> {
+    let mut configs: BTreeMap<String, LvsNodeConfigSpec> = BTreeMap::new();
+    let mut sysctls: BTreeMap<String, BTreeSet<SysctlSetting>> = BTreeMap::new();
+    let config_of = |configs: &mut BTreeMap<String, LvsNodeConfigSpec>, node: &str| {
+        configs
+            .entry(node.to_owned())
+            .or_insert_with(|| LvsNodeConfigSpec {
+                node_name: node.to_owned(),
+                shard: Shard::default(),
+                ..Default::default()
+            });
+    };
+
+    for selection in selections {
+        let service = director_service(selection);
+        for director in &selection.directors {
+            config_of(&mut configs, director);
+            let node_sysctls = sysctls.entry(director.clone()).or_default();
+            node_sysctls.extend(director_sysctls(&selection.virtual_server));
+            if let Some(config) = configs.get_mut(director) {
+                config.director_services.push(service.clone());
+            }
+        }
+        for selected in &selection.selected {
+            let Placement::Managed(node) = &selected.placement else {
+                continue;
+            };
+            let Some(vip) = real_server_vip(&selection.virtual_server) else {
+                continue;
+            };
+            config_of(&mut configs, node);
+            sysctls
+                .entry(node.clone())
+                .or_default()
+                .extend(real_server_sysctls(&vip));
+            if let Some(config) = configs.get_mut(node) {
+                merge_vip(config, vip, &selection.virtual_server, node, problems);
+            }
+        }
+    }
+
+    for (node, config) in &mut configs {
+        config
+            .director_services
+            .sort_by(|left, right| left.virtual_server.cmp(&right.virtual_server));
+        config
+            .real_server_vips
+            .sort_by(|left, right| left.address.cmp(&right.address));
+        config.sysctls = sysctls.remove(node).unwrap_or_default().into_iter().collect();
+    }
+    configs
+}
+
+fn director_service(selection: &Selection) -> DirectorService {
+    let virtual_server = &selection.virtual_server;
+    let service_port = virtual_server.port().map(|port| port.get());
+    let mut destinations: Vec<_> = selection
+        .selected
+        .iter()
+        .filter_map(|selected| selected.destination.clone())
+        .collect();
+    destinations.sort_by(|left, right| left.real_server.cmp(&right.real_server));
+    DirectorService {
+        virtual_server: virtual_server.key.qualified_name(),
+        generation: virtual_server.generation,
+        address: virtual_server.address.map(|address| address.to_string()),
+        port: service_port,
+        protocol: virtual_server.protocol,
+        fwmark: match virtual_server.identity {
+            crate::validate::ServiceIdentity::Fwmark { mark, .. } => Some(mark.get()),
+            crate::validate::ServiceIdentity::Address { .. } => None,
+        },
+        fwmark_ports: virtual_server
+            .fwmark_ports
+            .iter()
+            .map(|port| port.get())
+            .collect(),
+        family: virtual_server.family,
+        scheduler: virtual_server.scheduler,
+        scheduler_flags: virtual_server.scheduler_flags.clone(),
+        one_packet: virtual_server.one_packet,
+        forwarding: lvs_api::ForwardingSpec {
+            method: virtual_server.method,
+            tunnel: virtual_server.tunnel.clone(),
+        },
+        persistence: virtual_server.persistence.clone(),
+        interface: virtual_server.directors.interface.clone(),
+        vip_placement: virtual_server.directors.vip_placement,
+        health_check: virtual_server.health_check.clone(),
+        on_failure: virtual_server.on_failure,
+        fallback: virtual_server.fallback.map(|(address, port)| Endpoint {
+            address: address.to_string(),
+            port: port.map(|port| port.get()).or(service_port).unwrap_or(0),
+        }),
+        directors: selection.directors.clone(),
+        destinations,
+    }
+}
+
+/// The VIP a real-server node of this VirtualServer must accept, if the method needs one.
+fn real_server_vip(virtual_server: &ValidVirtualServer) -> Option<RealServerVip> {
+    let address = virtual_server.address?;
+    let ipv6 = address.is_ipv6();
+    let (device, tunnel) = match virtual_server.method {
+        ForwardingMethod::Nat => return None,
+        ForwardingMethod::DirectRouting => {
+            let device = match (virtual_server.arp_method, virtual_server.vip_device) {
+                (ArpMethod::Redirect, _) => None,
+                (_, VipDevice::Loopback) => Some("lo"),
+                (_, VipDevice::Dummy) => Some(crate::DUMMY_DEVICE),
+            };
+            (device, None)
+        }
+        ForwardingMethod::Tunnel => {
+            let tunnel = virtual_server.tunnel.clone().unwrap_or_default();
+            let device = match (tunnel.tunnel_type, ipv6) {
+                (TunnelType::Ipip | TunnelType::Gue, false) => "tunl0",
+                (TunnelType::Ipip | TunnelType::Gue, true) => "ip6tnl0",
+                (TunnelType::Gre, false) => "gre0",
+                (TunnelType::Gre, true) => "ip6gre0",
+            };
+            (Some(device), Some(tunnel))
+        }
+    };
+    let ports = match virtual_server.port() {
+        Some(port) => vec![PortProtocol {
+            port: port.get(),
+            protocol: virtual_server.protocol,
+        }],
+        None => virtual_server
+            .fwmark_ports
+            .iter()
+            .map(|port| PortProtocol {
+                port: port.get(),
+                protocol: virtual_server.protocol,
+            })
+            .collect(),
+    };
+    Some(RealServerVip {
+        address: address.to_string(),
+        arp_method: virtual_server.arp_method,
+        device: device.map(str::to_owned),
+        tunnel,
+        ports,
+        virtual_servers: vec![virtual_server.key.qualified_name()],
+    })
+}
+
+/// Adds `vip` to the node's VIPs, merging with an entry for the same address when compatible.
+fn merge_vip(
+    config: &mut LvsNodeConfigSpec,
+    vip: RealServerVip,
+    virtual_server: &ValidVirtualServer,
+    node: &str,
+    problems: &mut Vec<Problem>,
+) {
+    let Some(existing) = config
+        .real_server_vips
+        .iter_mut()
+        .find(|existing| existing.address == vip.address)
+    else {
+        config.real_server_vips.push(vip);
+        return;
+    };
+    if (existing.arp_method, &existing.device, &existing.tunnel) != (vip.arp_method, &vip.device, &vip.tunnel)
+    {
+        problems.push(Problem::warning(
+            &virtual_server.key,
+            "spec.realServers",
+            reasons::CONFLICT,
+            format!(
+                "node {node} already accepts VIP {} with arpMethod {:?} on {} for {}; this VirtualServer's \
+                 different setting is ignored there",
+                vip.address,
+                existing.arp_method,
+                existing.device.as_deref().unwrap_or("no device"),
+                existing.virtual_servers.join(", ")
+            ),
+        ));
+    }
+    for port in vip.ports {
+        if !existing.ports.contains(&port) {
+            existing.ports.push(port);
+        }
+    }
+    existing.ports.sort();
+    existing.virtual_servers.extend(vip.virtual_servers);
+    existing.virtual_servers.sort();
+    existing.virtual_servers.dedup();
+}
+
+fn sysctl(name: impl Into<String>, value: &str) -> SysctlSetting {
+    SysctlSetting {
+        name: name.into(),
+        value: value.to_owned(),
+    }
+}
+
+/// NAT directors forward and masquerade; IPVS must keep conntrack entries for that.
+fn director_sysctls(virtual_server: &ValidVirtualServer) -> Vec<SysctlSetting> {
+    if virtual_server.method != ForwardingMethod::Nat {
+        return Vec::new();
+    }
+    let forwarding = match virtual_server.family {
+        AddressFamily::IPv4 => sysctl("net/ipv4/ip_forward", "1"),
+        AddressFamily::IPv6 => sysctl("net/ipv6/conf/all/forwarding", "1"),
+    };
+    vec![forwarding, sysctl("net/ipv4/vs/conntrack", "1")]
+}
+
+/// ARP suppression (IPv4 only: Linux answers neighbour solicitations only for addresses on the
+/// receiving interface) and relaxed reverse-path filtering on tunnel devices. The effective
+/// values are the maximum of `all` and the interface, so `all` is set.
+fn real_server_sysctls(vip: &RealServerVip) -> Vec<SysctlSetting> {
+    let Ok(IpAddr::V4(_)) = vip.address.parse::<IpAddr>() else {
+        return Vec::new();
+    };
+    let mut settings = Vec::new();
+    if vip.arp_method == ArpMethod::Sysctl {
+        settings.push(sysctl("net/ipv4/conf/all/arp_ignore", "1"));
+        settings.push(sysctl("net/ipv4/conf/all/arp_announce", "2"));
+    }
+    if let (Some(_), Some(device)) = (&vip.tunnel, &vip.device) {
+        settings.push(sysctl(format!("net/ipv4/conf/{device}/rp_filter"), "0"));
+        settings.push(sysctl("net/ipv4/conf/all/rp_filter", "0"));
+    }
+    settings
+}

@@ -1,0 +1,239 @@
+//! Selecting real servers for each accepted VirtualServer: label selection within the namespace,
+//! then the pair checks (port remap, address family, a director serving itself) and placement.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use kube::core::SelectorExt;
+use lvs_api::{Destination, ForwardingMethod, RealServer, RealServerState, conditions::reasons};
+
+use super::{BuildOutput, RealServerOutcome};
+use crate::problem::Problem;
+use crate::roles::{NodeIndex, Placement};
+use crate::validate::{ValidRealServer, ValidVirtualServer, family_of, real_server};
+
+/// A real server that passed validation, with where it runs.
+#[derive(Debug, Clone)]
+pub(super) struct PlacedRealServer {
+    pub(super) spec: ValidRealServer,
+    pub(super) placement: Placement,
+}
+
+/// One real server chosen for one VirtualServer.
+#[derive(Debug, Clone)]
+pub(super) struct Selected {
+    pub(super) destination: Option<Destination>,
+    pub(super) placement: Placement,
+}
+
+/// An accepted VirtualServer with its directors and chosen real servers.
+#[derive(Debug, Clone)]
+pub(super) struct Selection {
+    pub(super) virtual_server: ValidVirtualServer,
+    pub(super) directors: Vec<String>,
+    pub(super) selected: Vec<Selected>,
+}
+
+/// Validates every RealServer and resolves its placement; records outcomes and problems.
+pub(super) fn validate_real_servers(
+    real_servers: &[RealServer],
+    nodes: &NodeIndex,
+    output: &mut BuildOutput,
+) -> Vec<PlacedRealServer> {
+    let mut placed = Vec::new();
+    for object in real_servers {
+        match real_server(object) {
+            Ok(spec) => {
+                let placement = nodes.placement_of(&spec);
+                match &placement {
+                    Placement::MissingNode(node) => output.problems.push(Problem::warning(
+                        &spec.key,
+                        "spec.node",
+                        reasons::UNMANAGED,
+                        format!("node {node:?} does not exist; its VIP and ARP settings are not configured"),
+                    )),
+                    Placement::UnlabelledNode(node) => output.problems.push(Problem::warning(
+                        &spec.key,
+                        if spec.node.is_some() {
+                            "spec.node"
+                        } else {
+                            "spec.address"
+                        },
+                        reasons::UNMANAGED,
+                        format!(
+                            "node {node} lacks the label {}=true, so it is not configured as a real server",
+                            lvs_api::labels::REAL_SERVER_ROLE
+                        ),
+                    )),
+                    Placement::Managed(_) | Placement::External => {}
+                }
+                output.real_servers.insert(
+                    spec.key.clone(),
+                    RealServerOutcome {
+                        valid: true,
+                        placement: Some(placement.clone()),
+                        virtual_servers: Vec::new(),
+                    },
+                );
+                placed.push(PlacedRealServer { spec, placement });
+            }
+            Err(problems) => {
+                if let Some(problem) = problems.first() {
+                    output.real_servers.insert(
+                        problem.object.clone(),
+                        RealServerOutcome {
+                            valid: false,
+                            placement: None,
+                            virtual_servers: Vec::new(),
+                        },
+                    );
+                }
+                output.problems.extend(problems);
+            }
+        }
+    }
+    placed.sort_by(|left, right| left.spec.key.cmp(&right.spec.key));
+    placed
+}
+
+/// Chooses the real servers of one VirtualServer.
+pub(super) fn select(
+    virtual_server: &ValidVirtualServer,
+    real_servers: &[PlacedRealServer],
+    nodes: &NodeIndex,
+    configured_vips: Option<&BTreeSet<(String, IpAddr)>>,
+    output: &mut BuildOutput,
+) -> Selection {
+    let directors = nodes.directors_of(virtual_server);
+    if directors.is_empty() {
+        output.problems.push(Problem::warning(
+            &virtual_server.key,
+            "spec.directors",
+            reasons::NO_DIRECTORS,
+            format!(
+                "no node carries {}=true{}; nothing programs this service",
+                lvs_api::labels::DIRECTOR_ROLE,
+                if virtual_server.directors.node_selector.is_empty() {
+                    ""
+                } else {
+                    " and matches nodeSelector"
+                }
+            ),
+        ));
+    }
+    let mut selected = Vec::new();
+    for candidate in real_servers {
+        let spec = &candidate.spec;
+        if spec.key.namespace != virtual_server.key.namespace
+            || !virtual_server.real_server_selector.matches(&spec.labels)
+        {
+            continue;
+        }
+        let Some(port) = destination_port(virtual_server, spec, output) else {
+            continue;
+        };
+        if family_of(&spec.address) != virtual_server.family
+            && virtual_server.method != ForwardingMethod::Tunnel
+        {
+            output.problems.push(Problem::error(
+                &spec.key,
+                "spec.address",
+                reasons::INVALID,
+                format!(
+                    "{} is not {:?} like {}; only Tunnel forwards across address families",
+                    spec.address, virtual_server.family, virtual_server.key
+                ),
+            ));
+            continue;
+        }
+        if let Placement::Managed(node) = &candidate.placement
+            && directors.contains(node)
+        {
+            output.problems.push(Problem::error(
+                &spec.key,
+                "spec.node",
+                reasons::INVALID,
+                format!(
+                    "node {node} directs {}; a director cannot also be one of its real servers",
+                    virtual_server.key
+                ),
+            ));
+            continue;
+        }
+        if let Some(outcome) = output.real_servers.get_mut(&spec.key) {
+            outcome.virtual_servers.push(virtual_server.key.clone());
+        }
+        if let Some(outcome) = output.virtual_servers.get_mut(&virtual_server.key) {
+            outcome.real_servers.push(spec.key.clone());
+        }
+        let destination = (spec.state != RealServerState::Disabled).then(|| Destination {
+            real_server: spec.key.qualified_name(),
+            address: spec.address.to_string(),
+            port,
+            weight: if spec.state == RealServerState::Draining {
+                0
+            } else {
+                spec.weight
+            },
+            thresholds: spec.thresholds.unwrap_or(virtual_server.thresholds),
+            state: spec.state,
+            awaiting_node: awaiting_node(virtual_server, &candidate.placement, configured_vips),
+        });
+        selected.push(Selected {
+            destination,
+            placement: candidate.placement.clone(),
+        });
+    }
+    if let Some(outcome) = output.virtual_servers.get_mut(&virtual_server.key) {
+        outcome.directors = directors.clone();
+    }
+    Selection {
+        virtual_server: virtual_server.clone(),
+        directors,
+        selected,
+    }
+}
+
+/// The destination port, or `None` (with a pair problem) when the method cannot map ports.
+fn destination_port(
+    virtual_server: &ValidVirtualServer,
+    real_server: &ValidRealServer,
+    output: &mut BuildOutput,
+) -> Option<u16> {
+    let service_port = virtual_server.port().map_or(0, |port| port.get());
+    let port = real_server
+        .port
+        .or(virtual_server.real_server_port)
+        .map_or(service_port, |port| port.get());
+    if port != service_port && virtual_server.method != ForwardingMethod::Nat {
+        let wanted = if service_port == 0 {
+            "omitted for a fwmark service".to_owned()
+        } else {
+            service_port.to_string()
+        };
+        output.problems.push(Problem::error(
+            &real_server.key,
+            "spec.port",
+            reasons::PORT_REMAP_NOT_ALLOWED,
+            format!(
+                "{port} differs from the port of {} ({wanted}); {:?} forwards without changing ports, only NAT may remap",
+                virtual_server.key, virtual_server.method
+            ),
+        ));
+        return None;
+    }
+    Some(port)
+}
+
+fn awaiting_node(
+    virtual_server: &ValidVirtualServer,
+    placement: &Placement,
+    configured_vips: Option<&BTreeSet<(String, IpAddr)>>,
+) -> bool {
+    let (Some(configured), Placement::Managed(node), Some(address)) =
+        (configured_vips, placement, virtual_server.address)
+    else {
+        return false;
+    };
+    virtual_server.method != ForwardingMethod::Nat && !configured.contains(&(node.clone(), address))
+}

@@ -1,0 +1,112 @@
+//! Condition helpers following the Kubernetes API conventions: set a condition carrying
+//! `lastTransitionTime` forward when its status did not change, stamp `observedGeneration`,
+//! and compare condition lists without timestamps so unchanged status is never written.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+/// A condition without its timestamp, as computed by the status logic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConditionDraft {
+    /// Type, e.g. `Ready`.
+    pub type_: &'static str,
+    /// `True`, `False` or `Unknown`.
+    pub status: &'static str,
+    /// CamelCase reason.
+    pub reason: &'static str,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl ConditionDraft {
+    /// A new draft.
+    pub fn new(
+        type_: &'static str,
+        status: &'static str,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            type_,
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// Sets `draft` in `conditions` (replacing the condition of the same type), stamping
+/// `generation`. `lastTransitionTime` is carried forward when the status is unchanged, else set
+/// to `now`. Returns whether anything but timestamps changed.
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    draft: ConditionDraft,
+    generation: Option<i64>,
+    now: &Time,
+) -> bool {
+    let existing = conditions
+        .iter()
+        .position(|condition| condition.type_ == draft.type_);
+    let last_transition_time = match existing.map(|index| &conditions[index]) {
+        Some(previous) if previous.status == draft.status => previous.last_transition_time.clone(),
+        _ => now.clone(),
+    };
+    let condition = Condition {
+        type_: draft.type_.to_owned(),
+        status: draft.status.to_owned(),
+        reason: draft.reason.to_owned(),
+        message: draft.message,
+        observed_generation: generation,
+        last_transition_time,
+    };
+    match existing {
+        Some(index) => {
+            let changed = !equal_ignoring_time(&conditions[index], &condition);
+            conditions[index] = condition;
+            changed
+        }
+        None => {
+            conditions.push(condition);
+            true
+        }
+    }
+}
+
+/// Merges a whole set of drafts: sets each, removes conditions of types listed in `owned_types`
+/// that no draft mentions, and sorts by type. Returns whether anything but timestamps changed.
+pub fn merge_conditions(
+    conditions: &mut Vec<Condition>,
+    drafts: Vec<ConditionDraft>,
+    owned_types: &[&str],
+    generation: Option<i64>,
+    now: &Time,
+) -> bool {
+    let before = conditions.clone();
+    conditions.retain(|condition| {
+        !owned_types.contains(&condition.type_.as_str())
+            || drafts.iter().any(|draft| draft.type_ == condition.type_)
+    });
+    for draft in drafts {
+        set_condition(conditions, draft, generation, now);
+    }
+    conditions.sort_by(|left, right| left.type_.cmp(&right.type_));
+    !lists_equal_ignoring_time(&before, conditions)
+}
+
+/// Whether two conditions are equal apart from `lastTransitionTime`.
+pub fn equal_ignoring_time(left: &Condition, right: &Condition) -> bool {
+    left.type_ == right.type_
+        && left.status == right.status
+        && left.reason == right.reason
+        && left.message == right.message
+        && left.observed_generation == right.observed_generation
+}
+
+/// Whether two condition lists are equal apart from timestamps (order-insensitive).
+pub fn lists_equal_ignoring_time(left: &[Condition], right: &[Condition]) -> bool {
+    left.len() == right.len()
+        && left.iter().all(|condition| {
+            right
+                .iter()
+                .any(|other| other.type_ == condition.type_ && equal_ignoring_time(condition, other))
+        })
+}

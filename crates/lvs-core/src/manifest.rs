@@ -1,0 +1,264 @@
+//! Reading manifests: multi-document YAML text → typed VirtualServers, RealServers and Nodes,
+//! each remembered with the file it came from. Problems (syntax, unknown kinds, wrong types,
+//! unknown fields, duplicates) name the file, the object and the field path. Reading files is
+//! the caller's job; this module only sees text.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use k8s_openapi::api::core::v1::Node;
+use lvs_api::{RealServer, VirtualServer};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::object::{Kind, ObjectKey, namespace_of};
+use crate::problem::Severity;
+
+const API_VERSION: &str = "lvs.operator.io/v1alpha1";
+
+/// Objects read from manifests.
+#[derive(Debug, Clone, Default)]
+pub struct Manifests {
+    /// VirtualServers, in reading order.
+    pub virtual_servers: Vec<VirtualServer>,
+    /// RealServers, in reading order.
+    pub real_servers: Vec<RealServer>,
+    /// Nodes, in reading order.
+    pub nodes: Vec<Node>,
+    /// The file each object came from.
+    pub sources: BTreeMap<ObjectKey, String>,
+}
+
+/// A problem found while reading a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestProblem {
+    /// The file.
+    pub source: String,
+    /// The object, when it could be identified.
+    pub object: Option<ObjectKey>,
+    /// Field path, or empty.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+    /// Error (the object is skipped) or warning.
+    pub severity: Severity,
+}
+
+impl fmt::Display for ManifestProblem {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}: ", self.source)?;
+        if let Some(object) = &self.object {
+            write!(formatter, "{object}: ")?;
+        }
+        if self.severity == Severity::Warning {
+            write!(formatter, "warning: ")?;
+        }
+        if !self.field.is_empty() {
+            write!(formatter, "{}: ", self.field)?;
+        }
+        write!(formatter, "{}", self.message)
+    }
+}
+
+impl Manifests {
+    /// Reads every document of `text` (from the file `source`) into `self`. Objects with
+    /// problems are skipped; the problems are returned.
+    pub fn read(&mut self, source: &str, text: &str) -> Vec<ManifestProblem> {
+        let problem = |object: Option<ObjectKey>, field: &str, message: String, severity| ManifestProblem {
+            source: source.to_owned(),
+            object,
+            field: field.to_owned(),
+            message,
+            severity,
+        };
+        let documents: Vec<Value> = match serde_saphyr::from_multiple(text) {
+            Ok(documents) => documents,
+            Err(error) => {
+                return vec![problem(
+                    None,
+                    "",
+                    format!("not valid YAML: {}", one_line(&error.to_string())),
+                    Severity::Error,
+                )];
+            }
+        };
+        let mut problems = Vec::new();
+        for (index, document) in documents.into_iter().enumerate() {
+            let documents = match document {
+                Value::Null => continue,
+                Value::Object(ref map) if map.get("kind").and_then(Value::as_str) == Some("List") => map
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+                other => vec![other],
+            };
+            for document in documents {
+                if let Err(found) = self.read_object(source, index, document) {
+                    problems.extend(found.into_iter().map(|(object, field, message, severity)| {
+                        problem(object, &field, message, severity)
+                    }));
+                }
+            }
+        }
+        problems
+    }
+
+    fn read_object(&mut self, source: &str, index: usize, document: Value) -> Result<(), Vec<Finding>> {
+        let Value::Object(map) = &document else {
+            return Err(vec![(
+                None,
+                String::new(),
+                format!("document {} is not a mapping", index + 1),
+                Severity::Error,
+            )]);
+        };
+        let text = |key: &str| {
+            map.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (api_version, kind_name) = (text("apiVersion"), text("kind"));
+        let metadata = map.get("metadata");
+        let name = metadata
+            .and_then(|metadata| metadata.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let namespace = metadata
+            .and_then(|metadata| metadata.get("namespace"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let kind = match (api_version.as_str(), kind_name.as_str()) {
+            (API_VERSION, "VirtualServer") => Kind::VirtualServer,
+            (API_VERSION, "RealServer") => Kind::RealServer,
+            ("v1", "Node") => Kind::Node,
+            (_, "VirtualServer" | "RealServer") => {
+                return Err(vec![(
+                    None,
+                    "apiVersion".to_owned(),
+                    format!("{kind_name} {name:?} has apiVersion {api_version:?}; expected {API_VERSION}"),
+                    Severity::Error,
+                )]);
+            }
+            _ => {
+                let what = if kind_name.is_empty() {
+                    "a document without kind".to_owned()
+                } else {
+                    format!("{api_version} {kind_name} {name:?}")
+                };
+                return Err(vec![(
+                    None,
+                    String::new(),
+                    format!("ignored {what}: not an lvs-operator object or Node"),
+                    Severity::Warning,
+                )]);
+            }
+        };
+        let key = match kind {
+            Kind::Node => ObjectKey::node(name),
+            _ => ObjectKey::new(kind, namespace_of(namespace.as_ref()), name),
+        };
+        if name.is_empty() {
+            return Err(vec![(
+                Some(key),
+                "metadata.name".to_owned(),
+                "is required".to_owned(),
+                Severity::Error,
+            )]);
+        }
+        if let Some(first) = self.sources.get(&key) {
+            return Err(vec![(
+                Some(key),
+                String::new(),
+                format!("is defined twice; first in {first}"),
+                Severity::Error,
+            )]);
+        }
+        let result = match kind {
+            Kind::VirtualServer => {
+                typed::<VirtualServer>(&document, &key).map(|object| self.virtual_servers.push(object))
+            }
+            Kind::RealServer => {
+                typed::<RealServer>(&document, &key).map(|object| self.real_servers.push(object))
+            }
+            Kind::Node => typed::<Node>(&document, &key).map(|object| self.nodes.push(object)),
+        };
+        result?;
+        self.sources.insert(key, source.to_owned());
+        Ok(())
+    }
+}
+
+type Finding = (Option<ObjectKey>, String, String, Severity);
+
+/// Deserializes `document` into `T`, reporting the failing field path and unknown spec fields
+/// (as `kubectl apply` with strict field validation would).
+fn typed<T: DeserializeOwned + serde::Serialize>(
+    document: &Value,
+    key: &ObjectKey,
+) -> Result<T, Vec<Finding>> {
+    let object: T = serde_path_to_error::deserialize(document).map_err(|error| {
+        let path = error.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        vec![(
+            Some(key.clone()),
+            field,
+            one_line(&error.into_inner().to_string()),
+            Severity::Error,
+        )]
+    })?;
+    if key.kind == Kind::Node {
+        return Ok(object);
+    }
+    let mut unknown = Vec::new();
+    if let (Some(original), Ok(round_trip)) = (document.get("spec"), serde_json::to_value(&object)) {
+        unknown_fields(
+            original,
+            round_trip.get("spec").unwrap_or(&Value::Null),
+            "spec",
+            &mut unknown,
+        );
+    }
+    if unknown.is_empty() {
+        Ok(object)
+    } else {
+        Err(unknown
+            .into_iter()
+            .map(|field| {
+                (
+                    Some(key.clone()),
+                    field,
+                    "unknown field".to_owned(),
+                    Severity::Error,
+                )
+            })
+            .collect())
+    }
+}
+
+/// Collects paths present (and non-null) in `original` but absent from the typed round trip.
+fn unknown_fields(original: &Value, typed: &Value, path: &str, unknown: &mut Vec<String>) {
+    match (original, typed) {
+        (Value::Object(original), Value::Object(typed)) => {
+            for (name, value) in original {
+                let child = format!("{path}.{name}");
+                match typed.get(name) {
+                    Some(typed_value) => unknown_fields(value, typed_value, &child, unknown),
+                    None if !value.is_null() => unknown.push(child),
+                    None => {}
+                }
+            }
+        }
+        (Value::Array(original), Value::Array(typed)) => {
+            for (index, (value, typed_value)) in original.iter().zip(typed).enumerate() {
+                unknown_fields(value, typed_value, &format!("{path}[{index}]"), unknown);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

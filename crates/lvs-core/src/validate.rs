@@ -1,0 +1,154 @@
+//! Validation: user specs → strong types. Every rule the CRD's CEL rules enforce at apply time is
+//! enforced here too (standalone mode has no API server), plus what CEL cannot judge. All
+//! problems of an object are collected, each naming its field path.
+
+mod fields;
+mod health_check;
+mod real_server;
+mod virtual_server;
+
+use std::net::IpAddr;
+use std::num::{NonZeroU16, NonZeroU32};
+
+use kube::core::Selector;
+use lvs_api::{
+    AddressFamily, ArpMethod, DirectorsSpec, FailureAction, ForwardingMethod, HealthCheckSpec, Protocol,
+    RealServerState, ResolvedPersistence, Scheduler, SchedulerFlag, ThresholdsSpec, TunnelSpec, VipDevice,
+};
+
+pub use real_server::real_server;
+pub use virtual_server::virtual_server;
+
+use crate::object::ObjectKey;
+
+/// What identifies an IPVS service in the kernel — two VirtualServers with equal identities
+/// conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServiceIdentity {
+    /// Address, port and protocol.
+    Address {
+        /// The VIP.
+        address: IpAddr,
+        /// The port.
+        port: NonZeroU16,
+        /// The protocol.
+        protocol: Protocol,
+    },
+    /// Firewall mark within an address family.
+    Fwmark {
+        /// Address family.
+        family: AddressFamily,
+        /// The mark.
+        mark: NonZeroU32,
+    },
+}
+
+impl std::fmt::Display for ServiceIdentity {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Address {
+                address: IpAddr::V6(address),
+                port,
+                protocol,
+            } => {
+                write!(formatter, "[{address}]:{port}/{}", protocol.as_str())
+            }
+            Self::Address {
+                address,
+                port,
+                protocol,
+            } => write!(formatter, "{address}:{port}/{}", protocol.as_str()),
+            Self::Fwmark { family, mark } => write!(formatter, "fwmark {mark} ({family:?})"),
+        }
+    }
+}
+
+/// A VirtualServer whose spec passed validation.
+#[derive(Debug, Clone)]
+pub struct ValidVirtualServer {
+    /// Its key.
+    pub key: ObjectKey,
+    /// metadata.generation.
+    pub generation: Option<i64>,
+    /// metadata.creationTimestamp, for "the older one wins".
+    pub created: Option<k8s_openapi::jiff::Timestamp>,
+    /// Service identity.
+    pub identity: ServiceIdentity,
+    /// The VIP (for fwmark services, only when the directors mark traffic themselves).
+    pub address: Option<IpAddr>,
+    /// Address family.
+    pub family: AddressFamily,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// For fwmark services with an address: the ports to mark (empty: all).
+    pub fwmark_ports: Vec<NonZeroU16>,
+    /// Scheduler.
+    pub scheduler: Scheduler,
+    /// Scheduler flags, sorted and unique.
+    pub scheduler_flags: Vec<SchedulerFlag>,
+    /// One-packet scheduling.
+    pub one_packet: bool,
+    /// Forwarding method.
+    pub method: ForwardingMethod,
+    /// Tunnel settings (Tunnel only; defaulted).
+    pub tunnel: Option<TunnelSpec>,
+    /// Persistence.
+    pub persistence: Option<ResolvedPersistence>,
+    /// Directors.
+    pub directors: DirectorsSpec,
+    /// Real-server selector.
+    pub real_server_selector: Selector,
+    /// Default real-server port.
+    pub real_server_port: Option<NonZeroU16>,
+    /// Real-server ARP method.
+    pub arp_method: ArpMethod,
+    /// Real-server VIP device.
+    pub vip_device: VipDevice,
+    /// Default thresholds.
+    pub thresholds: ThresholdsSpec,
+    /// Health check with defaults filled in.
+    pub health_check: HealthCheckSpec,
+    /// Failure action.
+    pub on_failure: FailureAction,
+    /// Fallback server.
+    pub fallback: Option<(IpAddr, Option<NonZeroU16>)>,
+}
+
+impl ValidVirtualServer {
+    /// The service port, if it has one.
+    pub fn port(&self) -> Option<NonZeroU16> {
+        match self.identity {
+            ServiceIdentity::Address { port, .. } => Some(port),
+            ServiceIdentity::Fwmark { .. } => None,
+        }
+    }
+}
+
+/// A RealServer whose spec passed validation.
+#[derive(Debug, Clone)]
+pub struct ValidRealServer {
+    /// Its key.
+    pub key: ObjectKey,
+    /// Its labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Address.
+    pub address: IpAddr,
+    /// Port override.
+    pub port: Option<NonZeroU16>,
+    /// Weight.
+    pub weight: u16,
+    /// Node named in the spec.
+    pub node: Option<String>,
+    /// State.
+    pub state: RealServerState,
+    /// Thresholds override.
+    pub thresholds: Option<ThresholdsSpec>,
+}
+
+/// The family of an address.
+pub fn family_of(address: &IpAddr) -> AddressFamily {
+    match address {
+        IpAddr::V4(_) => AddressFamily::IPv4,
+        IpAddr::V6(_) => AddressFamily::IPv6,
+    }
+}

@@ -1,0 +1,44 @@
+//! RealServer validation.
+
+use lvs_api::RealServer;
+
+use super::{ValidRealServer, fields};
+use crate::object::{Kind, ObjectKey, namespace_of};
+use crate::problem::{Problem, ProblemSink};
+
+/// Validates one RealServer.
+pub fn real_server(object: &RealServer) -> Result<ValidRealServer, Vec<Problem>> {
+    let key = ObjectKey::new(
+        Kind::RealServer,
+        namespace_of(object.metadata.namespace.as_ref()),
+        object.metadata.name.clone().unwrap_or_default(),
+    );
+    let mut sink = ProblemSink::new(&key);
+    if key.name.is_empty() {
+        sink.invalid("metadata.name", "is required");
+    }
+    let spec = &object.spec;
+    let address = fields::unicast_address(&mut sink, "spec.address", &spec.address);
+    let port = spec
+        .port
+        .and_then(|port| fields::port(&mut sink, "spec.port", port));
+    if let Some(node) = &spec.node {
+        fields::dns_subdomain(&mut sink, "spec.node", node);
+    }
+    if let Some(thresholds) = &spec.thresholds {
+        fields::thresholds(&mut sink, "spec.thresholds", thresholds);
+    }
+    match address {
+        Some(address) if !sink.has_errors() => Ok(ValidRealServer {
+            labels: object.metadata.labels.clone().unwrap_or_default(),
+            address,
+            port,
+            weight: spec.weight,
+            node: spec.node.clone(),
+            state: spec.state,
+            thresholds: spec.thresholds,
+            key,
+        }),
+        _ => Err(sink.problems),
+    }
+}
