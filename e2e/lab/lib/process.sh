@@ -13,6 +13,12 @@ lab_spawn() {
     echo $! >"$LAB_RUN/proc/$ns.$name.pid"
 }
 
+# lab_log_tail NS NAME [LINES] — the last lines a spawned process wrote, for error messages.
+lab_log_tail() {
+    echo "lab: last output of $2 in $1:"
+    tail -n "${3:-5}" "$LAB_RUN/log/$1.$2.log" 2>/dev/null | sed 's/^/    /'
+}
+
 # lab_pid NS NAME — pid of a spawned process (empty if unknown).
 lab_pid() { cat "$LAB_RUN/proc/$1.$2.pid" 2>/dev/null; }
 

@@ -41,14 +41,16 @@ lab_node_add() {
 # lab_topology SERVERS [DIRECTORS] — see the file header.
 lab_topology() {
     local servers=${1:?lab_topology SERVERS [DIRECTORS]} directors=${2:-1} i name
-    [ "$directors" -ge 1 ] && [ "$directors" -le 8 ] || { echo "lab: 1..8 directors"; exit 1; }
-    [ "$servers" -ge 1 ] && [ "$servers" -le 89 ] || { echo "lab: 1..89 real servers"; exit 1; }
+    if [ "$directors" -lt 1 ] || [ "$directors" -gt 8 ] || [ "$servers" -lt 1 ] || [ "$servers" -gt 89 ]; then
+        echo "lab: lab_topology wants 1..89 real servers and 1..8 directors"
+        exit 1
+    fi
     lab_must lab_modprobe veth bridge
     lab_must ip link add br0 type bridge forward_delay 0
     lab_must ip link set br0 up
     : >"$LAB_RUN/topology"
     lab_node_add client 10
-    LAB_CLIENT=client LAB_DIRECTORS= LAB_SERVERS=
+    LAB_CLIENT=client LAB_DIRECTORS='' LAB_SERVERS=''
     i=1
     while [ "$i" -le "$directors" ]; do
         name=director

@@ -10,7 +10,7 @@ lab_http_server() {
     mkdir -p "$dir"
     echo "$name" >"$dir/index.html"
     lab_spawn "$ns" "http-$port" httpd -f -p "$port" -h "$dir"
-    lab_wait_listen "$ns" tcp "$port"
+    lab_wait_listen "$ns" tcp "$port" || { lab_log_tail "$ns" "http-$port"; return 1; }
 }
 
 # lab_udp_server NS PORT [BIND] [NAME] — socat in NS answering each datagram with "NAME\n".
@@ -25,7 +25,7 @@ lab_udp_server() {
     *) addr="UDP4-RECVFROM:$port,bind=$bind" ;;
     esac
     lab_spawn "$ns" "$pname" socat "$addr,reuseaddr,fork" SYSTEM:"echo $name"
-    lab_wait_listen "$ns" udp "$port"
+    lab_wait_listen "$ns" udp "$port" || { lab_log_tail "$ns" "$pname"; return 1; }
 }
 
 # lab_request NS PROTO ADDR PORT — one request from NS; prints the answering server's name.
