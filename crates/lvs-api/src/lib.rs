@@ -5,6 +5,9 @@
 //! Types only — no I/O. The doc comments on every field become the CRD schema descriptions that
 //! `kubectl explain` shows, so they are written for the user.
 
+// kube-derive's repeated `printcolumn(type_ = …)` arguments read as duplicated attributes to clippy.
+#![allow(clippy::duplicated_attributes)]
+
 pub mod common;
 pub mod conditions;
 pub mod labels;

@@ -48,6 +48,9 @@ use crate::common::{
     validation = Rule::new("!has(self.address) || !has(self.family) || (self.family == 'IPv4') == (ip(self.address).family() == 4)").message("family does not match the address").field_path(".family"),
     validation = Rule::new("!has(self.persistence) || !has(self.address) || !has(self.persistence.netmask) || ip(self.address).family() == 4").message("netmask is for IPv4 services; use prefixLength for IPv6").field_path(".persistence.netmask"),
     validation = Rule::new("!has(self.persistence) || !has(self.address) || !has(self.persistence.prefixLength) || ip(self.address).family() == 6").message("prefixLength is for IPv6 services; use netmask for IPv4").field_path(".persistence.prefixLength"),
+    validation = Rule::new("!has(self.realServers) || !has(self.realServers.port) || !has(self.port) || self.forwarding.method == 'NAT' || self.realServers.port == self.port").message("only NAT may map real servers to another port than the service port").field_path(".realServers.port"),
+    validation = Rule::new("!has(self.realServers) || self.realServers.arpMethod != 'Redirect' || self.forwarding.method != 'Tunnel'").message("Redirect does not apply to Tunnel; use Sysctl or NFTablesARP").field_path(".realServers.arpMethod"),
+    validation = Rule::new("!has(self.fallback) || !has(self.fallback.port) || !has(self.port) || self.forwarding.method == 'NAT' || self.fallback.port == self.port").message("only NAT may map the fallback server to another port than the service port").field_path(".fallback.port"),
     validation = Rule::new("!has(self.fallback) || !has(self.address) || ip(self.fallback.address).family() == ip(self.address).family() || self.forwarding.method != 'DirectRouting'").message("a direct-routing fallback server must be of the VIP's address family").field_path(".fallback.address")
 )]
 pub struct VirtualServerSpec {

@@ -110,3 +110,101 @@ pub fn lists_equal_ignoring_time(left: &[Condition], right: &[Condition]) -> boo
                 .any(|other| other.type_ == condition.type_ && equal_ignoring_time(condition, other))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::jiff::Timestamp;
+
+    use super::*;
+
+    fn time(seconds: i64) -> Time {
+        Time(Timestamp::from_second(seconds).unwrap())
+    }
+
+    fn ready(status: &'static str, message: &str) -> ConditionDraft {
+        ConditionDraft::new("Ready", status, "Serving", message)
+    }
+
+    #[test]
+    fn transition_time_is_carried_forward_while_the_status_holds() {
+        let mut conditions = Vec::new();
+        assert!(set_condition(
+            &mut conditions,
+            ready("True", "2/2"),
+            Some(1),
+            &time(100)
+        ));
+        assert!(
+            !set_condition(&mut conditions, ready("True", "2/2"), Some(1), &time(200)),
+            "nothing changed"
+        );
+        assert_eq!(conditions[0].last_transition_time, time(100));
+        assert!(
+            set_condition(&mut conditions, ready("True", "1/2"), Some(1), &time(300)),
+            "message changed"
+        );
+        assert_eq!(
+            conditions[0].last_transition_time,
+            time(100),
+            "same status keeps its time"
+        );
+        assert!(set_condition(
+            &mut conditions,
+            ready("False", "0/2"),
+            Some(2),
+            &time(400)
+        ));
+        assert_eq!(conditions[0].last_transition_time, time(400));
+        assert_eq!(conditions[0].observed_generation, Some(2));
+        assert_eq!(conditions.len(), 1);
+    }
+
+    #[test]
+    fn merge_removes_owned_types_no_longer_reported_and_sorts() {
+        let mut conditions = Vec::new();
+        let drafts = vec![
+            ready("True", "ok"),
+            ConditionDraft::new("Accepted", "True", "Accepted", ""),
+        ];
+        assert!(merge_conditions(
+            &mut conditions,
+            drafts.clone(),
+            &["Ready", "Accepted"],
+            Some(1),
+            &time(1)
+        ));
+        assert_eq!(
+            conditions.iter().map(|c| c.type_.as_str()).collect::<Vec<_>>(),
+            ["Accepted", "Ready"]
+        );
+        assert!(!merge_conditions(
+            &mut conditions,
+            drafts,
+            &["Ready", "Accepted"],
+            Some(1),
+            &time(2)
+        ));
+        assert!(merge_conditions(
+            &mut conditions,
+            vec![ready("True", "ok")],
+            &["Ready", "Accepted"],
+            Some(1),
+            &time(3)
+        ));
+        assert_eq!(conditions.len(), 1, "Accepted is owned and was not reported");
+    }
+
+    #[test]
+    fn comparison_ignores_only_timestamps() {
+        let mut left = Vec::new();
+        let mut right = Vec::new();
+        set_condition(&mut left, ready("True", "a"), Some(1), &time(1));
+        set_condition(&mut right, ready("True", "a"), Some(1), &time(9));
+        assert!(lists_equal_ignoring_time(&left, &right));
+        set_condition(&mut right, ready("True", "a"), Some(2), &time(9));
+        assert!(
+            !lists_equal_ignoring_time(&left, &right),
+            "observedGeneration matters"
+        );
+    }
+}

@@ -160,10 +160,16 @@ impl Manifests {
             _ => ObjectKey::new(kind, namespace_of(namespace.as_ref()), name),
         };
         if name.is_empty() {
+            let message = match metadata.and_then(|metadata| metadata.get("name")) {
+                None | Some(Value::Null) => "is required".to_owned(),
+                Some(other) => format!(
+                    "must be a string, got {other} (YAML reads unquoted on/off/yes/no as booleans: quote the name)"
+                ),
+            };
             return Err(vec![(
                 Some(key),
                 "metadata.name".to_owned(),
-                "is required".to_owned(),
+                message,
                 Severity::Error,
             )]);
         }

@@ -52,6 +52,7 @@ impl Loaded {
                 .map_or("<unknown file>", String::as_str);
             lines.push((problem.severity, format!("{source}: {problem}")));
         }
+        lines.sort_by(|left, right| left.1.cmp(&right.1));
         lines
     }
 }

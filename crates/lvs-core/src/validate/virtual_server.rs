@@ -101,10 +101,7 @@ pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<
     {
         sink.invalid(
             "spec.realServers.port",
-            format!(
-                "{} differs from the service port {service_port}; only NAT may map to another port",
-                real_server_port
-            ),
+            format!("{real_server_port} differs from the service port {service_port}; only NAT may map to another port"),
         );
     }
     if spec.real_servers.arp_method == ArpMethod::Redirect {

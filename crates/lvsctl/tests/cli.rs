@@ -1,0 +1,92 @@
+//! The `lvsctl` binary as a user runs it: exit codes and one specific line per problem.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn lvsctl(arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lvsctl"))
+        .args(arguments)
+        .current_dir(repository())
+        .output()
+        .expect("lvsctl runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn validate_accepts_the_examples() {
+    let output = lvsctl(&["validate", "-f", "examples/"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout(&output), "", "no problem lines for valid examples");
+}
+
+#[test]
+fn validate_prints_one_line_per_bad_fixture_and_fails() {
+    let folder = "crates/lvs-core/tests/fixtures/invalid";
+    let output = lvsctl(&["validate", "-f", folder]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut files: Vec<String> = std::fs::read_dir(repository().join(folder))
+        .unwrap()
+        .map(|entry| format!("{folder}/{}", entry.unwrap().file_name().to_string_lossy()))
+        .collect();
+    files.sort();
+    assert_eq!(lines.len(), files.len(), "one line per file:\n{text}");
+    for file in &files {
+        let expected = std::fs::read_to_string(repository().join(file))
+            .unwrap()
+            .lines()
+            .find_map(|line| line.strip_prefix("# expect: ").map(str::to_owned))
+            .unwrap();
+        let matching: Vec<_> = lines
+            .iter()
+            .filter(|line| line.starts_with(&format!("{file}: ")))
+            .collect();
+        assert_eq!(matching.len(), 1, "{file}: {matching:?}");
+        assert!(
+            matching[0].contains(&expected),
+            "{file}: expected {expected:?} in {:?}",
+            matching[0]
+        );
+    }
+}
+
+#[test]
+fn build_prints_the_node_configs_the_controller_would_write() {
+    let output = lvsctl(&["build", "-f", "examples/", "--node", "director-1"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = stdout(&output);
+    let objects: Vec<lvs_api::LvsNodeConfig> =
+        serde_saphyr::from_multiple(&text).expect("valid YAML of LvsNodeConfig");
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0].metadata.name.as_deref(), Some("director-1"));
+    assert_eq!(objects[0].spec.director_services.len(), 6);
+}
+
+#[test]
+fn a_missing_path_is_a_clear_usage_error() {
+    let output = lvsctl(&["validate", "-f", "does/not/exist.yaml"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot read does/not/exist.yaml"), "{stderr}");
+}
