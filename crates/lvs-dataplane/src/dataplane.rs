@@ -1,0 +1,97 @@
+//! The narrow interface the agent programs the node through: observe what we own, apply ops.
+
+use std::future::Future;
+
+use crate::model::{NodeState, ServiceKey, Stats};
+use crate::ops::Op;
+use crate::ownership::RegistryError;
+
+/// A failed kernel operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DataplaneError {
+    /// The object exists already (creates treat this as success).
+    #[error("{what}: already exists")]
+    Exists {
+        /// The object.
+        what: String,
+    },
+    /// The object does not exist (deletes treat this as success).
+    #[error("{what}: not found")]
+    NotFound {
+        /// The object.
+        what: String,
+    },
+    /// The kernel lacks the scheduler's module.
+    #[error("{what}: scheduler {scheduler} not available in this kernel (module ip_vs_{scheduler})")]
+    SchedulerUnavailable {
+        /// The service.
+        what: String,
+        /// The scheduler.
+        scheduler: String,
+    },
+    /// Any other refusal, with the kernel's or tool's message.
+    #[error("{what}: {message}")]
+    Kernel {
+        /// The object and operation.
+        what: String,
+        /// Why.
+        message: String,
+    },
+    /// The ownership record could not be kept.
+    #[error("{0}")]
+    Registry(String),
+}
+
+impl From<RegistryError> for DataplaneError {
+    fn from(error: RegistryError) -> Self {
+        Self::Registry(error.to_string())
+    }
+}
+
+/// One op that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpFailure {
+    /// The op.
+    pub op: Op,
+    /// Why.
+    pub error: DataplaneError,
+}
+
+/// What an `apply` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Ops that succeeded (including creates that found the object and deletes that did not).
+    pub applied: usize,
+    /// Ops that failed; later ops still ran unless they depended on a failed one.
+    pub failures: Vec<OpFailure>,
+}
+
+impl ApplyReport {
+    /// Whether every op succeeded.
+    pub fn is_success(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Counters of one service and its destinations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceStats {
+    /// The service.
+    pub key: ServiceKey,
+    /// Service totals.
+    pub totals: Stats,
+    /// Per destination: address, port, counters, active and inactive connections.
+    pub destinations: Vec<(std::net::IpAddr, u16, Stats, u32, u32)>,
+}
+
+/// The node's kernel, as far as lvs-operator owns it.
+pub trait Dataplane: Send + Sync + 'static {
+    /// Reads the state we own (our services, VIPs, devices, changed sysctls, tables).
+    fn observe(&self) -> impl Future<Output = Result<NodeState, DataplaneError>> + Send;
+    /// Applies `ops` in order; idempotent (EEXIST on create and ENOENT on delete are success).
+    fn apply(&self, ops: Vec<Op>) -> impl Future<Output = ApplyReport> + Send;
+    /// Counters of our services.
+    fn stats(&self) -> impl Future<Output = Result<Vec<ServiceStats>, DataplaneError>> + Send;
+    /// Kernel writes issued so far (IPVS, address, device, sysctl and nftables changes).
+    fn write_count(&self) -> u64;
+}

@@ -1,0 +1,444 @@
+//! The ownership-aware `Dataplane` on top of any `Kernel`: observe filters the kernel down to
+//! what we own; apply runs ops in order, records ownership before creating and forgets it after
+//! deleting, treats EEXIST/ENOENT as success for what is ours, refuses to adopt a foreign
+//! object, and skips ops that depend on a failed one.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use futures::StreamExt;
+
+use crate::dataplane::{ApplyReport, Dataplane, DataplaneError, OpFailure, ServiceStats};
+use crate::kernel::Kernel;
+use crate::model::{Link, NftRules, NodeState, ServiceKey, VipAddress};
+use crate::ops::Op;
+use crate::ownership::{Registry, RegistryStore};
+
+/// The device whose addresses (and services on them) are ours by construction.
+pub const DUMMY_DEVICE: &str = "lvs0";
+
+/// `Dataplane` over a kernel implementation.
+#[derive(Debug)]
+pub struct Executor<K> {
+    kernel: K,
+    store: RegistryStore,
+    registry: Mutex<Registry>,
+}
+
+impl<K: Kernel> Executor<K> {
+    /// Wraps `kernel`, loading the ownership record from `store`.
+    pub fn new(kernel: K, store: RegistryStore) -> Result<Self, DataplaneError> {
+        let registry = store.load()?;
+        Ok(Self {
+            kernel,
+            store,
+            registry: Mutex::new(registry),
+        })
+    }
+
+    /// Wraps `kernel` with an in-memory record (tests: a restarted agent that kept its record).
+    pub fn new_with_registry(kernel: K, registry: Registry) -> Self {
+        Self {
+            kernel,
+            store: RegistryStore::Memory,
+            registry: Mutex::new(registry),
+        }
+    }
+
+    /// Gives the kernel implementation back.
+    pub fn into_kernel(self) -> K {
+        self.kernel
+    }
+
+    /// The kernel implementation.
+    pub fn kernel(&self) -> &K {
+        &self.kernel
+    }
+
+    /// A copy of the ownership record.
+    pub fn registry(&self) -> Registry {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn record(&self, change: impl FnOnce(&mut Registry)) -> Result<(), DataplaneError> {
+        let mut registry = self.lock();
+        change(&mut registry);
+        self.store.save(&registry)?;
+        Ok(())
+    }
+
+    async fn observe_state(&self) -> Result<NodeState, DataplaneError> {
+        let registry = self.registry();
+        let mut devices: BTreeSet<String> = registry.addresses.iter().map(|vip| vip.device.clone()).collect();
+        devices.insert(DUMMY_DEVICE.to_owned());
+        let addresses: BTreeSet<VipAddress> = self
+            .kernel
+            .addresses(&devices)
+            .await?
+            .into_iter()
+            .filter(|vip| vip.device == DUMMY_DEVICE || registry.addresses.contains(vip))
+            .collect();
+        let dummy_addresses: BTreeSet<_> = addresses
+            .iter()
+            .filter(|vip| vip.device == DUMMY_DEVICE)
+            .map(|vip| vip.address)
+            .collect();
+        let services = self
+            .kernel
+            .services()
+            .await?
+            .into_iter()
+            .filter(|state| {
+                registry.services.contains(&state.service.key)
+                    || matches!(state.service.key, ServiceKey::Address { address, .. } if dummy_addresses.contains(&address))
+            })
+            .map(|state| (state.service.key, state))
+            .collect();
+        let mut links = BTreeSet::new();
+        let mut candidates = registry.links.clone();
+        candidates.insert(Link::Dummy {
+            name: DUMMY_DEVICE.to_owned(),
+        });
+        for link in candidates {
+            if self.kernel.link_present(&link).await? {
+                links.insert(link);
+            }
+        }
+        let mut sysctls = std::collections::BTreeMap::new();
+        for name in registry.sysctl_originals.keys() {
+            sysctls.insert(name.clone(), self.kernel.read_sysctl(name).await?);
+        }
+        let nftables = match self.kernel.nftables_fingerprint().await? {
+            None => None,
+            Some(fingerprint) if registry.nftables_fingerprint.as_ref() == Some(&fingerprint) => {
+                registry.nftables.clone()
+            }
+            // Edited by hand (or not ours to read): differs from anything we want, so it is replaced.
+            Some(_) => Some(NftRules::default()),
+        };
+        Ok(NodeState {
+            links,
+            sysctls,
+            nftables,
+            services,
+            addresses,
+            announce: BTreeSet::new(),
+        })
+    }
+
+    /// Applies one op. Creates were recorded by the caller beforehand (`ours_before` says what
+    /// was ours before this batch); what a successful delete or a refused create must forget is
+    /// returned, so the caller saves the record once.
+    async fn apply_one(
+        &self,
+        op: &Op,
+        ours_before: &Registry,
+    ) -> (Result<(), DataplaneError>, Option<Forget>) {
+        let refuse = |what: String| DataplaneError::Kernel {
+            what,
+            message: "exists and was not created by lvs-operator; left alone".into(),
+        };
+        match op {
+            Op::AddService(service) => match self.kernel.add_service(service).await {
+                Err(DataplaneError::Exists { what }) if !ours_before.services.contains(&service.key) => {
+                    (Err(refuse(what)), Some(Forget::Service(service.key)))
+                }
+                Err(DataplaneError::Exists { .. }) => (self.kernel.update_service(service).await, None),
+                other => (other, None),
+            },
+            Op::UpdateService(service) => (self.kernel.update_service(service).await, None),
+            Op::DeleteService(key) => forget_after(
+                ignore_not_found(self.kernel.delete_service(key).await),
+                Forget::Service(*key),
+            ),
+            Op::AddDestination(key, destination) => match self.kernel.add_destination(key, destination).await
+            {
+                Err(DataplaneError::Exists { .. }) => {
+                    (self.kernel.update_destination(key, destination).await, None)
+                }
+                other => (other, None),
+            },
+            Op::UpdateDestination(key, destination) => {
+                (self.kernel.update_destination(key, destination).await, None)
+            }
+            Op::DeleteDestination(key, address, port) => (
+                ignore_not_found(self.kernel.delete_destination(key, *address, *port).await),
+                None,
+            ),
+            Op::AddAddress(vip) => match self.kernel.add_address(vip).await {
+                Err(DataplaneError::Exists { what })
+                    if vip.device != DUMMY_DEVICE && !ours_before.addresses.contains(vip) =>
+                {
+                    (Err(refuse(what)), Some(Forget::Address(vip.clone())))
+                }
+                other => (ignore_exists(other), None),
+            },
+            Op::DeleteAddress(vip) => forget_after(
+                ignore_not_found(self.kernel.delete_address(vip).await),
+                Forget::Address(vip.clone()),
+            ),
+            Op::AddLink(link) => (ignore_exists(self.kernel.add_link(link).await), None),
+            Op::DeleteLink(link) => forget_after(
+                ignore_not_found(self.kernel.delete_link(link).await),
+                Forget::Link(link.clone()),
+            ),
+            Op::SetSysctl(sysctl) => (self.set_sysctl(&sysctl.name, &sysctl.value).await, None),
+            Op::RestoreSysctl(name) => (self.restore_sysctl(name).await, None),
+            Op::ReplaceNftables(rules) => {
+                let result = match self.kernel.replace_nftables(rules).await {
+                    Ok(fingerprint) => self.record(|registry| {
+                        registry.nftables = Some(rules.clone());
+                        registry.nftables_fingerprint = Some(fingerprint);
+                    }),
+                    Err(error) => Err(error),
+                };
+                (result, None)
+            }
+            Op::DeleteNftables => {
+                let result = match ignore_not_found(self.kernel.delete_nftables().await) {
+                    Ok(()) => self.record(|registry| {
+                        registry.nftables = None;
+                        registry.nftables_fingerprint = None;
+                    }),
+                    Err(error) => Err(error),
+                };
+                (result, None)
+            }
+            Op::Announce(vip) => (self.kernel.announce(vip).await, None),
+        }
+    }
+
+    /// Writes a sysctl, first saving its original value (write-ahead: a crash in between must not
+    /// lose it).
+    async fn set_sysctl(&self, name: &str, value: &str) -> Result<(), DataplaneError> {
+        if !self.lock().sysctl_originals.contains_key(name) {
+            let original = self.kernel.read_sysctl(name).await?;
+            self.record(|registry| {
+                registry.sysctl_originals.insert(name.to_owned(), original);
+            })?;
+        }
+        self.kernel.write_sysctl(name, value).await
+    }
+
+    async fn restore_sysctl(&self, name: &str) -> Result<(), DataplaneError> {
+        let original = self.lock().sysctl_originals.get(name).cloned();
+        if let Some(original) = original {
+            self.kernel.write_sysctl(name, &original).await?;
+        }
+        self.record(|registry| {
+            registry.sysctl_originals.remove(name);
+        })
+    }
+}
+
+/// Something the record must forget after a batch.
+#[derive(Debug, Clone)]
+enum Forget {
+    Service(ServiceKey),
+    Address(VipAddress),
+    Link(Link),
+}
+
+fn forget_after(
+    result: Result<(), DataplaneError>,
+    forget: Forget,
+) -> (Result<(), DataplaneError>, Option<Forget>) {
+    let forget = result.is_ok().then_some(forget);
+    (result, forget)
+}
+
+fn ignore_not_found(result: Result<(), DataplaneError>) -> Result<(), DataplaneError> {
+    match result {
+        Err(DataplaneError::NotFound { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+fn ignore_exists(result: Result<(), DataplaneError>) -> Result<(), DataplaneError> {
+    match result {
+        Err(DataplaneError::Exists { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+/// How many IPVS requests are in flight at once during bulk changes.
+const PIPELINE_DEPTH: usize = 64;
+
+/// Splits ops into runs: maximal sequences of IPVS service/destination adds and updates (and
+/// destination deletes) that may be pipelined, and single other ops, keeping the order.
+fn runs(ops: Vec<Op>) -> Vec<Vec<Op>> {
+    let mut runs: Vec<Vec<Op>> = Vec::new();
+    for op in ops {
+        let pipelinable = matches!(
+            op,
+            Op::AddService(_)
+                | Op::UpdateService(_)
+                | Op::AddDestination(..)
+                | Op::UpdateDestination(..)
+                | Op::DeleteDestination(..)
+        );
+        match runs.last_mut() {
+            Some(run)
+                if pipelinable
+                    && run.first().is_some_and(|first| {
+                        first.is_ipvs_write() && !matches!(first, Op::DeleteService(_))
+                    }) =>
+            {
+                run.push(op)
+            }
+            _ => runs.push(vec![op]),
+        }
+    }
+    runs
+}
+
+/// Within a run: service changes, then destination adds and updates, then destination deletes
+/// (the order `plan` guarantees per service, kept across services).
+fn stages(run: Vec<Op>) -> [Vec<Op>; 3] {
+    let mut stages: [Vec<Op>; 3] = Default::default();
+    for op in run {
+        let stage = match op {
+            Op::AddService(_) | Op::UpdateService(_) => 0,
+            Op::AddDestination(..) | Op::UpdateDestination(..) => 1,
+            _ => 2,
+        };
+        stages[stage].push(op);
+    }
+    stages
+}
+
+/// The service an op depends on, if any.
+fn service_of(op: &Op) -> Option<ServiceKey> {
+    match op {
+        Op::AddService(service) | Op::UpdateService(service) => Some(service.key),
+        Op::AddDestination(key, _) | Op::UpdateDestination(key, _) | Op::DeleteDestination(key, ..) => {
+            Some(*key)
+        }
+        _ => None,
+    }
+}
+
+impl<K: Kernel> Dataplane for Executor<K> {
+    async fn observe(&self) -> Result<NodeState, DataplaneError> {
+        self.observe_state().await
+    }
+
+    async fn apply(&self, ops: Vec<Op>) -> ApplyReport {
+        let mut report = ApplyReport::default();
+        let ours_before = self.registry();
+        // Write-ahead, once for the batch: everything this batch may create is recorded as ours
+        // before the kernel sees it, so a crash never leaves an unrecorded object behind.
+        if let Err(error) = self.record(|registry| {
+            for op in &ops {
+                match op {
+                    Op::AddService(service) => {
+                        registry.services.insert(service.key);
+                    }
+                    Op::AddAddress(vip) => {
+                        registry.addresses.insert(vip.clone());
+                    }
+                    Op::AddLink(link) => {
+                        registry.links.insert(link.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }) {
+            report.failures.extend(ops.into_iter().map(|op| OpFailure {
+                op,
+                error: error.clone(),
+            }));
+            return report;
+        }
+
+        let mut failed_services = BTreeSet::new();
+        let mut forgets = Vec::new();
+        for run in runs(ops) {
+            let results: Vec<(Op, Result<(), DataplaneError>, Option<Forget>)> = if run.len() > 1 {
+                // A run of IPVS changes: services first, then destination adds/updates, then
+                // destination deletes — each stage pipelined.
+                let mut results = Vec::new();
+                for stage in stages(run) {
+                    let stage_results: Vec<_> = futures::stream::iter(stage.into_iter().map(|op| {
+                        let skip = service_of(&op)
+                            .filter(|key| failed_services.contains(key) && !matches!(op, Op::AddService(_)));
+                        let ours_before = &ours_before;
+                        async move {
+                            if let Some(key) = skip {
+                                let error = DataplaneError::Kernel {
+                                    what: key.to_string(),
+                                    message: "skipped: the service could not be created".into(),
+                                };
+                                return (op, Err(error), None);
+                            }
+                            let (result, forget) = self.apply_one(&op, ours_before).await;
+                            (op, result, forget)
+                        }
+                    }))
+                    .buffered(PIPELINE_DEPTH)
+                    .collect()
+                    .await;
+                    for (op, result, _) in &stage_results {
+                        if let (Op::AddService(service), Err(_)) = (op, result) {
+                            failed_services.insert(service.key);
+                        }
+                    }
+                    results.extend(stage_results);
+                }
+                results
+            } else {
+                let mut results = Vec::new();
+                for op in run {
+                    let (result, forget) = self.apply_one(&op, &ours_before).await;
+                    results.push((op, result, forget));
+                }
+                results
+            };
+            for (op, result, forget) in results {
+                forgets.extend(forget);
+                match result {
+                    Ok(()) => report.applied += 1,
+                    Err(error) => {
+                        tracing::warn!(%op, %error, "kernel operation failed");
+                        report.failures.push(OpFailure { op, error });
+                    }
+                }
+            }
+        }
+        if !forgets.is_empty()
+            && let Err(error) = self.record(|registry| {
+                for forget in forgets {
+                    match forget {
+                        Forget::Service(key) => {
+                            registry.services.remove(&key);
+                        }
+                        Forget::Address(vip) => {
+                            registry.addresses.remove(&vip);
+                        }
+                        Forget::Link(link) => {
+                            registry.links.remove(&link);
+                        }
+                    }
+                }
+            })
+        {
+            tracing::warn!(%error, "could not update the ownership record after deletes");
+        }
+        report
+    }
+
+    async fn stats(&self) -> Result<Vec<ServiceStats>, DataplaneError> {
+        let keys = self.observe_state().await?.services.into_keys().collect();
+        self.kernel.stats(&keys).await
+    }
+
+    fn write_count(&self) -> u64 {
+        self.kernel.write_count()
+    }
+}

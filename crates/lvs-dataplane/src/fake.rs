@@ -1,0 +1,334 @@
+//! `FakeDataplane`: the ownership-aware executor over an in-memory kernel with the kernel's
+//! semantics — EEXIST and ENOENT, destinations need their service, missing scheduler modules,
+//! foreign objects that must survive — for unit tests of the agent and of the executor.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::dataplane::{DataplaneError, ServiceStats};
+use crate::executor::Executor;
+use crate::kernel::{Kernel, KernelResult};
+use crate::model::{Destination, Link, NftRules, Service, ServiceKey, ServiceState, Stats, VipAddress};
+use crate::ownership::RegistryStore;
+
+/// What the fake kernel holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FakeKernelState {
+    /// Every IPVS service.
+    pub services: BTreeMap<ServiceKey, ServiceState>,
+    /// Every address, on any device.
+    pub addresses: BTreeSet<VipAddress>,
+    /// Existing devices (by name) and GUE ports.
+    pub links: BTreeSet<Link>,
+    /// Every sysctl that was read or written (unknown ones read as "0").
+    pub sysctls: BTreeMap<String, String>,
+    /// Our nftables rules, when our tables exist.
+    pub nftables: Option<NftRules>,
+    /// Bumped when our tables are edited behind our back (see `tamper_nftables`).
+    pub nftables_generation: u64,
+    /// Other programs' nftables tables.
+    pub foreign_tables: BTreeSet<String>,
+    /// Announcements sent.
+    pub announcements: Vec<VipAddress>,
+}
+
+/// The in-memory kernel.
+#[derive(Debug)]
+pub struct FakeKernel {
+    state: Mutex<FakeKernelState>,
+    unavailable_schedulers: BTreeSet<String>,
+    writes: AtomicU64,
+}
+
+impl Default for FakeKernel {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(FakeKernelState::default()),
+            // Like Debian's 6.1 cloud kernel.
+            unavailable_schedulers: BTreeSet::from(["twos".to_owned()]),
+            writes: AtomicU64::new(0),
+        }
+    }
+}
+
+impl FakeKernel {
+    /// Reads or changes the state directly (what an administrator does by hand).
+    pub fn with_state<T>(&self, change: impl FnOnce(&mut FakeKernelState) -> T) -> T {
+        change(
+            &mut self
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    fn write<T>(&self, change: impl FnOnce(&mut FakeKernelState) -> KernelResult<T>) -> KernelResult<T> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.with_state(change)
+    }
+}
+
+fn exists(what: impl ToString) -> DataplaneError {
+    DataplaneError::Exists {
+        what: what.to_string(),
+    }
+}
+
+fn not_found(what: impl ToString) -> DataplaneError {
+    DataplaneError::NotFound {
+        what: what.to_string(),
+    }
+}
+
+const KNOWN_SCHEDULERS: [&str; 14] = [
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
+];
+
+impl FakeKernel {
+    fn check_scheduler(&self, service: &Service) -> KernelResult<()> {
+        if !KNOWN_SCHEDULERS.contains(&service.scheduler.as_str())
+            || self.unavailable_schedulers.contains(&service.scheduler)
+        {
+            return Err(DataplaneError::SchedulerUnavailable {
+                what: format!("service {}", service.key),
+                scheduler: service.scheduler.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Kernel for FakeKernel {
+    async fn services(&self) -> KernelResult<Vec<ServiceState>> {
+        Ok(self.with_state(|state| state.services.values().cloned().collect()))
+    }
+
+    async fn add_service(&self, service: &Service) -> KernelResult<()> {
+        self.check_scheduler(service)?;
+        self.write(|state| {
+            if state.services.contains_key(&service.key) {
+                return Err(exists(format!("service {}", service.key)));
+            }
+            let entry = ServiceState {
+                service: service.clone(),
+                destinations: BTreeMap::new(),
+            };
+            state.services.insert(service.key, entry);
+            Ok(())
+        })
+    }
+
+    async fn update_service(&self, service: &Service) -> KernelResult<()> {
+        self.check_scheduler(service)?;
+        self.write(|state| match state.services.get_mut(&service.key) {
+            Some(entry) => {
+                entry.service = service.clone();
+                Ok(())
+            }
+            None => Err(not_found(format!("service {}", service.key))),
+        })
+    }
+
+    async fn delete_service(&self, key: &ServiceKey) -> KernelResult<()> {
+        self.write(|state| {
+            state
+                .services
+                .remove(key)
+                .map(|_| ())
+                .ok_or_else(|| not_found(format!("service {key}")))
+        })
+    }
+
+    async fn add_destination(&self, key: &ServiceKey, destination: &Destination) -> KernelResult<()> {
+        self.write(|state| {
+            let entry = state
+                .services
+                .get_mut(key)
+                .ok_or_else(|| not_found(format!("service {key}")))?;
+            if entry.destinations.contains_key(&destination.key()) {
+                return Err(exists(format!("destination {} of {key}", destination.address)));
+            }
+            entry.destinations.insert(destination.key(), destination.clone());
+            Ok(())
+        })
+    }
+
+    async fn update_destination(&self, key: &ServiceKey, destination: &Destination) -> KernelResult<()> {
+        self.write(|state| {
+            let entry = state
+                .services
+                .get_mut(key)
+                .ok_or_else(|| not_found(format!("service {key}")))?;
+            match entry.destinations.get_mut(&destination.key()) {
+                Some(current) => {
+                    *current = destination.clone();
+                    Ok(())
+                }
+                None => Err(not_found(format!("destination {} of {key}", destination.address))),
+            }
+        })
+    }
+
+    async fn delete_destination(&self, key: &ServiceKey, address: IpAddr, port: u16) -> KernelResult<()> {
+        self.write(|state| {
+            let entry = state
+                .services
+                .get_mut(key)
+                .ok_or_else(|| not_found(format!("service {key}")))?;
+            entry
+                .destinations
+                .remove(&(address, port))
+                .map(|_| ())
+                .ok_or_else(|| not_found(format!("destination {address} of {key}")))
+        })
+    }
+
+    async fn addresses(&self, devices: &BTreeSet<String>) -> KernelResult<Vec<VipAddress>> {
+        Ok(self.with_state(|state| {
+            state
+                .addresses
+                .iter()
+                .filter(|vip| devices.contains(&vip.device))
+                .cloned()
+                .collect()
+        }))
+    }
+
+    async fn add_address(&self, address: &VipAddress) -> KernelResult<()> {
+        self.write(|state| {
+            let device_exists = address.device == "lo"
+                || state.links.iter().any(|link| matches!(link, Link::Dummy { name } | Link::TunnelFallback { name, .. } if *name == address.device));
+            if !device_exists {
+                return Err(not_found(format!("device {}", address.device)));
+            }
+            if !state.addresses.insert(address.clone()) {
+                return Err(exists(format!("address {} on {}", address.address, address.device)));
+            }
+            Ok(())
+        })
+    }
+
+    async fn delete_address(&self, address: &VipAddress) -> KernelResult<()> {
+        self.write(|state| {
+            if state.addresses.remove(address) {
+                Ok(())
+            } else {
+                Err(not_found(format!("address {}", address.address)))
+            }
+        })
+    }
+
+    async fn link_present(&self, link: &Link) -> KernelResult<bool> {
+        Ok(self.with_state(|state| state.links.contains(link)))
+    }
+
+    async fn add_link(&self, link: &Link) -> KernelResult<()> {
+        self.write(|state| {
+            if state.links.insert(link.clone()) {
+                Ok(())
+            } else {
+                Err(exists(format!("{link:?}")))
+            }
+        })
+    }
+
+    async fn delete_link(&self, link: &Link) -> KernelResult<()> {
+        self.write(|state| {
+            if !state.links.remove(link) {
+                return Err(not_found(format!("{link:?}")));
+            }
+            if let Link::Dummy { name } = link {
+                state.addresses.retain(|vip| vip.device != *name);
+            }
+            Ok(())
+        })
+    }
+
+    async fn read_sysctl(&self, name: &str) -> KernelResult<String> {
+        Ok(self.with_state(|state| state.sysctls.get(name).cloned().unwrap_or_else(|| "0".to_owned())))
+    }
+
+    async fn write_sysctl(&self, name: &str, value: &str) -> KernelResult<()> {
+        self.write(|state| {
+            state.sysctls.insert(name.to_owned(), value.to_owned());
+            Ok(())
+        })
+    }
+
+    async fn nftables_fingerprint(&self) -> KernelResult<Option<String>> {
+        Ok(self.with_state(|state| {
+            state
+                .nftables
+                .as_ref()
+                .map(|rules| format!("{rules:?}#{}", state.nftables_generation))
+        }))
+    }
+
+    async fn replace_nftables(&self, rules: &NftRules) -> KernelResult<String> {
+        self.write(|state| {
+            state.nftables = Some(rules.clone());
+            Ok(format!("{rules:?}#{}", state.nftables_generation))
+        })
+    }
+
+    async fn delete_nftables(&self) -> KernelResult<()> {
+        self.write(|state| {
+            state
+                .nftables
+                .take()
+                .map(|_| ())
+                .ok_or_else(|| not_found("tables lvs-operator"))
+        })
+    }
+
+    async fn announce(&self, address: &VipAddress) -> KernelResult<()> {
+        self.with_state(|state| state.announcements.push(address.clone()));
+        Ok(())
+    }
+
+    async fn stats(&self, keys: &BTreeSet<ServiceKey>) -> KernelResult<Vec<ServiceStats>> {
+        Ok(self.with_state(|state| {
+            keys.iter()
+                .filter_map(|key| state.services.get(key))
+                .map(|entry| ServiceStats {
+                    key: entry.service.key,
+                    totals: Stats::default(),
+                    destinations: entry
+                        .destinations
+                        .keys()
+                        .map(|(address, port)| (*address, *port, Stats::default(), 0, 0))
+                        .collect(),
+                })
+                .collect()
+        }))
+    }
+
+    fn write_count(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+}
+
+/// The fake dataplane: ownership logic over the in-memory kernel.
+pub type FakeDataplane = Executor<FakeKernel>;
+
+impl FakeDataplane {
+    /// A fake node with `lo` only and nothing owned.
+    pub fn new_fake() -> Self {
+        match Executor::new(FakeKernel::default(), RegistryStore::Memory) {
+            Ok(executor) => executor,
+            Err(error) => unreachable!("an in-memory registry cannot fail to load: {error}"),
+        }
+    }
+
+    /// Simulates a restart of the agent: same kernel, ownership record as persisted.
+    pub fn restarted(self) -> Self {
+        let registry = self.registry();
+        Executor::new_with_registry(self.into_kernel(), registry)
+    }
+}
+
+#[cfg(test)]
+#[path = "fake/tests.rs"]
+mod tests;

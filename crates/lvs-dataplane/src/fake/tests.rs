@@ -1,0 +1,254 @@
+//! The executor's ownership rules and idempotence, on the fake kernel.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::dataplane::Dataplane;
+use crate::fake::FakeDataplane;
+use crate::model::*;
+use crate::plan::plan;
+
+fn ip(text: &str) -> std::net::IpAddr {
+    text.parse().unwrap()
+}
+
+fn desired(weight: u32) -> NodeState {
+    let key = ServiceKey::Address {
+        address: ip("10.0.0.1"),
+        port: 80,
+        protocol: Protocol::Tcp,
+    };
+    let destination = Destination {
+        address: ip("10.0.1.1"),
+        port: 80,
+        weight,
+        forwarding: Forwarding::DirectRouting,
+        upper_threshold: 0,
+        lower_threshold: 0,
+    };
+    let service = Service {
+        key,
+        scheduler: "rr".into(),
+        flags: ServiceFlags::default(),
+        persistence: None,
+    };
+    NodeState {
+        links: BTreeSet::from([Link::Dummy { name: "lvs0".into() }]),
+        sysctls: BTreeMap::from([("net/ipv4/vs/conntrack".to_owned(), "1".to_owned())]),
+        nftables: Some(NftRules {
+            redirects: vec![PortMatch {
+                address: ip("10.0.0.1"),
+                protocol: Protocol::Tcp,
+                port: 80,
+            }],
+            ..Default::default()
+        }),
+        services: BTreeMap::from([(
+            key,
+            ServiceState {
+                service,
+                destinations: BTreeMap::from([(destination.key(), destination)]),
+            },
+        )]),
+        addresses: BTreeSet::from([VipAddress {
+            address: ip("10.0.0.1"),
+            device: "lvs0".into(),
+        }]),
+        announce: BTreeSet::from([ip("10.0.0.1")]),
+    }
+}
+
+async fn converge(dataplane: &FakeDataplane, desired: &NodeState) -> usize {
+    let observed = dataplane.observe().await.unwrap();
+    let ops = plan(desired, &observed);
+    let count = ops.len();
+    let report = dataplane.apply(ops).await;
+    assert!(report.is_success(), "{:?}", report.failures);
+    count
+}
+
+fn observed_equals_desired(observed: &NodeState, desired: &NodeState) -> bool {
+    let mut desired = desired.clone();
+    desired.announce.clear();
+    observed == &desired
+}
+
+#[tokio::test]
+async fn apply_then_observe_equals_desired_and_a_second_apply_writes_nothing() {
+    let dataplane = FakeDataplane::new_fake();
+    let target = desired(1);
+    assert!(converge(&dataplane, &target).await > 0);
+    assert!(observed_equals_desired(
+        &dataplane.observe().await.unwrap(),
+        &target
+    ));
+    assert_eq!(
+        dataplane.kernel().with_state(|state| state.announcements.len()),
+        1
+    );
+    let writes = dataplane.write_count();
+    assert_eq!(converge(&dataplane, &target).await, 0);
+    assert_eq!(dataplane.write_count(), writes, "steady state makes zero writes");
+    assert_eq!(converge(&dataplane, &desired(7)).await, 1);
+    assert_eq!(
+        dataplane.write_count(),
+        writes + 1,
+        "one weight change is one write"
+    );
+}
+
+#[tokio::test]
+async fn foreign_objects_survive_apply_and_prune() {
+    let dataplane = FakeDataplane::new_fake();
+    let foreign_key = ServiceKey::Address {
+        address: ip("192.0.2.50"),
+        port: 443,
+        protocol: Protocol::Tcp,
+    };
+    let foreign = ServiceState {
+        service: Service {
+            key: foreign_key,
+            scheduler: "wlc".into(),
+            flags: ServiceFlags::default(),
+            persistence: None,
+        },
+        destinations: BTreeMap::new(),
+    };
+    let foreign_address = VipAddress {
+        address: ip("192.0.2.50"),
+        device: "lo".into(),
+    };
+    dataplane.kernel().with_state(|state| {
+        state.services.insert(foreign_key, foreign.clone());
+        state.addresses.insert(foreign_address.clone());
+        state.foreign_tables.insert("inet filter".into());
+        state
+            .sysctls
+            .insert("net/ipv4/conf/all/arp_ignore".into(), "0".into());
+    });
+    converge(&dataplane, &desired(1)).await;
+    assert!(
+        !dataplane
+            .observe()
+            .await
+            .unwrap()
+            .services
+            .contains_key(&foreign_key),
+        "not observed as ours"
+    );
+    converge(&dataplane, &NodeState::default()).await;
+    dataplane.kernel().with_state(|state| {
+        assert_eq!(state.services.get(&foreign_key), Some(&foreign));
+        assert!(state.addresses.contains(&foreign_address));
+        assert!(state.foreign_tables.contains("inet filter"));
+        assert_eq!(state.services.len(), 1, "our service is gone");
+        assert_eq!(state.nftables, None);
+        assert_eq!(
+            state.sysctls["net/ipv4/vs/conntrack"], "0",
+            "restored to its original value"
+        );
+    });
+}
+
+#[tokio::test]
+async fn a_foreign_service_with_our_key_is_not_adopted() {
+    let dataplane = FakeDataplane::new_fake();
+    let target = desired(1);
+    let key = *target.services.keys().next().unwrap();
+    let foreign = ServiceState {
+        service: Service {
+            key,
+            scheduler: "wlc".into(),
+            flags: ServiceFlags::default(),
+            persistence: None,
+        },
+        destinations: BTreeMap::new(),
+    };
+    dataplane.kernel().with_state(|state| {
+        state.services.insert(key, foreign.clone());
+    });
+    let ops = plan(&target, &dataplane.observe().await.unwrap());
+    let report = dataplane.apply(ops).await;
+    assert_eq!(
+        report.failures.len(),
+        2,
+        "the service and its destination: {:?}",
+        report.failures
+    );
+    assert!(
+        report.failures[0]
+            .error
+            .to_string()
+            .contains("was not created by lvs-operator")
+    );
+    assert!(
+        dataplane
+            .kernel()
+            .with_state(|state| state.services[&key] == foreign),
+        "left alone"
+    );
+    assert!(!dataplane.registry().services.contains(&key));
+}
+
+#[tokio::test]
+async fn a_restarted_agent_adopts_its_state_without_writing() {
+    let dataplane = FakeDataplane::new_fake();
+    let target = desired(1);
+    converge(&dataplane, &target).await;
+    let restarted = dataplane.restarted();
+    let writes = restarted.write_count();
+    assert_eq!(converge(&restarted, &target).await, 0);
+    assert_eq!(restarted.write_count(), writes);
+}
+
+#[tokio::test]
+async fn drift_is_repaired() {
+    let dataplane = FakeDataplane::new_fake();
+    let target = desired(1);
+    converge(&dataplane, &target).await;
+    dataplane.kernel().with_state(|state| {
+        state.services.clear(); // ipvsadm -C
+        state.addresses.clear(); // ip addr del
+        state.nftables_generation += 1; // nft edited by hand
+        state.sysctls.insert("net/ipv4/vs/conntrack".into(), "0".into());
+    });
+    let repairs = converge(&dataplane, &target).await;
+    assert_eq!(repairs, 6, "service, destination, address, announce, nft, sysctl");
+    assert!(observed_equals_desired(
+        &dataplane.observe().await.unwrap(),
+        &target
+    ));
+}
+
+#[tokio::test]
+async fn a_missing_scheduler_fails_its_service_and_skips_its_destinations_only() {
+    let dataplane = FakeDataplane::new_fake();
+    let mut target = desired(1);
+    let mut extra = target.services.values().next().unwrap().clone();
+    let key = ServiceKey::Address {
+        address: ip("10.0.0.1"),
+        port: 81,
+        protocol: Protocol::Tcp,
+    };
+    extra.service.key = key;
+    extra.service.scheduler = "twos".into();
+    target.services.insert(key, extra);
+    let report = dataplane
+        .apply(plan(&target, &dataplane.observe().await.unwrap()))
+        .await;
+    let messages: Vec<String> = report
+        .failures
+        .iter()
+        .map(|failure| failure.error.to_string())
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages[0].contains("scheduler twos not available in this kernel"),
+        "{messages:?}"
+    );
+    assert!(messages[1].contains("skipped"), "{messages:?}");
+    assert_eq!(
+        dataplane.observe().await.unwrap().services.len(),
+        1,
+        "the other service is programmed"
+    );
+}

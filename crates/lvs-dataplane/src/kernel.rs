@@ -1,0 +1,78 @@
+//! The primitive kernel operations an implementation provides (netlink, procfs, nft — or the
+//! in-memory fake). Ownership bookkeeping and ordering live above, in the executor.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::IpAddr;
+
+use crate::dataplane::{DataplaneError, ServiceStats};
+use crate::model::{Destination, Link, NftRules, Service, ServiceKey, ServiceState, VipAddress};
+
+/// Result of one primitive.
+pub type KernelResult<T> = Result<T, DataplaneError>;
+
+/// Primitive kernel operations. Creates return `DataplaneError::Exists` and deletes
+/// `DataplaneError::NotFound` when the kernel says so; the executor decides what that means.
+pub trait Kernel: Send + Sync + 'static {
+    /// Every IPVS service with its destinations (ours or not).
+    fn services(&self) -> impl Future<Output = KernelResult<Vec<ServiceState>>> + Send;
+    /// Creates a service.
+    fn add_service(&self, service: &Service) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Changes a service.
+    fn update_service(&self, service: &Service) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Deletes a service.
+    fn delete_service(&self, key: &ServiceKey) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Adds a destination.
+    fn add_destination(
+        &self,
+        key: &ServiceKey,
+        destination: &Destination,
+    ) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Changes a destination.
+    fn update_destination(
+        &self,
+        key: &ServiceKey,
+        destination: &Destination,
+    ) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Removes a destination.
+    fn delete_destination(
+        &self,
+        key: &ServiceKey,
+        address: IpAddr,
+        port: u16,
+    ) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Host-route addresses (/32, /128) on these devices.
+    fn addresses(
+        &self,
+        devices: &BTreeSet<String>,
+    ) -> impl Future<Output = KernelResult<Vec<VipAddress>>> + Send;
+    /// Adds an address.
+    fn add_address(&self, address: &VipAddress) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Removes an address.
+    fn delete_address(&self, address: &VipAddress) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Whether a device (or GUE port) is present and set up.
+    fn link_present(&self, link: &Link) -> impl Future<Output = KernelResult<bool>> + Send;
+    /// Creates or sets up a device.
+    fn add_link(&self, link: &Link) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Deletes a device.
+    fn delete_link(&self, link: &Link) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Reads a sysctl.
+    fn read_sysctl(&self, name: &str) -> impl Future<Output = KernelResult<String>> + Send;
+    /// Writes a sysctl.
+    fn write_sysctl(&self, name: &str, value: &str) -> impl Future<Output = KernelResult<()>> + Send;
+    /// A fingerprint of our nftables tables as they are now (`None`: they do not exist).
+    fn nftables_fingerprint(&self) -> impl Future<Output = KernelResult<Option<String>>> + Send;
+    /// Replaces our tables atomically; returns the new fingerprint.
+    fn replace_nftables(&self, rules: &NftRules) -> impl Future<Output = KernelResult<String>> + Send;
+    /// Deletes our tables.
+    fn delete_nftables(&self) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Sends gratuitous ARP / unsolicited NA for an address.
+    fn announce(&self, address: &VipAddress) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Counters of these services.
+    fn stats(
+        &self,
+        keys: &BTreeSet<ServiceKey>,
+    ) -> impl Future<Output = KernelResult<Vec<ServiceStats>>> + Send;
+    /// Writes issued so far.
+    fn write_count(&self) -> u64;
+}

@@ -1,0 +1,19 @@
+//! The node agent's hands: the kernel state lvs-operator owns on a node — IPVS services and
+//! destinations, VIP addresses, sysctls, nftables tables, gratuitous ARP — modelled as plain
+//! data, diffed by a pure `plan`, and applied by a Linux implementation (or an in-memory fake
+//! with the kernel's semantics, for tests).
+
+pub mod dataplane;
+pub mod executor;
+pub mod fake;
+pub mod ipvs;
+pub mod kernel;
+pub mod model;
+pub mod ops;
+pub mod ownership;
+pub mod plan;
+
+pub use dataplane::{ApplyReport, Dataplane, DataplaneError};
+pub use fake::FakeDataplane;
+pub use ops::Op;
+pub use plan::plan;

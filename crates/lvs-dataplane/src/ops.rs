@@ -1,0 +1,247 @@
+//! Operations on kernel state, each idempotent, printed in ipvsadm/ip/nft-like notation.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::model::{Destination, Link, NftRules, Service, ServiceKey, Sysctl, VipAddress};
+
+/// One change to the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Create (or set up) a device.
+    AddLink(Link),
+    /// Delete a device we created.
+    DeleteLink(Link),
+    /// Write a kernel parameter (remembering the original value).
+    SetSysctl(Sysctl),
+    /// Put a kernel parameter back to the value it had before we changed it.
+    RestoreSysctl(String),
+    /// Replace our nftables tables atomically with these rules.
+    ReplaceNftables(NftRules),
+    /// Delete our nftables tables.
+    DeleteNftables,
+    /// Create an IPVS service.
+    AddService(Service),
+    /// Change a service's scheduler, flags or persistence.
+    UpdateService(Service),
+    /// Delete a service (and its destinations).
+    DeleteService(ServiceKey),
+    /// Add a destination to a service.
+    AddDestination(ServiceKey, Destination),
+    /// Change a destination's weight, thresholds or forwarding.
+    UpdateDestination(ServiceKey, Destination),
+    /// Remove a destination from a service.
+    DeleteDestination(ServiceKey, IpAddr, u16),
+    /// Add a VIP address.
+    AddAddress(VipAddress),
+    /// Remove a VIP address.
+    DeleteAddress(VipAddress),
+    /// Announce a VIP we just took (gratuitous ARP / unsolicited neighbour advertisement).
+    Announce(VipAddress),
+}
+
+impl Op {
+    /// Whether the op writes to IPVS (the steady-state target is zero of these).
+    pub fn is_ipvs_write(&self) -> bool {
+        matches!(
+            self,
+            Self::AddService(_)
+                | Self::UpdateService(_)
+                | Self::DeleteService(_)
+                | Self::AddDestination(..)
+                | Self::UpdateDestination(..)
+                | Self::DeleteDestination(..)
+        )
+    }
+}
+
+fn endpoint(address: &IpAddr, port: u16) -> String {
+    match address {
+        IpAddr::V6(address) => format!("[{address}]:{port}"),
+        IpAddr::V4(address) => format!("{address}:{port}"),
+    }
+}
+
+fn service_flags(key: &ServiceKey) -> String {
+    match key {
+        ServiceKey::Address {
+            address,
+            port,
+            protocol,
+        } => {
+            let flag = match protocol {
+                crate::model::Protocol::Tcp => "-t",
+                crate::model::Protocol::Udp => "-u",
+                crate::model::Protocol::Sctp => "--sctp-service",
+            };
+            format!("{flag} {}", endpoint(address, *port))
+        }
+        ServiceKey::Fwmark { family, mark } => match family {
+            crate::model::AddressFamily::IPv4 => format!("-f {mark}"),
+            crate::model::AddressFamily::IPv6 => format!("-f {mark} -6"),
+        },
+    }
+}
+
+fn service_options(service: &Service) -> String {
+    let mut text = format!("-s {}", service.scheduler);
+    let mut flags = Vec::new();
+    if service.flags.one_packet {
+        text.push_str(" -o");
+    }
+    if service.flags.sched_fallback {
+        flags.push("flag-1");
+    }
+    if service.flags.sched_port {
+        flags.push("flag-2");
+    }
+    if service.flags.sched_3 {
+        flags.push("flag-3");
+    }
+    if !flags.is_empty() {
+        text.push_str(&format!(" -b {}", flags.join(",")));
+    }
+    if let Some(persistence) = service.persistence {
+        text.push_str(&format!(
+            " -p {} -M /{}",
+            persistence.timeout, persistence.prefix_length
+        ));
+    }
+    text
+}
+
+fn destination_options(destination: &Destination) -> String {
+    let method = match destination.forwarding {
+        crate::model::Forwarding::DirectRouting => "-g".to_owned(),
+        crate::model::Forwarding::Nat => "-m".to_owned(),
+        crate::model::Forwarding::Local => "-g (local)".to_owned(),
+        crate::model::Forwarding::Tunnel { kind, port, .. } => match kind {
+            crate::model::TunnelType::Ipip => "-i".to_owned(),
+            crate::model::TunnelType::Gue => format!("-i --tun-type gue --tun-port {port}"),
+            crate::model::TunnelType::Gre => "-i --tun-type gre".to_owned(),
+        },
+    };
+    let mut text = format!(
+        "-r {} {method} -w {}",
+        endpoint(&destination.address, destination.port),
+        destination.weight
+    );
+    if destination.upper_threshold != 0 {
+        text.push_str(&format!(" -x {}", destination.upper_threshold));
+    }
+    if destination.lower_threshold != 0 {
+        text.push_str(&format!(" -y {}", destination.lower_threshold));
+    }
+    text
+}
+
+fn link(link: &Link) -> String {
+    match link {
+        Link::Dummy { name } => format!("ip link add {name} type dummy && ip link set {name} up"),
+        Link::TunnelFallback { name, module } => format!("modprobe {module} && ip link set {name} up"),
+        Link::GueReceivePort { port, family } => {
+            let family = if *family == crate::model::AddressFamily::IPv6 {
+                " -6"
+            } else {
+                ""
+            };
+            format!("ip{family} fou add port {port} gue")
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    /// The command an administrator would type for the same change.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AddLink(spec) => write!(formatter, "{}", link(spec)),
+            Self::DeleteLink(spec) => match spec {
+                Link::GueReceivePort { port, .. } => write!(formatter, "ip fou del port {port}"),
+                Link::Dummy { name } | Link::TunnelFallback { name, .. } => {
+                    write!(formatter, "ip link del {name}")
+                }
+            },
+            Self::SetSysctl(sysctl) => write!(
+                formatter,
+                "sysctl -w {}={}",
+                sysctl.name.replace('/', "."),
+                sysctl.value
+            ),
+            Self::RestoreSysctl(name) => write!(formatter, "sysctl -w {}=<original>", name.replace('/', ".")),
+            Self::ReplaceNftables(rules) => write!(
+                formatter,
+                "nft -f - (replace tables lvs-operator: {} arp guards, {} redirects, {} masquerades, {} marks)",
+                rules.arp_guards.len(),
+                rules.redirects.len(),
+                rules.masquerade.len(),
+                rules.marks.len()
+            ),
+            Self::DeleteNftables => write!(
+                formatter,
+                "nft delete table arp lvs-operator; nft delete table inet lvs-operator"
+            ),
+            Self::AddService(service) => write!(
+                formatter,
+                "ipvsadm -A {} {}",
+                service_flags(&service.key),
+                service_options(service)
+            ),
+            Self::UpdateService(service) => {
+                write!(
+                    formatter,
+                    "ipvsadm -E {} {}",
+                    service_flags(&service.key),
+                    service_options(service)
+                )
+            }
+            Self::DeleteService(key) => write!(formatter, "ipvsadm -D {}", service_flags(key)),
+            Self::AddDestination(key, destination) => {
+                write!(
+                    formatter,
+                    "ipvsadm -a {} {}",
+                    service_flags(key),
+                    destination_options(destination)
+                )
+            }
+            Self::UpdateDestination(key, destination) => {
+                write!(
+                    formatter,
+                    "ipvsadm -e {} {}",
+                    service_flags(key),
+                    destination_options(destination)
+                )
+            }
+            Self::DeleteDestination(key, address, port) => {
+                write!(
+                    formatter,
+                    "ipvsadm -d {} -r {}",
+                    service_flags(key),
+                    endpoint(address, *port)
+                )
+            }
+            Self::AddAddress(vip) => write!(
+                formatter,
+                "ip addr add {}/{} dev {}",
+                vip.address,
+                host_prefix(&vip.address),
+                vip.device
+            ),
+            Self::DeleteAddress(vip) => write!(
+                formatter,
+                "ip addr del {}/{} dev {}",
+                vip.address,
+                host_prefix(&vip.address),
+                vip.device
+            ),
+            Self::Announce(vip) => match vip.address {
+                IpAddr::V4(address) => write!(formatter, "arping -U -I {} {address}", vip.device),
+                IpAddr::V6(address) => write!(formatter, "ndisc-unsolicited-na -I {} {address}", vip.device),
+            },
+        }
+    }
+}
+
+/// 32 for IPv4, 128 for IPv6.
+pub fn host_prefix(address: &IpAddr) -> u8 {
+    if address.is_ipv4() { 32 } else { 128 }
+}

@@ -1,0 +1,136 @@
+//! What lvs-operator owns on a node, so that nothing else is ever touched: the IPVS services,
+//! addresses and devices it created, the sysctls it changed (with their original values), and
+//! its nftables tables. Recorded before a create and forgotten after a delete (write-ahead), and
+//! persisted under `/run` — which lives exactly as long as the kernel state it describes — so a
+//! restarted agent adopts its state instead of flushing it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Link, NftRules, ServiceKey, VipAddress};
+
+/// The ownership record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registry {
+    /// IPVS services we created.
+    pub services: BTreeSet<ServiceKey>,
+    /// VIP addresses we added.
+    pub addresses: BTreeSet<VipAddress>,
+    /// Devices we created or set up.
+    pub links: BTreeSet<Link>,
+    /// Sysctls we changed, with the value each had before.
+    pub sysctl_originals: BTreeMap<String, String>,
+    /// The rules we installed in our nftables tables, if any.
+    pub nftables: Option<NftRules>,
+    /// A fingerprint of our tables as the kernel listed them right after we installed them, to
+    /// notice edits made by hand.
+    pub nftables_fingerprint: Option<String>,
+}
+
+/// Where the registry lives.
+#[derive(Debug, Clone)]
+pub enum RegistryStore {
+    /// In memory only (tests, the fake dataplane).
+    Memory,
+    /// A JSON file, replaced atomically on every change.
+    File(PathBuf),
+}
+
+/// Errors reading or writing the registry file.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The file could not be read or written.
+    #[error("ownership record {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a registry.
+    #[error(
+        "ownership record {path} is corrupt ({source}); move it away to start over (state it listed will not be pruned)"
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: serde_json::Error,
+    },
+}
+
+impl RegistryStore {
+    /// The default location for the agent.
+    pub fn default_file() -> Self {
+        Self::File(PathBuf::from("/run/lvs-operator/owned.json"))
+    }
+
+    /// Loads the registry (empty when the file does not exist yet).
+    pub fn load(&self) -> Result<Registry, RegistryError> {
+        let Self::File(path) = self else {
+            return Ok(Registry::default());
+        };
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| RegistryError::Corrupt {
+                path: path.clone(),
+                source,
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Registry::default()),
+            Err(source) => Err(RegistryError::Io {
+                path: path.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Saves the registry atomically (write a temporary file, then rename).
+    pub fn save(&self, registry: &Registry) -> Result<(), RegistryError> {
+        let Self::File(path) = self else { return Ok(()) };
+        let io = |source| RegistryError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let temporary = path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(registry).map_err(|source| RegistryError::Corrupt {
+            path: path.clone(),
+            source,
+        })?;
+        std::fs::write(&temporary, bytes).map_err(io)?;
+        std::fs::rename(&temporary, path).map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_registry_loads_back_and_a_corrupt_one_is_a_clear_error() {
+        let folder = std::env::temp_dir().join(format!("lvs-registry-{}", std::process::id()));
+        let store = RegistryStore::File(folder.join("owned.json"));
+        assert_eq!(
+            store.load().unwrap(),
+            Registry::default(),
+            "missing file = nothing owned"
+        );
+        let mut registry = Registry::default();
+        registry.addresses.insert(VipAddress {
+            address: "10.0.0.1".parse().unwrap(),
+            device: "lvs0".into(),
+        });
+        registry
+            .sysctl_originals
+            .insert("net/ipv4/conf/all/arp_ignore".into(), "0".into());
+        store.save(&registry).unwrap();
+        assert_eq!(store.load().unwrap(), registry);
+        std::fs::write(folder.join("owned.json"), b"{not json").unwrap();
+        let error = store.load().unwrap_err().to_string();
+        assert!(error.contains("is corrupt"), "{error}");
+        std::fs::remove_dir_all(folder).unwrap();
+    }
+}
