@@ -128,7 +128,7 @@ impl<K: Kernel> Executor<K> {
             nftables,
             services,
             addresses,
-            announce: BTreeSet::new(),
+            announce: std::collections::BTreeMap::new(),
         })
     }
 
@@ -210,7 +210,9 @@ impl<K: Kernel> Executor<K> {
                 };
                 (result, None)
             }
-            Op::Announce(vip) => (self.kernel.announce(vip).await, None),
+            Op::Announce { address, interface } => {
+                (self.kernel.announce(*address, interface.as_deref()).await, None)
+            }
         }
     }
 

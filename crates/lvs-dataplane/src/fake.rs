@@ -30,8 +30,8 @@ pub struct FakeKernelState {
     pub nftables_generation: u64,
     /// Other programs' nftables tables.
     pub foreign_tables: BTreeSet<String>,
-    /// Announcements sent.
-    pub announcements: Vec<VipAddress>,
+    /// Announcements sent: address and uplink.
+    pub announcements: Vec<(IpAddr, Option<String>)>,
 }
 
 /// The in-memory kernel.
@@ -283,8 +283,8 @@ impl Kernel for FakeKernel {
         })
     }
 
-    async fn announce(&self, address: &VipAddress) -> KernelResult<()> {
-        self.with_state(|state| state.announcements.push(address.clone()));
+    async fn announce(&self, address: IpAddr, interface: Option<&str>) -> KernelResult<()> {
+        self.with_state(|state| state.announcements.push((address, interface.map(str::to_owned))));
         Ok(())
     }
 

@@ -66,8 +66,13 @@ pub trait Kernel: Send + Sync + 'static {
     fn replace_nftables(&self, rules: &NftRules) -> impl Future<Output = KernelResult<String>> + Send;
     /// Deletes our tables.
     fn delete_nftables(&self) -> impl Future<Output = KernelResult<()>> + Send;
-    /// Sends gratuitous ARP / unsolicited NA for an address.
-    fn announce(&self, address: &VipAddress) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Sends gratuitous ARP / unsolicited NA for an address on an uplink (`None`: the interface
+    /// whose network contains the address).
+    fn announce(
+        &self,
+        address: IpAddr,
+        interface: Option<&str>,
+    ) -> impl Future<Output = KernelResult<()>> + Send;
     /// Counters of these services.
     fn stats(
         &self,

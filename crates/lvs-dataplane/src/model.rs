@@ -318,6 +318,7 @@ pub struct NodeState {
     pub services: std::collections::BTreeMap<ServiceKey, ServiceState>,
     /// VIP addresses.
     pub addresses: std::collections::BTreeSet<VipAddress>,
-    /// Desired only: addresses to announce (gratuitous ARP / unsolicited NA) when added.
-    pub announce: std::collections::BTreeSet<IpAddr>,
+    /// Desired only: addresses to announce (gratuitous ARP / unsolicited NA) when added, with
+    /// the uplink to announce on (`None`: the interface whose network contains the address).
+    pub announce: std::collections::BTreeMap<IpAddr, Option<String>>,
 }

@@ -36,8 +36,14 @@ pub enum Op {
     AddAddress(VipAddress),
     /// Remove a VIP address.
     DeleteAddress(VipAddress),
-    /// Announce a VIP we just took (gratuitous ARP / unsolicited neighbour advertisement).
-    Announce(VipAddress),
+    /// Announce a VIP we just took (gratuitous ARP / unsolicited neighbour advertisement) on an
+    /// uplink (`None`: the interface whose network contains the address).
+    Announce {
+        /// The VIP.
+        address: IpAddr,
+        /// The uplink.
+        interface: Option<String>,
+    },
 }
 
 impl Op {
@@ -233,10 +239,13 @@ impl fmt::Display for Op {
                 host_prefix(&vip.address),
                 vip.device
             ),
-            Self::Announce(vip) => match vip.address {
-                IpAddr::V4(address) => write!(formatter, "arping -U -I {} {address}", vip.device),
-                IpAddr::V6(address) => write!(formatter, "ndisc-unsolicited-na -I {} {address}", vip.device),
-            },
+            Self::Announce { address, interface } => {
+                let interface = interface.as_deref().unwrap_or("<uplink>");
+                match address {
+                    IpAddr::V4(address) => write!(formatter, "arping -U -c 3 -I {interface} {address}"),
+                    IpAddr::V6(address) => write!(formatter, "unsolicited-na -I {interface} {address}"),
+                }
+            }
         }
     }
 }

@@ -65,8 +65,11 @@ pub fn plan(desired: &NodeState, observed: &NodeState) -> Vec<Op> {
 
     for address in desired.addresses.difference(&observed.addresses) {
         ops.push(Op::AddAddress(address.clone()));
-        if desired.announce.contains(&address.address) {
-            ops.push(Op::Announce(address.clone()));
+        if let Some(interface) = desired.announce.get(&address.address) {
+            ops.push(Op::Announce {
+                address: address.address,
+                interface: interface.clone(),
+            });
         }
     }
     for address in observed.addresses.difference(&desired.addresses) {

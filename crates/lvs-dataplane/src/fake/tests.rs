@@ -53,7 +53,7 @@ fn desired(weight: u32) -> NodeState {
             address: ip("10.0.0.1"),
             device: "lvs0".into(),
         }]),
-        announce: BTreeSet::from([ip("10.0.0.1")]),
+        announce: BTreeMap::from([(ip("10.0.0.1"), Some("eth0".to_owned()))]),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Unit tests of `plan` over hand-built desired/observed pairs, ordering included.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::plan;
@@ -62,7 +62,7 @@ fn state(services: &[(Service, Vec<Destination>)], vips: &[(&str, &str)]) -> Nod
                 device: (*device).to_owned(),
             })
             .collect(),
-        announce: vips.iter().map(|(address, _)| ip(address)).collect(),
+        announce: vips.iter().map(|(address, _)| (ip(address), None)).collect(),
         ..Default::default()
     }
 }
@@ -201,13 +201,13 @@ fn arp_guards_widen_before_vips_change_and_narrow_after_they_are_gone() {
         real_address: None,
     };
     let mut observed = state(&[], &[("10.0.0.1", "lo")]);
-    observed.announce = BTreeSet::new();
+    observed.announce = BTreeMap::new();
     observed.nftables = Some(NftRules {
         arp_guards: vec![guard("10.0.0.1")],
         ..Default::default()
     });
     let mut desired = state(&[], &[("10.0.0.2", "lo")]);
-    desired.announce = BTreeSet::new();
+    desired.announce = BTreeMap::new();
     desired.nftables = Some(NftRules {
         arp_guards: vec![guard("10.0.0.2")],
         ..Default::default()
