@@ -3,13 +3,14 @@
 # Clients use busybox nc (static busybox wget crashes under `ip netns exec`) and socat for UDP.
 
 # lab_http_server NS [PORT] [NAME] — busybox httpd in NS on PORT (default 80, all addresses,
-# IPv4 and IPv6) serving "NAME\n" (default NS) at /. Process name: http-PORT.
+# IPv4 and IPv6) serving "NAME\n" (default NS) at /. Process name: http-PORT; its log
+# (/run/lab/log/NS.http-PORT.log) has a line per request naming the peer address.
 lab_http_server() {
     local ns=$1 port=${2:-80} name=${3:-$1} dir
     dir=$LAB_RUN/www/$ns-$port
     mkdir -p "$dir"
     echo "$name" >"$dir/index.html"
-    lab_spawn "$ns" "http-$port" httpd -f -p "$port" -h "$dir"
+    lab_spawn "$ns" "http-$port" httpd -f -v -p "$port" -h "$dir"
     lab_wait_listen "$ns" tcp "$port" || { lab_log_tail "$ns" "http-$port"; return 1; }
 }
 
