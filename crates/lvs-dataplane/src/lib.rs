@@ -8,6 +8,7 @@ pub mod executor;
 pub mod fake;
 pub mod ipvs;
 pub mod kernel;
+pub mod linux;
 pub mod model;
 pub mod ops;
 pub mod ownership;

@@ -1,0 +1,348 @@
+//! Devices and VIP addresses over rtnetlink: our dummy device `lvs0`, tunnel fallback devices
+//! (loaded with their module, then set up), host-route VIPs (/32, /128; IPv6 without DAD).
+//! GUE receive ports use `ip fou` — the FOU generic-netlink family has no maintained crate.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use futures::TryStreamExt;
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags};
+use rtnetlink::{Handle, LinkDummy, LinkUnspec};
+
+use crate::dataplane::DataplaneError;
+use crate::model::{AddressFamily, Link, VipAddress};
+use crate::ops::host_prefix;
+
+/// Maps an rtnetlink error to ours: EEXIST → Exists, ENOENT/ENODEV/EADDRNOTAVAIL/ESRCH → NotFound.
+pub fn map_error(what: impl Into<String>, error: rtnetlink::Error) -> DataplaneError {
+    let what = what.into();
+    if let rtnetlink::Error::NetlinkError(message) = &error {
+        let errno = message.code.map_or(0, |code| -code.get());
+        match errno {
+            17 => return DataplaneError::Exists { what },
+            2 | 3 | 19 | 99 => return DataplaneError::NotFound { what },
+            _ => {}
+        }
+        return DataplaneError::Kernel {
+            what,
+            message: std::io::Error::from_raw_os_error(errno).to_string(),
+        };
+    }
+    DataplaneError::Kernel {
+        what,
+        message: error.to_string(),
+    }
+}
+
+/// Device names by index, and whether each is up.
+pub async fn devices(handle: &Handle) -> Result<BTreeMap<u32, (String, bool)>, DataplaneError> {
+    let mut devices = BTreeMap::new();
+    let mut stream = handle.link().get().execute();
+    while let Some(message) = stream
+        .try_next()
+        .await
+        .map_err(|error| map_error("listing devices", error))?
+    {
+        let name = message.attributes.iter().find_map(|attribute| match attribute {
+            LinkAttribute::IfName(name) => Some(name.clone()),
+            _ => None,
+        });
+        if let Some(name) = name {
+            devices.insert(
+                message.header.index,
+                (name, message.header.flags.contains(LinkFlags::Up)),
+            );
+        }
+    }
+    Ok(devices)
+}
+
+/// The index of a device by name.
+pub async fn index_of(handle: &Handle, name: &str) -> Result<u32, DataplaneError> {
+    devices(handle)
+        .await?
+        .into_iter()
+        .find(|(_, (device, _))| device == name)
+        .map(|(index, _)| index)
+        .ok_or_else(|| DataplaneError::NotFound {
+            what: format!("device {name}"),
+        })
+}
+
+/// Host-route addresses on the named devices.
+pub async fn addresses(handle: &Handle, names: &BTreeSet<String>) -> Result<Vec<VipAddress>, DataplaneError> {
+    let devices = devices(handle).await?;
+    let mut found = Vec::new();
+    let mut stream = handle.address().get().execute();
+    while let Some(message) = stream
+        .try_next()
+        .await
+        .map_err(|error| map_error("listing addresses", error))?
+    {
+        let Some((device, _)) = devices.get(&message.header.index) else {
+            continue;
+        };
+        if !names.contains(device) {
+            continue;
+        }
+        let address = message.attributes.iter().find_map(|attribute| match attribute {
+            AddressAttribute::Local(address) => Some(*address),
+            _ => None,
+        });
+        let address = address.or_else(|| {
+            message.attributes.iter().find_map(|attribute| match attribute {
+                AddressAttribute::Address(address) => Some(*address),
+                _ => None,
+            })
+        });
+        if let Some(address) = address
+            && message.header.prefix_len == host_prefix(&address)
+        {
+            found.push(VipAddress {
+                address,
+                device: device.clone(),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Adds a VIP as a host route (IPv6: no duplicate address detection, so it is usable at once).
+pub async fn add_address(handle: &Handle, vip: &VipAddress) -> Result<(), DataplaneError> {
+    let what = format!(
+        "address {}/{} on {}",
+        vip.address,
+        host_prefix(&vip.address),
+        vip.device
+    );
+    let index = index_of(handle, &vip.device).await?;
+    let mut request = handle
+        .address()
+        .add(index, vip.address, host_prefix(&vip.address));
+    if vip.address.is_ipv6() {
+        let message = request.message_mut();
+        message.header.flags |= AddressHeaderFlags::Nodad;
+        message
+            .attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+    }
+    request.execute().await.map_err(|error| map_error(what, error))
+}
+
+/// Removes a VIP.
+pub async fn delete_address(handle: &Handle, vip: &VipAddress) -> Result<(), DataplaneError> {
+    let what = format!("address {} on {}", vip.address, vip.device);
+    let Ok(index) = index_of(handle, &vip.device).await else {
+        return Err(DataplaneError::NotFound { what });
+    };
+    let mut stream = handle
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .set_address_filter(vip.address)
+        .execute();
+    let Some(message) = stream
+        .try_next()
+        .await
+        .map_err(|error| map_error(what.clone(), error))?
+    else {
+        return Err(DataplaneError::NotFound { what });
+    };
+    handle
+        .address()
+        .del(message)
+        .execute()
+        .await
+        .map_err(|error| map_error(what, error))
+}
+
+/// Whether a device exists and is up (GUE ports: whether `ip fou show` lists the port).
+pub async fn link_present(handle: &Handle, link: &Link) -> Result<bool, DataplaneError> {
+    match link {
+        Link::Dummy { name } | Link::TunnelFallback { name, .. } => Ok(devices(handle)
+            .await?
+            .values()
+            .any(|(device, up)| device == name && *up)),
+        Link::GueReceivePort { port, family } => {
+            let output = run_ip(&fou_family(*family, &["fou", "show"])).await?;
+            Ok(output.lines().any(|line| {
+                line.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .windows(2)
+                    .any(|pair| pair == ["port", &port.to_string()])
+            }))
+        }
+    }
+}
+
+/// Creates our dummy device, or loads a tunnel module and sets its fallback device up, or adds
+/// a GUE receive port.
+pub async fn add_link(handle: &Handle, link: &Link) -> Result<(), DataplaneError> {
+    match link {
+        Link::Dummy { name } => {
+            let created = handle
+                .link()
+                .add(LinkDummy::new(name).up().build())
+                .execute()
+                .await;
+            match created.map_err(|error| map_error(format!("device {name} (type dummy)"), error)) {
+                Ok(()) | Err(DataplaneError::Exists { .. }) => set_up(handle, name).await,
+                Err(error) => Err(error),
+            }
+        }
+        Link::TunnelFallback { name, module } => {
+            modprobe(module).await?;
+            set_up(handle, name).await
+        }
+        Link::GueReceivePort { port, family } => {
+            modprobe("fou").await?;
+            let port = port.to_string();
+            run_ip(&fou_family(*family, &["fou", "add", "port", &port, "gue"]))
+                .await
+                .map(|_| ())
+        }
+    }
+}
+
+/// Deletes our dummy device or a GUE port (tunnel fallback devices belong to their module).
+pub async fn delete_link(handle: &Handle, link: &Link) -> Result<(), DataplaneError> {
+    match link {
+        Link::Dummy { name } => {
+            let index = index_of(handle, name).await?;
+            handle
+                .link()
+                .del(index)
+                .execute()
+                .await
+                .map_err(|error| map_error(format!("device {name}"), error))
+        }
+        Link::TunnelFallback { .. } => Ok(()),
+        Link::GueReceivePort { port, family } => {
+            let port = port.to_string();
+            run_ip(&fou_family(*family, &["fou", "del", "port", &port]))
+                .await
+                .map(|_| ())
+        }
+    }
+}
+
+async fn set_up(handle: &Handle, name: &str) -> Result<(), DataplaneError> {
+    let index = index_of(handle, name).await?;
+    handle
+        .link()
+        .set(LinkUnspec::new_with_index(index).up().build())
+        .execute()
+        .await
+        .map_err(|error| map_error(format!("setting {name} up"), error))
+}
+
+/// The interfaces with a non-host address whose network contains `address` (the uplinks a VIP
+/// is announced on by default), excluding `lo` and our dummy device.
+pub async fn uplinks_for(handle: &Handle, address: IpAddr) -> Result<Vec<String>, DataplaneError> {
+    let devices = devices(handle).await?;
+    let mut uplinks = Vec::new();
+    let mut stream = handle.address().get().execute();
+    while let Some(message) = stream
+        .try_next()
+        .await
+        .map_err(|error| map_error("listing addresses", error))?
+    {
+        let Some((device, _)) = devices.get(&message.header.index) else {
+            continue;
+        };
+        if device == "lo" || device == crate::executor::DUMMY_DEVICE {
+            continue;
+        }
+        let local = message.attributes.iter().find_map(|attribute| match attribute {
+            AddressAttribute::Address(local) => Some(*local),
+            _ => None,
+        });
+        if let Some(local) = local
+            && contains(local, message.header.prefix_len, address)
+            && message.header.prefix_len < host_prefix(&address)
+            && !uplinks.contains(device)
+        {
+            uplinks.push(device.clone());
+        }
+    }
+    Ok(uplinks)
+}
+
+/// Whether `network/prefix` contains `address`.
+pub fn contains(network: IpAddr, prefix: u8, address: IpAddr) -> bool {
+    match (network, address) {
+        (IpAddr::V4(network), IpAddr::V4(address)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
+            u32::from(network) & mask == u32::from(address) & mask
+        }
+        (IpAddr::V6(network), IpAddr::V6(address)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix.min(128)))
+                .unwrap_or(0);
+            u128::from(network) & mask == u128::from(address) & mask
+        }
+        _ => false,
+    }
+}
+
+fn fou_family<'a>(family: AddressFamily, arguments: &[&'a str]) -> Vec<&'a str> {
+    let mut all = Vec::new();
+    if family == AddressFamily::IPv6 {
+        all.push("-6");
+    }
+    all.extend_from_slice(arguments);
+    all
+}
+
+async fn run_ip(arguments: &[&str]) -> Result<String, DataplaneError> {
+    let what = format!("ip {}", arguments.join(" "));
+    let output = tokio::process::Command::new("ip")
+        .args(arguments)
+        .output()
+        .await
+        .map_err(|error| DataplaneError::Kernel {
+            what: what.clone(),
+            message: error.to_string(),
+        })?;
+    if output.status.success() {
+        return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+    }
+    let message = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    if message.contains("File exists") {
+        return Err(DataplaneError::Exists { what });
+    }
+    if message.contains("No such") {
+        return Err(DataplaneError::NotFound { what });
+    }
+    Err(DataplaneError::Kernel { what, message })
+}
+
+/// Loads a kernel module (a no-op when it is built in or loaded).
+pub async fn modprobe(module: &str) -> Result<(), DataplaneError> {
+    let output = tokio::process::Command::new("modprobe")
+        .arg(module)
+        .output()
+        .await;
+    match output {
+        Ok(output) if output.status.success() => Ok(()),
+        // Without modprobe (or in a container without /lib/modules) the module may still be
+        // loaded already; the operation that needs it reports the real error.
+        Ok(_) | Err(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains;
+
+    #[test]
+    fn network_containment() {
+        let ip = |text: &str| text.parse().unwrap();
+        assert!(contains(ip("10.100.0.2"), 24, ip("10.100.0.100")));
+        assert!(!contains(ip("10.100.0.2"), 24, ip("10.100.1.100")));
+        assert!(contains(ip("fd00:100::2"), 64, ip("fd00:100::100")));
+        assert!(!contains(ip("fd00:100::2"), 64, ip("10.100.0.100")));
+        assert!(contains(ip("0.0.0.0"), 0, ip("192.0.2.1")));
+    }
+}

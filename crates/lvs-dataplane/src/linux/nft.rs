@@ -1,0 +1,391 @@
+//! Our nftables tables, built as nft JSON with the `nftables` crate and applied by `nft -j -f -`
+//! in one transaction. Each table is replaced atomically (add, delete, add in one batch: the
+//! idiom that works on nft 1.0.6, which lacks `destroy`); other tables are never touched.
+
+use std::borrow::Cow;
+
+use nftables::batch::Batch;
+use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, SetItem};
+use nftables::schema::{Chain, NfListObject, Nftables, Rule, Table};
+use nftables::stmt::{Mangle, Match, NAT, Operator, Statement};
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+
+use crate::dataplane::DataplaneError;
+use crate::model::{NftRules, PortMatch, Protocol};
+
+/// Name of both our tables (`arp lvs-operator`, `inet lvs-operator`).
+pub const TABLE: &str = "lvs-operator";
+
+/// The batch that makes our tables hold exactly `rules` (an empty part deletes its table).
+pub fn replace_batch(rules: &NftRules) -> Nftables<'static> {
+    let mut batch = Batch::new();
+    reset_table(&mut batch, NfFamily::ARP, !rules.arp_guards.is_empty());
+    if !rules.arp_guards.is_empty() {
+        chain(
+            &mut batch,
+            NfFamily::ARP,
+            "input",
+            NfChainType::Filter,
+            NfHook::Input,
+            0,
+        );
+        chain(
+            &mut batch,
+            NfFamily::ARP,
+            "output",
+            NfChainType::Filter,
+            NfHook::Output,
+            0,
+        );
+        for guard in &rules.arp_guards {
+            let vip = guard.vip.to_string();
+            rule(
+                &mut batch,
+                NfFamily::ARP,
+                "input",
+                vec![
+                    matches(payload("arp", "operation"), Expression::String("request".into())),
+                    matches(payload("arp", "daddr ip"), Expression::String(vip.clone().into())),
+                    Statement::Drop(None),
+                ],
+            );
+            if let Some(real_address) = guard.real_address {
+                rule(
+                    &mut batch,
+                    NfFamily::ARP,
+                    "output",
+                    vec![
+                        matches(payload("arp", "saddr ip"), Expression::String(vip.into())),
+                        Statement::Mangle(Mangle {
+                            key: payload("arp", "saddr ip"),
+                            value: Expression::String(real_address.to_string().into()),
+                        }),
+                    ],
+                );
+            }
+        }
+    }
+    let inet_needed = !(rules.redirects.is_empty() && rules.masquerade.is_empty() && rules.marks.is_empty());
+    reset_table(&mut batch, NfFamily::INet, inet_needed);
+    if inet_needed {
+        chain(
+            &mut batch,
+            NfFamily::INet,
+            "mark",
+            NfChainType::Filter,
+            NfHook::Prerouting,
+            -150,
+        );
+        chain(
+            &mut batch,
+            NfFamily::INet,
+            "redirect",
+            NfChainType::NAT,
+            NfHook::Prerouting,
+            -100,
+        );
+        chain(
+            &mut batch,
+            NfFamily::INet,
+            "masquerade",
+            NfChainType::NAT,
+            NfHook::Postrouting,
+            100,
+        );
+        for mark in &rules.marks {
+            let mut statements = vec![address_match(&mark.address)];
+            if !mark.ports.is_empty() {
+                statements.push(port_match(mark.protocol, &mark.ports));
+            } else {
+                statements.push(matches(
+                    Expression::Named(NamedExpression::Meta(Meta {
+                        key: MetaKey::L4proto,
+                    })),
+                    Expression::String(protocol_name(mark.protocol).into()),
+                ));
+            }
+            statements.push(Statement::Mangle(Mangle {
+                key: Expression::Named(NamedExpression::Meta(Meta { key: MetaKey::Mark })),
+                value: Expression::Number(mark.mark),
+            }));
+            rule(&mut batch, NfFamily::INet, "mark", statements);
+        }
+        for redirect in &rules.redirects {
+            rule(
+                &mut batch,
+                NfFamily::INet,
+                "redirect",
+                vec![
+                    address_match(&redirect.address),
+                    port_match(redirect.protocol, &[redirect.port]),
+                    Statement::Redirect(None::<NAT<'static>>),
+                ],
+            );
+        }
+        for target in &rules.masquerade {
+            rule(
+                &mut batch,
+                NfFamily::INet,
+                "masquerade",
+                port_statements(target, Statement::Masquerade(None)),
+            );
+        }
+    }
+    batch.to_nftables()
+}
+
+/// The batch that removes both our tables (if they exist).
+pub fn delete_batch() -> Nftables<'static> {
+    let mut batch = Batch::new();
+    reset_table(&mut batch, NfFamily::ARP, false);
+    reset_table(&mut batch, NfFamily::INet, false);
+    batch.to_nftables()
+}
+
+/// Applies a batch with `nft` (from `binary`).
+pub async fn apply(binary: &str, nftables: &Nftables<'_>) -> Result<(), DataplaneError> {
+    nftables::helper::apply_ruleset_with_args_async(nftables, Some(binary), std::iter::empty::<&str>())
+        .await
+        .map_err(|error| DataplaneError::Kernel {
+            what: format!("nftables table {TABLE}"),
+            message: error.to_string(),
+        })
+}
+
+/// Our tables as the kernel lists them, with handles removed (`None` when neither exists).
+pub async fn fingerprint(binary: &str) -> Result<Option<String>, DataplaneError> {
+    let mut listing = Vec::new();
+    for family in ["arp", "inet"] {
+        let output = tokio::process::Command::new(binary)
+            .args(["-j", "list", "table", family, TABLE])
+            .output()
+            .await
+            .map_err(|error| DataplaneError::Kernel {
+                what: format!("running {binary}"),
+                message: error.to_string(),
+            })?;
+        if output.status.success() {
+            listing.push(strip_handles(&String::from_utf8_lossy(&output.stdout)));
+        } else {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            if !stderr.contains("No such file or directory") {
+                return Err(DataplaneError::Kernel {
+                    what: format!("listing table {family} {TABLE}"),
+                    message: stderr.trim().to_owned(),
+                });
+            }
+        }
+    }
+    Ok((!listing.is_empty()).then(|| listing.join("\n")))
+}
+
+/// Removes `"handle": N` pairs and the metainfo object so equal tables compare equal.
+fn strip_handles(json: &str) -> String {
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(json) else {
+        return json.to_owned();
+    };
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                map.remove("handle");
+                map.remove("metainfo");
+                map.values_mut().for_each(walk);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut value);
+    value.to_string()
+}
+
+fn table(family: NfFamily) -> NfListObject<'static> {
+    NfListObject::Table(Table {
+        family,
+        name: Cow::Borrowed(TABLE),
+        handle: None,
+    })
+}
+
+/// Add-then-delete empties a table whether or not it existed; a final add recreates it.
+fn reset_table(batch: &mut Batch<'static>, family: NfFamily, keep: bool) {
+    batch.add(table(family));
+    batch.delete(table(family));
+    if keep {
+        batch.add(table(family));
+    }
+}
+
+fn chain(
+    batch: &mut Batch<'static>,
+    family: NfFamily,
+    name: &'static str,
+    kind: NfChainType,
+    hook: NfHook,
+    priority: i32,
+) {
+    batch.add(NfListObject::Chain(Chain {
+        family,
+        table: Cow::Borrowed(TABLE),
+        name: Cow::Borrowed(name),
+        newname: None,
+        handle: None,
+        _type: Some(kind),
+        hook: Some(hook),
+        prio: Some(priority),
+        dev: None,
+        policy: Some(NfChainPolicy::Accept),
+    }));
+}
+
+fn rule(
+    batch: &mut Batch<'static>,
+    family: NfFamily,
+    chain: &'static str,
+    statements: Vec<Statement<'static>>,
+) {
+    batch.add(NfListObject::Rule(Rule {
+        family,
+        table: Cow::Borrowed(TABLE),
+        chain: Cow::Borrowed(chain),
+        expr: Cow::Owned(statements),
+        handle: None,
+        index: None,
+        comment: None,
+    }));
+}
+
+fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField {
+        protocol: Cow::Borrowed(protocol),
+        field: Cow::Borrowed(field),
+    })))
+}
+
+fn matches(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
+    Statement::Match(Match {
+        left,
+        right,
+        op: Operator::EQ,
+    })
+}
+
+fn address_match(address: &std::net::IpAddr) -> Statement<'static> {
+    let protocol = if address.is_ipv4() { "ip" } else { "ip6" };
+    matches(
+        payload(protocol, "daddr"),
+        Expression::String(address.to_string().into()),
+    )
+}
+
+fn protocol_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::Sctp => "sctp",
+    }
+}
+
+fn port_match(protocol: Protocol, ports: &[u16]) -> Statement<'static> {
+    let right = match ports {
+        [port] => Expression::Number(u32::from(*port)),
+        ports => Expression::Named(NamedExpression::Set(
+            ports
+                .iter()
+                .map(|port| SetItem::Element(Expression::Number(u32::from(*port))))
+                .collect(),
+        )),
+    };
+    matches(payload(protocol_name(protocol), "dport"), right)
+}
+
+fn port_statements(target: &PortMatch, verdict: Statement<'static>) -> Vec<Statement<'static>> {
+    vec![
+        address_match(&target.address),
+        port_match(target.protocol, &[target.port]),
+        verdict,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ArpGuard, MarkRule};
+
+    #[test]
+    fn the_batch_replaces_only_our_tables_and_holds_every_rule() {
+        let rules = NftRules {
+            arp_guards: vec![ArpGuard {
+                vip: "10.0.0.1".parse().unwrap(),
+                real_address: Some("10.0.0.11".parse().unwrap()),
+            }],
+            redirects: vec![PortMatch {
+                address: "10.0.0.2".parse().unwrap(),
+                protocol: Protocol::Tcp,
+                port: 80,
+            }],
+            masquerade: vec![PortMatch {
+                address: "10.0.1.1".parse().unwrap(),
+                protocol: Protocol::Tcp,
+                port: 8080,
+            }],
+            marks: vec![MarkRule {
+                address: "10.0.0.3".parse().unwrap(),
+                protocol: Protocol::Tcp,
+                ports: vec![80, 443],
+                mark: 104,
+            }],
+        };
+        let json = serde_json::to_string(&replace_batch(&rules)).unwrap();
+        for needle in [
+            r#""family":"arp","name":"lvs-operator""#,
+            r#""family":"inet","name":"lvs-operator""#,
+            r#"{"mangle":{"key":{"payload":{"protocol":"arp","field":"saddr ip"}},"value":"10.0.0.11"}}"#,
+            r#"{"match":{"left":{"payload":{"protocol":"arp","field":"daddr ip"}},"right":"10.0.0.1","op":"=="}}"#,
+            r#""redirect":null"#,
+            r#""masquerade":null"#,
+            r#""set":[80,443]"#,
+            r#""value":104"#,
+        ] {
+            assert!(json.contains(needle), "missing {needle} in {json}");
+        }
+        assert_eq!(
+            json.matches(r#""table":{"family":"arp""#).count(),
+            3,
+            "add, delete, add"
+        );
+        assert!(
+            !json.contains("filter\",\"name\":\"inet"),
+            "no foreign table named"
+        );
+    }
+
+    #[test]
+    fn an_empty_part_deletes_its_table() {
+        let rules = NftRules {
+            redirects: vec![PortMatch {
+                address: "10.0.0.2".parse().unwrap(),
+                protocol: Protocol::Udp,
+                port: 53,
+            }],
+            ..Default::default()
+        };
+        let json = serde_json::to_string(&replace_batch(&rules)).unwrap();
+        assert_eq!(
+            json.matches(r#""table":{"family":"arp""#).count(),
+            2,
+            "add, delete: no arp table left"
+        );
+        assert!(
+            json.contains(r#"{"payload":{"protocol":"udp","field":"dport"}},"right":53"#),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn handles_do_not_change_the_fingerprint() {
+        let first = r#"{"nftables":[{"metainfo":{"version":"1.0.6"}},{"table":{"family":"arp","name":"lvs-operator","handle":7}}]}"#;
+        let second = r#"{"nftables":[{"metainfo":{"version":"1.0.6"}},{"table":{"family":"arp","name":"lvs-operator","handle":9}}]}"#;
+        assert_eq!(strip_handles(first), strip_handles(second));
+    }
+}

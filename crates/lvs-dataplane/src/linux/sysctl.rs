@@ -1,0 +1,93 @@
+//! Sysctls through `/proc/sys` directly. Names are slash-separated paths so interface names with
+//! dots (`eth0.100`) stay one path component — the `sysctl` crate turns every dot into a slash.
+
+use std::path::{Path, PathBuf};
+
+use crate::dataplane::DataplaneError;
+
+/// The path of `name` below `root` (normally `/proc/sys`), refusing anything that could escape.
+pub fn path_of(root: &Path, name: &str) -> Result<PathBuf, DataplaneError> {
+    let valid = !name.is_empty()
+        && name
+            .split('/')
+            .all(|component| !component.is_empty() && component != "." && component != "..")
+        && !name.contains('\0');
+    if !valid {
+        return Err(DataplaneError::Kernel {
+            what: format!("sysctl {name:?}"),
+            message: "is not a valid sysctl path".into(),
+        });
+    }
+    Ok(root.join(name))
+}
+
+/// Reads a sysctl's value (trimmed).
+pub async fn read(root: &Path, name: &str) -> Result<String, DataplaneError> {
+    let path = path_of(root, name)?;
+    tokio::fs::read_to_string(&path)
+        .await
+        .map(|value| value.trim().to_owned())
+        .map_err(|error| io_error(name, "reading", &error))
+}
+
+/// Writes a sysctl's value and reads it back to verify the kernel took it.
+pub async fn write(root: &Path, name: &str, value: &str) -> Result<(), DataplaneError> {
+    let path = path_of(root, name)?;
+    tokio::fs::write(&path, format!("{value}\n"))
+        .await
+        .map_err(|error| io_error(name, "writing", &error))?;
+    let now = read(root, name).await?;
+    if now != value {
+        return Err(DataplaneError::Kernel {
+            what: format!("sysctl {}", name.replace('/', ".")),
+            message: format!("wrote {value} but it reads back as {now}"),
+        });
+    }
+    Ok(())
+}
+
+fn io_error(name: &str, action: &str, error: &std::io::Error) -> DataplaneError {
+    let what = format!("sysctl {}", name.replace('/', "."));
+    match error.kind() {
+        std::io::ErrorKind::NotFound => DataplaneError::Kernel {
+            what,
+            message: "does not exist here (is the interface present, the module loaded?)".into(),
+        },
+        _ => DataplaneError::Kernel {
+            what,
+            message: format!("{action} failed: {error}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn dotted_interface_names_stay_one_component_and_values_round_trip() {
+        let root = std::env::temp_dir().join(format!("lvs-sysctl-{}", std::process::id()));
+        let name = "net/ipv4/conf/eth0.100/arp_ignore";
+        std::fs::create_dir_all(root.join("net/ipv4/conf/eth0.100")).unwrap();
+        std::fs::write(root.join(name), "0\n").unwrap();
+        assert_eq!(read(&root, name).await.unwrap(), "0");
+        write(&root, name, "1").await.unwrap();
+        assert_eq!(std::fs::read_to_string(root.join(name)).unwrap(), "1\n");
+        let missing = read(&root, "net/ipv4/vs/conntrack")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("sysctl net.ipv4.vs.conntrack: does not exist here"),
+            "{missing}"
+        );
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn paths_cannot_escape_the_root() {
+        for bad in ["", "../etc/passwd", "net//ipv4", "net/./x", "/net/ipv4"] {
+            assert!(path_of(Path::new("/proc/sys"), bad).is_err(), "{bad:?}");
+        }
+    }
+}
