@@ -4,6 +4,7 @@
 //! with the kernel's semantics, for tests).
 
 pub mod dataplane;
+pub mod desired;
 pub mod executor;
 pub mod fake;
 pub mod ipvs;

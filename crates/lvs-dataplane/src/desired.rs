@@ -1,0 +1,264 @@
+//! Desired kernel state from a node's resolved config: `LvsNodeConfigSpec` (+ what the health
+//! checks say) → `NodeState`. Pure. Health decides weights: unhealthy real servers get weight 0
+//! (Quiescent) or disappear (Remove); with no real server able to take traffic the fallback
+//! server takes it; a real server whose node has not reported its VIP gets weight 0.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+
+use lvs_api::{
+    ArpMethod, DirectorService, FailureAction, ForwardingMethod, LvsNodeConfigSpec, RealServerVip,
+    SchedulerFlag, TunnelType, VipPlacement,
+};
+
+use crate::executor::DUMMY_DEVICE;
+use crate::model::{
+    ArpGuard, Destination, Forwarding, Link, MarkRule, NftRules, NodeState, Persistence, PortMatch, Service,
+    ServiceFlags, ServiceKey, ServiceState, VipAddress,
+};
+
+/// What the health checks say about one real server of one service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Health {
+    /// No result yet: treated as healthy, so a restarted agent does not drain anything.
+    #[default]
+    Unknown,
+    /// Checks pass.
+    Healthy,
+    /// Checks fail.
+    Unhealthy,
+}
+
+/// Inputs besides the config.
+pub struct Inputs<'a> {
+    /// Health of (VirtualServer `namespace/name`, RealServer `namespace/name`).
+    pub health: &'a dyn Fn(&str, &str) -> Health,
+    /// The node's own IPv4 address, announced instead of a VIP by the NFTablesARP method.
+    pub node_address: Option<Ipv4Addr>,
+}
+
+/// The kernel state `config` asks for.
+pub fn desired_state(config: &LvsNodeConfigSpec, inputs: &Inputs<'_>) -> NodeState {
+    let mut state = NodeState::default();
+    let mut rules = NftRules::default();
+    for service in &config.director_services {
+        add_director_service(service, inputs, &mut state, &mut rules);
+    }
+    for vip in &config.real_server_vips {
+        add_real_server_vip(vip, inputs, &mut state, &mut rules);
+    }
+    for sysctl in &config.sysctls {
+        state.sysctls.insert(sysctl.name.clone(), sysctl.value.clone());
+    }
+    let rules = rules.normalized();
+    state.nftables = (!rules.is_empty()).then_some(rules);
+    state
+}
+
+/// The IPVS key of a director service, when it has one (a fwmark or an address and port).
+pub fn service_key(service: &DirectorService) -> Option<ServiceKey> {
+    match (service.fwmark, &service.address, service.port) {
+        (Some(mark), _, _) => Some(ServiceKey::Fwmark {
+            family: service.family,
+            mark,
+        }),
+        (None, Some(address), Some(port)) => Some(ServiceKey::Address {
+            address: address.parse().ok()?,
+            port,
+            protocol: service.protocol,
+        }),
+        _ => None,
+    }
+}
+
+fn add_director_service(
+    service: &DirectorService,
+    inputs: &Inputs<'_>,
+    state: &mut NodeState,
+    rules: &mut NftRules,
+) {
+    let Some(key) = service_key(service) else { return };
+    let address: Option<IpAddr> = service
+        .address
+        .as_deref()
+        .and_then(|address| address.parse().ok());
+    let forwarding = match service.forwarding.method {
+        ForwardingMethod::DirectRouting => Forwarding::DirectRouting,
+        ForwardingMethod::Nat => Forwarding::Nat,
+        ForwardingMethod::Tunnel => {
+            let tunnel = service.forwarding.tunnel.clone().unwrap_or_default();
+            Forwarding::Tunnel {
+                kind: tunnel.tunnel_type,
+                port: tunnel.port.unwrap_or(0),
+                checksum: tunnel.checksum,
+            }
+        }
+    };
+    let mut destinations = BTreeMap::new();
+    for destination in &service.destinations {
+        let Ok(destination_address) = destination.address.parse::<IpAddr>() else {
+            continue;
+        };
+        let health = (inputs.health)(&service.virtual_server, &destination.real_server);
+        let weight = match (health, service.on_failure) {
+            (Health::Unhealthy, FailureAction::Remove) => continue,
+            (Health::Unhealthy, FailureAction::Quiescent) => 0,
+            _ if destination.awaiting_node => 0,
+            _ => u32::from(destination.weight),
+        };
+        let entry = Destination {
+            address: destination_address,
+            port: destination.port,
+            weight,
+            forwarding,
+            upper_threshold: destination.thresholds.upper,
+            lower_threshold: destination.thresholds.lower,
+        };
+        if service.forwarding.method == ForwardingMethod::Nat {
+            rules.masquerade.push(PortMatch {
+                address: destination_address,
+                protocol: service.protocol,
+                port: destination.port,
+            });
+        }
+        destinations.insert(entry.key(), entry);
+    }
+    if let Some(fallback) = &service.fallback
+        && destinations.values().all(|destination| destination.weight == 0)
+        && let Ok(fallback_address) = fallback.address.parse::<IpAddr>()
+    {
+        let entry = Destination {
+            address: fallback_address,
+            port: fallback.port,
+            weight: 1,
+            forwarding,
+            upper_threshold: 0,
+            lower_threshold: 0,
+        };
+        if service.forwarding.method == ForwardingMethod::Nat {
+            rules.masquerade.push(PortMatch {
+                address: fallback_address,
+                protocol: service.protocol,
+                port: fallback.port,
+            });
+        }
+        destinations.insert(entry.key(), entry);
+    }
+
+    let mut flags = ServiceFlags {
+        one_packet: service.one_packet,
+        ..ServiceFlags::default()
+    };
+    for flag in &service.scheduler_flags {
+        match flag {
+            SchedulerFlag::ShFallback | SchedulerFlag::MhFallback => flags.sched_fallback = true,
+            SchedulerFlag::ShPort | SchedulerFlag::MhPort => flags.sched_port = true,
+        }
+    }
+    let ipvs_service = Service {
+        key,
+        scheduler: service.scheduler.as_str().to_owned(),
+        flags,
+        persistence: service.persistence.as_ref().map(|persistence| Persistence {
+            timeout: persistence.timeout_seconds,
+            prefix_length: persistence.prefix_length,
+        }),
+    };
+    state.services.insert(
+        key,
+        ServiceState {
+            service: ipvs_service,
+            destinations,
+        },
+    );
+
+    let Some(address) = address else { return };
+    if let (Some(mark), ServiceKey::Fwmark { .. }) = (service.fwmark, key) {
+        rules.marks.push(MarkRule {
+            address,
+            protocol: service.protocol,
+            ports: service.fwmark_ports.clone(),
+            mark,
+        });
+    }
+    let device = match service.vip_placement {
+        VipPlacement::Dummy => {
+            state.links.insert(Link::Dummy {
+                name: DUMMY_DEVICE.to_owned(),
+            });
+            DUMMY_DEVICE.to_owned()
+        }
+        VipPlacement::Interface => service
+            .interface
+            .clone()
+            .unwrap_or_else(|| DUMMY_DEVICE.to_owned()),
+    };
+    state.addresses.insert(VipAddress { address, device });
+    state.announce.insert(address, service.interface.clone());
+}
+
+fn add_real_server_vip(
+    vip: &RealServerVip,
+    inputs: &Inputs<'_>,
+    state: &mut NodeState,
+    rules: &mut NftRules,
+) {
+    let Ok(address) = vip.address.parse::<IpAddr>() else {
+        return;
+    };
+    if vip.arp_method == ArpMethod::Redirect {
+        for port in &vip.ports {
+            rules.redirects.push(PortMatch {
+                address,
+                protocol: port.protocol,
+                port: port.port,
+            });
+        }
+        return;
+    }
+    let Some(device) = vip.device.clone() else { return };
+    if let Some(tunnel) = &vip.tunnel {
+        let module = match (tunnel.tunnel_type, address.is_ipv6()) {
+            (TunnelType::Ipip | TunnelType::Gue, false) => "ipip",
+            (TunnelType::Ipip | TunnelType::Gue, true) => "ip6_tunnel",
+            (TunnelType::Gre, false) => "ip_gre",
+            (TunnelType::Gre, true) => "ip6_gre",
+        };
+        state.links.insert(Link::TunnelFallback {
+            name: device.clone(),
+            module: module.to_owned(),
+        });
+        if let (TunnelType::Gue, Some(port)) = (tunnel.tunnel_type, tunnel.port) {
+            let family = if address.is_ipv6() {
+                lvs_api::AddressFamily::IPv6
+            } else {
+                lvs_api::AddressFamily::IPv4
+            };
+            state.links.insert(Link::GueReceivePort { port, family });
+        }
+    } else if device == DUMMY_DEVICE {
+        state.links.insert(Link::Dummy {
+            name: DUMMY_DEVICE.to_owned(),
+        });
+    }
+    if let (ArpMethod::NftablesArp, IpAddr::V4(vip_v4)) = (vip.arp_method, address) {
+        rules.arp_guards.push(ArpGuard {
+            vip: vip_v4,
+            real_address: inputs.node_address,
+        });
+    }
+    state.addresses.insert(VipAddress { address, device });
+}
+
+/// Every VIP a config needs on this node (for status reporting).
+pub fn vips_of(config: &LvsNodeConfigSpec) -> BTreeSet<String> {
+    config
+        .real_server_vips
+        .iter()
+        .map(|vip| vip.address.clone())
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "desired/tests.rs"]
+mod tests;

@@ -1,0 +1,325 @@
+//! The translation from resolved config to kernel state, per method, with health.
+
+use lvs_api::{
+    ArpMethod, Destination as ApiDestination, DirectorService, Endpoint, FailureAction, ForwardingMethod,
+    ForwardingSpec, LvsNodeConfigSpec, PortProtocol, Protocol, RealServerVip, ResolvedPersistence, Scheduler,
+    SchedulerFlag, ThresholdsSpec, TunnelSpec, TunnelType,
+};
+
+use super::*;
+
+fn destination(name: &str, address: &str, weight: u16) -> ApiDestination {
+    ApiDestination {
+        real_server: format!("default/{name}"),
+        address: address.into(),
+        port: 80,
+        weight,
+        thresholds: ThresholdsSpec::default(),
+        state: Default::default(),
+        awaiting_node: false,
+    }
+}
+
+fn service(method: ForwardingMethod) -> DirectorService {
+    DirectorService {
+        virtual_server: "default/web".into(),
+        address: Some("10.100.0.100".into()),
+        port: Some(80),
+        protocol: Protocol::Tcp,
+        scheduler: Scheduler::Sh,
+        scheduler_flags: vec![SchedulerFlag::ShPort],
+        forwarding: ForwardingSpec { method, tunnel: None },
+        persistence: Some(ResolvedPersistence {
+            timeout_seconds: 60,
+            prefix_length: 24,
+        }),
+        destinations: vec![
+            destination("a", "10.100.0.11", 1),
+            destination("b", "10.100.0.12", 3),
+        ],
+        ..Default::default()
+    }
+}
+
+fn healthy(_: &str, _: &str) -> Health {
+    Health::Healthy
+}
+
+fn inputs(health: &dyn Fn(&str, &str) -> Health) -> Inputs<'_> {
+    Inputs {
+        health,
+        node_address: Some("10.100.0.11".parse().unwrap()),
+    }
+}
+
+#[test]
+fn a_direct_routing_director_gets_service_destinations_dummy_vip_and_announcement() {
+    let config = LvsNodeConfigSpec {
+        director_services: vec![service(ForwardingMethod::DirectRouting)],
+        ..Default::default()
+    };
+    let state = desired_state(&config, &inputs(&healthy));
+    let (key, entry) = state.services.iter().next().unwrap();
+    assert_eq!(key.to_string(), "TCP 10.100.0.100:80");
+    assert_eq!(entry.service.scheduler, "sh");
+    assert!(entry.service.flags.sched_port && !entry.service.flags.sched_fallback);
+    assert_eq!(
+        entry.service.persistence,
+        Some(Persistence {
+            timeout: 60,
+            prefix_length: 24
+        })
+    );
+    let weights: Vec<_> = entry
+        .destinations
+        .values()
+        .map(|d| (d.address.to_string(), d.weight, d.forwarding))
+        .collect();
+    assert_eq!(
+        weights,
+        [
+            ("10.100.0.11".into(), 1, Forwarding::DirectRouting),
+            ("10.100.0.12".into(), 3, Forwarding::DirectRouting)
+        ]
+    );
+    assert!(state.links.contains(&Link::Dummy { name: "lvs0".into() }));
+    assert!(state.addresses.contains(&VipAddress {
+        address: "10.100.0.100".parse().unwrap(),
+        device: "lvs0".into()
+    }));
+    assert_eq!(
+        state.announce.keys().map(ToString::to_string).collect::<Vec<_>>(),
+        ["10.100.0.100"]
+    );
+    assert_eq!(state.nftables, None);
+}
+
+#[test]
+fn unhealthy_real_servers_go_quiescent_or_away_and_the_fallback_takes_over() {
+    let unhealthy_b = |_: &str, real_server: &str| {
+        if real_server == "default/b" {
+            Health::Unhealthy
+        } else {
+            Health::Unknown
+        }
+    };
+    let mut quiescent = service(ForwardingMethod::DirectRouting);
+    let state = desired_state(
+        &LvsNodeConfigSpec {
+            director_services: vec![quiescent.clone()],
+            ..Default::default()
+        },
+        &inputs(&unhealthy_b),
+    );
+    let weights: Vec<u32> = state
+        .services
+        .values()
+        .next()
+        .unwrap()
+        .destinations
+        .values()
+        .map(|d| d.weight)
+        .collect();
+    assert_eq!(
+        weights,
+        [1, 0],
+        "Quiescent keeps it at weight 0; unknown counts as healthy"
+    );
+
+    quiescent.on_failure = FailureAction::Remove;
+    let state = desired_state(
+        &LvsNodeConfigSpec {
+            director_services: vec![quiescent.clone()],
+            ..Default::default()
+        },
+        &inputs(&unhealthy_b),
+    );
+    assert_eq!(
+        state.services.values().next().unwrap().destinations.len(),
+        1,
+        "Remove drops it"
+    );
+
+    quiescent.on_failure = FailureAction::Quiescent;
+    quiescent.fallback = Some(Endpoint {
+        address: "10.100.0.13".into(),
+        port: 80,
+    });
+    let all_down = |_: &str, _: &str| Health::Unhealthy;
+    let state = desired_state(
+        &LvsNodeConfigSpec {
+            director_services: vec![quiescent.clone()],
+            ..Default::default()
+        },
+        &inputs(&all_down),
+    );
+    let destinations: Vec<_> = state
+        .services
+        .values()
+        .next()
+        .unwrap()
+        .destinations
+        .values()
+        .map(|d| (d.address.to_string(), d.weight))
+        .collect();
+    assert_eq!(
+        destinations,
+        [
+            ("10.100.0.11".into(), 0),
+            ("10.100.0.12".into(), 0),
+            ("10.100.0.13".into(), 1)
+        ]
+    );
+    let state = desired_state(
+        &LvsNodeConfigSpec {
+            director_services: vec![quiescent],
+            ..Default::default()
+        },
+        &inputs(&unhealthy_b),
+    );
+    assert_eq!(
+        state.services.values().next().unwrap().destinations.len(),
+        2,
+        "no fallback while one serves"
+    );
+}
+
+#[test]
+fn nat_masquerades_its_destinations_and_tunnel_encapsulates() {
+    let state = desired_state(
+        &LvsNodeConfigSpec {
+            director_services: vec![service(ForwardingMethod::Nat)],
+            ..Default::default()
+        },
+        &inputs(&healthy),
+    );
+    assert_eq!(state.nftables.unwrap().masquerade.len(), 2);
+    let mut tunnel = service(ForwardingMethod::Tunnel);
+    tunnel.forwarding.tunnel = Some(TunnelSpec {
+        tunnel_type: TunnelType::Gue,
+        port: Some(6080),
+        checksum: Default::default(),
+    });
+    let state = desired_state(
+        &LvsNodeConfigSpec {
+            director_services: vec![tunnel],
+            ..Default::default()
+        },
+        &inputs(&healthy),
+    );
+    let forwarding = state
+        .services
+        .values()
+        .next()
+        .unwrap()
+        .destinations
+        .values()
+        .next()
+        .unwrap()
+        .forwarding;
+    assert_eq!(
+        forwarding,
+        Forwarding::Tunnel {
+            kind: TunnelType::Gue,
+            port: 6080,
+            checksum: Default::default()
+        }
+    );
+}
+
+#[test]
+fn awaiting_real_servers_get_no_traffic() {
+    let mut gated = service(ForwardingMethod::DirectRouting);
+    gated.destinations[0].awaiting_node = true;
+    let state = desired_state(
+        &LvsNodeConfigSpec {
+            director_services: vec![gated],
+            ..Default::default()
+        },
+        &inputs(&healthy),
+    );
+    let weights: Vec<u32> = state
+        .services
+        .values()
+        .next()
+        .unwrap()
+        .destinations
+        .values()
+        .map(|d| d.weight)
+        .collect();
+    assert_eq!(weights, [0, 3]);
+}
+
+fn vip(method: ArpMethod, device: Option<&str>, tunnel: Option<TunnelSpec>) -> RealServerVip {
+    RealServerVip {
+        address: "10.100.0.100".into(),
+        arp_method: method,
+        device: device.map(str::to_owned),
+        tunnel,
+        ports: vec![PortProtocol {
+            port: 80,
+            protocol: Protocol::Tcp,
+        }],
+        virtual_servers: vec!["default/web".into()],
+    }
+}
+
+#[test]
+fn real_server_methods() {
+    let config = |vip| LvsNodeConfigSpec {
+        real_server_vips: vec![vip],
+        ..Default::default()
+    };
+    let sysctl = desired_state(
+        &config(vip(ArpMethod::Sysctl, Some("lo"), None)),
+        &inputs(&healthy),
+    );
+    assert_eq!(
+        sysctl
+            .addresses
+            .iter()
+            .map(|a| a.device.as_str())
+            .collect::<Vec<_>>(),
+        ["lo"]
+    );
+    assert!(
+        sysctl.announce.is_empty(),
+        "a real server never announces the VIP"
+    );
+    assert_eq!(sysctl.nftables, None);
+
+    let arp = desired_state(
+        &config(vip(ArpMethod::NftablesArp, Some("lvs0"), None)),
+        &inputs(&healthy),
+    );
+    assert!(arp.links.contains(&Link::Dummy { name: "lvs0".into() }));
+    assert_eq!(
+        arp.nftables.unwrap().arp_guards,
+        [ArpGuard {
+            vip: "10.100.0.100".parse().unwrap(),
+            real_address: Some("10.100.0.11".parse().unwrap())
+        }]
+    );
+
+    let redirect = desired_state(&config(vip(ArpMethod::Redirect, None, None)), &inputs(&healthy));
+    assert!(redirect.addresses.is_empty(), "Redirect holds no VIP");
+    assert_eq!(redirect.nftables.unwrap().redirects.len(), 1);
+
+    let gue = TunnelSpec {
+        tunnel_type: TunnelType::Gue,
+        port: Some(6080),
+        checksum: Default::default(),
+    };
+    let tunnel = desired_state(
+        &config(vip(ArpMethod::Sysctl, Some("tunl0"), Some(gue))),
+        &inputs(&healthy),
+    );
+    assert!(tunnel.links.contains(&Link::TunnelFallback {
+        name: "tunl0".into(),
+        module: "ipip".into()
+    }));
+    assert!(tunnel.links.contains(&Link::GueReceivePort {
+        port: 6080,
+        family: lvs_api::AddressFamily::IPv4
+    }));
+}
