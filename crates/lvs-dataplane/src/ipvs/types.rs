@@ -1,0 +1,100 @@
+//! What the kernel reports beyond the shared model: services and destinations with their
+//! counters, sync daemons, timeouts, and the IPVS version.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::model::{Destination, Service, Stats};
+
+/// A service as the kernel lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedService {
+    /// Its configuration.
+    pub service: Service,
+    /// Its counters.
+    pub stats: Stats,
+}
+
+/// A destination as the kernel lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedDestination {
+    /// Its configuration.
+    pub destination: Destination,
+    /// Established connections.
+    pub active_connections: u32,
+    /// Connections in other states.
+    pub inactive_connections: u32,
+    /// Persistence templates pointing at it.
+    pub persistent_connections: u32,
+    /// Its counters.
+    pub stats: Stats,
+}
+
+/// Role of a connection-synchronisation daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DaemonState {
+    /// Sends this director's connections to the backups (`IP_VS_STATE_MASTER`).
+    Master,
+    /// Receives connections from a master (`IP_VS_STATE_BACKUP`).
+    Backup,
+}
+
+impl fmt::Display for DaemonState {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Self::Master => "master",
+            Self::Backup => "backup",
+        })
+    }
+}
+
+/// A connection-synchronisation daemon (`ipvsadm --start-daemon`).
+///
+/// The optional fields are left to the kernel's defaults when `None` (maximum length from the
+/// interface MTU, group 224.0.0.81, port 8848, TTL 1); the kernel reports the values it uses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SyncDaemon {
+    /// Master or backup.
+    pub state: DaemonState,
+    /// Interface to send or listen on (at most 15 bytes).
+    pub interface: String,
+    /// Sync ID shared by master and backups (0..=255).
+    pub sync_id: u32,
+    /// Largest sync message payload, bytes.
+    pub max_length: Option<u16>,
+    /// Multicast group (IPv4 or IPv6).
+    pub multicast_group: Option<IpAddr>,
+    /// UDP port.
+    pub multicast_port: Option<u16>,
+    /// Multicast TTL.
+    pub multicast_ttl: Option<u8>,
+}
+
+/// Connection timeouts, in seconds (`ipvsadm --set tcp tcpfin udp`). In
+/// [`set_timeouts`](super::IpvsHandle::set_timeouts), 0 leaves a value unchanged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Timeouts {
+    /// Established TCP connections.
+    pub tcp: u32,
+    /// TCP connections after a FIN.
+    pub tcp_fin: u32,
+    /// UDP "connections".
+    pub udp: u32,
+}
+
+/// General facts about the kernel's IPVS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IpvsInfo {
+    /// `IP_VS_VERSION_CODE`, e.g. `0x010201`.
+    pub version_code: u32,
+    /// Buckets of the connection hash table.
+    pub connection_table_size: u32,
+}
+
+impl IpvsInfo {
+    /// The version as ipvsadm prints it, e.g. `1.2.1`.
+    pub fn version(&self) -> String {
+        let code = self.version_code;
+        format!("{}.{}.{}", (code >> 16) & 0xff, (code >> 8) & 0xff, code & 0xff)
+    }
+}
