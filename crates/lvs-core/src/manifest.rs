@@ -268,3 +268,65 @@ fn unknown_fields(original: &Value, typed: &Value, path: &str, unknown: &mut Vec
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+/// Manifests read from files and folders.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedManifests {
+    /// The objects.
+    pub manifests: Manifests,
+    /// Problems found reading them.
+    pub problems: Vec<ManifestProblem>,
+    /// How many files were read.
+    pub file_count: usize,
+}
+
+/// Reads every YAML file under `paths` (files, or folders read recursively for `*.yaml` and
+/// `*.yml`, in name order). Fails only when a path cannot be read at all.
+pub fn load_paths(paths: &[std::path::PathBuf]) -> Result<LoadedManifests, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        collect(path, &mut files)?;
+    }
+    let mut loaded = LoadedManifests {
+        file_count: files.len(),
+        ..Default::default()
+    };
+    for file in &files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|error| format!("cannot read {}: {error}", file.display()))?;
+        let problems = loaded.manifests.read(&file.display().to_string(), &text);
+        loaded.problems.extend(problems);
+    }
+    Ok(loaded)
+}
+
+fn collect(path: &std::path::Path, files: &mut Vec<std::path::PathBuf>) -> Result<(), String> {
+    let metadata =
+        std::fs::metadata(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    if metadata.is_file() {
+        files.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries = Vec::new();
+    for entry in
+        std::fs::read_dir(path).map_err(|error| format!("cannot list {}: {error}", path.display()))?
+    {
+        entries.push(
+            entry
+                .map_err(|error| format!("cannot list {}: {error}", path.display()))?
+                .path(),
+        );
+    }
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            collect(&entry, files)?;
+        } else if matches!(
+            entry.extension().and_then(|extension| extension.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            files.push(entry);
+        }
+    }
+    Ok(())
+}

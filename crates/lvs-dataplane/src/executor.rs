@@ -6,8 +6,6 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use futures::StreamExt;
-
 use crate::dataplane::{ApplyReport, Dataplane, DataplaneError, OpFailure, ServiceStats};
 use crate::kernel::Kernel;
 use crate::model::{Link, NftRules, NodeState, ServiceKey, VipAddress};
@@ -216,6 +214,34 @@ impl<K: Kernel> Executor<K> {
         }
     }
 
+    /// Interprets the kernel's answer to a batched IPVS op like `apply_one` does: EEXIST on
+    /// create means "update" for what is ours and "refuse" for a foreign object.
+    async fn settle_ipvs(
+        &self,
+        op: &Op,
+        outcome: Result<(), DataplaneError>,
+        ours_before: &Registry,
+    ) -> (Result<(), DataplaneError>, Option<Forget>) {
+        match (op, outcome) {
+            (Op::AddService(service), Err(DataplaneError::Exists { what })) => {
+                if ours_before.services.contains(&service.key) {
+                    (self.kernel.update_service(service).await, None)
+                } else {
+                    let message = "exists and was not created by lvs-operator; left alone".into();
+                    (
+                        Err(DataplaneError::Kernel { what, message }),
+                        Some(Forget::Service(service.key)),
+                    )
+                }
+            }
+            (Op::AddDestination(key, destination), Err(DataplaneError::Exists { .. })) => {
+                (self.kernel.update_destination(key, destination).await, None)
+            }
+            (Op::DeleteDestination(..), Err(DataplaneError::NotFound { .. })) => (Ok(()), None),
+            (_, outcome) => (outcome, None),
+        }
+    }
+
     /// Writes a sysctl, first saving its original value (write-ahead: a crash in between must not
     /// lose it).
     async fn set_sysctl(&self, name: &str, value: &str) -> Result<(), DataplaneError> {
@@ -268,9 +294,6 @@ fn ignore_exists(result: Result<(), DataplaneError>) -> Result<(), DataplaneErro
         other => other,
     }
 }
-
-/// How many IPVS requests are in flight at once during bulk changes.
-const PIPELINE_DEPTH: usize = 64;
 
 /// Splits ops into runs: maximal sequences of IPVS service/destination adds and updates (and
 /// destination deletes) that may be pipelined, and single other ops, keeping the order.
@@ -367,31 +390,28 @@ impl<K: Kernel> Dataplane for Executor<K> {
                 // destination deletes — each stage pipelined.
                 let mut results = Vec::new();
                 for stage in stages(run) {
-                    let stage_results: Vec<_> = futures::stream::iter(stage.into_iter().map(|op| {
-                        let skip = service_of(&op)
-                            .filter(|key| failed_services.contains(key) && !matches!(op, Op::AddService(_)));
-                        let ours_before = &ours_before;
-                        async move {
-                            if let Some(key) = skip {
-                                let error = DataplaneError::Kernel {
-                                    what: key.to_string(),
-                                    message: "skipped: the service could not be created".into(),
-                                };
-                                return (op, Err(error), None);
-                            }
-                            let (result, forget) = self.apply_one(&op, ours_before).await;
-                            (op, result, forget)
-                        }
-                    }))
-                    .buffered(PIPELINE_DEPTH)
-                    .collect()
-                    .await;
-                    for (op, result, _) in &stage_results {
-                        if let (Op::AddService(service), Err(_)) = (op, result) {
+                    // Ops of services that could not be created are skipped, the rest go to
+                    // the kernel as one pipelined batch.
+                    let (skipped, stage): (Vec<Op>, Vec<Op>) = stage.into_iter().partition(|op| {
+                        service_of(op).is_some_and(|key| failed_services.contains(&key))
+                            && !matches!(op, Op::AddService(_))
+                    });
+                    for op in skipped {
+                        let what = service_of(&op).map(|key| key.to_string()).unwrap_or_default();
+                        let error = DataplaneError::Kernel {
+                            what,
+                            message: "skipped: the service could not be created".into(),
+                        };
+                        results.push((op, Err(error), None));
+                    }
+                    let outcomes = self.kernel.ipvs_batch(&stage).await;
+                    for (op, outcome) in stage.into_iter().zip(outcomes) {
+                        let (result, forget) = self.settle_ipvs(&op, outcome, &ours_before).await;
+                        if let (Op::AddService(service), Err(_)) = (&op, &result) {
                             failed_services.insert(service.key);
                         }
+                        results.push((op, result, forget));
                     }
-                    results.extend(stage_results);
                 }
                 results
             } else {

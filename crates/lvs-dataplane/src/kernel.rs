@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use crate::dataplane::{DataplaneError, ServiceStats};
 use crate::model::{Destination, Link, NftRules, Service, ServiceKey, ServiceState, VipAddress};
+use crate::ops::Op;
 
 /// Result of one primitive.
 pub type KernelResult<T> = Result<T, DataplaneError>;
@@ -80,4 +81,31 @@ pub trait Kernel: Send + Sync + 'static {
     ) -> impl Future<Output = KernelResult<Vec<ServiceStats>>> + Send;
     /// Writes issued so far.
     fn write_count(&self) -> u64;
+
+    /// Applies IPVS service and destination ops (only those) in order, pipelined where the
+    /// implementation can; one result per op. The default runs them one by one.
+    fn ipvs_batch(&self, ops: &[Op]) -> impl Future<Output = Vec<KernelResult<()>>> + Send {
+        async move {
+            let mut results = Vec::with_capacity(ops.len());
+            for op in ops {
+                results.push(match op {
+                    Op::AddService(service) => self.add_service(service).await,
+                    Op::UpdateService(service) => self.update_service(service).await,
+                    Op::DeleteService(key) => self.delete_service(key).await,
+                    Op::AddDestination(key, destination) => self.add_destination(key, destination).await,
+                    Op::UpdateDestination(key, destination) => {
+                        self.update_destination(key, destination).await
+                    }
+                    Op::DeleteDestination(key, address, port) => {
+                        self.delete_destination(key, *address, *port).await
+                    }
+                    other => Err(DataplaneError::Kernel {
+                        what: other.to_string(),
+                        message: "not an IPVS operation".into(),
+                    }),
+                });
+            }
+            results
+        }
+    }
 }

@@ -3,5 +3,6 @@
 
 pub mod announce;
 pub mod interfaces;
+pub mod kernel;
 pub mod nft;
 pub mod sysctl;

@@ -1,0 +1,325 @@
+//! `LinuxKernel`: the primitives of `Kernel` on a real Linux node, and `LinuxDataplane`, the
+//! ownership-aware executor over it.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::dataplane::{DataplaneError, ServiceStats};
+use crate::executor::Executor;
+use crate::ipvs::{IpvsError, IpvsHandle, IpvsRequest};
+use crate::kernel::{Kernel, KernelResult};
+use crate::linux::{announce, interfaces, nft, sysctl};
+use crate::model::{Destination, Link, NftRules, Service, ServiceKey, ServiceState, VipAddress};
+use crate::ops::Op;
+use crate::ownership::RegistryStore;
+
+/// Settings of the Linux implementation.
+#[derive(Debug, Clone)]
+pub struct LinuxSettings {
+    /// Where sysctls live (`/proc/sys`).
+    pub sysctl_root: PathBuf,
+    /// The `nft` binary.
+    pub nft_binary: String,
+    /// How many gratuitous ARPs / unsolicited NAs to send when taking a VIP.
+    pub announce_count: u32,
+    /// Time between them.
+    pub announce_interval: Duration,
+    /// The ownership record.
+    pub registry: RegistryStore,
+}
+
+impl Default for LinuxSettings {
+    fn default() -> Self {
+        Self {
+            sysctl_root: PathBuf::from("/proc/sys"),
+            nft_binary: "nft".to_owned(),
+            announce_count: 3,
+            announce_interval: Duration::from_millis(200),
+            registry: RegistryStore::default_file(),
+        }
+    }
+}
+
+/// The real kernel.
+#[derive(Debug)]
+pub struct LinuxKernel {
+    ipvs: IpvsHandle,
+    routes: rtnetlink::Handle,
+    settings: LinuxSettings,
+    writes: std::sync::atomic::AtomicU64,
+}
+
+/// The dataplane of a Linux node.
+pub type LinuxDataplane = Executor<LinuxKernel>;
+
+impl LinuxDataplane {
+    /// Connects to the kernel (IPVS generic netlink and rtnetlink, on the current tokio
+    /// runtime) and loads the ownership record.
+    pub async fn connect(settings: LinuxSettings) -> Result<Self, DataplaneError> {
+        let ipvs = IpvsHandle::new().await.map_err(ipvs_error)?;
+        let (connection, routes, _) =
+            rtnetlink::new_connection().map_err(|error| DataplaneError::Kernel {
+                what: "opening an rtnetlink socket".into(),
+                message: error.to_string(),
+            })?;
+        tokio::spawn(connection);
+        let registry = settings.registry.clone();
+        let kernel = LinuxKernel {
+            ipvs,
+            routes,
+            settings,
+            writes: std::sync::atomic::AtomicU64::new(0),
+        };
+        Executor::new(kernel, registry)
+    }
+}
+
+/// Maps an IPVS error to the dataplane's.
+pub fn ipvs_error(error: IpvsError) -> DataplaneError {
+    let what = error.to_string();
+    if error.is_exists() {
+        DataplaneError::Exists { what }
+    } else if error.is_not_found() {
+        DataplaneError::NotFound { what }
+    } else if let IpvsError::SchedulerUnavailable { context, scheduler } = error {
+        DataplaneError::SchedulerUnavailable {
+            what: context,
+            scheduler,
+        }
+    } else {
+        DataplaneError::Kernel {
+            what,
+            message: "refused by the kernel".into(),
+        }
+    }
+}
+
+fn request_of(op: &Op) -> Option<IpvsRequest> {
+    Some(match op {
+        Op::AddService(service) => IpvsRequest::NewService(service.clone()),
+        Op::UpdateService(service) => IpvsRequest::SetService(service.clone()),
+        Op::DeleteService(key) => IpvsRequest::DeleteService(*key),
+        Op::AddDestination(service, destination) => IpvsRequest::NewDestination {
+            service: *service,
+            destination: destination.clone(),
+        },
+        Op::UpdateDestination(service, destination) => IpvsRequest::SetDestination {
+            service: *service,
+            destination: destination.clone(),
+        },
+        Op::DeleteDestination(service, address, port) => IpvsRequest::DeleteDestination {
+            service: *service,
+            address: *address,
+            port: *port,
+        },
+        _ => return None,
+    })
+}
+
+impl LinuxKernel {
+    fn count(&self) {
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Kernel for LinuxKernel {
+    async fn services(&self) -> KernelResult<Vec<ServiceState>> {
+        let mut states = Vec::new();
+        for observed in self.ipvs.services().await.map_err(ipvs_error)? {
+            let destinations = self
+                .ipvs
+                .destinations(&observed.service.key)
+                .await
+                .map_err(ipvs_error)?
+                .into_iter()
+                .map(|destination| (destination.destination.key(), destination.destination))
+                .collect();
+            states.push(ServiceState {
+                service: observed.service,
+                destinations,
+            });
+        }
+        Ok(states)
+    }
+
+    async fn add_service(&self, service: &Service) -> KernelResult<()> {
+        self.ipvs.new_service(service).await.map_err(ipvs_error)
+    }
+
+    async fn update_service(&self, service: &Service) -> KernelResult<()> {
+        self.ipvs.set_service(service).await.map_err(ipvs_error)
+    }
+
+    async fn delete_service(&self, key: &ServiceKey) -> KernelResult<()> {
+        self.ipvs.delete_service(key).await.map_err(ipvs_error)
+    }
+
+    async fn add_destination(&self, key: &ServiceKey, destination: &Destination) -> KernelResult<()> {
+        self.ipvs
+            .new_destination(key, destination)
+            .await
+            .map_err(ipvs_error)
+    }
+
+    async fn update_destination(&self, key: &ServiceKey, destination: &Destination) -> KernelResult<()> {
+        self.ipvs
+            .set_destination(key, destination)
+            .await
+            .map_err(ipvs_error)
+    }
+
+    async fn delete_destination(&self, key: &ServiceKey, address: IpAddr, port: u16) -> KernelResult<()> {
+        self.ipvs
+            .delete_destination(key, address, port)
+            .await
+            .map_err(ipvs_error)
+    }
+
+    async fn ipvs_batch(&self, ops: &[Op]) -> Vec<KernelResult<()>> {
+        let requests: Vec<Option<IpvsRequest>> = ops.iter().map(request_of).collect();
+        let mut answers = self
+            .ipvs
+            .apply_all(requests.iter().flatten().cloned())
+            .await
+            .into_iter();
+        requests
+            .iter()
+            .zip(ops)
+            .map(|(request, op)| match request {
+                Some(_) => answers
+                    .next()
+                    .unwrap_or_else(|| {
+                        Err(IpvsError::NoReply {
+                            context: op.to_string(),
+                            seconds: 0,
+                        })
+                    })
+                    .map_err(ipvs_error),
+                None => Err(DataplaneError::Kernel {
+                    what: op.to_string(),
+                    message: "not an IPVS operation".into(),
+                }),
+            })
+            .collect()
+    }
+
+    async fn addresses(&self, devices: &BTreeSet<String>) -> KernelResult<Vec<VipAddress>> {
+        interfaces::addresses(&self.routes, devices).await
+    }
+
+    async fn add_address(&self, address: &VipAddress) -> KernelResult<()> {
+        self.count();
+        interfaces::add_address(&self.routes, address).await
+    }
+
+    async fn delete_address(&self, address: &VipAddress) -> KernelResult<()> {
+        self.count();
+        interfaces::delete_address(&self.routes, address).await
+    }
+
+    async fn link_present(&self, link: &Link) -> KernelResult<bool> {
+        interfaces::link_present(&self.routes, link).await
+    }
+
+    async fn add_link(&self, link: &Link) -> KernelResult<()> {
+        self.count();
+        interfaces::add_link(&self.routes, link).await
+    }
+
+    async fn delete_link(&self, link: &Link) -> KernelResult<()> {
+        self.count();
+        interfaces::delete_link(&self.routes, link).await
+    }
+
+    async fn read_sysctl(&self, name: &str) -> KernelResult<String> {
+        sysctl::read(&self.settings.sysctl_root, name).await
+    }
+
+    async fn write_sysctl(&self, name: &str, value: &str) -> KernelResult<()> {
+        self.count();
+        if name.starts_with("net/ipv4/vs/") {
+            interfaces::modprobe("ip_vs").await?;
+        }
+        sysctl::write(&self.settings.sysctl_root, name, value).await
+    }
+
+    async fn nftables_fingerprint(&self) -> KernelResult<Option<String>> {
+        nft::fingerprint(&self.settings.nft_binary).await
+    }
+
+    async fn replace_nftables(&self, rules: &NftRules) -> KernelResult<String> {
+        self.count();
+        nft::apply(&self.settings.nft_binary, &nft::replace_batch(rules)).await?;
+        nft::fingerprint(&self.settings.nft_binary)
+            .await?
+            .ok_or_else(|| DataplaneError::Kernel {
+                what: format!("nftables table {}", nft::TABLE),
+                message: "missing right after it was created".into(),
+            })
+    }
+
+    async fn delete_nftables(&self) -> KernelResult<()> {
+        self.count();
+        nft::apply(&self.settings.nft_binary, &nft::delete_batch()).await
+    }
+
+    async fn announce(&self, address: IpAddr, interface: Option<&str>) -> KernelResult<()> {
+        let interfaces = match interface {
+            Some(interface) => vec![interface.to_owned()],
+            None => interfaces::uplinks_for(&self.routes, address).await?,
+        };
+        if interfaces.is_empty() {
+            return Err(DataplaneError::Kernel {
+                what: format!("announcing {address}"),
+                message: "no interface has a network containing it; set spec.directors.interface".into(),
+            });
+        }
+        for interface in interfaces {
+            announce::announce(
+                &interface,
+                address,
+                self.settings.announce_count,
+                self.settings.announce_interval,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn stats(&self, keys: &BTreeSet<ServiceKey>) -> KernelResult<Vec<ServiceStats>> {
+        let mut all = Vec::new();
+        for observed in self.ipvs.services().await.map_err(ipvs_error)? {
+            if !keys.contains(&observed.service.key) {
+                continue;
+            }
+            let destinations = self
+                .ipvs
+                .destinations(&observed.service.key)
+                .await
+                .map_err(ipvs_error)?
+                .into_iter()
+                .map(|destination| {
+                    (
+                        destination.destination.address,
+                        destination.destination.port,
+                        destination.stats,
+                        destination.active_connections,
+                        destination.inactive_connections,
+                    )
+                })
+                .collect();
+            all.push(ServiceStats {
+                key: observed.service.key,
+                totals: observed.stats,
+                destinations,
+            });
+        }
+        Ok(all)
+    }
+
+    fn write_count(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Relaxed) + self.ipvs.write_count()
+    }
+}
