@@ -1,0 +1,23 @@
+#!/bin/sh
+# dataplane-kernel-bulk — IpvsHandle::apply_all programs 1,000 services x 10 destinations at least 2x faster than ipvsadm -R (LAB_TEST_BINARIES)
+# lab-timeout: 600
+#
+# Runs the ignored test ipvs_bulk_apply_all_against_ipvsadm_restore (crates/lvs-dataplane/tests/
+# ipvs_kernel_bulk.rs) in a fresh namespace, with its output shown: in the same VM boot it times
+# `ipvsadm -R` of the bench-ipvsadm rule set and apply_all of the same rules, checks both leave
+# the same table, and prints ipvsadm_restore_ms, ipvs_apply_all_ms and ipvs_apply_all_speedup.
+. /lab/lib/lab.sh
+set -- /opt/lvs/tests/ipvs_kernel_bulk-*
+[ -e "$1" ] || lab_skip "no ipvs_kernel_bulk test binary in /opt/lvs/tests (set LAB_TEST_BINARIES)"
+lab_must lab_modprobe ip_vs dummy
+lab_must ip netns add bulk
+lab_must ip -n bulk link set lo up
+out=$(lab_ns bulk env LVS_LAB_KERNEL=1 "$1" --ignored --exact ipvs_bulk_apply_all_against_ipvsadm_restore \
+    --nocapture --test-threads=1 2>&1)
+rc=$?
+echo "$out"
+lab_check_eq "the bulk test passed (same table from apply_all and ipvsadm -R)" "$rc" 0
+speedup=$(echo "$out" | sed -n 's/^ipvs_apply_all_speedup=//p')
+lab_check "apply_all at least 2x faster than ipvsadm -R (speedup ${speedup:-none})" \
+    awk -v s="${speedup:-0}" 'BEGIN { exit !(s >= 2) }'
+lab_finish
