@@ -7,7 +7,7 @@
 # watches. A second --once must find nothing to do (zero kernel writes), and a foreign ipvsadm
 # service and address created by hand must survive.
 . /lab/lib/lab.sh
-command -v lvs-agent >/dev/null || lab_skip "lvs-agent is not in the image (LAB_EXTRA_BINARIES)"
+lab_must command -v lvs-agent # from LAB_EXTRA_BINARIES: missing is a failure, never a skip
 MANIFESTS="/lab/examples/virtualserver.yaml /lab/examples/nodes.yaml"
 
 lab_step "topology, web servers, a foreign service and address on the director"

@@ -142,14 +142,42 @@ pub fn delete_batch() -> Nftables<'static> {
     batch.to_nftables()
 }
 
-/// Applies a batch with `nft` (from `binary`).
+/// Applies a batch with `nft -j -f -` (from `binary`), in one transaction; nft's own message
+/// is kept when it refuses.
 pub async fn apply(binary: &str, nftables: &Nftables<'_>) -> Result<(), DataplaneError> {
-    nftables::helper::apply_ruleset_with_args_async(nftables, Some(binary), std::iter::empty::<&str>())
+    use tokio::io::AsyncWriteExt;
+    let what = format!("nftables table {TABLE}");
+    let failure = |message: String| DataplaneError::Kernel {
+        what: what.clone(),
+        message,
+    };
+    let json = serde_json::to_vec(nftables).map_err(|error| failure(error.to_string()))?;
+    let mut child = tokio::process::Command::new(binary)
+        // `-f -` opens /dev/stdin, which minimal images lack; /proc/self/fd/0 is always there.
+        .args(["-j", "-f", "/proc/self/fd/0"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|error| failure(format!("cannot run {binary}: {error}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(&json)
+            .await
+            .map_err(|error| failure(format!("writing to {binary}: {error}")))?;
+    }
+    let output = child
+        .wait_with_output()
         .await
-        .map_err(|error| DataplaneError::Kernel {
-            what: format!("nftables table {TABLE}"),
-            message: error.to_string(),
-        })
+        .map_err(|error| failure(format!("waiting for {binary}: {error}")))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(failure(format!(
+            "nft refused the ruleset: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )))
+    }
 }
 
 /// Our tables as the kernel lists them, with handles removed (`None` when neither exists).
