@@ -1,11 +1,15 @@
 #!/bin/sh
-# dataplane-kernel-bulk — IpvsHandle::apply_all programs 1,000 services x 10 destinations at least 2x faster than ipvsadm -R (LAB_TEST_BINARIES)
+# dataplane-kernel-bulk — IpvsHandle::apply_all programs 1,000 services x 10 destinations at least 2x faster than ipvsadm -R (LAB_TEST_BINARIES, release build)
 # lab-timeout: 600
 #
 # Runs the ignored test ipvs_bulk_apply_all_against_ipvsadm_restore (crates/lvs-dataplane/tests/
 # ipvs_kernel_bulk.rs) in a fresh namespace, with its output shown: in the same VM boot it times
 # `ipvsadm -R` of the bench-ipvsadm rule set and apply_all of the same rules, checks both leave
 # the same table, and prints ipvsadm_restore_ms, ipvs_apply_all_ms and ipvs_apply_all_speedup.
+# The agent ships optimized, so the speed check wants an optimized test binary:
+#   LAB_TEST_BINARIES="$(cargo test --release -p lvs-dataplane --test ipvs_kernel_bulk --no-run \
+#       --message-format=json | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')" \
+#       e2e/lab/run dataplane-kernel-bulk
 . /lab/lib/lab.sh
 set -- /opt/lvs/tests/ipvs_kernel_bulk-*
 [ -e "$1" ] || lab_skip "no ipvs_kernel_bulk test binary in /opt/lvs/tests (set LAB_TEST_BINARIES)"
@@ -17,6 +21,8 @@ out=$(lab_ns bulk env LVS_LAB_KERNEL=1 "$1" --ignored --exact ipvs_bulk_apply_al
 rc=$?
 echo "$out"
 lab_check_eq "the bulk test passed (same table from apply_all and ipvsadm -R)" "$rc" 0
+lab_check_eq "the test binary is an optimized build (cargo test --release)" \
+    "$(echo "$out" | sed -n 's/^ipvs_bulk_optimized=//p')" 1
 speedup=$(echo "$out" | sed -n 's/^ipvs_apply_all_speedup=//p')
 lab_check "apply_all at least 2x faster than ipvsadm -R (speedup ${speedup:-none})" \
     awk -v s="${speedup:-0}" 'BEGIN { exit !(s >= 2) }'
