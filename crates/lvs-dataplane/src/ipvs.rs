@@ -17,7 +17,11 @@
 //! - Conversions between those attributes and the shared model ([`convert`]), and the request
 //!   builders ([`IpvsRequest`], `IpvsMessage::get_services`, ...).
 //! - [`IpvsHandle`]: a connection task and a cloneable handle; kernel NACKs become a typed
-//!   [`IpvsError`] naming the object.
+//!   [`IpvsError`] naming the object. It drives netlink-proto directly with genetlink's raw
+//!   message type, because `GenetlinkHandle` offers neither batches (many requests in one
+//!   datagram, for bulk programming) nor forwarded acknowledgements (to tell which request of
+//!   a batch failed); replies are decoded by us, so a malformed one is an error, never a
+//!   silently dropped message.
 //!
 //! Wire facts worth knowing (`include/uapi/linux/ip_vs.h`, `net/netfilter/ipvs/ip_vs_ctl.c`):
 //! ports are big-endian (the sync daemon's multicast port is not); addresses are the 16-byte

@@ -272,3 +272,32 @@ fn error_helpers_and_messages() {
             .starts_with("the IPVS kernel module is not loaded")
     );
 }
+
+/// On a kernel without IPVS (this build host), `IpvsHandle::new` says so plainly, after trying
+/// `modprobe ip_vs` once. Ignored because on a machine that has the module it would load it.
+#[tokio::test]
+#[ignore = "needs a host without the ip_vs module (it would load it otherwise)"]
+async fn a_missing_module_is_a_clear_error() {
+    let error = lvs_dataplane::ipvs::IpvsHandle::new().await.unwrap_err();
+    println!("{error}");
+    assert!(matches!(error, IpvsError::ModuleNotLoaded { .. }), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("the IPVS kernel module is not loaded (no generic netlink family IPVS")
+    );
+}
+
+/// The handle's futures can cross threads (the agent's `Kernel` trait needs `Send` futures).
+#[allow(dead_code)]
+fn handle_futures_are_send(handle: &lvs_dataplane::ipvs::IpvsHandle, key: &ServiceKey, service: &Service) {
+    fn send<T: Send>(_: T) {}
+    send(handle.services());
+    send(handle.service(key));
+    send(handle.new_service(service));
+    send(handle.destinations(key));
+    send(handle.apply_all(Vec::new()));
+    send(handle.daemons());
+    send(handle.info());
+    send(handle.set_timeouts(&lvs_dataplane::ipvs::Timeouts::default()));
+}

@@ -243,10 +243,10 @@ impl IpvsHandle {
             .unwrap_or(Err(IpvsError::NoReply { context, seconds: 0 }))
     }
 
-    /// Many requests, pipelined: sent in order, [`BATCH_SIZE`] per datagram with up to
-    /// [`BATCHES_IN_FLIGHT`] datagrams unacknowledged, so the kernel applies them in the
-    /// order given. One result per request, in the same order; a failure does not stop the
-    /// requests after it (a destination whose service failed fails too).
+    /// Many requests, pipelined: sent in order, 32 per datagram with up to 4 datagrams
+    /// unacknowledged, so the kernel applies them in the order given. One result per request,
+    /// in the same order; a failure does not stop the requests after it (a destination whose
+    /// service failed fails too).
     pub async fn apply_all<I>(&self, requests: I) -> Vec<Result<(), IpvsError>>
     where
         I: IntoIterator<Item = IpvsRequest>,
