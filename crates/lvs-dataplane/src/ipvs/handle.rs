@@ -32,8 +32,8 @@ use crate::model::{Destination, Service, ServiceKey};
 /// even one request at a time beat `ipvsadm -R` twice over, in a release build.)
 const BATCH_SIZE: usize = 32;
 /// Batches sent before the oldest is acknowledged. Unread acknowledgements must fit the socket's
-/// receive buffer (about 770 bytes of it each): an overflow loses them, and netlink-proto cannot
-/// tell whose they were. 4 × 32 stays far below the default 208 KiB.
+/// receive buffer (each takes several hundred bytes of it): an overflow loses them, and
+/// netlink-proto cannot tell whose they were. 4 × 32 stays well below the default 208 KiB.
 const BATCHES_IN_FLIGHT: usize = 4;
 /// Receive buffer asked for (the kernel caps it at `net.core.rmem_max`).
 const RECEIVE_BUFFER_BYTES: i32 = 1 << 20;
