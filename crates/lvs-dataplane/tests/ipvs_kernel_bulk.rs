@@ -1,16 +1,24 @@
 //! Bulk programming in the VM lab: 1,000 services × 10 destinations through
 //! `IpvsHandle::apply_all`, against `ipvsadm -R` of the same rules in the same VM boot
 //! (`e2e/lab/scenarios/bench-ipvsadm.sh` builds the same rule set). Both must leave the same
-//! table; the times and their ratio are printed as `name=value` lines.
+//! table. Then the whole lvs-dataplane path (observe, plan, ownership-aware apply) does the same
+//! from empty, and a second plan must be empty with zero writes. Times are printed as
+//! `name=value` lines, last `ratio=<lvs-dataplane / ipvsadm -R>` (target ≤ 0.5).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use lvs_dataplane::ipvs::{IpvsHandle, IpvsRequest};
-use lvs_dataplane::model::{Destination, Forwarding, Protocol, Service, ServiceFlags, ServiceKey};
+use lvs_dataplane::linux::kernel::{LinuxDataplane, LinuxSettings};
+use lvs_dataplane::model::{
+    Destination, Forwarding, NodeState, Protocol, Service, ServiceFlags, ServiceKey, ServiceState,
+};
+use lvs_dataplane::ownership::RegistryStore;
+use lvs_dataplane::{Dataplane, plan};
 
 const SERVICES: usize = 1000;
 const DESTINATIONS: usize = 10;
@@ -118,6 +126,7 @@ async fn ipvs_bulk_apply_all_against_ipvsadm_restore() {
     assert!(sorted_rules().is_empty());
 
     let handle = IpvsHandle::new().await.unwrap();
+    let reference_requests = requests.clone();
     let started = Instant::now();
     let results = handle.apply_all(requests).await;
     let apply_elapsed = started.elapsed();
@@ -141,6 +150,36 @@ async fn ipvs_bulk_apply_all_against_ipvsadm_restore() {
     let dump_elapsed = started.elapsed();
     assert_eq!(services.len(), SERVICES);
 
+    // The whole lvs-dataplane path — observe, plan, ownership-aware apply — from empty.
+    run("ipvsadm", &["-C"], None);
+    let desired = NodeState {
+        services: requests_by_service(&reference_requests),
+        ..NodeState::default()
+    };
+    let settings = LinuxSettings {
+        registry: RegistryStore::Memory,
+        ..LinuxSettings::default()
+    };
+    let dataplane = LinuxDataplane::connect(settings).await.unwrap();
+    let started = Instant::now();
+    let observed = dataplane.observe().await.unwrap();
+    let report = dataplane.apply(plan(&desired, &observed)).await;
+    let dataplane_elapsed = started.elapsed();
+    assert!(report.is_success(), "{:?}", report.failures.first());
+    assert_eq!(
+        sorted_rules(),
+        reference,
+        "lvs-dataplane and ipvsadm -R leave the same table"
+    );
+    let writes = dataplane.write_count();
+    let again = plan(&desired, &dataplane.observe().await.unwrap());
+    assert!(
+        again.is_empty(),
+        "steady state plans nothing: {:?}",
+        again.first()
+    );
+    assert_eq!(dataplane.write_count(), writes, "and writes nothing");
+
     let ratio = ipvsadm_elapsed.as_secs_f64() / apply_elapsed.as_secs_f64();
     // (a newline first: libtest has printed "test NAME ... " on this line)
     println!("\nipvsadm_restore_ms={}", ipvsadm_elapsed.as_millis());
@@ -150,4 +189,34 @@ async fn ipvs_bulk_apply_all_against_ipvsadm_restore() {
     // The agent ships optimized; a debug build of this test spends most of its time in
     // unoptimized code and says so.
     println!("ipvs_bulk_optimized={}", u8::from(!cfg!(debug_assertions)));
+    println!("dataplane_apply_ms={}", dataplane_elapsed.as_millis());
+    println!(
+        "ratio={:.2}",
+        dataplane_elapsed.as_secs_f64() / ipvsadm_elapsed.as_secs_f64()
+    );
+}
+
+/// The requests as desired dataplane state.
+fn requests_by_service(requests: &[IpvsRequest]) -> BTreeMap<ServiceKey, ServiceState> {
+    let mut services = BTreeMap::new();
+    for request in requests {
+        match request {
+            IpvsRequest::NewService(service) => {
+                services.insert(
+                    service.key,
+                    ServiceState {
+                        service: service.clone(),
+                        destinations: BTreeMap::new(),
+                    },
+                );
+            }
+            IpvsRequest::NewDestination { service, destination } => {
+                if let Some(state) = services.get_mut(service) {
+                    state.destinations.insert(destination.key(), destination.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    services
 }
