@@ -77,3 +77,12 @@ pub fn namespace_of(namespace: Option<&String>) -> String {
         .cloned()
         .unwrap_or_else(|| "default".to_owned())
 }
+
+/// The key of a namespaced object from its metadata (namespace defaulted like `kubectl apply`).
+pub fn key_of(kind: Kind, metadata: &kube::core::ObjectMeta) -> ObjectKey {
+    ObjectKey::new(
+        kind,
+        namespace_of(metadata.namespace.as_ref()),
+        metadata.name.clone().unwrap_or_default(),
+    )
+}

@@ -3,16 +3,12 @@
 use lvs_api::RealServer;
 
 use super::{ValidRealServer, fields};
-use crate::object::{Kind, ObjectKey, namespace_of};
+use crate::object::{Kind, key_of};
 use crate::problem::{Problem, ProblemSink};
 
 /// Validates one RealServer.
 pub fn real_server(object: &RealServer) -> Result<ValidRealServer, Vec<Problem>> {
-    let key = ObjectKey::new(
-        Kind::RealServer,
-        namespace_of(object.metadata.namespace.as_ref()),
-        object.metadata.name.clone().unwrap_or_default(),
-    );
+    let key = key_of(Kind::RealServer, &object.metadata);
     let mut sink = ProblemSink::new(&key);
     if key.name.is_empty() {
         sink.invalid("metadata.name", "is required");

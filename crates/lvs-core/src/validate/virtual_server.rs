@@ -11,16 +11,12 @@ use lvs_api::{
 };
 
 use super::{ServiceIdentity, ValidVirtualServer, family_of, fields, health_check::health_check};
-use crate::object::{Kind, ObjectKey, namespace_of};
+use crate::object::{Kind, key_of};
 use crate::problem::{Problem, ProblemSink};
 
 /// Validates one VirtualServer.
 pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<Problem>> {
-    let key = ObjectKey::new(
-        Kind::VirtualServer,
-        namespace_of(object.metadata.namespace.as_ref()),
-        object.metadata.name.clone().unwrap_or_default(),
-    );
+    let key = key_of(Kind::VirtualServer, &object.metadata);
     let mut sink = ProblemSink::new(&key);
     if key.name.is_empty() {
         sink.invalid("metadata.name", "is required");

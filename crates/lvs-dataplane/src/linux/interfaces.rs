@@ -70,6 +70,19 @@ pub async fn index_of(handle: &Handle, name: &str) -> Result<u32, DataplaneError
         })
 }
 
+/// The address of an address message: `IFA_LOCAL` when present (point-to-point), else
+/// `IFA_ADDRESS`.
+fn address_of(message: &netlink_packet_route::address::AddressMessage) -> Option<IpAddr> {
+    let find = |local: bool| {
+        message.attributes.iter().find_map(|attribute| match attribute {
+            AddressAttribute::Local(address) if local => Some(*address),
+            AddressAttribute::Address(address) if !local => Some(*address),
+            _ => None,
+        })
+    };
+    find(true).or_else(|| find(false))
+}
+
 /// Host-route addresses on the named devices.
 pub async fn addresses(handle: &Handle, names: &BTreeSet<String>) -> Result<Vec<VipAddress>, DataplaneError> {
     let devices = devices(handle).await?;
@@ -86,16 +99,7 @@ pub async fn addresses(handle: &Handle, names: &BTreeSet<String>) -> Result<Vec<
         if !names.contains(device) {
             continue;
         }
-        let address = message.attributes.iter().find_map(|attribute| match attribute {
-            AddressAttribute::Local(address) => Some(*address),
-            _ => None,
-        });
-        let address = address.or_else(|| {
-            message.attributes.iter().find_map(|attribute| match attribute {
-                AddressAttribute::Address(address) => Some(*address),
-                _ => None,
-            })
-        });
+        let address = address_of(&message);
         if let Some(address) = address
             && message.header.prefix_len == host_prefix(&address)
         {
@@ -254,10 +258,7 @@ pub async fn uplinks_for(handle: &Handle, address: IpAddr) -> Result<Vec<String>
         if device == "lo" || device == crate::executor::DUMMY_DEVICE {
             continue;
         }
-        let local = message.attributes.iter().find_map(|attribute| match attribute {
-            AddressAttribute::Address(local) => Some(*local),
-            _ => None,
-        });
+        let local = address_of(&message);
         if let Some(local) = local
             && contains(local, message.header.prefix_len, address)
             && message.header.prefix_len < host_prefix(&address)
