@@ -3,7 +3,7 @@
 //! (Quiescent) or disappear (Remove); with no real server able to take traffic the fallback
 //! server takes it; a real server whose node has not reported its VIP gets weight 0.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use lvs_api::{
@@ -248,15 +248,6 @@ fn add_real_server_vip(
         });
     }
     state.addresses.insert(VipAddress { address, device });
-}
-
-/// Every VIP a config needs on this node (for status reporting).
-pub fn vips_of(config: &LvsNodeConfigSpec) -> BTreeSet<String> {
-    config
-        .real_server_vips
-        .iter()
-        .map(|vip| vip.address.clone())
-        .collect()
 }
 
 #[cfg(test)]

@@ -71,31 +71,29 @@ impl<K: Kernel> Executor<K> {
         Ok(())
     }
 
-    async fn observe_state(&self) -> Result<NodeState, DataplaneError> {
-        let registry = self.registry();
+    /// Our addresses on the devices we may hold VIPs on: everything on `lvs0`, and what the
+    /// record lists elsewhere.
+    async fn owned_addresses(&self, registry: &Registry) -> Result<BTreeSet<VipAddress>, DataplaneError> {
         let mut devices: BTreeSet<String> = registry.addresses.iter().map(|vip| vip.device.clone()).collect();
         devices.insert(DUMMY_DEVICE.to_owned());
-        let addresses: BTreeSet<VipAddress> = self
+        Ok(self
             .kernel
             .addresses(&devices)
             .await?
             .into_iter()
             .filter(|vip| vip.device == DUMMY_DEVICE || registry.addresses.contains(vip))
-            .collect();
-        let dummy_addresses: BTreeSet<_> = addresses
-            .iter()
-            .filter(|vip| vip.device == DUMMY_DEVICE)
-            .map(|vip| vip.address)
-            .collect();
+            .collect())
+    }
+
+    async fn observe_state(&self) -> Result<NodeState, DataplaneError> {
+        let registry = self.registry();
+        let addresses = self.owned_addresses(&registry).await?;
         let services = self
             .kernel
             .services()
             .await?
             .into_iter()
-            .filter(|state| {
-                registry.services.contains(&state.service.key)
-                    || matches!(state.service.key, ServiceKey::Address { address, .. } if dummy_addresses.contains(&address))
-            })
+            .filter(|state| is_ours(&state.service.key, &registry, &addresses))
             .map(|state| (state.service.key, state))
             .collect();
         let mut links = BTreeSet::new();
@@ -338,6 +336,13 @@ fn stages(run: Vec<Op>) -> [Vec<Op>; 3] {
     stages
 }
 
+/// Whether a kernel service is ours: recorded as created by us, or on a VIP of our dummy device.
+fn is_ours(key: &ServiceKey, registry: &Registry, addresses: &BTreeSet<VipAddress>) -> bool {
+    registry.services.contains(key)
+        || matches!(key, ServiceKey::Address { address, .. }
+            if addresses.iter().any(|vip| vip.device == DUMMY_DEVICE && vip.address == *address))
+}
+
 /// The service an op depends on, if any.
 fn service_of(op: &Op) -> Option<ServiceKey> {
     match op {
@@ -456,8 +461,11 @@ impl<K: Kernel> Dataplane for Executor<K> {
     }
 
     async fn stats(&self) -> Result<Vec<ServiceStats>, DataplaneError> {
-        let keys = self.observe_state().await?.services.into_keys().collect();
-        self.kernel.stats(&keys).await
+        let registry = self.registry();
+        let addresses = self.owned_addresses(&registry).await?;
+        let mut stats = self.kernel.stats().await?;
+        stats.retain(|service| is_ours(&service.key, &registry, &addresses));
+        Ok(stats)
     }
 
     fn write_count(&self) -> u64 {

@@ -288,10 +288,11 @@ impl Kernel for FakeKernel {
         Ok(())
     }
 
-    async fn stats(&self, keys: &BTreeSet<ServiceKey>) -> KernelResult<Vec<ServiceStats>> {
+    async fn stats(&self) -> KernelResult<Vec<ServiceStats>> {
         Ok(self.with_state(|state| {
-            keys.iter()
-                .filter_map(|key| state.services.get(key))
+            state
+                .services
+                .values()
                 .map(|entry| ServiceStats {
                     key: entry.service.key,
                     totals: Stats::default(),

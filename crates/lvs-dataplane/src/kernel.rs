@@ -74,11 +74,8 @@ pub trait Kernel: Send + Sync + 'static {
         address: IpAddr,
         interface: Option<&str>,
     ) -> impl Future<Output = KernelResult<()>> + Send;
-    /// Counters of these services.
-    fn stats(
-        &self,
-        keys: &BTreeSet<ServiceKey>,
-    ) -> impl Future<Output = KernelResult<Vec<ServiceStats>>> + Send;
+    /// Counters of every IPVS service (ours or not).
+    fn stats(&self) -> impl Future<Output = KernelResult<Vec<ServiceStats>>> + Send;
     /// Writes issued so far.
     fn write_count(&self) -> u64;
 

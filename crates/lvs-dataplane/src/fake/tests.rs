@@ -252,3 +252,33 @@ async fn a_missing_scheduler_fails_its_service_and_skips_its_destinations_only()
         "the other service is programmed"
     );
 }
+
+#[tokio::test]
+async fn stats_cover_our_services_only() {
+    let dataplane = FakeDataplane::new_fake();
+    let foreign_key = ServiceKey::Address {
+        address: ip("192.0.2.50"),
+        port: 443,
+        protocol: Protocol::Tcp,
+    };
+    dataplane.kernel().with_state(|state| {
+        let service = Service {
+            key: foreign_key,
+            scheduler: "wlc".into(),
+            flags: ServiceFlags::default(),
+            persistence: None,
+        };
+        state.services.insert(
+            foreign_key,
+            ServiceState {
+                service,
+                destinations: BTreeMap::new(),
+            },
+        );
+    });
+    converge(&dataplane, &desired(1)).await;
+    let stats = dataplane.stats().await.unwrap();
+    let keys: Vec<String> = stats.iter().map(|service| service.key.to_string()).collect();
+    assert_eq!(keys, ["TCP 10.0.0.1:80"]);
+    assert_eq!(stats[0].destinations.len(), 1);
+}

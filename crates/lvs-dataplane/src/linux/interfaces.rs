@@ -83,8 +83,8 @@ fn address_of(message: &netlink_packet_route::address::AddressMessage) -> Option
     find(true).or_else(|| find(false))
 }
 
-/// Host-route addresses on the named devices.
-pub async fn addresses(handle: &Handle, names: &BTreeSet<String>) -> Result<Vec<VipAddress>, DataplaneError> {
+/// Every address of the node: device name, prefix length, address.
+async fn all_addresses(handle: &Handle) -> Result<Vec<(String, u8, IpAddr)>, DataplaneError> {
     let devices = devices(handle).await?;
     let mut found = Vec::new();
     let mut stream = handle.address().get().execute();
@@ -93,23 +93,22 @@ pub async fn addresses(handle: &Handle, names: &BTreeSet<String>) -> Result<Vec<
         .await
         .map_err(|error| map_error("listing addresses", error))?
     {
-        let Some((device, _)) = devices.get(&message.header.index) else {
-            continue;
-        };
-        if !names.contains(device) {
-            continue;
-        }
-        let address = address_of(&message);
-        if let Some(address) = address
-            && message.header.prefix_len == host_prefix(&address)
+        if let (Some((device, _)), Some(address)) = (devices.get(&message.header.index), address_of(&message))
         {
-            found.push(VipAddress {
-                address,
-                device: device.clone(),
-            });
+            found.push((device.clone(), message.header.prefix_len, address));
         }
     }
     Ok(found)
+}
+
+/// Host-route addresses on the named devices.
+pub async fn addresses(handle: &Handle, names: &BTreeSet<String>) -> Result<Vec<VipAddress>, DataplaneError> {
+    Ok(all_addresses(handle)
+        .await?
+        .into_iter()
+        .filter(|(device, prefix, address)| names.contains(device) && *prefix == host_prefix(address))
+        .map(|(device, _, address)| VipAddress { address, device })
+        .collect())
 }
 
 /// Adds a VIP as a host route (IPv6: no duplicate address detection, so it is usable at once).
@@ -244,27 +243,15 @@ async fn set_up(handle: &Handle, name: &str) -> Result<(), DataplaneError> {
 /// The interfaces with a non-host address whose network contains `address` (the uplinks a VIP
 /// is announced on by default), excluding `lo` and our dummy device.
 pub async fn uplinks_for(handle: &Handle, address: IpAddr) -> Result<Vec<String>, DataplaneError> {
-    let devices = devices(handle).await?;
-    let mut uplinks = Vec::new();
-    let mut stream = handle.address().get().execute();
-    while let Some(message) = stream
-        .try_next()
-        .await
-        .map_err(|error| map_error("listing addresses", error))?
-    {
-        let Some((device, _)) = devices.get(&message.header.index) else {
-            continue;
-        };
-        if device == "lo" || device == crate::executor::DUMMY_DEVICE {
-            continue;
-        }
-        let local = address_of(&message);
-        if let Some(local) = local
-            && contains(local, message.header.prefix_len, address)
-            && message.header.prefix_len < host_prefix(&address)
-            && !uplinks.contains(device)
+    let mut uplinks: Vec<String> = Vec::new();
+    for (device, prefix, local) in all_addresses(handle).await? {
+        let candidate = device != "lo" && device != crate::executor::DUMMY_DEVICE;
+        if candidate
+            && prefix < host_prefix(&address)
+            && contains(local, prefix, address)
+            && !uplinks.contains(&device)
         {
-            uplinks.push(device.clone());
+            uplinks.push(device);
         }
     }
     Ok(uplinks)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::dataplane::{DataplaneError, ServiceStats};
 use crate::executor::Executor;
-use crate::ipvs::{IpvsError, IpvsHandle, IpvsRequest};
+use crate::ipvs::{IpvsError, IpvsHandle, IpvsRequest, ObservedDestination, ObservedService};
 use crate::kernel::{Kernel, KernelResult};
 use crate::linux::{announce, interfaces, nft, sysctl};
 use crate::model::{Destination, Link, NftRules, Service, ServiceKey, ServiceState, VipAddress};
@@ -119,6 +119,20 @@ fn request_of(op: &Op) -> Option<IpvsRequest> {
 }
 
 impl LinuxKernel {
+    /// Every IPVS service with its destinations, as the kernel lists them.
+    async fn dump(&self) -> KernelResult<Vec<(ObservedService, Vec<ObservedDestination>)>> {
+        let mut all = Vec::new();
+        for observed in self.ipvs.services().await.map_err(ipvs_error)? {
+            let destinations = self
+                .ipvs
+                .destinations(&observed.service.key)
+                .await
+                .map_err(ipvs_error)?;
+            all.push((observed, destinations));
+        }
+        Ok(all)
+    }
+
     fn count(&self) {
         self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
@@ -126,22 +140,18 @@ impl LinuxKernel {
 
 impl Kernel for LinuxKernel {
     async fn services(&self) -> KernelResult<Vec<ServiceState>> {
-        let mut states = Vec::new();
-        for observed in self.ipvs.services().await.map_err(ipvs_error)? {
-            let destinations = self
-                .ipvs
-                .destinations(&observed.service.key)
-                .await
-                .map_err(ipvs_error)?
-                .into_iter()
-                .map(|destination| (destination.destination.key(), destination.destination))
-                .collect();
-            states.push(ServiceState {
+        Ok(self
+            .dump()
+            .await?
+            .into_iter()
+            .map(|(observed, destinations)| ServiceState {
                 service: observed.service,
-                destinations,
-            });
-        }
-        Ok(states)
+                destinations: destinations
+                    .into_iter()
+                    .map(|destination| (destination.destination.key(), destination.destination))
+                    .collect(),
+            })
+            .collect())
     }
 
     async fn add_service(&self, service: &Service) -> KernelResult<()> {
@@ -288,35 +298,35 @@ impl Kernel for LinuxKernel {
         Ok(())
     }
 
-    async fn stats(&self, keys: &BTreeSet<ServiceKey>) -> KernelResult<Vec<ServiceStats>> {
-        let mut all = Vec::new();
-        for observed in self.ipvs.services().await.map_err(ipvs_error)? {
-            if !keys.contains(&observed.service.key) {
-                continue;
-            }
-            let destinations = self
-                .ipvs
-                .destinations(&observed.service.key)
-                .await
-                .map_err(ipvs_error)?
-                .into_iter()
-                .map(|destination| {
-                    (
-                        destination.destination.address,
-                        destination.destination.port,
-                        destination.stats,
-                        destination.active_connections,
-                        destination.inactive_connections,
-                    )
-                })
-                .collect();
-            all.push(ServiceStats {
+    async fn stats(&self) -> KernelResult<Vec<ServiceStats>> {
+        Ok(self
+            .dump()
+            .await?
+            .into_iter()
+            .map(|(observed, destinations)| ServiceStats {
                 key: observed.service.key,
                 totals: observed.stats,
-                destinations,
-            });
-        }
-        Ok(all)
+                destinations: destinations
+                    .into_iter()
+                    .map(|destination| {
+                        let ObservedDestination {
+                            destination: entry,
+                            active_connections,
+                            inactive_connections,
+                            stats,
+                            ..
+                        } = destination;
+                        (
+                            entry.address,
+                            entry.port,
+                            stats,
+                            active_connections,
+                            inactive_connections,
+                        )
+                    })
+                    .collect(),
+            })
+            .collect())
     }
 
     fn write_count(&self) -> u64 {
