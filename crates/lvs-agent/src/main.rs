@@ -2,8 +2,7 @@
 //! or both — from its resolved config, in standalone mode from a folder of the same YAML users
 //! `kubectl apply`.
 
-mod node_config;
-mod reconcile;
+use lvs_agent::{node_config, reconcile};
 
 use std::path::PathBuf;
 use std::process::ExitCode;

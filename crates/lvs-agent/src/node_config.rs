@@ -11,17 +11,17 @@ use lvs_dataplane::model::NodeState;
 
 /// What this node should do, and the problems found on the way.
 #[derive(Debug, Clone)]
-pub(crate) struct Intent {
+pub struct Intent {
     /// The node's resolved config (empty when it has no role).
-    pub(crate) config: LvsNodeConfigSpec,
+    pub config: LvsNodeConfigSpec,
     /// The node's own IPv4 address, from its Node object.
-    pub(crate) node_address: Option<Ipv4Addr>,
+    pub node_address: Option<Ipv4Addr>,
     /// One line per problem in the manifests (file, object, field, reason).
-    pub(crate) problems: Vec<(Severity, String)>,
+    pub problems: Vec<(Severity, String)>,
 }
 
 /// Reads the manifests and resolves this node's part.
-pub(crate) fn load(paths: &[PathBuf], node_name: &str) -> anyhow::Result<Intent> {
+pub fn load(paths: &[PathBuf], node_name: &str) -> anyhow::Result<Intent> {
     let loaded = lvs_core::manifest::load_paths(paths).map_err(anyhow::Error::msg)?;
     let manifests = &loaded.manifests;
     let output = build(BuildInput {
@@ -85,7 +85,7 @@ pub(crate) fn load(paths: &[PathBuf], node_name: &str) -> anyhow::Result<Intent>
 impl Intent {
     /// The kernel state this intent asks for (health checks not yet known: every real server
     /// counts as healthy).
-    pub(crate) fn desired(&self) -> NodeState {
+    pub fn desired(&self) -> NodeState {
         let unknown = |_: &str, _: &str| Health::Unknown;
         desired_state(
             &self.config,
@@ -97,7 +97,7 @@ impl Intent {
     }
 
     /// Logs every problem: errors name the file, object and field.
-    pub(crate) fn report_problems(&self) {
+    pub fn report_problems(&self) {
         for (severity, line) in &self.problems {
             match severity {
                 Severity::Error => tracing::error!("{line}"),

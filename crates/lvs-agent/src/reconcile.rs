@@ -13,11 +13,11 @@ use crate::node_config;
 
 /// How `run` behaves.
 #[derive(Debug)]
-pub(crate) struct Options {
-    pub(crate) manifests: Vec<PathBuf>,
-    pub(crate) node_name: String,
-    pub(crate) status_file: Option<PathBuf>,
-    pub(crate) once: bool,
+pub struct Options {
+    pub manifests: Vec<PathBuf>,
+    pub node_name: String,
+    pub status_file: Option<PathBuf>,
+    pub once: bool,
 }
 
 /// What the last reconcile did.
@@ -39,7 +39,7 @@ const RESYNC: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_secs(1);
 
 /// Reconciles until stopped (or once).
-pub(crate) async fn run(dataplane: &impl Dataplane, options: Options) -> anyhow::Result<ExitCode> {
+pub async fn run(dataplane: &impl Dataplane, options: Options) -> anyhow::Result<ExitCode> {
     let mut last_seen = None;
     let mut last_sync = None::<std::time::Instant>;
     let mut drift_repairs = 0;

@@ -1,0 +1,1 @@
+//! Health checks of real servers, run by directors (work in progress).

@@ -1,0 +1,1 @@
+//! Prometheus metrics of the agent (work in progress).

@@ -1,0 +1,1 @@
+//! The HTTP endpoints /healthz, /readyz and /metrics (work in progress).
