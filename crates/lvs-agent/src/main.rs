@@ -47,6 +47,9 @@ struct RunArguments {
     /// Write the status as JSON to this file after each reconcile.
     #[arg(long)]
     status_file: Option<PathBuf>,
+    /// Seconds between full observe-and-repair passes (drift repair).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    resync_seconds: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -126,6 +129,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 once,
                 registry,
                 status_file,
+                resync_seconds,
             } = cli.run;
             let Some(source) = source.filter(|_| standalone) else {
                 anyhow::bail!(
@@ -142,6 +146,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 node_name: source.node_name,
                 status_file,
                 once,
+                resync: std::time::Duration::from_secs(resync_seconds),
             };
             reconcile::run(&dataplane, options).await
         }

@@ -18,6 +18,8 @@ pub struct Options {
     pub node_name: String,
     pub status_file: Option<PathBuf>,
     pub once: bool,
+    /// Time between full observe-and-repair passes.
+    pub resync: Duration,
 }
 
 /// What the last reconcile did.
@@ -35,7 +37,6 @@ struct Status {
     synced: bool,
 }
 
-const RESYNC: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_secs(1);
 
 /// Reconciles until stopped (or once).
@@ -46,7 +47,7 @@ pub async fn run(dataplane: &impl Dataplane, options: Options) -> anyhow::Result
     let mut backoff = Duration::from_millis(100);
     loop {
         let fingerprint = manifests_fingerprint(&options.manifests);
-        let due = last_sync.is_none_or(|time| time.elapsed() >= RESYNC);
+        let due = last_sync.is_none_or(|time| time.elapsed() >= options.resync);
         if options.once || fingerprint != last_seen || due {
             let changed = fingerprint != last_seen;
             let status = reconcile_once(
