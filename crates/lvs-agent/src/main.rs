@@ -117,7 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })?;
                 lvs_dataplane::Dataplane::observe(&dataplane).await?
             };
-            for op in lvs_dataplane::plan(&intent.desired(), &observed) {
+            for op in lvs_dataplane::plan(&intent.desired(&|_, _| lvs_dataplane::desired::Health::Unknown), &observed) {
                 println!("{op}");
             }
             Ok(ExitCode::SUCCESS)

@@ -129,7 +129,7 @@ async fn reconcile_once(
             return status;
         }
     };
-    let ops = plan(&intent.desired(), &observed);
+    let ops = plan(&intent.desired(&|_, _| lvs_dataplane::desired::Health::Unknown), &observed);
     status.operations = ops.len();
     if !ops.is_empty() && !expected_change {
         *drift_repairs += 1;
