@@ -1,1 +1,567 @@
-//! Prometheus metrics of the agent (work in progress).
+//! Prometheus metrics of the agent: reconcile runs, kernel operations, drift repairs, health
+//! checks, and the IPVS counters of the services this agent owns, encoded as OpenMetrics text.
+//!
+//! Every metric is named `lvs_agent_…`. The agent's own counters and histograms live in a
+//! [`Registry`]; the real-server health gauge and the IPVS counters are snapshots the agent
+//! replaces, exposed by collectors at scrape time, so a real server or service that is gone
+//! vanishes from the output instead of lingering with its last value.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use lvs_dataplane::Op;
+use lvs_dataplane::dataplane::ServiceStats;
+use lvs_dataplane::model::{AddressFamily, ServiceKey, Stats};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+
+/// The prefix of every metric name.
+pub const PREFIX: &str = "lvs_agent";
+
+/// The content type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Label set `{result}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// Label set `{kind, result}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    kind: &'static str,
+    result: &'static str,
+}
+
+/// Label set `{virtual_server, real_server, check, result}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HealthCheckLabels {
+    virtual_server: String,
+    real_server: String,
+    check: String,
+    result: &'static str,
+}
+
+/// Label set `{check}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CheckLabels {
+    check: String,
+}
+
+fn result(success: bool) -> &'static str {
+    if success { "success" } else { "error" }
+}
+
+/// Locks a snapshot; a panic elsewhere while holding the lock leaves a snapshot that is still
+/// whole (every writer replaces or edits it in one step), so poisoning is ignored.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Reconcile durations: 1 ms to about 33 s.
+fn reconcile_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+/// Health-check latencies: 0.5 ms to about 8 s.
+fn health_check_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 15))
+}
+
+/// The agent's metrics, shared as `Arc<Metrics>` between the reconcile loop, the health
+/// checkers and the HTTP server.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    reconcile_runs: Family<ResultLabels, Counter>,
+    reconcile_duration: Histogram,
+    kernel_operations: Family<OperationLabels, Counter>,
+    drift_repairs: Counter,
+    health_checks: Family<HealthCheckLabels, Counter>,
+    health_check_duration: Family<CheckLabels, Histogram, fn() -> Histogram>,
+    real_server_healthy: Arc<RealServerHealth>,
+    ipvs: Arc<IpvsSnapshot>,
+}
+
+impl Metrics {
+    /// Metrics of the agent on `node`, with `lvs_agent_info{node, version} 1`.
+    pub fn new(node: &str) -> Arc<Self> {
+        let mut registry = Registry::default();
+        registry.register(
+            PREFIX,
+            "The lvs-operator node agent on this node",
+            Info::new(vec![
+                ("node", node.to_owned()),
+                ("version", env!("CARGO_PKG_VERSION").to_owned()),
+            ]),
+        );
+        let reconcile_runs = Family::<ResultLabels, Counter>::default();
+        let reconcile_duration = reconcile_histogram();
+        let kernel_operations = Family::<OperationLabels, Counter>::default();
+        let drift_repairs = Counter::default();
+        let health_checks = Family::<HealthCheckLabels, Counter>::default();
+        let health_check_duration: Family<CheckLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(health_check_histogram);
+        let real_server_healthy = Arc::new(RealServerHealth::default());
+        let ipvs = Arc::new(IpvsSnapshot::default());
+
+        let agent = registry.sub_registry_with_prefix(PREFIX);
+        agent.register(
+            "reconcile_runs",
+            "Reconcile passes finished, by result",
+            reconcile_runs.clone(),
+        );
+        agent.register_with_unit(
+            "reconcile_duration",
+            "Time a reconcile pass took",
+            Unit::Seconds,
+            reconcile_duration.clone(),
+        );
+        agent.register(
+            "kernel_operations",
+            "Changes applied to the kernel, by kind and result",
+            kernel_operations.clone(),
+        );
+        agent.register(
+            "drift_repairs",
+            "Passes that found kernel state changed behind the agent's back and put it back",
+            drift_repairs.clone(),
+        );
+        agent.register(
+            "health_checks",
+            "Health checks of real servers, by virtual server, real server, check and result",
+            health_checks.clone(),
+        );
+        agent.register_with_unit(
+            "health_check_duration",
+            "Time a health check took, by check",
+            Unit::Seconds,
+            health_check_duration.clone(),
+        );
+        agent.register_collector(Box::new(Arc::clone(&real_server_healthy)));
+        agent.register_collector(Box::new(Arc::clone(&ipvs)));
+
+        Arc::new(Self {
+            registry,
+            reconcile_runs,
+            reconcile_duration,
+            kernel_operations,
+            drift_repairs,
+            health_checks,
+            health_check_duration,
+            real_server_healthy,
+            ipvs,
+        })
+    }
+
+    /// Records a finished reconcile pass: `reconcile_runs_total{result}` and
+    /// `reconcile_duration_seconds`.
+    pub fn reconcile_finished(&self, duration: Duration, success: bool) {
+        self.reconcile_runs
+            .get_or_create(&ResultLabels {
+                result: result(success),
+            })
+            .inc();
+        self.reconcile_duration.observe(duration.as_secs_f64());
+    }
+
+    /// Records applied kernel operations, each as its kind (see [`op_kind`]) and whether it
+    /// succeeded: `kernel_operations_total{kind, result}`.
+    pub fn kernel_operations(&self, applied: &[(&'static str, bool)]) {
+        for &(kind, success) in applied {
+            self.kernel_operations
+                .get_or_create(&OperationLabels {
+                    kind,
+                    result: result(success),
+                })
+                .inc();
+        }
+    }
+
+    /// Records a pass that repaired drift: `drift_repairs_total`.
+    pub fn drift_repaired(&self) {
+        self.drift_repairs.inc();
+    }
+
+    /// Records one health check of `real_server` for `virtual_server` (`namespace/name` of
+    /// each): `health_checks_total{virtual_server, real_server, check, result}` and
+    /// `health_check_duration_seconds{check}`.
+    pub fn health_check(
+        &self,
+        virtual_server: &str,
+        real_server: &str,
+        check: &str,
+        success: bool,
+        latency: Duration,
+    ) {
+        self.health_checks
+            .get_or_create(&HealthCheckLabels {
+                virtual_server: virtual_server.to_owned(),
+                real_server: real_server.to_owned(),
+                check: check.to_owned(),
+                result: result(success),
+            })
+            .inc();
+        self.health_check_duration
+            .get_or_create(&CheckLabels {
+                check: check.to_owned(),
+            })
+            .observe(latency.as_secs_f64());
+    }
+
+    /// Sets `real_server_healthy{virtual_server, real_server}` to 1 or 0; `None` (not known,
+    /// or no longer checked) removes the series.
+    pub fn real_server_health(&self, virtual_server: &str, real_server: &str, healthy: Option<bool>) {
+        let mut states = lock(&self.real_server_healthy.states);
+        let key = (virtual_server.to_owned(), real_server.to_owned());
+        match healthy {
+            Some(healthy) => {
+                states.insert(key, healthy);
+            }
+            None => {
+                states.remove(&key);
+            }
+        }
+    }
+
+    /// Keeps `real_server_healthy` only for these `(virtual_server, real_server)` pairs.
+    pub fn retain_real_servers(&self, keep: &BTreeSet<(String, String)>) {
+        lock(&self.real_server_healthy.states).retain(|key, _| keep.contains(key));
+    }
+
+    /// Replaces the IPVS counters with these, naming each service's virtual server
+    /// (`namespace/name`) with `names`; services not in `stats` disappear from the output.
+    pub fn ipvs_stats(&self, stats: &[ServiceStats], names: &dyn Fn(&ServiceKey) -> Option<String>) {
+        let services = stats
+            .iter()
+            .map(|service| ServiceSnapshot {
+                service: service_label(&service.key),
+                virtual_server: names(&service.key).unwrap_or_default(),
+                totals: service.totals,
+                destinations: service
+                    .destinations
+                    .iter()
+                    .map(|(address, port, stats, active, inactive)| DestinationSnapshot {
+                        destination: endpoint_label(address, *port),
+                        stats: *stats,
+                        active: *active,
+                        inactive: *inactive,
+                    })
+                    .collect(),
+            })
+            .collect();
+        *lock(&self.ipvs.services) = services;
+    }
+
+    /// Every metric as OpenMetrics text (see [`CONTENT_TYPE`]), ending in `# EOF`.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::error!(%error, "encoding the metrics failed");
+        }
+        text
+    }
+}
+
+/// The kind of a kernel operation, as the `kind` label of `kernel_operations_total`.
+pub fn op_kind(op: &Op) -> &'static str {
+    match op {
+        Op::AddLink(_) => "add_link",
+        Op::DeleteLink(_) => "delete_link",
+        Op::SetSysctl(_) => "set_sysctl",
+        Op::RestoreSysctl(_) => "restore_sysctl",
+        Op::ReplaceNftables(_) => "nft_apply",
+        Op::DeleteNftables => "nft_delete",
+        Op::AddService(_) => "add_service",
+        Op::UpdateService(_) => "edit_service",
+        Op::DeleteService(_) => "delete_service",
+        Op::AddDestination(..) => "add_destination",
+        Op::UpdateDestination(..) => "edit_destination",
+        Op::DeleteDestination(..) => "delete_destination",
+        Op::AddAddress(_) => "add_address",
+        Op::DeleteAddress(_) => "delete_address",
+        Op::Announce { .. } => "announce",
+    }
+}
+
+/// A service as the `service` label: `10.0.0.1:80/TCP`, `[2001:db8::1]:53/UDP`,
+/// `fwmark:104/IPv4` (the family is part of a fwmark service's identity, so it is kept).
+pub fn service_label(key: &ServiceKey) -> String {
+    match key {
+        ServiceKey::Address {
+            address,
+            port,
+            protocol,
+        } => format!("{}/{}", endpoint_label(address, *port), protocol.as_str()),
+        ServiceKey::Fwmark { family, mark } => {
+            let family = match family {
+                AddressFamily::IPv4 => "IPv4",
+                AddressFamily::IPv6 => "IPv6",
+            };
+            format!("fwmark:{mark}/{family}")
+        }
+    }
+}
+
+/// An address and port as a label: `10.0.0.11:80`, `[2001:db8::11]:80`.
+fn endpoint_label(address: &IpAddr, port: u16) -> String {
+    match address {
+        IpAddr::V4(address) => format!("{address}:{port}"),
+        IpAddr::V6(address) => format!("[{address}]:{port}"),
+    }
+}
+
+/// `real_server_healthy`: the health of each checked real server, as last set.
+#[derive(Debug, Default)]
+struct RealServerHealth {
+    states: Mutex<BTreeMap<(String, String), bool>>,
+}
+
+impl Collector for RealServerHealth {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let states = lock(&self.states);
+        if states.is_empty() {
+            return Ok(());
+        }
+        let mut metric = encoder.encode_descriptor(
+            "real_server_healthy",
+            "Whether a real server passes its virtual server's health checks (1) or not (0).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((virtual_server, real_server), healthy) in states.iter() {
+            let labels = [
+                ("virtual_server", virtual_server.as_str()),
+                ("real_server", real_server.as_str()),
+            ];
+            ConstGauge::new(i64::from(*healthy)).encode(metric.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// One service's counters, labelled.
+#[derive(Debug)]
+struct ServiceSnapshot {
+    service: String,
+    virtual_server: String,
+    totals: Stats,
+    destinations: Vec<DestinationSnapshot>,
+}
+
+impl ServiceSnapshot {
+    /// `{service, virtual_server}`.
+    fn labels(&self) -> Labels<'_, 2> {
+        [
+            ("service", self.service.as_str()),
+            ("virtual_server", self.virtual_server.as_str()),
+        ]
+    }
+
+    /// `{service, virtual_server, direction}`.
+    fn directed(&self, direction: &'static str) -> Labels<'_, 3> {
+        let [service, virtual_server] = self.labels();
+        [service, virtual_server, ("direction", direction)]
+    }
+
+    /// `{service, virtual_server, destination}`.
+    fn destination_labels<'a>(&'a self, destination: &'a DestinationSnapshot) -> Labels<'a, 3> {
+        let [service, virtual_server] = self.labels();
+        [
+            service,
+            virtual_server,
+            ("destination", destination.destination.as_str()),
+        ]
+    }
+
+    /// `{service, virtual_server, destination, direction}`.
+    fn destination_directed<'a>(
+        &'a self,
+        destination: &'a DestinationSnapshot,
+        direction: &'static str,
+    ) -> Labels<'a, 4> {
+        let [service, virtual_server, destination] = self.destination_labels(destination);
+        [service, virtual_server, destination, ("direction", direction)]
+    }
+}
+
+/// One destination's counters, labelled.
+#[derive(Debug)]
+struct DestinationSnapshot {
+    destination: String,
+    stats: Stats,
+    active: u32,
+    inactive: u32,
+}
+
+/// The IPVS counters of our services, as last read from the kernel.
+#[derive(Debug, Default)]
+struct IpvsSnapshot {
+    services: Mutex<Vec<ServiceSnapshot>>,
+}
+
+/// Writes one metric family: its descriptor, then a sample per `(labels, value)`. (Unlike
+/// `Registry::register`, a descriptor does not end the help text with a full stop for us.)
+fn family<L: EncodeLabelSet, M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    metric_type: MetricType,
+    samples: impl IntoIterator<Item = (L, M)>,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, metric_type)?;
+    for (labels, value) in samples {
+        value.encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+type Labels<'a, const N: usize> = [(&'static str, &'a str); N];
+
+impl Collector for IpvsSnapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let services = lock(&self.services);
+        if services.is_empty() {
+            return Ok(());
+        }
+        family(
+            &mut encoder,
+            "ipvs_service_connections",
+            "Connections an IPVS service has scheduled.",
+            MetricType::Counter,
+            services
+                .iter()
+                .map(|service| (service.labels(), ConstCounter::new(service.totals.connections))),
+        )?;
+        family(
+            &mut encoder,
+            "ipvs_service_packets",
+            "Packets through an IPVS service, by direction.",
+            MetricType::Counter,
+            services.iter().flat_map(|service| {
+                [
+                    (
+                        service.directed("in"),
+                        ConstCounter::new(service.totals.incoming_packets),
+                    ),
+                    (
+                        service.directed("out"),
+                        ConstCounter::new(service.totals.outgoing_packets),
+                    ),
+                ]
+            }),
+        )?;
+        family(
+            &mut encoder,
+            "ipvs_service_bytes",
+            "Bytes through an IPVS service, by direction.",
+            MetricType::Counter,
+            services.iter().flat_map(|service| {
+                [
+                    (
+                        service.directed("in"),
+                        ConstCounter::new(service.totals.incoming_bytes),
+                    ),
+                    (
+                        service.directed("out"),
+                        ConstCounter::new(service.totals.outgoing_bytes),
+                    ),
+                ]
+            }),
+        )?;
+
+        let destinations = || {
+            services.iter().flat_map(|service| {
+                service
+                    .destinations
+                    .iter()
+                    .map(move |destination| (service, destination))
+            })
+        };
+        if destinations().next().is_none() {
+            return Ok(());
+        }
+        family(
+            &mut encoder,
+            "ipvs_destination_connections",
+            "Connections an IPVS service has scheduled to a destination.",
+            MetricType::Counter,
+            destinations().map(|(service, destination)| {
+                (
+                    service.destination_labels(destination),
+                    ConstCounter::new(destination.stats.connections),
+                )
+            }),
+        )?;
+        family(
+            &mut encoder,
+            "ipvs_destination_packets",
+            "Packets between an IPVS service and a destination, by direction.",
+            MetricType::Counter,
+            destinations().flat_map(|(service, destination)| {
+                [
+                    (
+                        service.destination_directed(destination, "in"),
+                        ConstCounter::new(destination.stats.incoming_packets),
+                    ),
+                    (
+                        service.destination_directed(destination, "out"),
+                        ConstCounter::new(destination.stats.outgoing_packets),
+                    ),
+                ]
+            }),
+        )?;
+        family(
+            &mut encoder,
+            "ipvs_destination_bytes",
+            "Bytes between an IPVS service and a destination, by direction.",
+            MetricType::Counter,
+            destinations().flat_map(|(service, destination)| {
+                [
+                    (
+                        service.destination_directed(destination, "in"),
+                        ConstCounter::new(destination.stats.incoming_bytes),
+                    ),
+                    (
+                        service.destination_directed(destination, "out"),
+                        ConstCounter::new(destination.stats.outgoing_bytes),
+                    ),
+                ]
+            }),
+        )?;
+        family(
+            &mut encoder,
+            "ipvs_destination_active_connections",
+            "Established connections of a destination.",
+            MetricType::Gauge,
+            destinations().map(|(service, destination)| {
+                (
+                    service.destination_labels(destination),
+                    ConstGauge::new(destination.active),
+                )
+            }),
+        )?;
+        family(
+            &mut encoder,
+            "ipvs_destination_inactive_connections",
+            "Connections of a destination in any other state (e.g. TIME_WAIT, FIN_WAIT).",
+            MetricType::Gauge,
+            destinations().map(|(service, destination)| {
+                (
+                    service.destination_labels(destination),
+                    ConstGauge::new(destination.inactive),
+                )
+            }),
+        )
+    }
+}
