@@ -2,8 +2,95 @@
 //! integration tests drive the same code (reconcile against a fake dataplane, Kubernetes mode
 //! against a mock API server).
 
+pub mod backoff;
 pub mod health;
+pub mod kubernetes;
 pub mod metrics;
 pub mod node_config;
-pub mod reconcile;
+pub mod reconciler;
 pub mod server;
+pub mod standalone;
+pub mod status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lvs_api::HealthCheckType;
+use lvs_dataplane::Dataplane;
+
+use crate::health::{ProbeObserver, ProbeOutcome};
+use crate::metrics::Metrics;
+use crate::reconciler::ServiceNames;
+
+/// Resolves on Ctrl-C or SIGTERM (what the kubelet sends).
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// Health-check results into the metrics.
+struct MetricsObserver(Arc<Metrics>);
+
+impl ProbeObserver for MetricsObserver {
+    fn probed(
+        &self,
+        virtual_server: &str,
+        real_server: &str,
+        check: HealthCheckType,
+        outcome: &ProbeOutcome,
+    ) {
+        let check = match check {
+            HealthCheckType::Tcp => "tcp",
+            HealthCheckType::Http => "http",
+            HealthCheckType::Https => "https",
+            HealthCheckType::Dns => "dns",
+            HealthCheckType::None => "none",
+        };
+        self.0.health_check(
+            virtual_server,
+            real_server,
+            check,
+            outcome.success,
+            outcome.latency,
+        );
+    }
+}
+
+/// The observer that counts health-check results in `metrics`.
+pub fn metrics_observer(metrics: &Arc<Metrics>) -> Arc<dyn ProbeObserver> {
+    Arc::new(MetricsObserver(Arc::clone(metrics)))
+}
+
+/// Copies the kernel's IPVS counters into the metrics every `period`.
+pub async fn refresh_ipvs_metrics<D: Dataplane>(
+    dataplane: Arc<D>,
+    metrics: Arc<Metrics>,
+    names: ServiceNames,
+    period: Duration,
+) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match dataplane.stats().await {
+            Ok(stats) => {
+                let names = names.read().map(|names| names.clone()).unwrap_or_default();
+                metrics.ipvs_stats(&stats, &|key| names.get(key).cloned());
+            }
+            Err(error) => tracing::warn!(%error, "cannot read the IPVS counters"),
+        }
+    }
+}

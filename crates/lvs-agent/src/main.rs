@@ -1,13 +1,18 @@
 //! `lvs-agent`: programs this node's share of the load balancer — as a director, a real server,
-//! or both — from its resolved config, in standalone mode from a folder of the same YAML users
-//! `kubectl apply`.
+//! or both — from its `LvsNodeConfig` in Kubernetes, or in standalone mode from a folder of the
+//! same YAML users `kubectl apply`.
 
-use lvs_agent::{node_config, reconcile};
-
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use lvs_agent::health::HealthMonitor;
+use lvs_agent::metrics::Metrics;
+use lvs_agent::reconciler::Reconciler;
+use lvs_agent::{kubernetes, node_config, shutdown_signal, standalone};
 use lvs_dataplane::linux::kernel::{LinuxDataplane, LinuxSettings};
 use lvs_dataplane::ownership::RegistryStore;
 
@@ -19,6 +24,23 @@ struct Cli {
     command: Option<Command>,
     #[command(flatten)]
     run: RunArguments,
+    /// Log format.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "plain",
+        env = "LVS_LOG_FORMAT",
+        global = true
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// Human-readable lines.
+    Plain,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Args, Debug)]
@@ -36,20 +58,35 @@ struct RunArguments {
     /// Run from manifests on disk instead of a Kubernetes API server.
     #[arg(long)]
     standalone: bool,
-    #[command(flatten)]
-    source: Option<Source>,
-    /// Reconcile once and exit: 0 when everything is programmed, 1 with the reasons otherwise.
-    #[arg(long)]
+    /// Folder (or files) of VirtualServer, RealServer and Node YAML (standalone mode).
+    #[arg(long = "manifests", num_args = 1.., requires = "standalone")]
+    manifests: Vec<PathBuf>,
+    /// This node's name (from the downward API's spec.nodeName in Kubernetes).
+    #[arg(long = "node-name", env = "NODE_NAME")]
+    node_name: Option<String>,
+    /// This node's IPv4 address, announced for the NFTablesARP method (Kubernetes mode; from the
+    /// downward API's status.hostIP). Standalone mode reads it from the Node manifest.
+    #[arg(long = "node-address", env = "NODE_IP")]
+    node_address: Option<Ipv4Addr>,
+    /// Reconcile once and exit: 0 when everything is programmed, 1 with the reasons otherwise
+    /// (standalone mode).
+    #[arg(long, requires = "standalone")]
     once: bool,
     /// Where to keep the record of what this agent owns in the kernel.
     #[arg(long, default_value = "/run/lvs-operator/owned.json")]
     registry: PathBuf,
-    /// Write the status as JSON to this file after each reconcile.
-    #[arg(long)]
+    /// Write the status as JSON to this file after each reconcile (standalone mode).
+    #[arg(long, requires = "standalone")]
     status_file: Option<PathBuf>,
     /// Seconds between full observe-and-repair passes (drift repair).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     resync_seconds: u64,
+    /// Serve /healthz, /readyz and /metrics here (Kubernetes mode default: 0.0.0.0:9750).
+    #[arg(long, env = "LVS_METRICS_ADDRESS")]
+    metrics_address: Option<SocketAddr>,
+    /// Most health checks in flight at once.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    max_concurrent_checks: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -67,15 +104,19 @@ enum Command {
     },
 }
 
+const DEFAULT_METRICS_ADDRESS: &str = "0.0.0.0:9750";
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Plain => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -97,58 +138,105 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Some(Command::Plan {
-            source,
-            from_empty,
-            registry,
-        }) => {
-            let intent = node_config::load(&source.manifests, &source.node_name)?;
-            intent.report_problems();
-            let observed = if from_empty {
-                lvs_dataplane::model::NodeState::default()
-            } else {
-                let settings = LinuxSettings {
-                    registry: RegistryStore::File(registry),
-                    ..LinuxSettings::default()
-                };
-                let dataplane = LinuxDataplane::connect(settings).await.map_err(|error| {
-                    anyhow::anyhow!("cannot read this node's kernel state ({error}); use --from-empty to plan from nothing")
-                })?;
-                lvs_dataplane::Dataplane::observe(&dataplane).await?
-            };
-            for op in lvs_dataplane::plan(&intent.desired(&|_, _| lvs_dataplane::desired::Health::Unknown), &observed) {
-                println!("{op}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        None => {
-            let RunArguments {
-                standalone,
-                source,
-                once,
-                registry,
-                status_file,
-                resync_seconds,
-            } = cli.run;
-            let Some(source) = source.filter(|_| standalone) else {
-                anyhow::bail!(
-                    "Kubernetes mode is not available yet: run with --standalone --manifests DIR --node-name NAME"
-                );
-            };
-            let settings = LinuxSettings {
-                registry: RegistryStore::File(registry),
-                ..LinuxSettings::default()
-            };
-            let dataplane = LinuxDataplane::connect(settings).await?;
-            let options = reconcile::Options {
-                manifests: source.manifests,
-                node_name: source.node_name,
-                status_file,
-                once,
-                resync: std::time::Duration::from_secs(resync_seconds),
-            };
-            reconcile::run(&dataplane, options).await
-        }
+    if let Some(Command::Plan {
+        source,
+        from_empty,
+        registry,
+    }) = cli.command
+    {
+        return plan(source, from_empty, registry).await;
     }
+    let arguments = cli.run;
+    let Some(node_name) = arguments.node_name.clone() else {
+        anyhow::bail!("the node name is missing: pass --node-name or set NODE_NAME");
+    };
+    if arguments.standalone && arguments.manifests.is_empty() {
+        anyhow::bail!("standalone mode needs --manifests DIR");
+    }
+    let settings = LinuxSettings {
+        registry: RegistryStore::File(arguments.registry.clone()),
+        ..LinuxSettings::default()
+    };
+    let dataplane = Arc::new(LinuxDataplane::connect(settings).await?);
+    let metrics = Metrics::new(&node_name);
+    let health = HealthMonitor::new(
+        usize::try_from(arguments.max_concurrent_checks).unwrap_or(64),
+        lvs_agent::metrics_observer(&metrics),
+    );
+    let reconciler = Reconciler::new(Arc::clone(&dataplane), health, Arc::clone(&metrics), &node_name);
+    let (ready, ready_receiver) = tokio::sync::watch::channel(false);
+    let metrics_address = match (arguments.metrics_address, arguments.standalone) {
+        (Some(address), _) => Some(address),
+        (None, false) => Some(DEFAULT_METRICS_ADDRESS.parse()?),
+        (None, true) => None,
+    };
+    if !arguments.once
+        && let Some(address) = metrics_address
+    {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot listen on {address} for /metrics: {error}"))?;
+        tracing::info!(%address, "serving /healthz, /readyz and /metrics");
+        let served = Arc::clone(&metrics);
+        tokio::spawn(async move {
+            if let Err(error) =
+                lvs_agent::server::serve(listener, served, ready_receiver, shutdown_signal()).await
+            {
+                tracing::error!(%error, "the /metrics server stopped");
+            }
+        });
+        tokio::spawn(lvs_agent::refresh_ipvs_metrics(
+            Arc::clone(&dataplane),
+            Arc::clone(&metrics),
+            reconciler.service_names(),
+            Duration::from_secs(10),
+        ));
+    }
+    let resync = Duration::from_secs(arguments.resync_seconds);
+    if arguments.standalone {
+        let options = standalone::Options {
+            manifests: arguments.manifests,
+            node_name,
+            status_file: arguments.status_file,
+            once: arguments.once,
+            resync,
+        };
+        return standalone::run(reconciler, options, ready).await;
+    }
+    let client = kube::Client::try_default().await.map_err(|error| {
+        anyhow::anyhow!(
+            "cannot reach the Kubernetes API ({error}); to run without a cluster use --standalone --manifests DIR"
+        )
+    })?;
+    let options = kubernetes::Options {
+        node_name,
+        node_address: arguments.node_address,
+        resync,
+    };
+    kubernetes::run(client, reconciler, options, ready, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn plan(source: Source, from_empty: bool, registry: PathBuf) -> anyhow::Result<ExitCode> {
+    let intent = node_config::load(&source.manifests, &source.node_name)?;
+    intent.report_problems();
+    let observed = if from_empty {
+        lvs_dataplane::model::NodeState::default()
+    } else {
+        let settings = LinuxSettings {
+            registry: RegistryStore::File(registry),
+            ..LinuxSettings::default()
+        };
+        let dataplane = LinuxDataplane::connect(settings).await.map_err(|error| {
+            anyhow::anyhow!(
+                "cannot read this node's kernel state ({error}); use --from-empty to plan from nothing"
+            )
+        })?;
+        lvs_dataplane::Dataplane::observe(&dataplane).await?
+    };
+    let unknown = |_: &str, _: &str| lvs_dataplane::desired::Health::Unknown;
+    for op in lvs_dataplane::plan(&intent.desired(&unknown), &observed) {
+        println!("{op}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -140,7 +140,9 @@ fn restore(
 ) -> Vec<(Severity, String)> {
     let mut kept = Vec::new();
     let mut keep = |key: ObjectKey, manifests: &mut Manifests| -> bool {
-        let Some(source) = previous.sources.get(&key) else { return false };
+        let Some(source) = previous.sources.get(&key) else {
+            return false;
+        };
         if manifests_has(manifests, &key) || !broken(&key, source) {
             return false;
         }
@@ -162,7 +164,10 @@ fn restore(
         }
     }
     for object in &previous.nodes {
-        if keep(ObjectKey::node(object.metadata.name.clone().unwrap_or_default()), manifests) {
+        if keep(
+            ObjectKey::node(object.metadata.name.clone().unwrap_or_default()),
+            manifests,
+        ) {
             manifests.nodes.push(object.clone());
         }
     }

@@ -275,7 +275,7 @@ pub struct DestinationStatus {
     pub weight: u16,
     /// Latency of the last check in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_check_millis: Option<u64>,
+    pub latency_millis: Option<u64>,
     /// Consecutive successful checks.
     #[serde(default)]
     pub consecutive_successes: u32,

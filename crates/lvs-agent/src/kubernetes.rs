@@ -1,0 +1,263 @@
+//! Kubernetes mode: intent from this node's own `LvsNodeConfig` shards (found by the
+//! `lvs.operator.io/node` label; every agent watches only its own), status written back to each
+//! shard by server-side apply — only when it changed. Nothing is reconciled before the first
+//! complete listing, and a node whose shards are not all present never prunes. When the
+//! controller deletes the node's config, the agent removes everything it programmed.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, ResourceExt};
+use lvs_api::labels::{AGENT_FIELD_MANAGER, NODE_NAME};
+use lvs_api::{LvsNodeConfig, LvsNodeConfigSpec, LvsNodeConfigStatus};
+use lvs_core::Severity;
+use lvs_dataplane::Dataplane;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::node_config::Intent;
+use crate::reconciler::{Outcome, Pass, Reconciler};
+use crate::status::{node_status, same_status};
+
+/// How `run` behaves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// This node's name (the downward API's `spec.nodeName`).
+    pub node_name: String,
+    /// This node's IPv4 address (the downward API's `status.hostIP`), announced by NFTablesARP.
+    pub node_address: Option<Ipv4Addr>,
+    /// Time between full observe-and-repair passes.
+    pub resync: Duration,
+}
+
+/// Reconciles this node's config until `shutdown` resolves.
+pub async fn run<D: Dataplane>(
+    client: Client,
+    mut reconciler: Reconciler<D>,
+    options: Options,
+    ready: watch::Sender<bool>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let api: Api<LvsNodeConfig> = Api::all(client);
+    let selector = format!("{NODE_NAME}={}", options.node_name);
+    let mut events = watcher(api.clone(), watcher::Config::default().labels(&selector))
+        .default_backoff()
+        .boxed();
+    let mut health_changes = reconciler.health().subscribe();
+    let mut shards = Shards::default();
+    let mut written: BTreeMap<String, LvsNodeConfigStatus> = BTreeMap::new();
+    let mut unwritten = false;
+    let mut next_resync = Instant::now() + options.resync;
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let retry = reconciler
+            .next_retry()
+            .or_else(|| unwritten.then(|| Instant::now() + Duration::from_secs(1)));
+        let pass = tokio::select! {
+            event = events.next() => {
+                match event {
+                    Some(Ok(event)) => {
+                        shards.apply(event);
+                        // Take every event that is already waiting before reconciling once.
+                        while let Some(Some(Ok(event))) = events.next().now_or_never() {
+                            shards.apply(event);
+                        }
+                        Pass::Change
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "watching this node's LvsNodeConfig");
+                        continue;
+                    }
+                    None => anyhow::bail!("the LvsNodeConfig watch ended"),
+                }
+            }
+            changed = health_changes.changed() => {
+                if changed.is_err() {
+                    continue;
+                }
+                Pass::Change
+            }
+            () = sleep_until_some(retry) => Pass::Retry,
+            () = tokio::time::sleep_until(next_resync) => Pass::Resync,
+            () = &mut shutdown => return Ok(()),
+        };
+        if !shards.listed {
+            continue;
+        }
+        let intent = shards.intent(&options);
+        intent.report_problems();
+        let outcome = reconciler.reconcile(&intent, pass).await;
+        if pass == Pass::Resync || outcome.synced {
+            next_resync = Instant::now() + options.resync;
+        }
+        if outcome.synced && intent.complete {
+            ready.send_replace(true);
+        }
+        unwritten = !write_statuses(&api, &shards, &reconciler, &outcome, pass, &mut written).await;
+    }
+}
+
+/// Writes the status of every shard whose status changed; false when a write failed.
+async fn write_statuses<D: Dataplane>(
+    api: &Api<LvsNodeConfig>,
+    shards: &Shards,
+    reconciler: &Reconciler<D>,
+    outcome: &Outcome,
+    pass: Pass,
+    written: &mut BTreeMap<String, LvsNodeConfigStatus>,
+) -> bool {
+    written.retain(|name, _| shards.objects.contains_key(name));
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let mut all_written = true;
+    for (name, object) in &shards.objects {
+        let previous = written.get(name).or(object.status.as_ref());
+        let status = node_status(
+            &object.spec,
+            object.metadata.generation,
+            outcome,
+            reconciler.health(),
+            reconciler.drift_repairs(),
+            previous,
+            &now,
+        );
+        // Health-check latencies and counts alone do not cause a write, except on resync.
+        if previous.is_some_and(|previous| same_status(previous, &status, pass == Pass::Resync)) {
+            continue;
+        }
+        let patch = serde_json::json!({
+            "apiVersion": "lvs.operator.io/v1alpha1",
+            "kind": "LvsNodeConfig",
+            "status": status,
+        });
+        match api
+            .patch_status(
+                name,
+                &PatchParams::apply(AGENT_FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+        {
+            Ok(_) => {
+                written.insert(name.clone(), status);
+            }
+            Err(error) => {
+                tracing::warn!(%error, config = %name, "cannot write the LvsNodeConfig status; will retry");
+                all_written = false;
+            }
+        }
+    }
+    all_written
+}
+
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// This node's config shards as the watch has shown them.
+#[derive(Debug, Default)]
+struct Shards {
+    objects: BTreeMap<String, LvsNodeConfig>,
+    relisting: Option<BTreeMap<String, LvsNodeConfig>>,
+    listed: bool,
+}
+
+impl Shards {
+    fn apply(&mut self, event: Event<LvsNodeConfig>) {
+        match event {
+            Event::Init => self.relisting = Some(BTreeMap::new()),
+            Event::InitApply(object) => {
+                self.relisting
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(object.name_any(), object);
+            }
+            Event::InitDone => {
+                self.objects = self.relisting.take().unwrap_or_default();
+                self.listed = true;
+            }
+            Event::Apply(object) => {
+                self.objects.insert(object.name_any(), object);
+            }
+            Event::Delete(object) => {
+                self.objects.remove(&object.name_any());
+            }
+        }
+    }
+
+    /// The node's whole config, when every shard is here; else the shards we have, marked
+    /// incomplete.
+    fn intent(&self, options: &Options) -> Intent {
+        let mut shards: Vec<&LvsNodeConfig> = self.objects.values().collect();
+        shards.sort_by_key(|shard| shard.spec.shard.index);
+        let mut problems = Vec::new();
+        let count = shards.first().map_or(1, |shard| shard.spec.shard.count.max(1));
+        // No shard at all is a complete answer: the controller removed this node's config.
+        let complete = shards.is_empty()
+            || shards.iter().all(|shard| shard.spec.shard.count.max(1) == count)
+                && shards.len() == usize::try_from(count).unwrap_or(usize::MAX)
+                && shards
+                    .iter()
+                    .zip(0..)
+                    .all(|(shard, index): (&&LvsNodeConfig, u32)| shard.spec.shard.index == index);
+        if !complete {
+            problems.push((
+                Severity::Warning,
+                format!(
+                    "{} of {count} LvsNodeConfig shards of node {} present: programming them without removing anything",
+                    shards.len(),
+                    options.node_name
+                ),
+            ));
+        }
+        let mut config = LvsNodeConfigSpec {
+            node_name: options.node_name.clone(),
+            ..LvsNodeConfigSpec::default()
+        };
+        for shard in shards {
+            if shard.spec.node_name != options.node_name {
+                problems.push((
+                    Severity::Error,
+                    format!(
+                        "LvsNodeConfig {}: spec.nodeName is {:?} but its label says {}: ignored",
+                        shard.name_any(),
+                        shard.spec.node_name,
+                        options.node_name
+                    ),
+                ));
+                continue;
+            }
+            config
+                .director_services
+                .extend(shard.spec.director_services.iter().cloned());
+            config
+                .real_server_vips
+                .extend(shard.spec.real_server_vips.iter().cloned());
+            for sysctl in &shard.spec.sysctls {
+                if !config.sysctls.contains(sysctl) {
+                    config.sysctls.push(sysctl.clone());
+                }
+            }
+        }
+        Intent {
+            config,
+            node_address: options.node_address,
+            problems,
+            complete,
+        }
+    }
+}
+
+fn watcher(
+    api: Api<LvsNodeConfig>,
+    config: watcher::Config,
+) -> impl futures::Stream<Item = Result<Event<LvsNodeConfig>, watcher::Error>> + Send {
+    watcher::watcher(api, config)
+}

@@ -1,0 +1,302 @@
+//! One reconcile pass, the same in both modes: intent + health → desired kernel state →
+//! observe → plan → apply → outcome (what was done, what failed and for which object). Pruning
+//! happens only through the plan, which covers only what the ownership record says is ours,
+//! and only when the intent is complete.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lvs_dataplane::desired::service_key;
+use lvs_dataplane::model::NodeState;
+use lvs_dataplane::{Dataplane, Op, plan};
+use tokio::time::Instant;
+
+use crate::backoff::Backoff;
+use crate::health::HealthMonitor;
+use crate::metrics::{Metrics, op_kind};
+use crate::node_config::Intent;
+
+/// Why a pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// The intent or the health of a real server changed: operations are expected.
+    Change,
+    /// The resync timer: operations found now are drift (someone changed the kernel).
+    Resync,
+    /// A retry of failed operations.
+    Retry,
+}
+
+/// The object name under which node-wide failures (sysctls, nftables, devices) are reported.
+pub const NODE_OBJECT: &str = "node";
+
+/// What one pass did.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// The state the pass aimed for.
+    pub desired: NodeState,
+    /// Operations planned.
+    pub operations: usize,
+    /// Kernel writes made.
+    pub writes: u64,
+    /// Failed operations: (object, message). The object is a VirtualServer `namespace/name`,
+    /// `vip/<address>` for a real-server VIP, or `node`.
+    pub failures: Vec<(String, String)>,
+    /// The kernel could not be read at all.
+    pub observe_error: Option<String>,
+    /// The pass repaired drift.
+    pub drift: bool,
+    /// Everything is programmed.
+    pub synced: bool,
+    /// How long the pass took.
+    pub duration: Duration,
+}
+
+impl Outcome {
+    /// The failure messages of one object.
+    pub fn failures_of<'a>(&'a self, object: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.failures
+            .iter()
+            .filter(move |(name, _)| name == object)
+            .map(|(_, message)| message.as_str())
+    }
+
+    /// A one-line summary of what is wrong, if anything.
+    pub fn error_summary(&self) -> Option<String> {
+        if let Some(error) = &self.observe_error {
+            return Some(format!("reading the kernel: {error}"));
+        }
+        let (object, message) = self.failures.first()?;
+        let more = self.failures.len() - 1;
+        Some(if more == 0 {
+            format!("{object}: {message}")
+        } else {
+            format!("{object}: {message} (and {more} more)")
+        })
+    }
+}
+
+/// Runs passes against one dataplane, keeping the drift count and the retry delays.
+pub struct Reconciler<D> {
+    dataplane: Arc<D>,
+    health: HealthMonitor,
+    metrics: Arc<Metrics>,
+    node: String,
+    drift_repairs: u64,
+    last_synced: bool,
+    backoff: Backoff,
+    names: ServiceNames,
+}
+
+/// The VirtualServer behind each IPVS service, as of the last pass (labels for the counters).
+pub type ServiceNames = Arc<std::sync::RwLock<BTreeMap<lvs_dataplane::model::ServiceKey, String>>>;
+
+impl<D: Dataplane> Reconciler<D> {
+    /// A reconciler for `node`.
+    pub fn new(dataplane: Arc<D>, health: HealthMonitor, metrics: Arc<Metrics>, node: &str) -> Self {
+        Self {
+            dataplane,
+            health,
+            metrics,
+            node: node.to_owned(),
+            drift_repairs: 0,
+            last_synced: false,
+            backoff: Backoff::default(),
+            names: ServiceNames::default(),
+        }
+    }
+
+    /// The VirtualServer behind each IPVS service.
+    pub fn service_names(&self) -> ServiceNames {
+        Arc::clone(&self.names)
+    }
+
+    /// The health checks.
+    pub fn health(&self) -> &HealthMonitor {
+        &self.health
+    }
+
+    /// The dataplane.
+    pub fn dataplane(&self) -> &Arc<D> {
+        &self.dataplane
+    }
+
+    /// Drift repairs so far.
+    pub fn drift_repairs(&self) -> u64 {
+        self.drift_repairs
+    }
+
+    /// When failed objects are due for a retry.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.backoff.next_retry()
+    }
+
+    /// One pass.
+    pub async fn reconcile(&mut self, intent: &Intent, pass: Pass) -> Outcome {
+        let started = Instant::now();
+        if pass == Pass::Change {
+            self.backoff.reset();
+        }
+        self.health.set_targets(&intent.config.director_services);
+        self.report_health(intent);
+        let health = &self.health;
+        let desired =
+            intent.desired(&|virtual_server, real_server| health.health(virtual_server, real_server));
+        let mut outcome = Outcome::default();
+        let observed = match self.dataplane.observe().await {
+            Ok(observed) => observed,
+            Err(error) => {
+                outcome.observe_error = Some(error.to_string());
+                outcome.desired = desired;
+                self.finish(&mut outcome, started, [NODE_OBJECT]);
+                return outcome;
+            }
+        };
+        let mut ops = plan(&desired, &observed);
+        if !intent.complete {
+            ops.retain(|op| !is_removal(op));
+        }
+        outcome.operations = ops.len();
+        if !ops.is_empty() && pass == Pass::Resync && self.last_synced {
+            self.drift_repairs += 1;
+            outcome.drift = true;
+            self.metrics.drift_repaired();
+            tracing::warn!(node = %self.node, operations = ops.len(), "the kernel drifted from the config; repairing");
+        }
+        for op in &ops {
+            tracing::info!(node = %self.node, "{op}");
+        }
+        let writes_before = self.dataplane.write_count();
+        let report = self.dataplane.apply(ops.clone()).await;
+        outcome.writes = self.dataplane.write_count().saturating_sub(writes_before);
+        let kinds: Vec<(&'static str, bool)> = ops
+            .iter()
+            .map(|op| {
+                (
+                    op_kind(op),
+                    !report.failures.iter().any(|failure| failure.op == *op),
+                )
+            })
+            .collect();
+        self.metrics.kernel_operations(&kinds);
+        let owners = Owners::of(intent);
+        if let Ok(mut names) = self.names.write() {
+            names.clone_from(&owners.services);
+        }
+        outcome.failures = report
+            .failures
+            .iter()
+            .map(|failure| (owners.object_of(&failure.op), failure.error.to_string()))
+            .collect();
+        for (object, message) in &outcome.failures {
+            tracing::error!(node = %self.node, object = %object, "{message}");
+        }
+        outcome.desired = desired;
+        let failing: Vec<String> = outcome
+            .failures
+            .iter()
+            .map(|(object, _)| object.clone())
+            .collect();
+        self.finish(&mut outcome, started, failing.iter().map(String::as_str));
+        outcome
+    }
+
+    /// Real-server health into the metrics, dropping pairs that are gone.
+    fn report_health(&self, intent: &Intent) {
+        let pairs = crate::status::checked_pairs(&intent.config);
+        for (virtual_server, real_server) in &pairs {
+            let healthy = self
+                .health
+                .status(virtual_server, real_server)
+                .and_then(|status| status.healthy);
+            self.metrics
+                .real_server_health(virtual_server, real_server, healthy);
+        }
+        self.metrics.retain_real_servers(&pairs);
+    }
+
+    fn finish<'a>(
+        &mut self,
+        outcome: &mut Outcome,
+        started: Instant,
+        failing: impl IntoIterator<Item = &'a str>,
+    ) {
+        outcome.synced = outcome.observe_error.is_none() && outcome.failures.is_empty();
+        outcome.duration = started.elapsed();
+        self.last_synced = outcome.synced;
+        self.backoff.record(failing, Instant::now());
+        self.metrics.reconcile_finished(outcome.duration, outcome.synced);
+        tracing::info!(
+            node = %self.node,
+            operations = outcome.operations,
+            writes = outcome.writes,
+            failures = outcome.failures.len(),
+            synced = outcome.synced,
+            "reconciled"
+        );
+    }
+}
+
+/// Whether an op removes or restores something (never done from a partial intent).
+fn is_removal(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::DeleteLink(_)
+            | Op::RestoreSysctl(_)
+            | Op::DeleteNftables
+            | Op::DeleteService(_)
+            | Op::DeleteDestination(..)
+            | Op::DeleteAddress(_)
+    )
+}
+
+/// Which object an operation works for.
+struct Owners {
+    services: BTreeMap<lvs_dataplane::model::ServiceKey, String>,
+    director_vips: BTreeMap<std::net::IpAddr, String>,
+}
+
+impl Owners {
+    fn of(intent: &Intent) -> Self {
+        let mut services = BTreeMap::new();
+        let mut director_vips = BTreeMap::new();
+        for service in &intent.config.director_services {
+            if let Some(key) = service_key(service) {
+                services.insert(key, service.virtual_server.clone());
+            }
+            if let Some(address) = service
+                .address
+                .as_deref()
+                .and_then(|address| address.parse().ok())
+            {
+                director_vips.insert(address, service.virtual_server.clone());
+            }
+        }
+        Self {
+            services,
+            director_vips,
+        }
+    }
+
+    fn object_of(&self, op: &Op) -> String {
+        let service = |key| self.services.get(key).cloned();
+        let address = |address: &std::net::IpAddr| {
+            self.director_vips
+                .get(address)
+                .cloned()
+                .unwrap_or_else(|| format!("vip/{address}"))
+        };
+        match op {
+            Op::AddService(item) | Op::UpdateService(item) => service(&item.key),
+            Op::DeleteService(key) | Op::AddDestination(key, _) | Op::UpdateDestination(key, _) => {
+                service(key)
+            }
+            Op::DeleteDestination(key, ..) => service(key),
+            Op::AddAddress(vip) | Op::DeleteAddress(vip) => Some(address(&vip.address)),
+            Op::Announce { address: vip, .. } => Some(address(vip)),
+            _ => None,
+        }
+        .unwrap_or_else(|| NODE_OBJECT.to_owned())
+    }
+}
