@@ -118,6 +118,7 @@ lab_manifest_put() {
 # $LAB_RUN/loop.txt, LAB_LOOP_FAILED, LAB_LOOP_SUMMARY, lab_loop_count; prints the summary only.
 lab_fast_loop() {
     local ns=$1 addr=$2 port=$3 count=$4
+    # shellcheck disable=SC2016 # the script runs in the namespace, with its own arguments
     lab_ns "$ns" sh -c '
         i=0
         while [ "$i" -lt "$3" ]; do
@@ -168,9 +169,10 @@ lab_bg_loop_stop() {
     LAB_BG_FAILED=$(awk '$3 == "FAIL" { n++ } END { print n + 0 }' "$LAB_RUN/bg.$name.txt")
     LAB_BG_SUMMARY=$(awk '$3 != "FAIL" { print $3 }' "$LAB_RUN/bg.$name.txt" | sort | uniq -c |
         awk '{ printf "%s%s=%s", sep, $2, $1; sep = " " }')
-    fails=$(awk '$3 == "FAIL" { printf "%s%s", sep, $1; sep = "," }' "$LAB_RUN/bg.$name.txt")
+    fails=$(awk 'NR == 1 { t0 = $1 } $3 == "FAIL" && n++ < 10 { printf "%s+%d", sep, $1 - t0; sep = "," }
+        END { if (n > 10) printf ",..." }' "$LAB_RUN/bg.$name.txt")
     lab_say "background loop $name: $LAB_BG_TOTAL requests, answers ${LAB_BG_SUMMARY:-none};" \
-        "failed $LAB_BG_FAILED${fails:+ (started at ms $fails)}"
+        "failed $LAB_BG_FAILED${fails:+ (started at ms $fails after the first request)}"
 }
 
 # lab_bg_loop_failed_after NAME MS — failed requests of NAME's loop that started at or after MS.
