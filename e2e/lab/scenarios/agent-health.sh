@@ -26,31 +26,40 @@ for rs in rs1 rs2; do lab_must lab_http_server "$rs" 8080; done
 lab_must lab_http_server rs3 8080 fallback
 FALLBACK=$LAB_RS3_IP:8080
 
-# weight VIP ADDR:PORT — the destination's weight in the director's service VIP:80, or "absent".
+# refresh — take a snapshot of the director's IPVS table (TABLE); weight and weights_are read it.
+refresh() { TABLE=$(lab_ns director ipvsadm -Ln); }
+# weight VIP ADDR:PORT — the destination's weight in service VIP:80 of the snapshot, or "absent".
 weight() {
-    lab_ns director ipvsadm -Ln | awk -v s="$1:80" -v d="$2" '
+    printf '%s\n' "$TABLE" | awk -v s="$1:80" -v d="$2" '
         $1 == "TCP" || $1 == "UDP" || $1 == "FWM" { on = ($2 == s) }
         on && $1 == "->" && $2 == d { w = $4 }
         END { print (w == "" ? "absent" : w) }'
 }
-# weights_are VIP RS1 RS2 FALLBACK — the three destinations' weights in VIP:80 are as given.
+# weights_are VIP RS1 RS2 FALLBACK — in the snapshot, the three destinations' weights in VIP:80.
 weights_are() {
     [ "$(weight "$1" "$LAB_RS1_IP:8080")" = "$2" ] && [ "$(weight "$1" "$LAB_RS2_IP:8080")" = "$3" ] &&
         [ "$(weight "$1" "$FALLBACK")" = "$4" ]
 }
-# show — both services' destinations on one line.
+# show — a fresh snapshot, both services' destinations on one line.
 show() {
+    refresh
     echo "quiescent: rs1=$(weight "$VQ" "$LAB_RS1_IP:8080") rs2=$(weight "$VQ" "$LAB_RS2_IP:8080") fallback=$(weight "$VQ" "$FALLBACK");" \
         "remove: rs1=$(weight "$VR" "$LAB_RS1_IP:8080") rs2=$(weight "$VR" "$LAB_RS2_IP:8080") fallback=$(weight "$VR" "$FALLBACK")"
 }
-# wait_for SECONDS CMD... — poll CMD every 0.1 s; prints the milliseconds it took (or "never").
+# the states the scenario waits for (each takes a fresh snapshot)
+all_up() { refresh && weights_are "$VQ" 2 1 absent && weights_are "$VR" 2 1 absent; }
+all_down() { refresh && weights_are "$VQ" 0 0 1 && weights_are "$VR" absent absent 1; }
+rs2_only() { refresh && weights_are "$VQ" 0 1 absent && weights_are "$VR" absent 1 absent; }
+# wait_for SINCE_MS SECONDS CMD... — poll CMD every 0.1 s for up to SECONDS; prints the
+# milliseconds from SINCE_MS (e.g. the moment a server was stopped) to its first success, or
+# "never".
 wait_for() {
-    local limit=$(($1 * 1000)) begin now
-    shift
+    local since=$1 limit=$(($2 * 1000)) begin now
+    shift 2
     begin=$(lab_now_ms)
     while :; do
         now=$(lab_now_ms)
-        if "$@"; then echo $((now - begin)); return 0; fi
+        if "$@"; then echo $((now - since)); return 0; fi
         [ $((now - begin)) -gt "$limit" ] && { echo never; return 1; }
         sleep 0.1
     done
@@ -63,7 +72,6 @@ for ns in director rs1 rs2; do lab_agent_start "$ns" "$DIR"; done
 lab_must lab_agent_wait_synced director 2 0
 lab_must lab_agent_wait_all 0 0 rs1 rs2
 lab_ns director ipvsadm -Ln
-all_up() { weights_are "$VQ" 2 1 absent && weights_are "$VR" 2 1 absent; }
 lab_check "both services: rs1 weight 2, rs2 weight 1, no fallback" lab_wait 10 all_up
 show
 
@@ -74,13 +82,21 @@ lab_must lab_bg_loop_wait q 3
 lab_must lab_bg_loop_wait r 3
 stop=$(lab_now_ms)
 lab_must lab_kill rs1 http-8080
-quiesce_ms=$(wait_for 10 weights_are "$VQ" 0 1 absent)
-remove_ms=$(wait_for 10 weights_are "$VR" absent 1 absent)
-echo "quiesce_ms=$quiesce_ms"
-echo "remove_ms=$remove_ms"
+quiesce_ms='' remove_ms=''
+while :; do # both at once: one snapshot a round
+    now=$(lab_now_ms)
+    refresh
+    [ -z "$quiesce_ms" ] && weights_are "$VQ" 0 1 absent && quiesce_ms=$((now - stop))
+    [ -z "$remove_ms" ] && weights_are "$VR" absent 1 absent && remove_ms=$((now - stop))
+    [ -n "$quiesce_ms" ] && [ -n "$remove_ms" ] && break
+    [ $((now - stop)) -gt 10000 ] && break
+    sleep 0.1
+done
+echo "quiesce_ms=${quiesce_ms:-never}"
+echo "remove_ms=${remove_ms:-never}"
 show
-lab_check "Quiescent: rs1 weight 0, rs2 1 (after $quiesce_ms ms)" weights_are "$VQ" 0 1 absent
-lab_check "Remove: rs1 gone, rs2 1 (after $remove_ms ms)" weights_are "$VR" absent 1 absent
+lab_check "Quiescent: rs1 weight 0, rs2 1 (after ${quiesce_ms:-never} ms)" weights_are "$VQ" 0 1 absent
+lab_check "Remove: rs1 gone, rs2 1 (after ${remove_ms:-never} ms)" weights_are "$VR" absent 1 absent
 deadline=$((stop + DOWN_MS))
 lab_must lab_bg_loop_wait q 5 "$deadline"
 lab_must lab_bg_loop_wait r 5 "$deadline"
@@ -95,9 +111,10 @@ for loop in q r; do
 done
 
 lab_step "rs1's web server starts again"
+started=$(lab_now_ms)
 lab_must lab_restart rs1 http-8080
 lab_must lab_wait_listen rs1 tcp 8080
-rise_ms=$(wait_for 10 all_up)
+rise_ms=$(wait_for "$started" 10 all_up)
 echo "rise_ms=$rise_ms"
 show
 lab_check "rs1 back with weight 2 in both services within $UP_MS ms (took $rise_ms)" \
@@ -108,10 +125,10 @@ lab_fast_loop client "$VR" 80 6
 lab_check_loop "Remove service after the rise" rs1 rs2
 
 lab_step "every real server stops: the fallback answers"
+stop=$(lab_now_ms)
 lab_must lab_kill rs1 http-8080
 lab_must lab_kill rs2 http-8080
-all_down() { weights_are "$VQ" 0 0 1 && weights_are "$VR" absent absent 1; }
-fallback_ms=$(wait_for 10 all_down)
+fallback_ms=$(wait_for "$stop" 10 all_down)
 echo "fallback_ms=$fallback_ms"
 show
 lab_check "Quiescent: rs1 0, rs2 0, fallback 1; Remove: only the fallback (after $fallback_ms ms)" all_down
@@ -122,10 +139,10 @@ for vip in "$VQ" "$VR"; do
 done
 
 lab_step "rs2 starts again: the fallback leaves"
+started=$(lab_now_ms)
 lab_must lab_restart rs2 http-8080
 lab_must lab_wait_listen rs2 tcp 8080
-rs2_only() { weights_are "$VQ" 0 1 absent && weights_are "$VR" absent 1 absent; }
-back_ms=$(wait_for 10 rs2_only)
+back_ms=$(wait_for "$started" 10 rs2_only)
 show
 lab_check "rs2 back, fallback gone (after $back_ms ms)" rs2_only
 lab_fast_loop client "$VR" 80 4
