@@ -1,4 +1,6 @@
-//! `cargo xtask <command>`: `crdgen` writes the generated files, `check` fails when they drifted.
+//! `cargo xtask <command>`: `generate` (alias `crdgen`) writes every generated file — the CRDs
+//! in `crds/` and `charts/lvs-operator/crds/`, then `deploy/` rendered from the chart — and
+//! `check` fails when any of them drifted.
 
 use std::process::ExitCode;
 
@@ -9,21 +11,23 @@ fn main() -> anyhow::Result<ExitCode> {
             for path in xtask::write_all(&root)? {
                 println!("wrote {}", path.display());
             }
+            xtask::render_deploy(&root, false)?;
             Ok(ExitCode::SUCCESS)
         }
         Some("check") => {
             let drifted = xtask::drifted(&root)?;
             for path in &drifted {
-                eprintln!("{} is out of date: run `cargo xtask crdgen`", path.display());
+                eprintln!("{} is out of date: run `cargo xtask generate`", path.display());
             }
-            Ok(if drifted.is_empty() {
+            let deploy_current = xtask::render_deploy(&root, true)?;
+            Ok(if drifted.is_empty() && deploy_current {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
             })
         }
         _ => {
-            eprintln!("usage: cargo xtask crdgen|check");
+            eprintln!("usage: cargo xtask generate|crdgen|check");
             Ok(ExitCode::from(2))
         }
     }
