@@ -1,0 +1,262 @@
+//! Apply: one `LvsNodeConfig` per node with a role (sharded when large), written by server-side
+//! apply only when its spec or node label differs from what the API server holds; the configs of
+//! nodes that lost every role or vanished, and shards no longer needed, deleted. Planning is
+//! pure; the requests are in [`apply`] and [`delete`].
+
+use std::collections::BTreeSet;
+
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::{Api, ResourceExt};
+use lvs_api::LvsNodeConfig;
+use lvs_api::labels::{CONTROLLER_FIELD_MANAGER, NODE_NAME};
+
+use crate::written::Written;
+
+/// A config to delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    /// Object name.
+    pub name: String,
+    /// Its uid, so that a config recreated meanwhile is not deleted.
+    pub uid: Option<String>,
+    /// The resourceVersion the store shows.
+    pub resource_version: Option<String>,
+    /// The node it was for.
+    pub node: String,
+}
+
+/// What to write.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// Configs to server-side apply, with the resourceVersion each replaces (`None`: new).
+    pub apply: Vec<(LvsNodeConfig, Option<String>)>,
+    /// Configs to delete.
+    pub delete: Vec<Deletion>,
+}
+
+/// What the controller knows it wrote that the store may not show yet.
+#[derive(Debug, Default)]
+pub struct Memory {
+    /// Applied configs.
+    pub applied: Written<LvsNodeConfig>,
+    /// Deleted configs.
+    pub deleted: Written<()>,
+}
+
+impl Memory {
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.applied.clear();
+        self.deleted.clear();
+    }
+}
+
+fn node_label(config: &LvsNodeConfig) -> Option<&str> {
+    config.labels().get(NODE_NAME).map(String::as_str)
+}
+
+/// The writes that bring `existing` (the store's configs carrying the node label) to `desired`.
+pub fn plan(desired: Vec<LvsNodeConfig>, existing: &[LvsNodeConfig], memory: &mut Memory) -> Plan {
+    for config in existing {
+        let name = config.name_any();
+        memory
+            .applied
+            .settle(&name, config.metadata.resource_version.as_deref());
+        memory
+            .deleted
+            .settle(&name, config.metadata.resource_version.as_deref());
+    }
+    let desired_names: BTreeSet<String> = desired.iter().map(ResourceExt::name_any).collect();
+    memory.applied.retain(|name| desired_names.contains(name));
+
+    let mut plan = Plan::default();
+    for config in desired {
+        let name = config.name_any();
+        let stored = existing.iter().find(|existing| existing.name_any() == name);
+        let stored_version = stored.and_then(|stored| stored.metadata.resource_version.clone());
+        let current = memory.applied.current(&name, stored_version.as_deref(), stored);
+        let unchanged = current
+            .is_some_and(|current| current.spec == config.spec && node_label(current) == node_label(&config));
+        if !unchanged {
+            plan.apply.push((config, stored_version));
+        }
+    }
+    for config in existing {
+        let name = config.name_any();
+        let version = config.metadata.resource_version.as_deref();
+        if desired_names.contains(&name) || memory.deleted.current(&name, version, None).is_some() {
+            continue;
+        }
+        plan.delete.push(Deletion {
+            node: node_label(config).unwrap_or_default().to_owned(),
+            uid: config.metadata.uid.clone(),
+            resource_version: config.metadata.resource_version.clone(),
+            name,
+        });
+    }
+    plan
+}
+
+/// The server-side apply patch of one config: identity, node label and spec — never status,
+/// which belongs to the node's agent.
+pub fn apply_patch(config: &LvsNodeConfig) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": format!("{}/{}", lvs_api::GROUP, lvs_api::VERSION),
+        "kind": "LvsNodeConfig",
+        "metadata": {
+            "name": config.name_any(),
+            "labels": config.labels(),
+        },
+        "spec": config.spec,
+    })
+}
+
+/// Writes one config by server-side apply as `lvs-controller`, taking over fields another
+/// manager may have changed by hand.
+pub async fn apply(api: &Api<LvsNodeConfig>, config: &LvsNodeConfig) -> Result<(), kube::Error> {
+    api.patch(
+        &config.name_any(),
+        &PatchParams::apply(CONTROLLER_FIELD_MANAGER).force(),
+        &Patch::Apply(apply_patch(config)),
+    )
+    .await
+    .map(drop)
+}
+
+/// Deletes one config, only if it is still the object the plan saw; gone already is fine.
+pub async fn delete(api: &Api<LvsNodeConfig>, deletion: &Deletion) -> Result<(), kube::Error> {
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: deletion.uid.clone(),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    match api.delete(&deletion.name, &params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use kube::core::ObjectMeta;
+    use lvs_api::LvsNodeConfigSpec;
+
+    use super::*;
+
+    fn config(name: &str, node: &str, version: Option<&str>, sysctl: &str) -> LvsNodeConfig {
+        LvsNodeConfig {
+            metadata: ObjectMeta {
+                name: Some(name.to_owned()),
+                labels: Some(BTreeMap::from([(NODE_NAME.to_owned(), node.to_owned())])),
+                resource_version: version.map(str::to_owned),
+                uid: Some(format!("uid-{name}")),
+                ..ObjectMeta::default()
+            },
+            spec: LvsNodeConfigSpec {
+                node_name: node.to_owned(),
+                sysctls: vec![lvs_api::SysctlSetting {
+                    name: sysctl.to_owned(),
+                    value: "1".to_owned(),
+                }],
+                ..LvsNodeConfigSpec::default()
+            },
+            status: None,
+        }
+    }
+
+    fn names(plan: &Plan) -> (Vec<String>, Vec<String>) {
+        (
+            plan.apply.iter().map(|(config, _)| config.name_any()).collect(),
+            plan.delete.iter().map(|deletion| deletion.name.clone()).collect(),
+        )
+    }
+
+    #[test]
+    fn only_changed_configs_are_applied_and_orphans_deleted_once() {
+        let mut memory = Memory::default();
+        let existing = [
+            config("a", "a", Some("1"), "x"),
+            config("b", "b", Some("1"), "x"),
+            config("gone", "gone", Some("1"), "x"),
+        ];
+        let desired = vec![
+            config("a", "a", None, "x"),
+            config("b", "b", None, "changed"),
+            config("new", "new", None, "x"),
+        ];
+        let plan = plan_and_record(desired.clone(), &existing, &mut memory);
+        assert_eq!(
+            names(&plan),
+            (vec!["b".into(), "new".into()], vec!["gone".into()])
+        );
+        assert_eq!(plan.apply[1].1, None, "new objects replace nothing");
+        let again = super::plan(desired.clone(), &existing, &mut memory);
+        assert_eq!(
+            names(&again),
+            (vec![], vec![]),
+            "the store has not caught up, but the writes are remembered"
+        );
+        let caught_up = [
+            config("a", "a", Some("1"), "x"),
+            config("b", "b", Some("2"), "changed"),
+            config("new", "new", Some("2"), "x"),
+        ];
+        assert_eq!(
+            names(&super::plan(desired, &caught_up, &mut memory)),
+            (vec![], vec![])
+        );
+    }
+
+    #[test]
+    fn a_config_deleted_by_hand_after_the_controller_created_it_is_recreated() {
+        let mut memory = Memory::default();
+        let desired = vec![config("a", "a", None, "x")];
+        let plan = plan_and_record(desired.clone(), &[], &mut memory);
+        assert_eq!(names(&plan).0, ["a"]);
+        assert_eq!(
+            names(&super::plan(
+                desired.clone(),
+                &[config("a", "a", Some("3"), "x")],
+                &mut memory
+            ))
+            .0,
+            Vec::<String>::new()
+        );
+        assert_eq!(names(&super::plan(desired, &[], &mut memory)).0, ["a"]);
+    }
+
+    #[test]
+    fn a_config_with_the_wrong_node_label_is_reapplied() {
+        let mut memory = Memory::default();
+        let existing = [config("a", "elsewhere", Some("1"), "x")];
+        let mut desired = config("a", "elsewhere", None, "x");
+        desired
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert(NODE_NAME.to_owned(), "a".to_owned());
+        assert_eq!(names(&plan(vec![desired], &existing, &mut memory)).0, ["a"]);
+    }
+
+    /// Plans and records every write as done.
+    fn plan_and_record(desired: Vec<LvsNodeConfig>, existing: &[LvsNodeConfig], memory: &mut Memory) -> Plan {
+        let plan = plan(desired, existing, memory);
+        for (config, replaced) in &plan.apply {
+            memory
+                .applied
+                .record(&config.name_any(), replaced.clone(), config.clone());
+        }
+        for deletion in &plan.delete {
+            memory
+                .deleted
+                .record(&deletion.name, deletion.resource_version.clone(), ());
+        }
+        plan
+    }
+}

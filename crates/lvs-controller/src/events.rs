@@ -1,0 +1,185 @@
+//! Kubernetes Events on transitions: a VirtualServer accepted, or rejected (conflict, invalid,
+//! VIP is a node address); a real server going down or coming back; an object the controller
+//! cannot read. Which Events to send is decided purely from the conditions before and after a
+//! status write; they are published only once that write succeeded, so a retried write never
+//! repeats them.
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::Client;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use lvs_api::conditions::{status as condition_status, types};
+
+/// Event reason: a real server started failing its checks.
+pub const REAL_SERVER_DOWN: &str = "RealServerDown";
+/// Event reason: a real server passes its checks again.
+pub const REAL_SERVER_UP: &str = "RealServerUp";
+/// Event reason: an object cannot be read (it does not match the schema the controller knows).
+pub const UNREADABLE: &str = "Unreadable";
+
+/// One Event to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Warning (else Normal).
+    pub warning: bool,
+    /// CamelCase reason.
+    pub reason: String,
+    /// What the controller did, CamelCase.
+    pub action: &'static str,
+    /// For humans.
+    pub note: String,
+}
+
+fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|condition| condition.type_ == type_)
+}
+
+/// The Events a VirtualServer's `Accepted` transition calls for.
+pub fn virtual_server_notices(previous: &[Condition], next: &[Condition]) -> Vec<Notice> {
+    let before = find(previous, types::ACCEPTED);
+    let Some(after) = find(next, types::ACCEPTED) else {
+        return Vec::new();
+    };
+    let was = |status: &str| before.is_some_and(|before| before.status == status);
+    if after.status == condition_status::TRUE && !was(condition_status::TRUE) {
+        return vec![Notice {
+            warning: false,
+            reason: after.reason.clone(),
+            action: "Accept",
+            note: after.message.clone(),
+        }];
+    }
+    let same_rejection =
+        was(condition_status::FALSE) && before.is_some_and(|before| before.reason == after.reason);
+    if after.status == condition_status::FALSE && !same_rejection {
+        return vec![Notice {
+            warning: true,
+            reason: after.reason.clone(),
+            action: "Reject",
+            note: after.message.clone(),
+        }];
+    }
+    Vec::new()
+}
+
+/// The Events a RealServer's `Healthy` transition calls for: down (True → False) and up
+/// (False → True). A first result is no transition.
+pub fn real_server_notices(previous: &[Condition], next: &[Condition]) -> Vec<Notice> {
+    let (Some(before), Some(after)) = (find(previous, types::HEALTHY), find(next, types::HEALTHY)) else {
+        return Vec::new();
+    };
+    match (before.status.as_str(), after.status.as_str()) {
+        (condition_status::TRUE, condition_status::FALSE) => vec![Notice {
+            warning: true,
+            reason: REAL_SERVER_DOWN.to_owned(),
+            action: "HealthCheck",
+            note: after.message.clone(),
+        }],
+        (condition_status::FALSE, condition_status::TRUE) => vec![Notice {
+            warning: false,
+            reason: REAL_SERVER_UP.to_owned(),
+            action: "HealthCheck",
+            note: after.message.clone(),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+/// Sends Events as `lvs-controller`.
+#[derive(Clone)]
+pub struct Publisher {
+    recorder: Recorder,
+}
+
+impl Publisher {
+    /// A publisher reporting as `instance` (the pod name).
+    pub fn new(client: Client, instance: Option<String>) -> Self {
+        let reporter = Reporter {
+            controller: lvs_api::labels::CONTROLLER_FIELD_MANAGER.to_owned(),
+            instance,
+        };
+        Self {
+            recorder: Recorder::new(client, reporter),
+        }
+    }
+
+    /// Publishes one Event about `regarding`.
+    pub async fn publish(&self, notice: &Notice, regarding: &ObjectReference) -> Result<(), kube::Error> {
+        let note: String = notice.note.chars().take(1000).collect();
+        let event = Event {
+            type_: if notice.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: notice.reason.clone(),
+            note: Some(note),
+            action: notice.action.to_owned(),
+            secondary: None,
+        };
+        self.recorder.publish(&event, regarding).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn condition(type_: &str, status: &str, reason: &str) -> Condition {
+        Condition {
+            type_: type_.to_owned(),
+            status: status.to_owned(),
+            reason: reason.to_owned(),
+            message: format!("{type_} {status}"),
+            observed_generation: Some(1),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ),
+        }
+    }
+
+    #[test]
+    fn acceptance_transitions_are_announced_once() {
+        let accepted = [condition("Accepted", "True", "Accepted")];
+        let conflict = [condition("Accepted", "False", "Conflict")];
+        let invalid = [condition("Accepted", "False", "Invalid")];
+        let reasons = |notices: Vec<Notice>| {
+            notices
+                .into_iter()
+                .map(|notice| (notice.warning, notice.reason))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            reasons(virtual_server_notices(&[], &accepted)),
+            [(false, "Accepted".to_owned())]
+        );
+        assert_eq!(reasons(virtual_server_notices(&accepted, &accepted)), []);
+        assert_eq!(
+            reasons(virtual_server_notices(&accepted, &conflict)),
+            [(true, "Conflict".to_owned())]
+        );
+        assert_eq!(reasons(virtual_server_notices(&conflict, &conflict)), []);
+        assert_eq!(
+            reasons(virtual_server_notices(&conflict, &invalid)),
+            [(true, "Invalid".to_owned())],
+            "a new reason is news"
+        );
+        assert_eq!(
+            reasons(virtual_server_notices(&[], &conflict)),
+            [(true, "Conflict".to_owned())]
+        );
+    }
+
+    #[test]
+    fn real_servers_going_down_and_up_are_announced_but_not_their_first_result() {
+        let up = [condition("Healthy", "True", "CheckPassed")];
+        let down = [condition("Healthy", "False", "CheckFailed")];
+        let unknown = [condition("Healthy", "Unknown", "Pending")];
+        assert!(real_server_notices(&[], &up).is_empty());
+        assert!(real_server_notices(&unknown, &down).is_empty());
+        assert_eq!(real_server_notices(&up, &down)[0].reason, REAL_SERVER_DOWN);
+        assert!(real_server_notices(&up, &down)[0].warning);
+        assert_eq!(real_server_notices(&down, &up)[0].reason, REAL_SERVER_UP);
+        assert!(real_server_notices(&down, &down).is_empty());
+    }
+}

@@ -1,0 +1,159 @@
+//! `lvs-controller`: resolves VirtualServers and RealServers into one LvsNodeConfig per node,
+//! and reports what the node agents did back into their status, with Events. Several replicas
+//! may run; the one holding the Lease writes.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use lvs_controller::{controller, crds, leader, metrics::Metrics, server, shutdown_signal};
+use tokio::sync::watch;
+
+/// The lvs-operator controller.
+#[derive(Parser, Debug)]
+#[command(name = "lvs-controller", version, about)]
+struct Cli {
+    /// Elect one active replica on a coordination.k8s.io Lease (required with more than one
+    /// replica); without it this replica always writes.
+    #[arg(long)]
+    leader_election: bool,
+    /// Namespace of the leader-election Lease (the controller's own, from the downward API).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "lvs-system")]
+    leader_election_namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "lvs-controller")]
+    leader_election_lease_name: String,
+    /// This replica's identity in the Lease and in Events (default: the pod name, else the host
+    /// name).
+    #[arg(long, env = "POD_NAME")]
+    leader_election_identity: Option<String>,
+    /// Serve /healthz, /readyz and /metrics here.
+    #[arg(long, env = "LVS_METRICS_ADDRESS", default_value = "0.0.0.0:9760")]
+    metrics_address: SocketAddr,
+    /// Milliseconds between a change and the reconcile it triggers (changes meanwhile join it).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    debounce_ms: u64,
+    /// Seconds between full reconciles when nothing changes.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    resync_seconds: u64,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "plain", env = "LVS_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// Human-readable lines.
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Plain => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("lvs-controller: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("lvs-controller: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// This host's name, for the default identity.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| format!("lvs-controller-{}", std::process::id()))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot reach the Kubernetes API: {error}"))?;
+    crds::check(&client).await?;
+    let identity = cli.leader_election_identity.clone().unwrap_or_else(host_name);
+
+    // One shutdown signal, seen by every task.
+    let (stop, stopping) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        stop.send_replace(true);
+    });
+    let stopped = move || {
+        let mut stopping = stopping.clone();
+        async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        }
+    };
+
+    let metrics = Metrics::new();
+    let (ready, ready_receiver) = watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(cli.metrics_address)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot listen on {} for /metrics: {error}", cli.metrics_address))?;
+    let served = Arc::clone(&metrics);
+    let serving = stopped();
+    tokio::spawn(async move {
+        if let Err(error) = server::serve(listener, served, ready_receiver, serving).await {
+            tracing::error!(%error, "the /metrics server stopped");
+        }
+    });
+
+    let (leading, leader) = watch::channel(!cli.leader_election);
+    let mut _always_leading = None;
+    let election = if cli.leader_election {
+        let settings = leader::Settings::new(
+            &cli.leader_election_namespace,
+            &cli.leader_election_lease_name,
+            &identity,
+        );
+        Some(tokio::spawn(leader::run(
+            client.clone(),
+            settings,
+            leading,
+            stopped(),
+        )))
+    } else {
+        tracing::warn!("leader election is off (--leader-election): run a single replica only");
+        _always_leading = Some(leading);
+        None
+    };
+    let options = controller::Options {
+        debounce: Duration::from_millis(cli.debounce_ms),
+        resync: Duration::from_secs(cli.resync_seconds),
+        instance: Some(identity),
+    };
+    let result = controller::run(client, options, leader, metrics, ready, stopped()).await;
+    if let Some(election) = election {
+        // Let the election release the Lease, for a fast hand-over.
+        let _ = tokio::time::timeout(Duration::from_secs(5), election).await;
+    }
+    result
+}

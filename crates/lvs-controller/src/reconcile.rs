@@ -1,0 +1,398 @@
+//! One global reconcile, as a short typed pipeline: a [`Snapshot`] of the stores → build
+//! (`lvs_core`, pure) → apply the node configs → write the VirtualServer and RealServer statuses
+//! that changed → Events on transitions. Writes happen only while this replica leads. A failed
+//! request is counted and the others go on; the caller retries the whole pass with backoff.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client, Resource, ResourceExt};
+use lvs_api::labels::CONTROLLER_FIELD_MANAGER;
+use lvs_api::{LvsNodeConfig, RealServer, RealServerStatus, VirtualServer, VirtualServerStatus};
+use lvs_core::object::{Kind, ObjectKey, key_of};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::apply::{self, Memory};
+use crate::events::{Notice, Publisher, UNREADABLE, real_server_notices, virtual_server_notices};
+use crate::metrics::{ConditionCounts, Metrics};
+use crate::status::{
+    AgentReports, Service, real_server_status, same_real_server_status, same_virtual_server_status,
+    virtual_server_status,
+};
+use crate::watch::{Snapshot, Unreadable};
+use crate::{desired, written::Written};
+
+/// Why a pass stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// Leadership was lost during the pass; the new leader takes over.
+    #[error("this replica stopped leading")]
+    NotLeader,
+    /// Some requests failed.
+    #[error("{failed} API request(s) failed; the first: {first}")]
+    Requests {
+        /// How many.
+        failed: usize,
+        /// The first failure, with what it was about.
+        first: String,
+    },
+}
+
+/// What a pass wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Node configs applied.
+    pub applied: usize,
+    /// Node configs deleted.
+    pub deleted: usize,
+    /// Statuses written.
+    pub statuses: usize,
+    /// Events published.
+    pub events: usize,
+}
+
+/// The reconcile state that outlives one pass: what was written and not yet seen in the stores,
+/// and which unreadable objects were reported.
+pub struct Reconciler {
+    client: Client,
+    publisher: Publisher,
+    metrics: Arc<Metrics>,
+    memory: Memory,
+    virtual_statuses: Written<VirtualServerStatus>,
+    real_statuses: Written<RealServerStatus>,
+    reported: BTreeSet<(Option<String>, Option<String>)>,
+}
+
+/// Failed requests of one pass.
+#[derive(Default)]
+struct Failures {
+    count: usize,
+    first: Option<String>,
+}
+
+impl Failures {
+    fn add(&mut self, metrics: &Metrics, operation: &'static str, message: String) {
+        tracing::warn!(operation, "{message}");
+        metrics.request_failed(operation);
+        self.count += 1;
+        self.first.get_or_insert(message);
+    }
+}
+
+fn ensure_leading(leader: &watch::Receiver<bool>) -> Result<(), ReconcileError> {
+    if *leader.borrow() {
+        Ok(())
+    } else {
+        Err(ReconcileError::NotLeader)
+    }
+}
+
+fn status_patch(kind: &str, status: &impl Serialize) -> Patch<serde_json::Value> {
+    Patch::Apply(serde_json::json!({
+        "apiVersion": format!("{}/{}", lvs_api::GROUP, lvs_api::VERSION),
+        "kind": kind,
+        "status": status,
+    }))
+}
+
+fn is_not_found(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 404)
+}
+
+fn count_conditions(counts: &mut ConditionCounts, kind: &'static str, conditions: &[Condition]) {
+    for condition in conditions {
+        *counts
+            .entry((kind, condition.type_.clone(), condition.status.clone()))
+            .or_default() += 1;
+    }
+}
+
+impl Reconciler {
+    /// A reconciler writing through `client`.
+    pub fn new(client: Client, publisher: Publisher, metrics: Arc<Metrics>) -> Self {
+        Self {
+            client,
+            publisher,
+            metrics,
+            memory: Memory::default(),
+            virtual_statuses: Written::default(),
+            real_statuses: Written::default(),
+            reported: BTreeSet::new(),
+        }
+    }
+
+    /// Forgets what was written (on gaining leadership and on resync: trust the stores).
+    pub fn forget(&mut self) {
+        self.memory.clear();
+        self.virtual_statuses.clear();
+        self.real_statuses.clear();
+    }
+
+    /// One pass over `snapshot`, writing only while `leader` holds `true`.
+    pub async fn reconcile(
+        &mut self,
+        snapshot: &Snapshot,
+        leader: &watch::Receiver<bool>,
+    ) -> Result<Summary, ReconcileError> {
+        let now = Time(Timestamp::now());
+        let mut summary = Summary::default();
+        let mut failures = Failures::default();
+        self.report_unreadable(&snapshot.unreadable, leader, &mut summary)
+            .await?;
+
+        let output = desired::build(snapshot);
+        self.apply_node_configs(&output, snapshot, leader, &mut summary, &mut failures)
+            .await?;
+
+        let reports = AgentReports::new(&snapshot.node_configs);
+        let services: BTreeMap<ObjectKey, Service> = snapshot
+            .virtual_servers
+            .iter()
+            .filter_map(|object| {
+                let key = key_of(Kind::VirtualServer, &object.metadata);
+                let outcome = output
+                    .virtual_servers
+                    .get(&key)
+                    .filter(|outcome| outcome.accepted)?;
+                let service = Service::new(&key, object.metadata.generation, outcome, &output, &reports);
+                Some((key, service))
+            })
+            .collect();
+        let mut counts = ConditionCounts::new();
+        for object in &snapshot.virtual_servers {
+            let key = key_of(Kind::VirtualServer, &object.metadata);
+            let name = key.qualified_name();
+            let version = object.metadata.resource_version.as_deref();
+            self.virtual_statuses.settle(&name, version);
+            let previous = self
+                .virtual_statuses
+                .current(&name, version, object.status.as_ref());
+            let status = virtual_server_status(object, &output, services.get(&key), previous, &now);
+            count_conditions(&mut counts, "VirtualServer", &status.conditions);
+            if previous.is_some_and(|previous| same_virtual_server_status(previous, &status)) {
+                continue;
+            }
+            let notices = virtual_server_notices(
+                previous.map_or(&[][..], |previous| &previous.conditions),
+                &status.conditions,
+            );
+            ensure_leading(leader)?;
+            let api: Api<VirtualServer> = Api::namespaced(self.client.clone(), &key.namespace);
+            if self
+                .write_status(&api, &key, "VirtualServer", &status, &mut failures)
+                .await
+            {
+                self.virtual_statuses
+                    .record(&name, object.metadata.resource_version.clone(), status);
+                summary.statuses += 1;
+                self.publish(&notices, object, &mut summary).await;
+            }
+        }
+        for object in &snapshot.real_servers {
+            let key = key_of(Kind::RealServer, &object.metadata);
+            let name = key.qualified_name();
+            let version = object.metadata.resource_version.as_deref();
+            self.real_statuses.settle(&name, version);
+            let previous = self.real_statuses.current(&name, version, object.status.as_ref());
+            let status = real_server_status(object, &output, &services, &reports, previous, &now);
+            count_conditions(&mut counts, "RealServer", &status.conditions);
+            if previous.is_some_and(|previous| same_real_server_status(previous, &status)) {
+                continue;
+            }
+            let notices = real_server_notices(
+                previous.map_or(&[][..], |previous| &previous.conditions),
+                &status.conditions,
+            );
+            ensure_leading(leader)?;
+            let api: Api<RealServer> = Api::namespaced(self.client.clone(), &key.namespace);
+            if self
+                .write_status(&api, &key, "RealServer", &status, &mut failures)
+                .await
+            {
+                self.real_statuses
+                    .record(&name, object.metadata.resource_version.clone(), status);
+                summary.statuses += 1;
+                self.publish(&notices, object, &mut summary).await;
+            }
+        }
+        let virtual_names: BTreeSet<String> = snapshot
+            .virtual_servers
+            .iter()
+            .map(|object| key_of(Kind::VirtualServer, &object.metadata).qualified_name())
+            .collect();
+        self.virtual_statuses.retain(|name| virtual_names.contains(name));
+        let real_names: BTreeSet<String> = snapshot
+            .real_servers
+            .iter()
+            .map(|object| key_of(Kind::RealServer, &object.metadata).qualified_name())
+            .collect();
+        self.real_statuses.retain(|name| real_names.contains(name));
+        self.metrics
+            .set_objects(&counts, output.node_config_objects().len());
+
+        match failures.first {
+            None => Ok(summary),
+            Some(first) => Err(ReconcileError::Requests {
+                failed: failures.count,
+                first,
+            }),
+        }
+    }
+
+    /// Logs every unreadable object once per version and, while leading, sends a Warning Event
+    /// about it.
+    async fn report_unreadable(
+        &mut self,
+        unreadable: &[Unreadable],
+        leader: &watch::Receiver<bool>,
+        summary: &mut Summary,
+    ) -> Result<(), ReconcileError> {
+        let mut counts = BTreeMap::new();
+        let current: BTreeSet<_> = unreadable
+            .iter()
+            .map(|object| {
+                (
+                    object.reference.uid.clone(),
+                    object.reference.resource_version.clone(),
+                )
+            })
+            .collect();
+        self.reported.retain(|seen| current.contains(seen));
+        for object in unreadable {
+            *counts.entry(object.kind.kind()).or_insert(0) += 1;
+            let seen = (
+                object.reference.uid.clone(),
+                object.reference.resource_version.clone(),
+            );
+            if self.reported.contains(&seen) {
+                continue;
+            }
+            tracing::warn!(kind = %object.kind, object = %object.name(), error = %object.error, "cannot read this object; it is left out until it is fixed");
+            ensure_leading(leader)?;
+            let notice = Notice {
+                warning: true,
+                reason: UNREADABLE.to_owned(),
+                action: "Read",
+                note: format!(
+                    "the controller cannot read this object, so it is ignored: {}",
+                    object.error
+                ),
+            };
+            match self.publisher.publish(&notice, &object.reference).await {
+                Ok(()) => summary.events += 1,
+                Err(error) => {
+                    tracing::warn!(%error, object = %object.name(), "cannot publish an Event");
+                    self.metrics.request_failed("event");
+                }
+            }
+            self.reported.insert(seen);
+        }
+        self.metrics.set_unreadable(&counts);
+        Ok(())
+    }
+
+    async fn apply_node_configs(
+        &mut self,
+        output: &lvs_core::BuildOutput,
+        snapshot: &Snapshot,
+        leader: &watch::Receiver<bool>,
+        summary: &mut Summary,
+        failures: &mut Failures,
+    ) -> Result<(), ReconcileError> {
+        let plan = apply::plan(
+            output.node_config_objects(),
+            &snapshot.node_configs,
+            &mut self.memory,
+        );
+        let api: Api<LvsNodeConfig> = Api::all(self.client.clone());
+        for (config, replaced) in plan.apply {
+            ensure_leading(leader)?;
+            let name = config.name_any();
+            match apply::apply(&api, &config).await {
+                Ok(()) => {
+                    tracing::info!(config = %name, node = %config.spec.node_name, "applied the node config");
+                    self.memory.applied.record(&name, replaced, config);
+                    summary.applied += 1;
+                }
+                Err(error) => failures.add(
+                    &self.metrics,
+                    "apply",
+                    format!("applying LvsNodeConfig {name}: {error}"),
+                ),
+            }
+        }
+        for deletion in plan.delete {
+            ensure_leading(leader)?;
+            match apply::delete(&api, &deletion).await {
+                Ok(()) => {
+                    tracing::info!(config = %deletion.name, node = %deletion.node, "deleted a node config no longer needed");
+                    self.memory
+                        .deleted
+                        .record(&deletion.name, deletion.resource_version.clone(), ());
+                    summary.deleted += 1;
+                }
+                Err(error) => failures.add(
+                    &self.metrics,
+                    "delete",
+                    format!("deleting LvsNodeConfig {}: {error}", deletion.name),
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one status by server-side apply; true when written (or the object is gone).
+    async fn write_status<K>(
+        &self,
+        api: &Api<K>,
+        key: &ObjectKey,
+        kind: &str,
+        status: &impl Serialize,
+        failures: &mut Failures,
+    ) -> bool
+    where
+        K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let params = PatchParams::apply(CONTROLLER_FIELD_MANAGER).force();
+        match api
+            .patch_status(&key.name, &params, &status_patch(kind, status))
+            .await
+        {
+            Ok(_) => {
+                tracing::debug!(object = %key, "wrote the status");
+                true
+            }
+            Err(error) if is_not_found(&error) => false,
+            Err(error) => {
+                failures.add(
+                    &self.metrics,
+                    "status",
+                    format!("writing the status of {key}: {error}"),
+                );
+                false
+            }
+        }
+    }
+
+    async fn publish<K: Resource<DynamicType = ()>>(
+        &self,
+        notices: &[Notice],
+        object: &K,
+        summary: &mut Summary,
+    ) {
+        let reference = object.object_ref(&());
+        for notice in notices {
+            match self.publisher.publish(notice, &reference).await {
+                Ok(()) => summary.events += 1,
+                Err(error) => {
+                    tracing::warn!(%error, reason = %notice.reason, "cannot publish an Event");
+                    self.metrics.request_failed("event");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Status, computed purely: the agents' reports in their LvsNodeConfig status, read per node
+//! ([`AgentReports`]) and per VirtualServer ([`Service`]: its directors, the active one, and how
+//! that director sees each real server), combined with the build's outcomes into VirtualServer
+//! and RealServer status. Two statuses that differ only in condition timestamps are the same, and
+//! the same status is never written.
+
+mod real_server;
+mod virtual_server;
+
+use std::collections::BTreeMap;
+
+use lvs_api::{
+    DestinationStatus, DirectorService, DirectorStatus, LvsNodeConfig, RealServerStatus, ServiceStatus,
+    VipStatus, VirtualServerStatus,
+};
+use lvs_core::BuildOutput;
+use lvs_core::build::VirtualServerOutcome;
+use lvs_core::conditions::lists_equal_ignoring_time;
+use lvs_core::object::ObjectKey;
+
+pub use real_server::real_server_status;
+pub use virtual_server::virtual_server_status;
+
+/// The role an agent reports for the director that holds the VIP.
+pub const ACTIVE: &str = "Active";
+
+/// What every node's agent reported, merged across the node's shards.
+#[derive(Debug, Clone, Default)]
+pub struct AgentReports {
+    services: BTreeMap<(String, String), ServiceStatus>,
+    vips: BTreeMap<(String, String), VipStatus>,
+}
+
+impl AgentReports {
+    /// Reads the status of every config.
+    pub fn new(configs: &[LvsNodeConfig]) -> Self {
+        let mut reports = Self::default();
+        for config in configs {
+            let Some(status) = &config.status else {
+                continue;
+            };
+            let node = &config.spec.node_name;
+            for service in &status.services {
+                reports
+                    .services
+                    .insert((node.clone(), service.virtual_server.clone()), service.clone());
+            }
+            for vip in &status.real_server_vips {
+                reports
+                    .vips
+                    .insert((node.clone(), vip.address.clone()), vip.clone());
+            }
+        }
+        reports
+    }
+
+    /// What `node` reported about the service of `virtual_server` (`namespace/name`).
+    pub fn service(&self, node: &str, virtual_server: &str) -> Option<&ServiceStatus> {
+        self.services.get(&(node.to_owned(), virtual_server.to_owned()))
+    }
+
+    /// What `node` reported about accepting `vip` as a real server.
+    pub fn vip(&self, node: &str, vip: &str) -> Option<&VipStatus> {
+        self.vips.get(&(node.to_owned(), vip.to_owned()))
+    }
+}
+
+/// How one accepted VirtualServer is served, from its directors' reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Service {
+    /// Every director and whether it programmed the current generation.
+    pub directors: Vec<DirectorStatus>,
+    /// The director holding the VIP: the first programmed one reporting the Active role.
+    pub active: Option<String>,
+    /// The resolved service, as the build wrote it for the directors.
+    pub resolved: Option<DirectorService>,
+    /// Each real server (`namespace/name`) as the active director sees it.
+    pub destinations: BTreeMap<String, DestinationStatus>,
+    /// The first reason a director gave for not having programmed the service.
+    pub failure: Option<(String, String)>,
+}
+
+impl Service {
+    /// Reads the directors' reports about `key` at `generation`.
+    pub fn new(
+        key: &ObjectKey,
+        generation: Option<i64>,
+        outcome: &VirtualServerOutcome,
+        output: &BuildOutput,
+        reports: &AgentReports,
+    ) -> Self {
+        let name = key.qualified_name();
+        let mut service = Self {
+            resolved: outcome.directors.iter().find_map(|director| {
+                output
+                    .node_configs
+                    .get(director)?
+                    .director_services
+                    .iter()
+                    .find(|service| service.virtual_server == name)
+                    .cloned()
+            }),
+            ..Self::default()
+        };
+        for director in &outcome.directors {
+            let report = reports.service(director, &name);
+            let current = report.is_some_and(|report| {
+                report.generation.is_none() || generation.is_none() || report.generation == generation
+            });
+            let programmed = current && report.is_some_and(|report| report.programmed);
+            if let Some(message) = report.and_then(|report| report.message.clone())
+                && service.failure.is_none()
+            {
+                service.failure = Some((director.clone(), message));
+            }
+            let role = report.and_then(|report| report.role.clone());
+            if programmed && service.active.is_none() && role.as_deref() == Some(ACTIVE) {
+                service.active = Some(director.clone());
+                service.destinations = report
+                    .into_iter()
+                    .flat_map(|report| report.destinations.iter())
+                    .map(|destination| (destination.real_server.clone(), destination.clone()))
+                    .collect();
+            }
+            service.directors.push(DirectorStatus {
+                node: director.clone(),
+                role,
+                programmed,
+            });
+        }
+        service
+    }
+
+    /// Whether the active director sends new connections to `real_server`: weight above 0 in
+    /// the kernel and not failing its checks.
+    pub fn serves(&self, real_server: &str) -> bool {
+        self.destinations
+            .get(real_server)
+            .is_some_and(|destination| destination.weight > 0 && destination.healthy != Some(false))
+    }
+}
+
+/// Whether two VirtualServer statuses say the same, apart from condition timestamps.
+pub fn same_virtual_server_status(left: &VirtualServerStatus, right: &VirtualServerStatus) -> bool {
+    left.observed_generation == right.observed_generation
+        && left.active_director == right.active_director
+        && left.ready == right.ready
+        && left.ready_real_servers == right.ready_real_servers
+        && left.total_real_servers == right.total_real_servers
+        && left.directors == right.directors
+        && lists_equal_ignoring_time(&left.conditions, &right.conditions)
+}
+
+/// Whether two RealServer statuses say the same, apart from condition timestamps.
+pub fn same_real_server_status(left: &RealServerStatus, right: &RealServerStatus) -> bool {
+    left.observed_generation == right.observed_generation
+        && left.node == right.node
+        && left.virtual_servers == right.virtual_servers
+        && lists_equal_ignoring_time(&left.conditions, &right.conditions)
+}

@@ -1,0 +1,251 @@
+//! Fetch: reflector stores of VirtualServers, RealServers, Nodes and the controller's own
+//! LvsNodeConfigs, each fed by a watch that survives objects it cannot deserialize (kube's
+//! [`DeserializeGuard`]: such an object is kept aside and reported, the others flow on), and the
+//! stream of changes that triggers the global reconcile.
+
+use std::fmt;
+
+use futures::stream::{self, BoxStream};
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::Node;
+use kube::core::DeserializeGuard;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt, watcher::watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use lvs_api::labels::NODE_NAME;
+use lvs_api::{LvsNodeConfig, RealServer, VirtualServer};
+use serde::de::DeserializeOwned;
+
+/// A watched kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Watched {
+    /// VirtualServers in every namespace.
+    VirtualServers,
+    /// RealServers in every namespace.
+    RealServers,
+    /// Nodes.
+    Nodes,
+    /// LvsNodeConfigs carrying the `lvs.operator.io/node` label (the controller's own).
+    NodeConfigs,
+}
+
+impl Watched {
+    /// Every watched kind.
+    pub const ALL: [Self; 4] = [
+        Self::VirtualServers,
+        Self::RealServers,
+        Self::Nodes,
+        Self::NodeConfigs,
+    ];
+
+    /// The kind's name as Kubernetes spells it.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::VirtualServers => "VirtualServer",
+            Self::RealServers => "RealServer",
+            Self::Nodes => "Node",
+            Self::NodeConfigs => "LvsNodeConfig",
+        }
+    }
+}
+
+impl fmt::Display for Watched {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.kind())
+    }
+}
+
+/// What a watch reports to the reconcile loop.
+#[derive(Debug)]
+pub enum Change {
+    /// The first complete listing (or a relisting) is in the store.
+    Listed(Watched),
+    /// An object was added, changed or deleted.
+    Changed(Watched),
+    /// The watch failed; it backs off and retries by itself.
+    Failed(Watched, watcher::Error),
+}
+
+/// The stores the reconcile reads.
+#[derive(Clone)]
+pub struct Stores {
+    virtual_servers: Store<DeserializeGuard<VirtualServer>>,
+    real_servers: Store<DeserializeGuard<RealServer>>,
+    nodes: Store<DeserializeGuard<Node>>,
+    node_configs: Store<DeserializeGuard<LvsNodeConfig>>,
+}
+
+/// An object the controller cannot read: its watch carries on without it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unreadable {
+    /// Its kind.
+    pub kind: Watched,
+    /// Its reference, for Events.
+    pub reference: k8s_openapi::api::core::v1::ObjectReference,
+    /// Why it cannot be read.
+    pub error: String,
+}
+
+impl Unreadable {
+    /// `namespace/name` (or `name`).
+    pub fn name(&self) -> String {
+        match &self.reference.namespace {
+            Some(namespace) => format!(
+                "{namespace}/{}",
+                self.reference.name.as_deref().unwrap_or_default()
+            ),
+            None => self.reference.name.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Everything in the stores at one moment, sorted by namespace and name.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Every readable VirtualServer.
+    pub virtual_servers: Vec<VirtualServer>,
+    /// Every readable RealServer.
+    pub real_servers: Vec<RealServer>,
+    /// Every readable Node.
+    pub nodes: Vec<Node>,
+    /// Every readable LvsNodeConfig of ours.
+    pub node_configs: Vec<LvsNodeConfig>,
+    /// Objects that failed to deserialize.
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl Stores {
+    /// What the stores hold now.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        snapshot.virtual_servers = split(&self.virtual_servers, Watched::VirtualServers, &mut snapshot);
+        snapshot.real_servers = split(&self.real_servers, Watched::RealServers, &mut snapshot);
+        snapshot.nodes = split(&self.nodes, Watched::Nodes, &mut snapshot);
+        snapshot.node_configs = split(&self.node_configs, Watched::NodeConfigs, &mut snapshot);
+        snapshot
+    }
+}
+
+/// The readable objects of one store, sorted; the unreadable ones go to `snapshot.unreadable`.
+fn split<K>(store: &Store<DeserializeGuard<K>>, kind: Watched, snapshot: &mut Snapshot) -> Vec<K>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let mut readable = Vec::new();
+    for object in store.state() {
+        match &object.0 {
+            Ok(object) => readable.push(object.clone()),
+            Err(invalid) => {
+                let mut reference = object.object_ref(&());
+                reference.resource_version = invalid.metadata.resource_version.clone();
+                snapshot.unreadable.push(Unreadable {
+                    kind,
+                    reference,
+                    error: invalid.error.clone(),
+                });
+            }
+        }
+    }
+    readable.sort_by(|left, right| {
+        (left.meta().namespace.as_deref(), left.meta().name.as_deref())
+            .cmp(&(right.meta().namespace.as_deref(), right.meta().name.as_deref()))
+    });
+    snapshot
+        .unreadable
+        .sort_by_key(|object| (object.kind, object.name()));
+    readable
+}
+
+/// Starts the four watches: returns their stores and the merged stream of changes, which must
+/// be polled for the stores to fill.
+pub fn watch(client: &Client) -> (Stores, BoxStream<'static, Change>) {
+    let (virtual_servers, virtual_server_changes) = reflect(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+        Watched::VirtualServers,
+        |_| {},
+    );
+    let (real_servers, real_server_changes) = reflect(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+        Watched::RealServers,
+        |_| {},
+    );
+    let (nodes, node_changes) = reflect(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+        Watched::Nodes,
+        slim_node,
+    );
+    let (node_configs, node_config_changes) = reflect(
+        Api::all(client.clone()),
+        watcher::Config::default().labels(NODE_NAME),
+        Watched::NodeConfigs,
+        |_| {},
+    );
+    let changes = stream::select_all([
+        virtual_server_changes,
+        real_server_changes,
+        node_changes,
+        node_config_changes,
+    ])
+    .boxed();
+    (
+        Stores {
+            virtual_servers,
+            real_servers,
+            nodes,
+            node_configs,
+        },
+        changes,
+    )
+}
+
+/// Nodes are large; the build reads only their names, labels and addresses.
+fn slim_node(node: &mut DeserializeGuard<Node>) {
+    if let Ok(node) = &mut node.0
+        && let Some(status) = &mut node.status
+    {
+        status.images = None;
+        status.conditions = None;
+        status.volumes_attached = None;
+        status.volumes_in_use = None;
+    }
+}
+
+/// One watch into one store, as a stream of changes.
+fn reflect<K>(
+    api: Api<DeserializeGuard<K>>,
+    config: watcher::Config,
+    kind: Watched,
+    mut slim: impl FnMut(&mut DeserializeGuard<K>) + Send + 'static,
+) -> (Store<DeserializeGuard<K>>, BoxStream<'static, Change>)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + fmt::Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let changes = watcher(api, config)
+        .default_backoff()
+        .modify(move |object: &mut DeserializeGuard<K>| {
+            object.managed_fields_mut().clear();
+            slim(object);
+        })
+        .reflect(writer)
+        .filter_map(move |event| std::future::ready(change(kind, event)));
+    (reader, boxed(changes))
+}
+
+fn boxed(changes: impl Stream<Item = Change> + Send + 'static) -> BoxStream<'static, Change> {
+    changes.boxed()
+}
+
+fn change<K>(kind: Watched, event: Result<Event<K>, watcher::Error>) -> Option<Change> {
+    match event {
+        // The store swaps in a relisting only at InitDone.
+        Ok(Event::Init | Event::InitApply(_)) => None,
+        Ok(Event::InitDone) => Some(Change::Listed(kind)),
+        Ok(Event::Apply(_) | Event::Delete(_)) => Some(Change::Changed(kind)),
+        Err(error) => Some(Change::Failed(kind, error)),
+    }
+}
