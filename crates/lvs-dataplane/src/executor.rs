@@ -4,6 +4,7 @@
 //! object, and skips ops that depend on a failed one.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 use crate::dataplane::{ApplyReport, Dataplane, DataplaneError, OpFailure, ServiceStats};
@@ -422,6 +423,17 @@ impl<K: Kernel> Dataplane for Executor<K> {
             } else {
                 let mut results = Vec::new();
                 for op in run {
+                    if let Some(address) = director_vip(&op)
+                        && !has_live_service(address, &failed_services, &self.registry())
+                    {
+                        // A VIP whose every service failed would attract traffic nothing serves.
+                        let error = DataplaneError::Kernel {
+                            what: address.to_string(),
+                            message: "not taken: none of the services on this VIP could be created".into(),
+                        };
+                        results.push((op, Err(error), None));
+                        continue;
+                    }
                     let (result, forget) = self.apply_one(&op, &ours_before).await;
                     results.push((op, result, forget));
                 }
@@ -471,4 +483,25 @@ impl<K: Kernel> Dataplane for Executor<K> {
     fn write_count(&self) -> u64 {
         self.kernel.write_count()
     }
+}
+
+/// The address of an op that takes a VIP (adds it to a device or announces it).
+fn director_vip(op: &Op) -> Option<IpAddr> {
+    match op {
+        Op::AddAddress(vip) => Some(vip.address),
+        Op::Announce { address, .. } => Some(*address),
+        _ => None,
+    }
+}
+
+/// Whether a VIP has a service that works: false only when some service on it failed to be
+/// created in this apply and no other service we own uses it.
+fn has_live_service(address: IpAddr, failed: &BTreeSet<ServiceKey>, registry: &Registry) -> bool {
+    let on_vip =
+        |key: &ServiceKey| matches!(key, ServiceKey::Address { address: vip, .. } if *vip == address);
+    !failed.iter().any(on_vip)
+        || registry
+            .services
+            .iter()
+            .any(|key| on_vip(key) && !failed.contains(key))
 }

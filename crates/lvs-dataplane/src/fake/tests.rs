@@ -170,8 +170,9 @@ async fn a_foreign_service_with_our_key_is_not_adopted() {
     let report = dataplane.apply(ops).await;
     assert_eq!(
         report.failures.len(),
-        2,
-        "the service and its destination: {:?}",
+        4,
+        "the service, its destination, and the VIP (address and announcement) that would lead \
+         into a service we do not control: {:?}",
         report.failures
     );
     assert!(
@@ -180,6 +181,7 @@ async fn a_foreign_service_with_our_key_is_not_adopted() {
             .to_string()
             .contains("was not created by lvs-operator")
     );
+    assert!(dataplane.kernel().with_state(|state| state.addresses.is_empty()));
     assert!(
         dataplane
             .kernel()
@@ -251,6 +253,61 @@ async fn a_missing_scheduler_fails_its_service_and_skips_its_destinations_only()
         1,
         "the other service is programmed"
     );
+}
+
+#[tokio::test]
+async fn a_vip_whose_only_service_failed_is_neither_added_nor_announced() {
+    let dataplane = FakeDataplane::new_fake();
+    let mut target = desired(1);
+    for state in target.services.values_mut() {
+        state.service.scheduler = "twos".into();
+    }
+    let report = dataplane
+        .apply(plan(&target, &dataplane.observe().await.unwrap()))
+        .await;
+    let messages: Vec<String> = report
+        .failures
+        .iter()
+        .map(|failure| failure.error.to_string())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .filter(|message| message.contains("not taken"))
+            .count()
+            == 2,
+        "the address and its announcement are refused: {messages:?}"
+    );
+    dataplane.kernel().with_state(|state| {
+        assert!(state.addresses.is_empty(), "{:?}", state.addresses);
+        assert!(state.announcements.is_empty(), "{:?}", state.announcements);
+    });
+
+    // With a second, working service on the VIP the VIP is taken.
+    let mut target = desired(1);
+    let mut broken = target.services.values().next().unwrap().clone();
+    broken.service.key = ServiceKey::Address {
+        address: ip("10.0.0.1"),
+        port: 81,
+        protocol: Protocol::Tcp,
+    };
+    broken.service.scheduler = "twos".into();
+    target.services.insert(broken.service.key, broken);
+    let report = dataplane
+        .apply(plan(&target, &dataplane.observe().await.unwrap()))
+        .await;
+    assert!(
+        report
+            .failures
+            .iter()
+            .all(|failure| !failure.error.to_string().contains("not taken")),
+        "{:?}",
+        report.failures
+    );
+    dataplane.kernel().with_state(|state| {
+        assert_eq!(state.addresses.len(), 1);
+        assert_eq!(state.announcements.len(), 1);
+    });
 }
 
 #[tokio::test]
