@@ -1,0 +1,694 @@
+//! The controller against a mock API server (kube's client over a `tower-test` service), every
+//! request asserted by method, path, query and body: a new VirtualServer gets node configs for
+//! its director and both real-server nodes; the agents' reports make it Ready with `2/2` in the
+//! READY column; a conflicting VirtualServer is rejected with an Event on it alone; a node that
+//! loses its role loses its config (and stale shards go); an unchanged status is not written
+//! again; an object that does not deserialize is reported and does not stall the others; the
+//! start-up CRD check says how to install missing CRDs. Every request made is in
+//! `access::API_REQUESTS`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use http::Method;
+use kube::{Client, CustomResourceExt};
+use lvs_api::{LvsNodeConfig, RealServer, VirtualServer};
+use lvs_controller::controller::{self, Options};
+use lvs_controller::metrics::Metrics;
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+use support::{NODE_CONFIGS, NODES, REAL_SERVERS, Recorded, VIRTUAL_SERVERS, event};
+use tokio::sync::{oneshot, watch};
+
+const VIP: &str = "10.100.0.100";
+const WEB_STATUS: &str = "/apis/lvs.operator.io/v1alpha1/namespaces/default/virtualservers/web/status";
+const QUIET: Duration = Duration::from_millis(600);
+
+fn virtual_server(name: &str, created: &str) -> Value {
+    json!({
+        "apiVersion": "lvs.operator.io/v1alpha1",
+        "kind": "VirtualServer",
+        "metadata": { "name": name, "namespace": "default", "uid": format!("uid-vs-{name}"), "generation": 1,
+                      "resourceVersion": "10", "creationTimestamp": created },
+        "spec": {
+            "address": VIP, "port": 80, "protocol": "TCP", "scheduler": "rr",
+            "forwarding": { "method": "DirectRouting" },
+            "realServers": { "selector": { "matchLabels": { "app": "web" } }, "arpMethod": "Sysctl" },
+        },
+    })
+}
+
+fn real_server(name: &str, address: &str) -> Value {
+    json!({
+        "apiVersion": "lvs.operator.io/v1alpha1",
+        "kind": "RealServer",
+        "metadata": { "name": name, "namespace": "default", "uid": format!("uid-rs-{name}"), "generation": 1,
+                      "resourceVersion": "11", "labels": { "app": "web" } },
+        "spec": { "address": address, "weight": 1 },
+    })
+}
+
+fn node(name: &str, address: &str, role: Option<&str>) -> Value {
+    let labels: BTreeMap<String, String> = role
+        .map(|role| (format!("lvs.operator.io/{role}"), "true".to_owned()))
+        .into_iter()
+        .chain([("kubernetes.io/hostname".to_owned(), name.to_owned())])
+        .collect();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": { "name": name, "uid": format!("uid-node-{name}"), "resourceVersion": "12", "labels": labels },
+        "status": { "addresses": [{ "type": "InternalIP", "address": address }] },
+    })
+}
+
+fn nodes() -> Vec<Value> {
+    vec![
+        node("director-1", "10.100.0.2", Some("director")),
+        node("rs-1", "10.100.0.11", Some("real-server")),
+        node("rs-2", "10.100.0.12", Some("real-server")),
+    ]
+}
+
+fn cluster() -> BTreeMap<&'static str, Vec<Value>> {
+    BTreeMap::from([
+        (
+            VIRTUAL_SERVERS,
+            vec![virtual_server("web", "2024-01-01T00:00:00Z")],
+        ),
+        (
+            REAL_SERVERS,
+            vec![
+                real_server("web-1", "10.100.0.11"),
+                real_server("web-2", "10.100.0.12"),
+            ],
+        ),
+        (NODES, nodes()),
+        (NODE_CONFIGS, Vec::new()),
+    ])
+}
+
+/// The node configs the controller writes once both real-server nodes reported the VIP
+/// configured, as stored objects with the agents' reports: every service programmed and both
+/// real servers healthy on director-1, the VIP configured on rs-1 and rs-2.
+fn reported_configs(cluster: &BTreeMap<&'static str, Vec<Value>>) -> Vec<Value> {
+    let parse = |collection: &str| cluster[collection].clone();
+    let virtual_servers: Vec<VirtualServer> = serde_json::from_value(json!(parse(VIRTUAL_SERVERS))).unwrap();
+    let real_servers: Vec<RealServer> = serde_json::from_value(json!(parse(REAL_SERVERS))).unwrap();
+    let nodes: Vec<k8s_openapi::api::core::v1::Node> = serde_json::from_value(json!(parse(NODES))).unwrap();
+    let vip: IpAddr = VIP.parse().unwrap();
+    let configured = BTreeSet::from([("rs-1".to_owned(), vip), ("rs-2".to_owned(), vip)]);
+    let output = lvs_core::build(lvs_core::BuildInput {
+        virtual_servers: &virtual_servers,
+        real_servers: &real_servers,
+        nodes: &nodes,
+        configured_vips: Some(&configured),
+    });
+    output
+        .node_config_objects()
+        .into_iter()
+        .map(|config: LvsNodeConfig| {
+            let name = config.metadata.name.clone().unwrap();
+            let mut object = serde_json::to_value(&config).unwrap();
+            object["metadata"]["uid"] = json!(format!("uid-{name}"));
+            object["metadata"]["resourceVersion"] = json!("20");
+            object["metadata"]["generation"] = json!(1);
+            object["status"] = if config.spec.director_services.is_empty() {
+                json!({ "observedGeneration": 1, "realServerVips": [{ "address": VIP, "configured": true }] })
+            } else {
+                json!({
+                    "observedGeneration": 1,
+                    "services": [{
+                        "virtualServer": "default/web", "generation": 1, "programmed": true, "role": "Active",
+                        "destinations": [
+                            { "realServer": "default/web-1", "healthy": true, "weight": 1 },
+                            { "realServer": "default/web-2", "healthy": true, "weight": 1 },
+                        ],
+                    }],
+                })
+            };
+            object
+        })
+        .collect()
+}
+
+/// The controller as leader; stop it by dropping the returned value.
+struct Running {
+    _leader: watch::Sender<bool>,
+    ready: watch::Receiver<bool>,
+    _stop: oneshot::Sender<()>,
+}
+
+fn start_controller(client: Client) -> Running {
+    let (leader_sender, leader) = watch::channel(true);
+    let (ready_sender, ready) = watch::channel(false);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let options = Options {
+        debounce: Duration::from_millis(20),
+        resync: Duration::from_secs(3600),
+        instance: Some("lvs-controller-0".to_owned()),
+    };
+    tokio::spawn(async move {
+        controller::run(client, options, leader, Metrics::new(), ready_sender, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    Running {
+        _leader: leader_sender,
+        ready,
+        _stop: stop,
+    }
+}
+
+fn is_apply(write: &Recorded) -> bool {
+    write.method == Method::PATCH && write.path.starts_with(NODE_CONFIGS) && !write.path.ends_with("/status")
+}
+
+fn applied(writes: &[Recorded]) -> BTreeMap<String, Recorded> {
+    writes
+        .iter()
+        .filter(|write| is_apply(write))
+        .map(|write| {
+            (
+                write
+                    .path
+                    .trim_start_matches(&format!("{NODE_CONFIGS}/"))
+                    .to_owned(),
+                write.clone(),
+            )
+        })
+        .collect()
+}
+
+fn status_of<'a>(writes: &'a [Recorded], path: &str) -> &'a Value {
+    let write = writes
+        .iter()
+        .rev()
+        .find(|write| write.is(&Method::PATCH, path))
+        .unwrap_or_else(|| panic!("no status written to {path}: {writes:#?}"));
+    assert_server_side_apply(write);
+    &write.body["status"]
+}
+
+fn assert_server_side_apply(write: &Recorded) {
+    assert!(
+        write.query.contains("fieldManager=lvs-controller"),
+        "{}",
+        write.query
+    );
+    assert!(write.query.contains("force=true"), "{}", write.query);
+    assert_eq!(write.content_type, "application/apply-patch+yaml");
+    assert_eq!(write.body["apiVersion"], "lvs.operator.io/v1alpha1");
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no conditions in {status}"))
+        .iter()
+        .find(|condition| condition["type"] == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition in {status}"))
+}
+
+fn events(writes: &[Recorded]) -> Vec<&Value> {
+    writes
+        .iter()
+        .filter(|write| write.method == Method::POST && write.path.ends_with("/events"))
+        .map(|write| {
+            assert_eq!(write.path, "/apis/events.k8s.io/v1/namespaces/default/events");
+            &write.body
+        })
+        .collect()
+}
+
+/// The value a printer column of the VirtualServer CRD shows for `object`.
+fn column(name: &str, object: &Value) -> Value {
+    let crd = VirtualServer::crd();
+    let path = crd.spec.versions[0]
+        .additional_printer_columns
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|column| column.name == name)
+        .unwrap()
+        .json_path
+        .clone();
+    path.trim_start_matches('.')
+        .split('.')
+        .fold(object.clone(), |value, key| value[key].clone())
+}
+
+#[tokio::test]
+async fn a_new_virtual_server_gets_configs_for_its_director_and_both_real_server_nodes() {
+    let (client, mut server) = support::start(cluster(), true);
+    let mut controller = start_controller(client);
+    let writes = server.writes_until_quiet(QUIET).await;
+    controller.ready.wait_for(|ready| *ready).await.unwrap();
+
+    let configs = applied(&writes);
+    assert_eq!(
+        configs.keys().cloned().collect::<Vec<_>>(),
+        ["director-1", "rs-1", "rs-2"],
+        "{writes:#?}"
+    );
+    for (name, write) in &configs {
+        assert_server_side_apply(write);
+        assert_eq!(write.body["kind"], "LvsNodeConfig");
+        assert_eq!(write.body["metadata"]["name"], name.as_str());
+        assert_eq!(
+            write.body["metadata"]["labels"]["lvs.operator.io/node"],
+            name.as_str()
+        );
+        assert_eq!(write.body["spec"]["nodeName"], name.as_str());
+        assert_eq!(write.body["spec"]["shard"], json!({ "index": 0, "count": 1 }));
+        assert!(write.body.get("status").is_none(), "the status is the agent's");
+    }
+    let director = &configs["director-1"].body["spec"]["directorServices"][0];
+    assert_eq!(director["virtualServer"], "default/web");
+    assert_eq!(director["address"], VIP);
+    assert_eq!(director["port"], 80);
+    assert_eq!(director["scheduler"], "rr");
+    let destinations = director["destinations"].as_array().unwrap();
+    assert_eq!(
+        destinations
+            .iter()
+            .map(|destination| (
+                destination["realServer"].as_str().unwrap(),
+                destination["awaitingNode"].as_bool().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        [("default/web-1", true), ("default/web-2", true)],
+        "no traffic before the real-server nodes report the VIP configured"
+    );
+    for node in ["rs-1", "rs-2"] {
+        let spec = &configs[node].body["spec"];
+        assert!(spec.get("directorServices").is_none(), "{spec}");
+        let vip = &spec["realServerVips"][0];
+        assert_eq!(vip["address"], VIP);
+        assert_eq!(vip["device"], "lo");
+        assert_eq!(vip["arpMethod"], "Sysctl");
+        assert_eq!(vip["virtualServers"], json!(["default/web"]));
+        assert!(
+            spec["sysctls"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({ "name": "net/ipv4/conf/all/arp_ignore", "value": "1" })),
+            "{spec}"
+        );
+    }
+
+    let status = status_of(&writes, WEB_STATUS);
+    assert_eq!(status["observedGeneration"], 1);
+    assert_eq!(condition(status, "Accepted")["status"], "True");
+    let programmed = condition(status, "Programmed");
+    assert_eq!(programmed["status"], "False");
+    assert_eq!(programmed["reason"], "Pending");
+    assert!(
+        programmed["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("0/1 directors"),
+        "{programmed}"
+    );
+    assert_eq!(status["ready"], "0/2");
+    let configured = condition(
+        status_of(
+            &writes,
+            "/apis/lvs.operator.io/v1alpha1/namespaces/default/realservers/web-1/status",
+        ),
+        "Configured",
+    );
+    assert_eq!(configured["status"], "False");
+    assert_eq!(configured["reason"], "Pending");
+
+    let seen = server.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .filter(|(method, path, _)| method == "GET" && path == NODE_CONFIGS)
+            .all(|(_, _, query)| query.contains("labelSelector=lvs.operator.io%2Fnode")),
+        "only our own node configs are watched: {seen:?}"
+    );
+    server.assert_requests_listed();
+}
+
+#[tokio::test]
+async fn the_agents_reports_make_the_virtual_server_ready_with_two_of_two() {
+    let mut cluster = cluster();
+    let configs = reported_configs(&cluster);
+    cluster.insert(NODE_CONFIGS, configs);
+    let (client, mut server) = support::start(cluster, true);
+    let _controller = start_controller(client);
+    let writes = server.writes_until_quiet(QUIET).await;
+
+    assert_eq!(
+        applied(&writes).keys().collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "the configs in the store are already what the build wants"
+    );
+    let status = status_of(&writes, WEB_STATUS);
+    let ready = condition(status, "Ready");
+    assert_eq!(ready["status"], "True", "{status}");
+    assert_eq!(ready["reason"], "Serving");
+    assert_eq!(ready["observedGeneration"], 1);
+    let programmed = condition(status, "Programmed");
+    assert_eq!(
+        (&programmed["status"], &programmed["message"]),
+        (&json!("True"), &json!("1/1 directors"))
+    );
+    assert_eq!(condition(status, "Degraded")["status"], "False");
+    assert_eq!(status["readyRealServers"], 2);
+    assert_eq!(status["totalRealServers"], 2);
+    assert_eq!(
+        status["directors"],
+        json!([{ "node": "director-1", "role": "Active", "programmed": true }])
+    );
+    let object = json!({ "status": status });
+    assert_eq!(column("Ready", &object), json!("2/2"), "kubectl get vs: READY");
+    assert_eq!(
+        column("Director", &object),
+        json!("director-1"),
+        "kubectl get vs: DIRECTOR"
+    );
+
+    for (name, node) in [("web-1", "rs-1"), ("web-2", "rs-2")] {
+        let status = status_of(
+            &writes,
+            &format!("/apis/lvs.operator.io/v1alpha1/namespaces/default/realservers/{name}/status"),
+        );
+        assert_eq!(condition(status, "Healthy")["status"], "True", "{status}");
+        assert_eq!(condition(status, "Healthy")["reason"], "CheckPassed");
+        assert_eq!(condition(status, "Configured")["status"], "True", "{status}");
+        assert_eq!(status["node"], node);
+        assert_eq!(status["virtualServers"], json!(["default/web"]));
+    }
+    assert_eq!(
+        events(&writes)
+            .iter()
+            .map(|event| (&event["reason"], &event["regarding"]["name"]))
+            .collect::<Vec<_>>(),
+        [(&json!("Accepted"), &json!("web"))],
+        "a newly accepted VirtualServer is announced"
+    );
+    server.assert_requests_listed();
+}
+
+#[tokio::test]
+async fn a_conflicting_virtual_server_is_rejected_with_an_event_on_it_alone() {
+    let mut cluster = cluster();
+    let mut web = virtual_server("web", "2024-01-01T00:00:00Z");
+    web["status"] = json!({ "observedGeneration": 1, "conditions": [{
+        "type": "Accepted", "status": "True", "reason": "Accepted", "message": "",
+        "observedGeneration": 1, "lastTransitionTime": "2024-01-01T00:00:00Z" }] });
+    cluster.insert(
+        VIRTUAL_SERVERS,
+        vec![web, virtual_server("web-copy", "2024-06-01T00:00:00Z")],
+    );
+    let (client, mut server) = support::start(cluster, true);
+    let _controller = start_controller(client);
+    let writes = server.writes_until_quiet(QUIET).await;
+
+    let copy = status_of(
+        &writes,
+        "/apis/lvs.operator.io/v1alpha1/namespaces/default/virtualservers/web-copy/status",
+    );
+    let accepted = condition(copy, "Accepted");
+    assert_eq!(accepted["status"], "False");
+    assert_eq!(accepted["reason"], "Conflict");
+    assert!(
+        accepted["message"].as_str().unwrap().contains("default/web"),
+        "{accepted}"
+    );
+    assert!(
+        copy["conditions"].as_array().unwrap().len() == 1,
+        "only Accepted: {copy}"
+    );
+    assert_eq!(
+        condition(status_of(&writes, WEB_STATUS), "Accepted")["status"],
+        "True"
+    );
+
+    let events = events(&writes);
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let conflict = events[0];
+    assert_eq!(conflict["regarding"]["kind"], "VirtualServer");
+    assert_eq!(conflict["regarding"]["name"], "web-copy");
+    assert_eq!(conflict["regarding"]["namespace"], "default");
+    assert_eq!(conflict["type"], "Warning");
+    assert_eq!(conflict["reason"], "Conflict");
+    assert_eq!(conflict["action"], "Reject");
+    assert_eq!(conflict["reportingController"], "lvs-controller");
+    assert_eq!(conflict["reportingInstance"], "lvs-controller-0");
+    assert!(
+        conflict["note"]
+            .as_str()
+            .unwrap()
+            .contains("older VirtualServer default/web"),
+        "{conflict}"
+    );
+
+    let director = &applied(&writes)["director-1"].body["spec"]["directorServices"];
+    assert_eq!(
+        director.as_array().unwrap().len(),
+        1,
+        "the loser is not programmed"
+    );
+    assert_eq!(director[0]["virtualServer"], "default/web");
+    server.assert_requests_listed();
+}
+
+#[tokio::test]
+async fn a_node_that_loses_its_role_or_vanishes_loses_its_config_and_stale_shards_go() {
+    let mut cluster = cluster();
+    let mut configs = reported_configs(&cluster);
+    let mut stale = configs[0].clone();
+    assert_eq!(stale["metadata"]["name"], "director-1");
+    stale["metadata"]["name"] = json!("director-1-shard-1");
+    stale["metadata"]["uid"] = json!("uid-director-1-shard-1");
+    stale["spec"]["shard"] = json!({ "index": 1, "count": 2 });
+    configs.push(stale);
+    cluster.insert(NODE_CONFIGS, configs);
+    let (client, mut server) = support::start(cluster, true);
+    let _controller = start_controller(client);
+
+    let writes = server.writes_until_quiet(QUIET).await;
+    let deletes: Vec<&Recorded> = writes
+        .iter()
+        .filter(|write| write.method == Method::DELETE)
+        .collect();
+    assert_eq!(deletes.len(), 1, "{writes:#?}");
+    assert_eq!(deletes[0].path, format!("{NODE_CONFIGS}/director-1-shard-1"));
+    assert_eq!(deletes[0].body["preconditions"]["uid"], "uid-director-1-shard-1");
+    assert!(applied(&writes).is_empty(), "{writes:#?}");
+
+    // rs-2 loses its real-server label: its config goes, nothing else does.
+    server.send(NODES, vec![event("MODIFIED", &node("rs-2", "10.100.0.12", None))]);
+    let delete = server.next_write("rs-2's config deleted").await;
+    assert_eq!(
+        (delete.method.clone(), delete.path.as_str()),
+        (Method::DELETE, format!("{NODE_CONFIGS}/rs-2").as_str())
+    );
+    assert_eq!(delete.body["preconditions"]["uid"], "uid-rs-2");
+    let writes = server.writes_until_quiet(QUIET).await;
+    assert!(
+        writes.iter().all(|write| write.method != Method::DELETE),
+        "{writes:#?}"
+    );
+    let configured = condition(
+        status_of(
+            &writes,
+            "/apis/lvs.operator.io/v1alpha1/namespaces/default/realservers/web-2/status",
+        ),
+        "Configured",
+    );
+    assert_eq!(
+        (&configured["status"], &configured["reason"]),
+        (&json!("Unknown"), &json!("Unmanaged"))
+    );
+    assert!(
+        configured["message"]
+            .as_str()
+            .unwrap()
+            .contains("lacks the label"),
+        "{configured}"
+    );
+
+    // rs-1 vanishes.
+    let mut deleted = node("rs-1", "10.100.0.11", Some("real-server"));
+    deleted["metadata"]["resourceVersion"] = json!("30");
+    server.send(NODES, vec![event("DELETED", &deleted)]);
+    let delete = server.next_write("rs-1's config deleted").await;
+    assert_eq!(
+        (delete.method, delete.path.as_str()),
+        (Method::DELETE, format!("{NODE_CONFIGS}/rs-1").as_str())
+    );
+    server.assert_requests_listed();
+}
+
+#[tokio::test]
+async fn an_unchanged_status_is_not_written_again_and_a_real_server_going_down_is_announced() {
+    let mut cluster = cluster();
+    let configs = reported_configs(&cluster);
+    cluster.insert(NODE_CONFIGS, configs.clone());
+    let (client, mut server) = support::start(cluster.clone(), true);
+    let _controller = start_controller(client);
+    let first = server.writes_until_quiet(QUIET).await;
+    let web_status = status_of(&first, WEB_STATUS).clone();
+    assert_eq!(web_status["ready"], "2/2");
+
+    // A trigger that changes nothing, before our status writes echo back: no write.
+    let mut director = node("director-1", "10.100.0.2", Some("director"));
+    director["metadata"]["resourceVersion"] = json!("40");
+    server.send(NODES, vec![event("MODIFIED", &director)]);
+    let writes = server.writes_until_quiet(QUIET).await;
+    assert!(writes.is_empty(), "a status was written twice: {writes:#?}");
+
+    // The writes echo back through the watches, then the same trigger again: still no write.
+    let mut web = cluster[VIRTUAL_SERVERS][0].clone();
+    web["status"] = web_status.clone();
+    web["metadata"]["resourceVersion"] = json!("41");
+    server.send(VIRTUAL_SERVERS, vec![event("MODIFIED", &web)]);
+    let real_servers: Vec<Value> = cluster[REAL_SERVERS]
+        .iter()
+        .map(|object| {
+            let name = object["metadata"]["name"].as_str().unwrap();
+            let mut object = object.clone();
+            object["status"] = status_of(
+                &first,
+                &format!("/apis/lvs.operator.io/v1alpha1/namespaces/default/realservers/{name}/status"),
+            )
+            .clone();
+            object["metadata"]["resourceVersion"] = json!("42");
+            event("MODIFIED", &object)
+        })
+        .collect();
+    server.send(REAL_SERVERS, real_servers);
+    director["metadata"]["resourceVersion"] = json!("43");
+    server.send(NODES, vec![event("MODIFIED", &director)]);
+    let writes = server.writes_until_quiet(QUIET).await;
+    assert!(
+        writes.is_empty(),
+        "an echoed status was written again: {writes:#?}"
+    );
+
+    // The director reports web-2 failing its checks: READY 1/2, Degraded, and an Event on web-2.
+    let mut report = configs
+        .iter()
+        .find(|config| config["metadata"]["name"] == "director-1")
+        .unwrap()
+        .clone();
+    report["status"]["services"][0]["destinations"][1] = json!({ "realServer": "default/web-2", "healthy": false, "weight": 0, "lastFailure": "connection refused" });
+    report["metadata"]["resourceVersion"] = json!("44");
+    server.send(NODE_CONFIGS, vec![event("MODIFIED", &report)]);
+    let writes = server.writes_until_quiet(QUIET).await;
+    let status = status_of(&writes, WEB_STATUS);
+    assert_eq!(status["ready"], "1/2");
+    assert_eq!(condition(status, "Ready")["status"], "True");
+    let degraded = condition(status, "Degraded");
+    assert_eq!(
+        (&degraded["status"], &degraded["reason"]),
+        (&json!("True"), &json!("RealServersUnhealthy"))
+    );
+    assert!(
+        degraded["message"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{degraded}"
+    );
+    assert_eq!(
+        condition(&web_status, "Ready")["lastTransitionTime"],
+        condition(status, "Ready")["lastTransitionTime"],
+        "Ready stayed True: its transition time is carried forward"
+    );
+    let healthy = condition(
+        status_of(
+            &writes,
+            "/apis/lvs.operator.io/v1alpha1/namespaces/default/realservers/web-2/status",
+        ),
+        "Healthy",
+    );
+    assert_eq!(
+        (&healthy["status"], &healthy["reason"]),
+        (&json!("False"), &json!("CheckFailed"))
+    );
+    let events = events(&writes);
+    assert_eq!(
+        events
+            .iter()
+            .map(|event| (&event["reason"], &event["regarding"]["name"], &event["type"]))
+            .collect::<Vec<_>>(),
+        [(&json!("RealServerDown"), &json!("web-2"), &json!("Warning"))]
+    );
+    assert!(
+        writes
+            .iter()
+            .all(|write| !write.path.ends_with("realservers/web-1/status")),
+        "web-1 did not change: {writes:#?}"
+    );
+    server.assert_requests_listed();
+}
+
+#[tokio::test]
+async fn an_object_that_does_not_deserialize_is_reported_and_the_others_still_work() {
+    let mut cluster = cluster();
+    let mut broken = virtual_server("broken", "2024-02-01T00:00:00Z");
+    broken["spec"]["port"] = json!("eighty");
+    cluster.get_mut(VIRTUAL_SERVERS).unwrap().push(broken);
+    let (client, mut server) = support::start(cluster, true);
+    let _controller = start_controller(client);
+    let writes = server.writes_until_quiet(QUIET).await;
+
+    assert_eq!(applied(&writes).len(), 3, "web is still resolved: {writes:#?}");
+    let events = events(&writes);
+    let unreadable: Vec<_> = events
+        .iter()
+        .filter(|event| event["reason"] == "Unreadable")
+        .collect();
+    assert_eq!(unreadable.len(), 1, "{events:#?}");
+    assert_eq!(unreadable[0]["regarding"]["name"], "broken");
+    assert_eq!(unreadable[0]["type"], "Warning");
+    assert!(
+        unreadable[0]["note"].as_str().unwrap().contains("eighty"),
+        "{}",
+        unreadable[0]
+    );
+    server.assert_requests_listed();
+}
+
+#[tokio::test]
+async fn the_crd_check_says_how_to_install_missing_crds() {
+    let (client, server) = support::start(BTreeMap::new(), false);
+    let error = lvs_controller::crds::check(&client)
+        .await
+        .unwrap_err()
+        .to_string();
+    for expected in [
+        "virtualservers.lvs.operator.io",
+        "realservers.lvs.operator.io",
+        "lvsnodeconfigs.lvs.operator.io",
+        "kubectl apply -f crds/",
+        "Helm chart",
+    ] {
+        assert!(error.contains(expected), "{expected:?} missing from: {error}");
+    }
+    server.assert_requests_listed();
+
+    let (client, server) = support::start(BTreeMap::new(), true);
+    lvs_controller::crds::check(&client).await.unwrap();
+    assert_eq!(server.requests().len(), 3);
+    server.assert_requests_listed();
+}
+
+#[test]
+fn the_test_objects_are_valid() {
+    let cluster = cluster();
+    let _: Vec<VirtualServer> = serde_json::from_value(json!(cluster[VIRTUAL_SERVERS])).unwrap();
+    let _: Vec<RealServer> = serde_json::from_value(json!(cluster[REAL_SERVERS])).unwrap();
+    assert_eq!(reported_configs(&cluster).len(), 3);
+}

@@ -1,0 +1,286 @@
+//! The mock API server of the controller tests: kube's `Client` over a `tower-test` service.
+//! It lists the objects a test starts with, answers each watch request with the next batch of
+//! events the test sends (an idle watch hangs), keeps the objects it was written so that its
+//! answers deserialize, records every request, and answers anything unexpected with 404.
+#![allow(dead_code)] // each test file uses its own part of the helpers
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use kube::Client;
+use kube::client::Body;
+use lvs_controller::access::{RequestAttributes, classify};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+pub const VIRTUAL_SERVERS: &str = "/apis/lvs.operator.io/v1alpha1/virtualservers";
+pub const REAL_SERVERS: &str = "/apis/lvs.operator.io/v1alpha1/realservers";
+pub const NODES: &str = "/api/v1/nodes";
+pub const NODE_CONFIGS: &str = "/apis/lvs.operator.io/v1alpha1/lvsnodeconfigs";
+pub const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+pub const COLLECTIONS: [&str; 4] = [VIRTUAL_SERVERS, REAL_SERVERS, NODES, NODE_CONFIGS];
+
+/// A request that is not a list or a watch.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Recorded {
+    pub fn is(&self, method: &Method, path: &str) -> bool {
+        self.method == *method && self.path == path
+    }
+}
+
+/// The test's side of the mock API server.
+pub struct ApiServer {
+    writes: mpsc::UnboundedReceiver<Recorded>,
+    events: BTreeMap<&'static str, mpsc::UnboundedSender<Vec<Value>>>,
+    /// Every request, as (method, path, query).
+    pub seen: Arc<Mutex<Vec<(String, String, String)>>>,
+}
+
+/// The path of an object in a list, for the collection it is listed in.
+pub fn object_path(collection: &str, object: &Value) -> String {
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    match object["metadata"]["namespace"].as_str() {
+        Some(namespace) => {
+            let (prefix, resource) = collection.rsplit_once('/').unwrap();
+            format!("{prefix}/namespaces/{namespace}/{resource}/{name}")
+        }
+        None => format!("{collection}/{name}"),
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
+}
+
+fn not_found(what: &str) -> Response<Body> {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure",
+                 "message": format!("{what} not found"), "reason": "NotFound", "code": 404 }),
+    )
+}
+
+/// Starts the server with `initial` objects per collection path and, when `crds`, the three
+/// CRDs installed.
+pub fn start(initial: BTreeMap<&'static str, Vec<Value>>, crds: bool) -> (Client, ApiServer) {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (write_sender, writes) = mpsc::unbounded_channel();
+    let mut events = BTreeMap::new();
+    let mut event_receivers = BTreeMap::new();
+    for collection in COLLECTIONS {
+        let (sender, receiver) = mpsc::unbounded_channel::<Vec<Value>>();
+        events.insert(collection, sender);
+        event_receivers.insert(collection, Arc::new(tokio::sync::Mutex::new(receiver)));
+    }
+    let mut objects = BTreeMap::new();
+    for (collection, items) in &initial {
+        for item in items {
+            objects.insert(object_path(collection, item), item.clone());
+        }
+    }
+    let objects = Arc::new(Mutex::new(objects));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen_by_server = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let mut versions = 1000_u64;
+        while let Some((request, respond)) = handle.next_request().await {
+            versions += 1;
+            let version = versions.to_string();
+            let path = request.uri().path().to_owned();
+            let query = request.uri().query().unwrap_or_default().to_owned();
+            let method = request.method().clone();
+            seen_by_server
+                .lock()
+                .unwrap()
+                .push((method.to_string(), path.clone(), query.clone()));
+            let collection = COLLECTIONS.iter().copied().find(|collection| *collection == path);
+            if method == Method::GET && query.contains("watch=true") {
+                let Some(collection) = collection else {
+                    respond.send_response(not_found(&path));
+                    continue;
+                };
+                let receiver = Arc::clone(&event_receivers[collection]);
+                tokio::spawn(async move {
+                    // Each watch request gets the next batch; with none left it hangs like an idle watch.
+                    let Some(batch) = receiver.lock().await.recv().await else {
+                        std::future::pending::<()>().await;
+                        return;
+                    };
+                    let lines: String = batch.iter().map(|event| format!("{event}\n")).collect();
+                    respond.send_response(
+                        Response::builder()
+                            .status(StatusCode::OK)
+                            .body(Body::from(lines.into_bytes()))
+                            .unwrap(),
+                    );
+                });
+                continue;
+            }
+            if method == Method::GET {
+                let response = if let Some(collection) = collection {
+                    let kind = match collection {
+                        VIRTUAL_SERVERS => "VirtualServerList",
+                        REAL_SERVERS => "RealServerList",
+                        NODES => "NodeList",
+                        _ => "LvsNodeConfigList",
+                    };
+                    json_response(
+                        StatusCode::OK,
+                        &json!({
+                            "apiVersion": if collection == NODES { "v1" } else { "lvs.operator.io/v1alpha1" },
+                            "kind": kind,
+                            "metadata": { "resourceVersion": "1" },
+                            "items": initial.get(collection).cloned().unwrap_or_default(),
+                        }),
+                    )
+                } else if let Some(name) = path.strip_prefix(&format!("{CRDS}/")).filter(|_| crds) {
+                    json_response(StatusCode::OK, &crd(name))
+                } else {
+                    not_found(&path)
+                };
+                respond.send_response(response);
+                continue;
+            }
+            let content_type = request
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .map(|value| value.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            let bytes = request.into_body().collect_bytes().await.unwrap();
+            let body: Value = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).unwrap()
+            };
+            let response = {
+                let mut objects = objects.lock().unwrap();
+                if method == Method::PATCH && path.ends_with("/status") {
+                    match objects.get_mut(path.trim_end_matches("/status")) {
+                        Some(object) => {
+                            object["status"] = body["status"].clone();
+                            object["metadata"]["resourceVersion"] = json!(version);
+                            json_response(StatusCode::OK, object)
+                        }
+                        None => not_found(&path),
+                    }
+                } else if method == Method::PATCH && path.starts_with(NODE_CONFIGS) {
+                    let object = objects.entry(path.clone()).or_insert_with(|| body.clone());
+                    object["spec"] = body["spec"].clone();
+                    object["metadata"]["labels"] = body["metadata"]["labels"].clone();
+                    object["metadata"]["resourceVersion"] = json!(version);
+                    json_response(StatusCode::OK, object)
+                } else if method == Method::DELETE {
+                    match objects.remove(&path) {
+                        Some(_) => json_response(
+                            StatusCode::OK,
+                            &json!({ "kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200 }),
+                        ),
+                        None => not_found(&path),
+                    }
+                } else if method == Method::POST && path.ends_with("/events") {
+                    json_response(StatusCode::CREATED, &body)
+                } else {
+                    not_found(&path)
+                }
+            };
+            write_sender
+                .send(Recorded {
+                    method,
+                    path,
+                    query,
+                    content_type,
+                    body,
+                })
+                .unwrap();
+            respond.send_response(response);
+        }
+    });
+    (
+        Client::new(service, "default"),
+        ApiServer { writes, events, seen },
+    )
+}
+
+/// A served CRD of our group.
+fn crd(name: &str) -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": { "name": name },
+        "spec": {
+            "group": "lvs.operator.io",
+            "names": { "kind": "Whatever", "plural": name.split('.').next().unwrap() },
+            "scope": "Namespaced",
+            "versions": [{ "name": "v1alpha1", "served": true, "storage": true }],
+        },
+    })
+}
+
+impl ApiServer {
+    /// Sends watch events for one collection.
+    pub fn send(&self, collection: &str, events: Vec<Value>) {
+        self.events[collection].send(events).unwrap();
+    }
+
+    /// The next write, or a panic naming `what` after 10 s.
+    pub async fn next_write(&mut self, what: &str) -> Recorded {
+        tokio::time::timeout(Duration::from_secs(10), self.writes.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no request within 10 s: {what}"))
+            .expect("the mock API server stopped")
+    }
+
+    /// Every write until none came for `quiet` (at most 15 s in all).
+    pub async fn writes_until_quiet(&mut self, quiet: Duration) -> Vec<Recorded> {
+        let mut writes = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while tokio::time::Instant::now() < deadline {
+            match tokio::time::timeout(quiet, self.writes.recv()).await {
+                Ok(Some(write)) => writes.push(write),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        writes
+    }
+
+    /// Every request so far, in RBAC terms.
+    pub fn requests(&self) -> Vec<RequestAttributes> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(method, path, query)| {
+                classify(method, path, query).unwrap_or_else(|| panic!("unclassifiable {method} {path}"))
+            })
+            .collect()
+    }
+
+    /// Asserts that `access::API_REQUESTS` lists every request the controller made.
+    pub fn assert_requests_listed(&self) {
+        for request in self.requests() {
+            assert!(
+                request.is_listed(),
+                "{request:?} is missing from lvs_controller::access::API_REQUESTS"
+            );
+        }
+    }
+}
+
+/// A watch event line.
+pub fn event(type_: &str, object: &Value) -> Value {
+    json!({ "type": type_, "object": object })
+}
