@@ -2,7 +2,7 @@
 //! or both — from its `LvsNodeConfig` in Kubernetes, or in standalone mode from a folder of the
 //! same YAML users `kubectl apply`.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -66,8 +66,13 @@ struct RunArguments {
     node_name: Option<String>,
     /// This node's IPv4 address, announced for the NFTablesARP method (Kubernetes mode; from the
     /// downward API's status.hostIP). Standalone mode reads it from the Node manifest.
+    /// An IPv6 address is accepted and ignored (NFTablesARP is IPv4-only).
     #[arg(long = "node-address", env = "NODE_IP")]
-    node_address: Option<Ipv4Addr>,
+    node_address: Option<IpAddr>,
+    /// Where the kernel's sysctls are: /proc/sys, or the host's /proc/sys mounted elsewhere in a
+    /// container (a container cannot mount over its own /proc).
+    #[arg(long, env = "LVS_SYSCTL_ROOT", default_value = "/proc/sys", global = true)]
+    sysctl_root: PathBuf,
     /// Reconcile once and exit: 0 when everything is programmed, 1 with the reasons otherwise
     /// (standalone mode).
     #[arg(long, requires = "standalone")]
@@ -144,7 +149,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         registry,
     }) = cli.command
     {
-        return plan(source, from_empty, registry).await;
+        return plan(source, from_empty, registry, cli.run.sysctl_root).await;
     }
     let arguments = cli.run;
     let Some(node_name) = arguments.node_name.clone() else {
@@ -155,6 +160,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let settings = LinuxSettings {
         registry: RegistryStore::File(arguments.registry.clone()),
+        sysctl_root: arguments.sysctl_root.clone(),
         ..LinuxSettings::default()
     };
     let dataplane = Arc::new(LinuxDataplane::connect(settings).await?);
@@ -208,16 +214,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             "cannot reach the Kubernetes API ({error}); to run without a cluster use --standalone --manifests DIR"
         )
     })?;
+    let node_address = match arguments.node_address {
+        Some(IpAddr::V4(address)) => Some(address),
+        Some(IpAddr::V6(address)) => {
+            tracing::info!(%address, "the node address is IPv6; NFTablesARP real servers need an IPv4 one");
+            None
+        }
+        None => None,
+    };
     let options = kubernetes::Options {
         node_name,
-        node_address: arguments.node_address,
+        node_address,
         resync,
     };
     kubernetes::run(client, reconciler, options, ready, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn plan(source: Source, from_empty: bool, registry: PathBuf) -> anyhow::Result<ExitCode> {
+async fn plan(
+    source: Source,
+    from_empty: bool,
+    registry: PathBuf,
+    sysctl_root: PathBuf,
+) -> anyhow::Result<ExitCode> {
     let intent = node_config::load(&source.manifests, &source.node_name)?;
     intent.report_problems();
     let observed = if from_empty {
@@ -225,6 +244,7 @@ async fn plan(source: Source, from_empty: bool, registry: PathBuf) -> anyhow::Re
     } else {
         let settings = LinuxSettings {
             registry: RegistryStore::File(registry),
+            sysctl_root,
             ..LinuxSettings::default()
         };
         let dataplane = LinuxDataplane::connect(settings).await.map_err(|error| {
