@@ -5,6 +5,8 @@
 //! the same status is never written.
 
 mod real_server;
+#[cfg(test)]
+mod tests;
 mod virtual_server;
 
 use std::collections::BTreeMap;

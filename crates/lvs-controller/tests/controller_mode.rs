@@ -10,131 +10,22 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use http::Method;
 use kube::{Client, CustomResourceExt};
-use lvs_api::{LvsNodeConfig, RealServer, VirtualServer};
+use lvs_api::{RealServer, VirtualServer};
 use lvs_controller::controller::{self, Options};
 use lvs_controller::metrics::Metrics;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
+use support::cluster::{VIP, cluster, node, reported_configs, virtual_server};
 use support::{NODE_CONFIGS, NODES, REAL_SERVERS, Recorded, VIRTUAL_SERVERS, event};
 use tokio::sync::{oneshot, watch};
 
-const VIP: &str = "10.100.0.100";
 const WEB_STATUS: &str = "/apis/lvs.operator.io/v1alpha1/namespaces/default/virtualservers/web/status";
 const QUIET: Duration = Duration::from_millis(600);
-
-fn virtual_server(name: &str, created: &str) -> Value {
-    json!({
-        "apiVersion": "lvs.operator.io/v1alpha1",
-        "kind": "VirtualServer",
-        "metadata": { "name": name, "namespace": "default", "uid": format!("uid-vs-{name}"), "generation": 1,
-                      "resourceVersion": "10", "creationTimestamp": created },
-        "spec": {
-            "address": VIP, "port": 80, "protocol": "TCP", "scheduler": "rr",
-            "forwarding": { "method": "DirectRouting" },
-            "realServers": { "selector": { "matchLabels": { "app": "web" } }, "arpMethod": "Sysctl" },
-        },
-    })
-}
-
-fn real_server(name: &str, address: &str) -> Value {
-    json!({
-        "apiVersion": "lvs.operator.io/v1alpha1",
-        "kind": "RealServer",
-        "metadata": { "name": name, "namespace": "default", "uid": format!("uid-rs-{name}"), "generation": 1,
-                      "resourceVersion": "11", "labels": { "app": "web" } },
-        "spec": { "address": address, "weight": 1 },
-    })
-}
-
-fn node(name: &str, address: &str, role: Option<&str>) -> Value {
-    let labels: BTreeMap<String, String> = role
-        .map(|role| (format!("lvs.operator.io/{role}"), "true".to_owned()))
-        .into_iter()
-        .chain([("kubernetes.io/hostname".to_owned(), name.to_owned())])
-        .collect();
-    json!({
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": { "name": name, "uid": format!("uid-node-{name}"), "resourceVersion": "12", "labels": labels },
-        "status": { "addresses": [{ "type": "InternalIP", "address": address }] },
-    })
-}
-
-fn nodes() -> Vec<Value> {
-    vec![
-        node("director-1", "10.100.0.2", Some("director")),
-        node("rs-1", "10.100.0.11", Some("real-server")),
-        node("rs-2", "10.100.0.12", Some("real-server")),
-    ]
-}
-
-fn cluster() -> BTreeMap<&'static str, Vec<Value>> {
-    BTreeMap::from([
-        (
-            VIRTUAL_SERVERS,
-            vec![virtual_server("web", "2024-01-01T00:00:00Z")],
-        ),
-        (
-            REAL_SERVERS,
-            vec![
-                real_server("web-1", "10.100.0.11"),
-                real_server("web-2", "10.100.0.12"),
-            ],
-        ),
-        (NODES, nodes()),
-        (NODE_CONFIGS, Vec::new()),
-    ])
-}
-
-/// The node configs the controller writes once both real-server nodes reported the VIP
-/// configured, as stored objects with the agents' reports: every service programmed and both
-/// real servers healthy on director-1, the VIP configured on rs-1 and rs-2.
-fn reported_configs(cluster: &BTreeMap<&'static str, Vec<Value>>) -> Vec<Value> {
-    let parse = |collection: &str| cluster[collection].clone();
-    let virtual_servers: Vec<VirtualServer> = serde_json::from_value(json!(parse(VIRTUAL_SERVERS))).unwrap();
-    let real_servers: Vec<RealServer> = serde_json::from_value(json!(parse(REAL_SERVERS))).unwrap();
-    let nodes: Vec<k8s_openapi::api::core::v1::Node> = serde_json::from_value(json!(parse(NODES))).unwrap();
-    let vip: IpAddr = VIP.parse().unwrap();
-    let configured = BTreeSet::from([("rs-1".to_owned(), vip), ("rs-2".to_owned(), vip)]);
-    let output = lvs_core::build(lvs_core::BuildInput {
-        virtual_servers: &virtual_servers,
-        real_servers: &real_servers,
-        nodes: &nodes,
-        configured_vips: Some(&configured),
-    });
-    output
-        .node_config_objects()
-        .into_iter()
-        .map(|config: LvsNodeConfig| {
-            let name = config.metadata.name.clone().unwrap();
-            let mut object = serde_json::to_value(&config).unwrap();
-            object["metadata"]["uid"] = json!(format!("uid-{name}"));
-            object["metadata"]["resourceVersion"] = json!("20");
-            object["metadata"]["generation"] = json!(1);
-            object["status"] = if config.spec.director_services.is_empty() {
-                json!({ "observedGeneration": 1, "realServerVips": [{ "address": VIP, "configured": true }] })
-            } else {
-                json!({
-                    "observedGeneration": 1,
-                    "services": [{
-                        "virtualServer": "default/web", "generation": 1, "programmed": true, "role": "Active",
-                        "destinations": [
-                            { "realServer": "default/web-1", "healthy": true, "weight": 1 },
-                            { "realServer": "default/web-2", "healthy": true, "weight": 1 },
-                        ],
-                    }],
-                })
-            };
-            object
-        })
-        .collect()
-}
 
 /// The controller as leader; stop it by dropping the returned value.
 struct Running {

@@ -4,6 +4,8 @@
 //! answers deserialize, records every request, and answers anything unexpected with 404.
 #![allow(dead_code)] // each test file uses its own part of the helpers
 
+pub mod cluster;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
