@@ -91,6 +91,28 @@ impl IpvsHandle {
     /// resolves the IPVS family. When the family is missing it runs `modprobe ip_vs` once and
     /// tries again. The task ends when the last clone of the handle is dropped.
     pub async fn new() -> Result<Self, IpvsError> {
+        let (handle, family) = Self::connect().await?;
+        let family_id = match family {
+            Some(family_id) => family_id,
+            None => {
+                let modprobe = modprobe("ip_vs").await;
+                tracing::info!(%modprobe, "IPVS family missing; tried modprobe ip_vs");
+                resolve_family(&handle)
+                    .await?
+                    .ok_or(IpvsError::ModuleNotLoaded { modprobe })?
+            }
+        };
+        Ok(Self::with_family(handle, family_id))
+    }
+
+    /// Like `new`, but `None` instead of loading the module when IPVS is not there (reading
+    /// needs no module: without it there is nothing to read).
+    pub async fn open_if_loaded() -> Result<Option<Self>, IpvsError> {
+        let (handle, family) = Self::connect().await?;
+        Ok(family.map(|family_id| Self::with_family(handle, family_id)))
+    }
+
+    async fn connect() -> Result<(ConnectionHandle<RawGenlMessage>, Option<u16>), IpvsError> {
         let (mut connection, handle, _unsolicited) =
             netlink_proto::new_connection::<RawGenlMessage>(NETLINK_GENERIC).map_err(|source| {
                 IpvsError::Socket {
@@ -108,21 +130,16 @@ impl IpvsHandle {
             tracing::debug!(%error, "cannot set NETLINK_CAP_ACK");
         }
         tokio::spawn(connection);
-        let family_id = match resolve_family(&handle).await? {
-            Some(family_id) => family_id,
-            None => {
-                let modprobe = modprobe("ip_vs").await;
-                tracing::info!(%modprobe, "IPVS family missing; tried modprobe ip_vs");
-                resolve_family(&handle)
-                    .await?
-                    .ok_or(IpvsError::ModuleNotLoaded { modprobe })?
-            }
-        };
-        Ok(Self {
-            connection: handle,
+        let family = resolve_family(&handle).await?;
+        Ok((handle, family))
+    }
+
+    fn with_family(connection: ConnectionHandle<RawGenlMessage>, family_id: u16) -> Self {
+        Self {
+            connection,
             family_id,
             writes: Arc::default(),
-        })
+        }
     }
 
     /// Write requests sent so far (NEW/SET/DEL of services, destinations and daemons, and

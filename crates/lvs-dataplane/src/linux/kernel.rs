@@ -45,7 +45,8 @@ impl Default for LinuxSettings {
 /// The real kernel.
 #[derive(Debug)]
 pub struct LinuxKernel {
-    ipvs: IpvsHandle,
+    /// Opened on first use: a node that is only a real server needs no IPVS module at all.
+    ipvs: tokio::sync::OnceCell<IpvsHandle>,
     routes: rtnetlink::Handle,
     settings: LinuxSettings,
     writes: std::sync::atomic::AtomicU64,
@@ -55,10 +56,9 @@ pub struct LinuxKernel {
 pub type LinuxDataplane = Executor<LinuxKernel>;
 
 impl LinuxDataplane {
-    /// Connects to the kernel (IPVS generic netlink and rtnetlink, on the current tokio
-    /// runtime) and loads the ownership record.
+    /// Connects to the kernel (rtnetlink now, IPVS generic netlink when first needed, on the
+    /// current tokio runtime) and loads the ownership record.
     pub async fn connect(settings: LinuxSettings) -> Result<Self, DataplaneError> {
-        let ipvs = IpvsHandle::new().await.map_err(ipvs_error)?;
         let (connection, routes, _) =
             rtnetlink::new_connection().map_err(|error| DataplaneError::Kernel {
                 what: "opening an rtnetlink socket".into(),
@@ -67,7 +67,7 @@ impl LinuxDataplane {
         tokio::spawn(connection);
         let registry = settings.registry.clone();
         let kernel = LinuxKernel {
-            ipvs,
+            ipvs: tokio::sync::OnceCell::new(),
             routes,
             settings,
             writes: std::sync::atomic::AtomicU64::new(0),
@@ -119,12 +119,24 @@ fn request_of(op: &Op) -> Option<IpvsRequest> {
 }
 
 impl LinuxKernel {
-    /// Every IPVS service with its destinations, as the kernel lists them.
+    /// The IPVS connection, opened (loading `ip_vs` if needed) on first use.
+    async fn ipvs(&self) -> Result<&IpvsHandle, IpvsError> {
+        self.ipvs.get_or_try_init(IpvsHandle::new).await
+    }
+
+    /// Every IPVS service with its destinations, as the kernel lists them. Without the IPVS
+    /// module there are none, and reading does not load it.
     async fn dump(&self) -> KernelResult<Vec<(ObservedService, Vec<ObservedDestination>)>> {
+        let ipvs = match self.ipvs.get() {
+            Some(ipvs) => ipvs,
+            None => match IpvsHandle::open_if_loaded().await.map_err(ipvs_error)? {
+                Some(ipvs) => self.ipvs.get_or_init(|| async { ipvs }).await,
+                None => return Ok(Vec::new()),
+            },
+        };
         let mut all = Vec::new();
-        for observed in self.ipvs.services().await.map_err(ipvs_error)? {
-            let destinations = self
-                .ipvs
+        for observed in ipvs.services().await.map_err(ipvs_error)? {
+            let destinations = ipvs
                 .destinations(&observed.service.key)
                 .await
                 .map_err(ipvs_error)?;
@@ -155,33 +167,54 @@ impl Kernel for LinuxKernel {
     }
 
     async fn add_service(&self, service: &Service) -> KernelResult<()> {
-        self.ipvs.new_service(service).await.map_err(ipvs_error)
+        self.ipvs()
+            .await
+            .map_err(ipvs_error)?
+            .new_service(service)
+            .await
+            .map_err(ipvs_error)
     }
 
     async fn update_service(&self, service: &Service) -> KernelResult<()> {
-        self.ipvs.set_service(service).await.map_err(ipvs_error)
+        self.ipvs()
+            .await
+            .map_err(ipvs_error)?
+            .set_service(service)
+            .await
+            .map_err(ipvs_error)
     }
 
     async fn delete_service(&self, key: &ServiceKey) -> KernelResult<()> {
-        self.ipvs.delete_service(key).await.map_err(ipvs_error)
+        self.ipvs()
+            .await
+            .map_err(ipvs_error)?
+            .delete_service(key)
+            .await
+            .map_err(ipvs_error)
     }
 
     async fn add_destination(&self, key: &ServiceKey, destination: &Destination) -> KernelResult<()> {
-        self.ipvs
+        self.ipvs()
+            .await
+            .map_err(ipvs_error)?
             .new_destination(key, destination)
             .await
             .map_err(ipvs_error)
     }
 
     async fn update_destination(&self, key: &ServiceKey, destination: &Destination) -> KernelResult<()> {
-        self.ipvs
+        self.ipvs()
+            .await
+            .map_err(ipvs_error)?
             .set_destination(key, destination)
             .await
             .map_err(ipvs_error)
     }
 
     async fn delete_destination(&self, key: &ServiceKey, address: IpAddr, port: u16) -> KernelResult<()> {
-        self.ipvs
+        self.ipvs()
+            .await
+            .map_err(ipvs_error)?
             .delete_destination(key, address, port)
             .await
             .map_err(ipvs_error)
@@ -189,8 +222,14 @@ impl Kernel for LinuxKernel {
 
     async fn ipvs_batch(&self, ops: &[Op]) -> Vec<KernelResult<()>> {
         let requests: Vec<Option<IpvsRequest>> = ops.iter().map(request_of).collect();
-        let mut answers = self
-            .ipvs
+        let ipvs = match self.ipvs().await {
+            Ok(ipvs) => ipvs,
+            Err(error) => {
+                let error = ipvs_error(error);
+                return ops.iter().map(|_| Err(error.clone())).collect();
+            }
+        };
+        let mut answers = ipvs
             .apply_all(requests.iter().flatten().cloned())
             .await
             .into_iter();
@@ -330,6 +369,7 @@ impl Kernel for LinuxKernel {
     }
 
     fn write_count(&self) -> u64 {
-        self.writes.load(std::sync::atomic::Ordering::Relaxed) + self.ipvs.write_count()
+        self.writes.load(std::sync::atomic::Ordering::Relaxed)
+            + self.ipvs.get().map_or(0, IpvsHandle::write_count)
     }
 }
