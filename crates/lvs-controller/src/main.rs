@@ -41,6 +41,9 @@ struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value = "plain", env = "LVS_LOG_FORMAT")]
     log_format: LogFormat,
+    /// Print every API request the controller makes, in RBAC terms, as JSON, and exit.
+    #[arg(long)]
+    print_api_requests: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +56,13 @@ enum LogFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.print_api_requests {
+        let json = format!("{:#}\n", lvs_controller::access::requests_json());
+        return match std::io::Write::write_all(&mut std::io::stdout(), json.as_bytes()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
