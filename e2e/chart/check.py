@@ -478,8 +478,6 @@ def check_rbac() -> None:
     documents = render.render_chart()
     for component in ("agent", "controller"):
         check_component_rbac(documents, component, requests[component])
-    if "PLACEHOLDER" in requests["controller"].get("source", ""):
-        note("controller: its request list is still the placeholder from the issue text")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 //! integration tests drive the same code (reconcile against a fake dataplane, Kubernetes mode
 //! against a mock API server).
 
+pub mod access;
 pub mod backoff;
 pub mod health;
 pub mod kubernetes;

@@ -2,7 +2,8 @@
 //! node's `LvsNodeConfig` arrives → the fake dataplane is programmed → the status is written by
 //! server-side apply with the expected body, and only when it changed; the config is deleted →
 //! everything the agent programmed is removed; an incomplete set of shards never prunes; a
-//! failed status write is retried.
+//! failed status write is retried. Every request the agent makes is recorded and, at the end of
+//! each test, must be listed in `lvs_agent::access::API_REQUESTS` (the chart's RBAC is held to it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use http::{Method, Request, Response, StatusCode};
 use kube::Client;
 use kube::client::Body;
+use lvs_agent::access::{self, ApiRequest};
 use lvs_agent::health::HealthMonitor;
 use lvs_agent::kubernetes::{self, Options};
 use lvs_agent::metrics::Metrics;
@@ -80,11 +82,35 @@ struct StatusPatch {
 }
 
 /// The mock API server: answers the list from `initial`, each watch request with the next batch
-/// of events the test sends, and records status patches (failing the first `failures` of them).
+/// of events the test sends, and records status patches (failing the first `failures` of them)
+/// and every request's method, path and query.
 struct ApiServer {
     patches: mpsc::UnboundedReceiver<StatusPatch>,
     events: mpsc::UnboundedSender<Vec<Value>>,
     list_queries: Arc<std::sync::Mutex<Vec<String>>>,
+    seen: Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
+}
+
+impl ApiServer {
+    /// Asserts that every request so far is one `access::API_REQUESTS` lists; returns the
+    /// entries they used.
+    fn assert_requests_listed(&self) -> BTreeSet<ApiRequest> {
+        let seen = self.seen.lock().unwrap().clone();
+        assert!(!seen.is_empty(), "the agent made no request");
+        let mut used = BTreeSet::new();
+        for (method, path, query) in &seen {
+            let attributes = access::classify(method, path, query)
+                .unwrap_or_else(|| panic!("unclassifiable {method} {path}"));
+            let entry = access::API_REQUESTS
+                .iter()
+                .find(|listed| listed.covers(&attributes))
+                .unwrap_or_else(|| {
+                    panic!("{method} {path}?{query} ({attributes:?}) is missing from lvs_agent::access::API_REQUESTS")
+                });
+            used.insert(*entry);
+        }
+        used
+    }
 }
 
 fn start_api_server(initial: Vec<Value>, failures: usize) -> (Client, ApiServer) {
@@ -94,6 +120,8 @@ fn start_api_server(initial: Vec<Value>, failures: usize) -> (Client, ApiServer)
     let event_receiver = Arc::new(Mutex::new(event_receiver));
     let list_queries = Arc::new(std::sync::Mutex::new(Vec::new()));
     let queries = Arc::clone(&list_queries);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = Arc::clone(&seen);
     let failures = Arc::new(std::sync::atomic::AtomicUsize::new(failures));
     tokio::spawn(async move {
         while let Some((request, respond)) = handle.next_request().await {
@@ -102,10 +130,14 @@ fn start_api_server(initial: Vec<Value>, failures: usize) -> (Client, ApiServer)
             let initial = initial.clone();
             let queries = Arc::clone(&queries);
             let failures = Arc::clone(&failures);
+            let path = request.uri().path().to_owned();
+            let query = request.uri().query().unwrap_or_default().to_owned();
+            let method = request.method().clone();
+            recorded
+                .lock()
+                .unwrap()
+                .push((method.to_string(), path.clone(), query.clone()));
             tokio::spawn(async move {
-                let path = request.uri().path().to_owned();
-                let query = request.uri().query().unwrap_or_default().to_owned();
-                let method = request.method().clone();
                 let response = if method == Method::GET && path == BASE && !query.contains("watch=true") {
                     queries.lock().unwrap().push(query);
                     json_response(
@@ -185,6 +217,7 @@ fn start_api_server(initial: Vec<Value>, failures: usize) -> (Client, ApiServer)
             patches,
             events,
             list_queries,
+            seen,
         },
     )
 }
@@ -382,6 +415,11 @@ async fn config_arrives_is_programmed_and_reported_then_deleted_and_cleaned_up()
         server.patches.try_recv().is_err(),
         "no status is written for a deleted config"
     );
+    assert_eq!(
+        server.assert_requests_listed(),
+        access::API_REQUESTS.iter().copied().collect(),
+        "access::API_REQUESTS lists a request the agent never made"
+    );
 }
 
 #[tokio::test]
@@ -435,6 +473,7 @@ async fn an_incomplete_set_of_shards_programs_without_pruning() {
         kernel_services(&dataplane) == vec![("10.100.0.100:80".to_owned(), vec![5, 5])]
     })
     .await;
+    server.assert_requests_listed();
 }
 
 #[tokio::test]
@@ -449,6 +488,7 @@ async fn a_failed_status_write_is_retried() {
         first.body["status"]["services"], second.body["status"]["services"],
         "the retry writes the same status"
     );
+    server.assert_requests_listed();
 }
 
 #[tokio::test]
@@ -477,6 +517,7 @@ async fn a_kernel_refusal_is_reported_in_the_status() {
         "{status}"
     );
     assert!(!*agent.ready.borrow(), "not ready while nothing synced");
+    server.assert_requests_listed();
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! No I/O beyond what the caller hands in: no tokio, no Kubernetes client, no netlink. The
 //! controller and the standalone agent both call [`build::build`].
 
+pub mod access;
 pub mod build;
 pub mod conditions;
 pub mod manifest;
