@@ -1,6 +1,7 @@
 #!/bin/sh
 # kmock-smoke — full stack against a Kubernetes API emulator on the host (e2e/kmock/smoke): lvs-agent in Kubernetes mode on director, rs1, rs2 programs what lvs-controller wrote; requests answered by both real servers; the VirtualServer turns Ready 2/2
 # lab-timeout: 240
+# lab-needs-host: e2e/kmock/smoke
 #
 # Not part of --all's purpose on its own: it needs the host side that e2e/kmock/smoke starts
 # (the emulator on the host's 127.0.0.1:18473 with the CRDs, examples/nodes.yaml and
