@@ -81,7 +81,7 @@ pub async fn run<D: Dataplane>(
                 if changed.is_err() {
                     continue;
                 }
-                Pass::Change
+                Pass::Health
             }
             () = sleep_until_some(retry) => Pass::Retry,
             () = tokio::time::sleep_until(next_resync) => Pass::Resync,

@@ -20,8 +20,12 @@ use crate::node_config::Intent;
 /// Why a pass runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pass {
-    /// The intent or the health of a real server changed: operations are expected.
+    /// The intent changed: operations are expected.
     Change,
+    /// Only the health of real servers changed: only IPVS services are read and changed (a
+    /// quick pass, so a failed real server stops getting connections within one pass of the
+    /// verdict; everything else is left to the next full pass).
+    Health,
     /// The resync timer: operations found now are drift (someone changed the kernel).
     Resync,
     /// A retry of failed operations.
@@ -135,7 +139,7 @@ impl<D: Dataplane> Reconciler<D> {
     /// One pass.
     pub async fn reconcile(&mut self, intent: &Intent, pass: Pass) -> Outcome {
         let started = Instant::now();
-        if pass == Pass::Change {
+        if matches!(pass, Pass::Change | Pass::Health) {
             self.backoff.reset();
         }
         self.health.set_targets(&intent.config.director_services);
@@ -144,7 +148,16 @@ impl<D: Dataplane> Reconciler<D> {
         let desired =
             intent.desired(&|virtual_server, real_server| health.health(virtual_server, real_server));
         let mut outcome = Outcome::default();
-        let observed = match self.dataplane.observe().await {
+        let observed = if pass == Pass::Health {
+            self.dataplane.observe_services().await.map(|services| NodeState {
+                services,
+                announce: BTreeMap::new(),
+                ..desired.clone()
+            })
+        } else {
+            self.dataplane.observe().await
+        };
+        let observed = match observed {
             Ok(observed) => observed,
             Err(error) => {
                 outcome.observe_error = Some(error.to_string());

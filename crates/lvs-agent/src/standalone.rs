@@ -76,6 +76,12 @@ pub async fn run<D: Dataplane>(
     loop {
         if let Some(pass) = pending.take() {
             let fingerprint = manifests_fingerprint(&options.manifests);
+            // Manifests changed too: a health-only pass would leave the rest of the change out.
+            let pass = if pass == Pass::Health && fingerprint != last_seen {
+                Pass::Change
+            } else {
+                pass
+            };
             let (outcome, intent) = match source.load() {
                 Ok(intent) => {
                     intent.report_problems();
@@ -130,8 +136,8 @@ pub async fn run<D: Dataplane>(
                 }
             }
             changed = health_changes.changed() => {
-                if changed.is_ok() {
-                    pending = Some(Pass::Change);
+                if changed.is_ok() && pending.is_none() {
+                    pending = Some(Pass::Health);
                 }
             }
             () = sleep_until_some(retry) => pending = Some(Pass::Retry),

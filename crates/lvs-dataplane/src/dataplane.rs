@@ -2,7 +2,9 @@
 
 use std::future::Future;
 
-use crate::model::{NodeState, ServiceKey, Stats};
+use std::collections::BTreeMap;
+
+use crate::model::{NodeState, ServiceKey, ServiceState, Stats};
 use crate::ops::Op;
 use crate::ownership::RegistryError;
 
@@ -90,6 +92,13 @@ pub trait Dataplane: Send + Sync + 'static {
     fn observe(&self) -> impl Future<Output = Result<NodeState, DataplaneError>> + Send;
     /// Applies `ops` in order; idempotent (EEXIST on create and ENOENT on delete are success).
     fn apply(&self, ops: Vec<Op>) -> impl Future<Output = ApplyReport> + Send;
+    /// Reads only our IPVS services with their destinations — what a change of real-server
+    /// health can affect — skipping devices, sysctls and nftables.
+    fn observe_services(
+        &self,
+    ) -> impl Future<Output = Result<BTreeMap<ServiceKey, ServiceState>, DataplaneError>> + Send {
+        async { Ok(self.observe().await?.services) }
+    }
     /// Counters of our services.
     fn stats(&self) -> impl Future<Output = Result<Vec<ServiceStats>, DataplaneError>> + Send;
     /// Kernel writes issued so far (IPVS, address, device, sysctl and nftables changes).

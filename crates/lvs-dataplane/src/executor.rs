@@ -3,13 +3,13 @@
 //! deleting, treats EEXIST/ENOENT as success for what is ours, refuses to adopt a foreign
 //! object, and skips ops that depend on a failed one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
 use crate::dataplane::{ApplyReport, Dataplane, DataplaneError, OpFailure, ServiceStats};
 use crate::kernel::Kernel;
-use crate::model::{Link, NftRules, NodeState, ServiceKey, VipAddress};
+use crate::model::{Link, NftRules, NodeState, ServiceKey, ServiceState, VipAddress};
 use crate::ops::Op;
 use crate::ownership::{Registry, RegistryStore};
 
@@ -89,14 +89,7 @@ impl<K: Kernel> Executor<K> {
     async fn observe_state(&self) -> Result<NodeState, DataplaneError> {
         let registry = self.registry();
         let addresses = self.owned_addresses(&registry).await?;
-        let services = self
-            .kernel
-            .services()
-            .await?
-            .into_iter()
-            .filter(|state| is_ours(&state.service.key, &registry, &addresses))
-            .map(|state| (state.service.key, state))
-            .collect();
+        let services = self.our_services(&registry, &addresses).await?;
         let mut links = BTreeSet::new();
         let mut candidates = registry.links.clone();
         candidates.insert(Link::Dummy {
@@ -127,6 +120,22 @@ impl<K: Kernel> Executor<K> {
             addresses,
             announce: std::collections::BTreeMap::new(),
         })
+    }
+
+    /// Our IPVS services, as the kernel has them.
+    async fn our_services(
+        &self,
+        registry: &Registry,
+        addresses: &BTreeSet<VipAddress>,
+    ) -> Result<BTreeMap<ServiceKey, ServiceState>, DataplaneError> {
+        Ok(self
+            .kernel
+            .services()
+            .await?
+            .into_iter()
+            .filter(|state| is_ours(&state.service.key, registry, addresses))
+            .map(|state| (state.service.key, state))
+            .collect())
     }
 
     /// Applies one op. Creates were recorded by the caller beforehand (`ours_before` says what
@@ -358,6 +367,12 @@ fn service_of(op: &Op) -> Option<ServiceKey> {
 impl<K: Kernel> Dataplane for Executor<K> {
     async fn observe(&self) -> Result<NodeState, DataplaneError> {
         self.observe_state().await
+    }
+
+    async fn observe_services(&self) -> Result<BTreeMap<ServiceKey, ServiceState>, DataplaneError> {
+        let registry = self.registry();
+        let addresses = self.owned_addresses(&registry).await?;
+        self.our_services(&registry, &addresses).await
     }
 
     async fn apply(&self, ops: Vec<Op>) -> ApplyReport {

@@ -1,0 +1,67 @@
+//! The kinds of reconcile pass on the fake kernel: a health pass reads and changes only IPVS
+//! services (a VIP deleted by hand stays deleted until the next full pass), a resync pass repairs
+//! everything and counts the drift, a change pass does not count drift.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use lvs_agent::health::HealthMonitor;
+use lvs_agent::metrics::Metrics;
+use lvs_agent::node_config::Intent;
+use lvs_agent::reconciler::{Pass, Reconciler};
+use lvs_dataplane::FakeDataplane;
+use serde_json::json;
+
+fn intent() -> Intent {
+    let config = json!({
+        "nodeName": "director-1",
+        "directorServices": [{
+            "virtualServer": "default/web", "address": "10.100.0.100", "port": 80, "protocol": "TCP",
+            "family": "IPv4", "scheduler": "rr", "onePacket": false,
+            "forwarding": { "method": "DirectRouting" }, "vipPlacement": "Dummy",
+            "healthCheck": { "type": "None" }, "onFailure": "Quiescent", "directors": ["director-1"],
+            "destinations": [{ "realServer": "default/rs-1", "address": "10.100.0.11", "port": 80, "weight": 1,
+                               "thresholds": { "upper": 0, "lower": 0 }, "state": "Active", "awaitingNode": false }],
+        }],
+    });
+    Intent {
+        config: serde_json::from_value(config).unwrap(),
+        node_address: None,
+        problems: Vec::new(),
+        complete: true,
+    }
+}
+
+#[tokio::test]
+async fn a_health_pass_touches_only_ipvs_and_a_resync_repairs_the_rest() {
+    let dataplane = Arc::new(FakeDataplane::new_fake());
+    let metrics = Metrics::new("director-1");
+    let health = HealthMonitor::new(1, lvs_agent::metrics_observer(&metrics));
+    let mut reconciler = Reconciler::new(Arc::clone(&dataplane), health, metrics, "director-1");
+    let intent = intent();
+    let first = reconciler.reconcile(&intent, Pass::Change).await;
+    assert!(first.synced && first.operations > 0 && !first.drift);
+
+    // By hand: the VIP is deleted and the service flushed.
+    dataplane.kernel().with_state(|state| {
+        state.addresses.clear();
+        state.services.clear();
+    });
+    let health_pass = reconciler.reconcile(&intent, Pass::Health).await;
+    assert!(health_pass.synced);
+    assert!(!health_pass.drift, "a health pass never counts drift");
+    dataplane.kernel().with_state(|state| {
+        assert_eq!(state.services.len(), 1, "the service is back");
+        assert!(state.addresses.is_empty(), "the VIP is left to the full pass");
+    });
+
+    let resync = reconciler.reconcile(&intent, Pass::Resync).await;
+    assert!(resync.drift && resync.synced);
+    assert_eq!(reconciler.drift_repairs(), 1);
+    dataplane
+        .kernel()
+        .with_state(|state| assert_eq!(state.addresses.len(), 1, "the VIP is back"));
+
+    let quiet = reconciler.reconcile(&intent, Pass::Resync).await;
+    assert_eq!((quiet.operations, quiet.writes, quiet.drift), (0, 0, false));
+}
