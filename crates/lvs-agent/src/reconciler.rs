@@ -91,6 +91,7 @@ pub struct Reconciler<D> {
     last_synced: bool,
     backoff: Backoff,
     names: ServiceNames,
+    last_desired: Option<NodeState>,
 }
 
 /// The VirtualServer behind each IPVS service, as of the last pass (labels for the counters).
@@ -108,6 +109,7 @@ impl<D: Dataplane> Reconciler<D> {
             last_synced: false,
             backoff: Backoff::default(),
             names: ServiceNames::default(),
+            last_desired: None,
         }
     }
 
@@ -148,7 +150,15 @@ impl<D: Dataplane> Reconciler<D> {
         let desired =
             intent.desired(&|virtual_server, real_server| health.health(virtual_server, real_server));
         let mut outcome = Outcome::default();
-        let observed = if pass == Pass::Health {
+        // A health verdict can change more than weights (a fallback server may need NAT rules):
+        // then the pass is a full one.
+        let services_only = pass == Pass::Health
+            && self
+                .last_desired
+                .as_ref()
+                .is_some_and(|last| same_apart_from_services(last, &desired));
+        self.last_desired = Some(desired.clone());
+        let observed = if services_only {
             self.dataplane.observe_services().await.map(|services| NodeState {
                 services,
                 announce: BTreeMap::new(),
@@ -249,6 +259,15 @@ impl<D: Dataplane> Reconciler<D> {
             "reconciled"
         );
     }
+}
+
+/// Whether two desired states differ in their IPVS services only.
+fn same_apart_from_services(left: &NodeState, right: &NodeState) -> bool {
+    left.links == right.links
+        && left.sysctls == right.sysctls
+        && left.nftables == right.nftables
+        && left.addresses == right.addresses
+        && left.announce == right.announce
 }
 
 /// Whether an op removes or restores something (never done from a partial intent).

@@ -64,4 +64,17 @@ async fn a_health_pass_touches_only_ipvs_and_a_resync_repairs_the_rest() {
 
     let quiet = reconciler.reconcile(&intent, Pass::Resync).await;
     assert_eq!((quiet.operations, quiet.writes, quiet.drift), (0, 0, false));
+
+    // A health verdict whose consequences reach beyond IPVS (here: another VIP) gets a full pass.
+    let mut wider = intent.clone();
+    let mut second = wider.config.director_services[0].clone();
+    second.virtual_server = "default/api".to_owned();
+    second.address = Some("10.100.0.101".to_owned());
+    wider.config.director_services.push(second);
+    let full = reconciler.reconcile(&wider, Pass::Health).await;
+    assert!(full.synced);
+    dataplane.kernel().with_state(|state| {
+        assert_eq!(state.services.len(), 2);
+        assert_eq!(state.addresses.len(), 2, "the new VIP came with its service");
+    });
 }
