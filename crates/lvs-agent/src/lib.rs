@@ -23,24 +23,7 @@ use crate::health::{ProbeObserver, ProbeOutcome};
 use crate::metrics::Metrics;
 use crate::reconciler::ServiceNames;
 
-/// Resolves on Ctrl-C or SIGTERM (what the kubelet sends).
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-}
+pub use lvs_runtime::shutdown_signal;
 
 /// Health-check results into the metrics.
 struct MetricsObserver(Arc<Metrics>);

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use lvs_agent::health::HealthMonitor;
 use lvs_agent::metrics::Metrics;
 use lvs_agent::reconciler::Reconciler;
@@ -32,15 +32,7 @@ struct Cli {
         env = "LVS_LOG_FORMAT",
         global = true
     )]
-    log_format: LogFormat,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum LogFormat {
-    /// Human-readable lines.
-    Plain,
-    /// One JSON object per line.
-    Json,
+    log_format: lvs_runtime::LogFormat,
 }
 
 #[derive(Args, Debug)]
@@ -113,33 +105,8 @@ const DEFAULT_METRICS_ADDRESS: &str = "0.0.0.0:9750";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Plain => logs.init(),
-        LogFormat::Json => logs.json().flatten_event(true).init(),
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("lvs-agent: cannot start the async runtime: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("lvs-agent: {error:#}");
-            ExitCode::from(2)
-        }
-    }
+    lvs_runtime::init_logging(cli.log_format);
+    lvs_runtime::block_on("lvs-agent", run(cli))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -28,7 +28,7 @@ use prometheus_client::registry::{Registry, Unit};
 pub const PREFIX: &str = "lvs_agent";
 
 /// The content type of [`Metrics::encode`]'s output.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub use lvs_runtime::OPENMETRICS_CONTENT_TYPE as CONTENT_TYPE;
 
 /// Label set `{result}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

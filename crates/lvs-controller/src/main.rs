@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use lvs_controller::{controller, crds, leader, metrics::Metrics, server, shutdown_signal};
 use tokio::sync::watch;
 
@@ -40,18 +40,10 @@ struct Cli {
     resync_seconds: u64,
     /// Log format.
     #[arg(long, value_enum, default_value = "plain", env = "LVS_LOG_FORMAT")]
-    log_format: LogFormat,
+    log_format: lvs_runtime::LogFormat,
     /// Print every API request the controller makes, in RBAC terms, as JSON, and exit.
     #[arg(long)]
     print_api_requests: bool,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum LogFormat {
-    /// Human-readable lines.
-    Plain,
-    /// One JSON object per line.
-    Json,
 }
 
 fn main() -> ExitCode {
@@ -63,33 +55,11 @@ fn main() -> ExitCode {
             Err(_) => ExitCode::FAILURE,
         };
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Plain => logs.init(),
-        LogFormat::Json => logs.json().flatten_event(true).init(),
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("lvs-controller: cannot start the async runtime: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("lvs-controller: {error:#}");
-            ExitCode::from(2)
-        }
-    }
+    lvs_runtime::init_logging(cli.log_format);
+    lvs_runtime::block_on("lvs-controller", async move {
+        run(cli).await?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// This host's name, for the default identity.
