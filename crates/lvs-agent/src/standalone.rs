@@ -73,6 +73,7 @@ pub async fn run<D: Dataplane>(
     let mut next_resync = Instant::now();
     let mut status = StandaloneStatus::default();
     let mut pending = Some(Pass::Change);
+    let mut cached: Option<Intent> = None;
     loop {
         if let Some(pass) = pending.take() {
             let fingerprint = manifests_fingerprint(&options.manifests);
@@ -82,9 +83,16 @@ pub async fn run<D: Dataplane>(
             } else {
                 pass
             };
-            let (outcome, intent) = match source.load() {
+            // Health verdicts and retries reuse the intent as last read: the files did not
+            // change, and reading and resolving them again is the whole build.
+            let loaded = match cached.take() {
+                Some(intent) if matches!(pass, Pass::Health | Pass::Retry) && fingerprint == last_seen => {
+                    Ok(intent)
+                }
+                _ => source.load().inspect(Intent::report_problems),
+            };
+            let (outcome, intent) = match loaded {
                 Ok(intent) => {
-                    intent.report_problems();
                     let outcome = reconciler.reconcile(&intent, pass).await;
                     (outcome, Some(intent))
                 }
@@ -121,6 +129,7 @@ pub async fn run<D: Dataplane>(
             if intent.is_some() {
                 last_seen = fingerprint;
             }
+            cached = intent;
             if outcome.synced {
                 ready.send_replace(true);
             }
