@@ -120,7 +120,13 @@ pub fn node_status(
             types::SYNCED,
             condition_status::TRUE,
             reasons::SYNCED,
-            "the kernel matches this config",
+            if drift_repairs == 0 {
+                "the kernel matches this config".to_owned()
+            } else {
+                format!(
+                    "the kernel matches this config; changes made to it by hand were undone {drift_repairs} time(s)"
+                )
+            },
         )
     } else {
         ConditionDraft::new(

@@ -58,6 +58,24 @@ async fn a_health_pass_touches_only_ipvs_and_a_resync_repairs_the_rest() {
     let resync = reconciler.reconcile(&intent, Pass::Resync).await;
     assert!(resync.drift && resync.synced);
     assert_eq!(reconciler.drift_repairs(), 1);
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
+    let status = lvs_agent::status::node_status(
+        &intent.config,
+        None,
+        &resync,
+        reconciler.health(),
+        reconciler.drift_repairs(),
+        None,
+        &now,
+    );
+    assert_eq!(status.drift_repairs, 1);
+    let synced = status
+        .conditions
+        .iter()
+        .find(|condition| condition.type_ == "Synced")
+        .unwrap();
+    assert_eq!(synced.status, "True");
+    assert!(synced.message.contains("undone 1 time(s)"), "{}", synced.message);
     dataplane
         .kernel()
         .with_state(|state| assert_eq!(state.addresses.len(), 1, "the VIP is back"));
