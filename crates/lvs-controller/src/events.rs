@@ -1,6 +1,6 @@
 //! Kubernetes Events on transitions: a VirtualServer accepted, or rejected (conflict, invalid,
-//! VIP is a node address); a real server going down or coming back; an object the controller
-//! cannot read. Which Events to send is decided purely from the conditions before and after a
+//! VIP is a node address); its active director changing; a real server going down or coming
+//! back; an object the controller cannot read. Which Events to send is decided purely from the conditions before and after a
 //! status write; they are published only once that write succeeded, so a retried write never
 //! repeats them.
 
@@ -14,6 +14,10 @@ use lvs_api::conditions::{status as condition_status, types};
 pub const REAL_SERVER_DOWN: &str = "RealServerDown";
 /// Event reason: a real server passes its checks again.
 pub const REAL_SERVER_UP: &str = "RealServerUp";
+/// Event reason: another director holds a VirtualServer's VIP now.
+pub const DIRECTOR_CHANGED: &str = "DirectorChanged";
+/// Event reason: no director holds a VirtualServer's VIP any more.
+pub const NO_ACTIVE_DIRECTOR: &str = "NoActiveDirector";
 /// Event reason: an object cannot be read (it does not match the schema the controller knows).
 pub const UNREADABLE: &str = "Unreadable";
 
@@ -60,6 +64,34 @@ pub fn virtual_server_notices(previous: &[Condition], next: &[Condition]) -> Vec
         }];
     }
     Vec::new()
+}
+
+/// The Event a change of a VirtualServer's active director calls for (none for the first one
+/// seen: `previous` is None when the controller has no earlier status).
+pub fn director_notices(previous: Option<&str>, next: Option<&str>, known_before: bool) -> Vec<Notice> {
+    if !known_before || previous == next {
+        return Vec::new();
+    }
+    match next {
+        Some(next) => vec![Notice {
+            warning: false,
+            reason: DIRECTOR_CHANGED.to_owned(),
+            action: "Failover",
+            note: match previous {
+                Some(previous) => format!("the active director is now {next} (was {previous})"),
+                None => format!("the active director is now {next} (there was none)"),
+            },
+        }],
+        None => vec![Notice {
+            warning: true,
+            reason: NO_ACTIVE_DIRECTOR.to_owned(),
+            action: "Failover",
+            note: format!(
+                "no director holds the VIP any more (was {})",
+                previous.unwrap_or("none")
+            ),
+        }],
+    }
 }
 
 /// The Events a RealServer's `Healthy` transition calls for: down (True → False) and up
@@ -168,6 +200,26 @@ mod tests {
             reasons(virtual_server_notices(&[], &conflict)),
             [(true, "Conflict".to_owned())]
         );
+    }
+
+    #[test]
+    fn director_changes_are_announced_but_not_the_first_one_seen() {
+        assert!(
+            director_notices(None, Some("a"), false).is_empty(),
+            "no earlier status"
+        );
+        assert!(director_notices(Some("a"), Some("a"), true).is_empty());
+        let changed = director_notices(Some("a"), Some("b"), true);
+        assert_eq!(changed[0].reason, DIRECTOR_CHANGED);
+        assert_eq!(changed[0].note, "the active director is now b (was a)");
+        assert!(!changed[0].warning);
+        assert_eq!(
+            director_notices(None, Some("b"), true)[0].reason,
+            DIRECTOR_CHANGED
+        );
+        let lost = director_notices(Some("a"), None, true);
+        assert_eq!(lost[0].reason, NO_ACTIVE_DIRECTOR);
+        assert!(lost[0].warning);
     }
 
     #[test]

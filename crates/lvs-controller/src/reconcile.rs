@@ -17,7 +17,9 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::apply::{self, Memory};
-use crate::events::{Notice, Publisher, UNREADABLE, real_server_notices, virtual_server_notices};
+use crate::events::{
+    Notice, Publisher, UNREADABLE, director_notices, real_server_notices, virtual_server_notices,
+};
 use crate::metrics::{ConditionCounts, Metrics};
 use crate::status::{
     AgentReports, Service, real_server_status, same_real_server_status, same_virtual_server_status,
@@ -176,10 +178,15 @@ impl Reconciler {
             if previous.is_some_and(|previous| same_virtual_server_status(previous, &status)) {
                 continue;
             }
-            let notices = virtual_server_notices(
+            let mut notices = virtual_server_notices(
                 previous.map_or(&[][..], |previous| &previous.conditions),
                 &status.conditions,
             );
+            notices.extend(director_notices(
+                previous.and_then(|previous| previous.active_director.as_deref()),
+                status.active_director.as_deref(),
+                previous.is_some(),
+            ));
             ensure_leading(leader)?;
             let api: Api<VirtualServer> = Api::namespaced(self.client.clone(), &key.namespace);
             if self
