@@ -68,6 +68,14 @@ pub mod reasons {
     pub const UNMANAGED: &str = "Unmanaged";
     /// Configured=False / Accepted=False for a pair: a port remap under DirectRouting or Tunnel.
     pub const PORT_REMAP_NOT_ALLOWED: &str = "PortRemapNotAllowed";
+    /// Warning: a director of a failover VIP has no address heartbeats can reach.
+    pub const NO_NODE_ADDRESS: &str = "NoNodeAddress";
+    /// Warning: connection sync is on but no interface is known for it.
+    pub const NO_SYNC_INTERFACE: &str = "NoSyncInterface";
+    /// DuplicateVIP=True: another host answers ARP/NDP for a VIP this node holds or held.
+    pub const ANSWERED_ELSEWHERE: &str = "AnsweredElsewhere";
+    /// DuplicateVIP=False.
+    pub const NO_DUPLICATE: &str = "NoDuplicate";
     /// Synced=True on an LvsNodeConfig.
     pub const SYNCED: &str = "Synced";
     /// Synced=False on an LvsNodeConfig.

@@ -10,12 +10,14 @@
 
 pub mod common;
 pub mod conditions;
+pub mod high_availability;
 pub mod labels;
 pub mod node_config;
 pub mod real_server;
 pub mod virtual_server;
 
 pub use common::*;
+pub use high_availability::*;
 pub use node_config::*;
 pub use real_server::*;
 pub use virtual_server::*;

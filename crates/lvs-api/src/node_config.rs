@@ -124,6 +124,9 @@ pub struct DirectorService {
     /// Every director of this service (node names, sorted), for peering and election.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub directors: Vec<String>,
+    /// Failover among the directors; absent when this node is the only one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_availability: Option<crate::ResolvedHighAvailability>,
     /// The real servers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub destinations: Vec<Destination>,
@@ -232,6 +235,12 @@ pub struct LvsNodeConfigStatus {
     /// State of each real-server VIP.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub real_server_vips: Vec<VipStatus>,
+    /// Failover state of each VIP this node directs together with other directors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failover: Vec<crate::VipFailoverStatus>,
+    /// The connection-sync daemons, when a failover VIP uses them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_sync: Option<crate::ConnectionSyncStatus>,
     /// How many times the agent found the kernel drifted from this config and repaired it.
     #[serde(default)]
     pub drift_repairs: u64,

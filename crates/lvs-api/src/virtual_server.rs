@@ -139,6 +139,9 @@ pub struct DirectorsSpec {
     /// Where the director holds the VIP: Dummy (the `lvs0` device, default) or Interface.
     #[serde(default)]
     pub vip_placement: VipPlacement,
+    /// Failover, when more than one director serves this VIP.
+    #[serde(default)]
+    pub high_availability: crate::HighAvailabilitySpec,
 }
 
 /// The real servers of a VirtualServer and how their nodes accept the VIP's traffic.
@@ -204,6 +207,9 @@ pub struct VirtualServerStatus {
     /// Every director of this VirtualServer and its state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub directors: Vec<DirectorStatus>,
+    /// The last takeover of the VIP by a director.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failover: Option<crate::FailoverRecord>,
 }
 
 /// One director's view of a VirtualServer.

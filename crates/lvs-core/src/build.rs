@@ -7,6 +7,7 @@
 
 mod accept;
 mod assemble;
+mod failover;
 mod select;
 mod shard;
 
@@ -113,7 +114,7 @@ pub fn build(input: BuildInput<'_>) -> BuildOutput {
             )
         })
         .collect();
-    output.node_configs = assemble::assemble(&selections, &mut output.problems);
+    output.node_configs = assemble::assemble(&selections, &nodes, &mut output.problems);
 
     output.problems.sort();
     output.problems.dedup();

@@ -91,6 +91,11 @@ impl NodeIndex {
         self.by_name.values()
     }
 
+    /// The node called `name`, if any.
+    pub fn node(&self, name: &str) -> Option<&NodeFacts> {
+        self.by_name.get(name)
+    }
+
     /// The node that owns `address`, if any.
     pub fn node_with_address(&self, address: &IpAddr) -> Option<&str> {
         self.by_address.get(address).map(String::as_str)

@@ -536,3 +536,77 @@ fn large_node_configs_are_sharded_under_the_size_limit() {
     let total: usize = objects.iter().map(|o| o.spec.director_services.len()).sum();
     assert_eq!(total, 3000, "every service lands in exactly one shard");
 }
+
+#[test]
+fn two_directors_get_failover_settings_in_priority_order_with_peer_addresses() {
+    let input = manifests(&[
+        NODES,
+        &virtual_server(
+            "ns",
+            "ha",
+            "198.51.100.5",
+            80,
+            "  directors:\n    interface: eth0\n    highAvailability: {priority: [lb-b, unknown], preempt: true, connectionSync: {syncId: 7}}\n",
+        ),
+        &virtual_server("ns", "nosync", "198.51.100.6", 80, ""),
+        &virtual_server(
+            "ns",
+            "single",
+            "198.51.100.7",
+            80,
+            "  directors: {nodeSelector: {zone: a}}\n",
+        ),
+        &real_server("ns", "backend", "192.0.2.11", ""),
+    ]);
+    let output = run(&input, None);
+    assert_eq!(errors(&output), Vec::<String>::new());
+    let ha = service(&output, "lb-a", "ns/ha")
+        .high_availability
+        .clone()
+        .expect("two directors: failover");
+    let peers: Vec<_> = ha
+        .peers
+        .iter()
+        .map(|peer| (peer.node.as_str(), peer.address.as_deref()))
+        .collect();
+    assert_eq!(
+        peers,
+        [("lb-b", Some("192.0.2.3")), ("lb-a", Some("192.0.2.2"))],
+        "listed first, then by name; unknown names ignored"
+    );
+    assert_eq!(
+        (ha.heartbeat_interval_millis, ha.dead_after, ha.preempt),
+        (200, 3, true)
+    );
+    let sync = ha.connection_sync.expect("sync on by default");
+    assert_eq!((sync.sync_id, sync.interface.as_str()), (7, "eth0"));
+    assert_eq!(
+        service(&output, "lb-b", "ns/ha").high_availability,
+        service(&output, "lb-a", "ns/ha").high_availability,
+        "every director gets the same settings"
+    );
+
+    let nosync = service(&output, "lb-a", "ns/nosync");
+    assert_eq!(
+        nosync
+            .high_availability
+            .as_ref()
+            .map(|ha| ha.connection_sync.is_none()),
+        Some(true),
+        "no interface: no sync"
+    );
+    assert!(
+        output
+            .problems
+            .iter()
+            .any(|problem| problem.severity == Severity::Warning
+                && problem.to_string().contains("connection sync needs an interface")),
+        "{:?}",
+        output.problems
+    );
+    assert_eq!(
+        service(&output, "lb-a", "ns/single").high_availability,
+        None,
+        "a single director needs no election"
+    );
+}

@@ -11,12 +11,13 @@ use lvs_api::{
 
 use super::select::Selection;
 use crate::problem::Problem;
-use crate::roles::Placement;
+use crate::roles::{NodeIndex, Placement};
 use crate::validate::ValidVirtualServer;
 
 /// Builds the config of every node that has something to do.
 pub(super) fn assemble(
     selections: &[Selection],
+    nodes: &NodeIndex,
     problems: &mut Vec<Problem>,
 ) -> BTreeMap<String, LvsNodeConfigSpec> {
     let mut configs: BTreeMap<String, LvsNodeConfigSpec> = BTreeMap::new();
@@ -32,7 +33,9 @@ pub(super) fn assemble(
     };
 
     for selection in selections {
-        let service = director_service(selection);
+        let mut service = director_service(selection);
+        service.high_availability =
+            super::failover::resolve(&selection.virtual_server, &selection.directors, nodes, problems);
         for director in &selection.directors {
             config_of(&mut configs, director);
             let node_sysctls = sysctls.entry(director.clone()).or_default();
@@ -113,6 +116,7 @@ fn director_service(selection: &Selection) -> DirectorService {
             port: port.map(|port| port.get()).or(service_port).unwrap_or(0),
         }),
         directors: selection.directors.clone(),
+        high_availability: None,
         destinations,
     }
 }
