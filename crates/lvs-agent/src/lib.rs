@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod backoff;
+pub mod ha;
 pub mod health;
 pub mod kubernetes;
 pub mod metrics;

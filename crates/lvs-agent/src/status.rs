@@ -144,6 +144,8 @@ pub fn node_status(
         conditions,
         services,
         real_server_vips,
+        failover: Vec::new(),
+        connection_sync: None,
         drift_repairs,
         last_error: outcome.error_summary(),
     }

@@ -1,0 +1,365 @@
+//! Who holds one VIP, decided by every director alone from the same inputs (pure): the
+//! directors' priority order, what each live peer last said, and this node's own health.
+//!
+//! Rules, in order:
+//! - A candidate is a live director (heard within the dead interval, or this node) that is
+//!   eligible; while some candidate has healthy real servers, those without are not candidates.
+//! - Active: step down when not a candidate while another director is; when a higher-priority
+//!   director is active too (two actives after a partition heals); when a higher-priority
+//!   candidate asks for the VIP (preemption); when another host answers for the VIP and a
+//!   higher-priority director is out of reach (split brain: it probably holds it).
+//! - Standby: take the VIP when no live peer holds it, this node is the best candidate that is
+//!   not already active, it has listened for one dead interval since starting, and it is not
+//!   held back by another host answering for the VIP. With preemption, a higher-priority
+//!   candidate asks for the VIP once it has been eligible for the preemption delay and (with
+//!   connection sync) a synced backup for the failback time; the active hands it over.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::wire::{Role, VipReport};
+
+/// One VIP's election settings, the same on every director.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The VIP.
+    pub address: IpAddr,
+    /// Directors, highest priority first.
+    pub ranked: Vec<String>,
+    /// This node.
+    pub me: String,
+    /// Silence after which a peer is dead.
+    pub dead_after: Duration,
+    /// Whether a higher-priority director takes the VIP back.
+    pub preempt: bool,
+    /// How long it must have been eligible first.
+    pub preempt_delay: Duration,
+    /// With connection sync: how long it must have been a synced backup first.
+    pub failback_sync: Option<Duration>,
+}
+
+impl Settings {
+    fn rank(&self, node: &str) -> usize {
+        self.ranked
+            .iter()
+            .position(|name| name == node)
+            .unwrap_or(usize::MAX)
+    }
+}
+
+/// What a peer last said about this VIP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerReport {
+    /// When it was heard.
+    pub heard_at: Instant,
+    /// What it said.
+    pub report: VipReport,
+}
+
+/// This node's own state for the VIP.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Local {
+    /// IPVS programmed and uplink up.
+    pub eligible: bool,
+    /// Why not.
+    pub reason: Option<String>,
+    /// Healthy real servers.
+    pub healthy: u16,
+    /// Since when it has been a synced backup (None: not).
+    pub synced_since: Option<Instant>,
+}
+
+/// What the election decided now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Keep the current role.
+    Stay,
+    /// Take the VIP.
+    TakeOver {
+        /// `PeerDead`, `PeerStandby`, `Preempt` or `Startup`.
+        reason: &'static str,
+        /// The director that held it before, if known.
+        from: Option<String>,
+        /// When that director was last heard holding it.
+        last_heard: Option<Instant>,
+    },
+    /// Give the VIP up.
+    StepDown {
+        /// Why, for logs and status.
+        reason: String,
+    },
+}
+
+/// The election of one VIP on this node.
+#[derive(Debug, Clone)]
+pub struct Election {
+    settings: Settings,
+    role: Role,
+    started: Instant,
+    eligible_since: Option<Instant>,
+    wants_vip: bool,
+    asked: bool,
+    held_back: bool,
+    duplicates: Vec<String>,
+    last_active: Option<(String, Instant)>,
+    message: Option<String>,
+}
+
+impl Election {
+    /// A new election, starting as standby at `now`.
+    pub fn new(settings: Settings, now: Instant) -> Self {
+        Self {
+            settings,
+            role: Role::Standby,
+            started: now,
+            eligible_since: None,
+            wants_vip: false,
+            asked: false,
+            held_back: false,
+            duplicates: Vec::new(),
+            last_active: None,
+            message: None,
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// New settings (the config changed); the role is kept.
+    pub fn update(&mut self, settings: Settings) {
+        self.settings = settings;
+    }
+
+    /// The current role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether this node asks for the VIP (preemption).
+    pub fn wants_vip(&self) -> bool {
+        self.wants_vip
+    }
+
+    /// Why this node is not active although it might be, or why it stepped down.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// MACs of other hosts that answered for the VIP at the last probe.
+    pub fn duplicates(&self) -> &[String] {
+        &self.duplicates
+    }
+
+    /// Whether the node holds back because another host answers for the VIP.
+    pub fn held_back(&self) -> bool {
+        self.held_back
+    }
+
+    /// The result of a probe for other hosts answering ARP/NDP for the VIP. Returns a step-down
+    /// when this node is active and a higher-priority director it cannot hear probably holds
+    /// the VIP too.
+    pub fn probed(
+        &mut self,
+        claimants: Vec<String>,
+        now: Instant,
+        peers: &BTreeMap<String, PeerReport>,
+    ) -> Decision {
+        self.duplicates = claimants;
+        let peer_active = peers.iter().any(|(node, peer)| {
+            *node != self.settings.me && peer.report.role == Role::Active && self.live(peers, node, now)
+        });
+        if self.role == Role::Standby && peer_active {
+            // The host answering is, as far as we can tell, the peer that holds the VIP.
+            self.duplicates.clear();
+        }
+        if self.duplicates.is_empty() {
+            self.held_back = false;
+            return Decision::Stay;
+        }
+        let my_rank = self.settings.rank(&self.settings.me);
+        let unheard_better = self
+            .settings
+            .ranked
+            .iter()
+            .take(my_rank.min(self.settings.ranked.len()))
+            .find(|node| !self.live(peers, node, now));
+        match (self.role, unheard_better) {
+            (Role::Active, Some(better)) => {
+                self.held_back = true;
+                self.role = Role::Standby;
+                let reason = format!(
+                    "another host ({}) answers for {} and {better}, which has a higher priority, cannot be heard: stepping down",
+                    self.duplicates.join(", "),
+                    self.settings.address
+                );
+                self.message = Some(reason.clone());
+                Decision::StepDown { reason }
+            }
+            (Role::Standby, Some(_)) => {
+                self.held_back = true;
+                Decision::Stay
+            }
+            _ => Decision::Stay,
+        }
+    }
+
+    fn live(&self, peers: &BTreeMap<String, PeerReport>, node: &str, now: Instant) -> bool {
+        peers
+            .get(node)
+            .is_some_and(|peer| now.saturating_duration_since(peer.heard_at) < self.settings.dead_after)
+    }
+
+    /// Decides, given the peers' last reports and this node's state.
+    pub fn evaluate(
+        &mut self,
+        now: Instant,
+        local: &Local,
+        peers: &BTreeMap<String, PeerReport>,
+    ) -> Decision {
+        let live: BTreeMap<&str, &VipReport> = peers
+            .iter()
+            .filter(|(node, _)| **node != self.settings.me && self.live(peers, node, now))
+            .map(|(node, peer)| (node.as_str(), &peer.report))
+            .collect();
+        for (node, report) in &live {
+            if report.role == Role::Active {
+                if let Some(peer) = peers.get(*node) {
+                    self.last_active = Some(((*node).to_owned(), peer.heard_at));
+                }
+            }
+        }
+        if local.eligible {
+            self.eligible_since.get_or_insert(now);
+        } else {
+            self.eligible_since = None;
+        }
+        let some_healthy = (local.eligible && local.healthy > 0)
+            || live.values().any(|report| report.eligible && report.healthy > 0);
+        let candidate = |eligible: bool, healthy: u16| eligible && (healthy > 0 || !some_healthy);
+        let me_candidate = candidate(local.eligible, local.healthy);
+        let my_rank = self.settings.rank(&self.settings.me);
+        let better = |node: &str| self.settings.rank(node) < my_rank;
+        let active_peer = live
+            .iter()
+            .find(|(_, report)| report.role == Role::Active)
+            .map(|(node, _)| (*node).to_owned());
+
+        match self.role {
+            Role::Active => {
+                self.wants_vip = false;
+                if !me_candidate
+                    && let Some((node, _)) = live
+                        .iter()
+                        .find(|(_, report)| candidate(report.eligible, report.healthy))
+                {
+                    let why = local
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| "no healthy real server".to_owned());
+                    return self.step_down(format!("{why}; {node} can serve"));
+                }
+                if let Some((node, _)) = live
+                    .iter()
+                    .find(|(node, report)| report.role == Role::Active && better(node))
+                {
+                    return self.step_down(format!("{node}, which has a higher priority, holds it too"));
+                }
+                if self.settings.preempt
+                    && let Some((node, _)) = live.iter().find(|(node, report)| {
+                        report.wants_vip && better(node) && candidate(report.eligible, report.healthy)
+                    })
+                {
+                    return self.step_down(format!("handing over to {node} (preemption)"));
+                }
+                self.message = (!me_candidate).then(|| {
+                    local
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| "no healthy real server".to_owned())
+                });
+                Decision::Stay
+            }
+            Role::Standby => {
+                self.wants_vip = self.settings.preempt
+                    && me_candidate
+                    && active_peer.as_deref().is_some_and(|node| !better(node))
+                    && self.eligible_since.is_some_and(|since| {
+                        now.saturating_duration_since(since) >= self.settings.preempt_delay
+                    })
+                    && self.settings.failback_sync.is_none_or(|needed| {
+                        local
+                            .synced_since
+                            .is_some_and(|since| now.saturating_duration_since(since) >= needed)
+                    });
+                self.asked = (self.asked || self.wants_vip) && self.settings.preempt && me_candidate;
+                if let Some(node) = active_peer {
+                    self.message = Some(format!("{node} holds the VIP"));
+                    return Decision::Stay;
+                }
+                if self.held_back {
+                    self.message = Some(format!(
+                        "another host ({}) answers for the VIP",
+                        self.duplicates.join(", ")
+                    ));
+                    return Decision::Stay;
+                }
+                if now.saturating_duration_since(self.started) < self.settings.dead_after {
+                    self.message = Some("listening for peers before taking the VIP".to_owned());
+                    return Decision::Stay;
+                }
+                if !me_candidate {
+                    self.message = Some(
+                        local
+                            .reason
+                            .clone()
+                            .unwrap_or_else(|| "no healthy real server while a peer has some".to_owned()),
+                    );
+                    return Decision::Stay;
+                }
+                if let Some((node, _)) = live
+                    .iter()
+                    .find(|(node, report)| better(node) && candidate(report.eligible, report.healthy))
+                {
+                    self.message = Some(format!("{node} has a higher priority"));
+                    return Decision::Stay;
+                }
+                let wanted = self.asked;
+                self.role = Role::Active;
+                self.wants_vip = false;
+                self.asked = false;
+                self.message = None;
+                let (from, last_heard) = match self.last_active.take() {
+                    Some((node, heard)) => (Some(node), Some(heard)),
+                    None => (None, None),
+                };
+                let reason = match (&from, wanted) {
+                    (_, true) => "Preempt",
+                    (Some(node), false) if live.contains_key(node.as_str()) => "PeerStandby",
+                    (Some(_), false) => "PeerDead",
+                    (None, false) => "Startup",
+                };
+                Decision::TakeOver {
+                    reason,
+                    from,
+                    last_heard,
+                }
+            }
+        }
+    }
+
+    fn step_down(&mut self, reason: String) -> Decision {
+        self.role = Role::Standby;
+        self.wants_vip = false;
+        self.message = Some(reason.clone());
+        Decision::StepDown { reason }
+    }
+}
+
+#[cfg(test)]
+#[path = "election/tests.rs"]
+mod tests;
