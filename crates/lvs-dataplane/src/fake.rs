@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::dataplane::{DataplaneError, ServiceStats};
 use crate::executor::Executor;
 use crate::kernel::{Kernel, KernelResult};
-use crate::model::{Destination, Link, NftRules, Service, ServiceKey, ServiceState, Stats, VipAddress};
+use crate::model::{
+    Destination, Link, NftRules, Service, ServiceKey, ServiceState, Stats, SyncDaemonSpec, SyncRole,
+    VipAddress,
+};
 use crate::ownership::RegistryStore;
 
 /// What the fake kernel holds.
@@ -32,6 +35,8 @@ pub struct FakeKernelState {
     pub foreign_tables: BTreeSet<String>,
     /// Announcements sent: address and uplink.
     pub announcements: Vec<(IpAddr, Option<String>)>,
+    /// Running IPVS connection-sync daemons (ours or not).
+    pub sync_daemons: BTreeMap<SyncRole, SyncDaemonSpec>,
 }
 
 /// The in-memory kernel.
@@ -288,6 +293,30 @@ impl Kernel for FakeKernel {
         Ok(())
     }
 
+    async fn sync_daemons(&self) -> KernelResult<BTreeMap<SyncRole, SyncDaemonSpec>> {
+        Ok(self.with_state(|state| state.sync_daemons.clone()))
+    }
+
+    async fn start_sync_daemon(&self, role: SyncRole, spec: &SyncDaemonSpec) -> KernelResult<()> {
+        self.write(|state| {
+            if state.sync_daemons.contains_key(&role) {
+                return Err(exists(format!("IPVS sync daemon {role}")));
+            }
+            state.sync_daemons.insert(role, spec.clone());
+            Ok(())
+        })
+    }
+
+    async fn stop_sync_daemon(&self, role: SyncRole) -> KernelResult<()> {
+        self.write(|state| {
+            state
+                .sync_daemons
+                .remove(&role)
+                .map(|_| ())
+                .ok_or_else(|| not_found(format!("IPVS sync daemon {role}")))
+        })
+    }
+
     async fn stats(&self) -> KernelResult<Vec<ServiceStats>> {
         Ok(self.with_state(|state| {
             state
@@ -333,3 +362,7 @@ impl FakeDataplane {
 #[cfg(test)]
 #[path = "fake/tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "fake/failover_tests.rs"]
+mod failover_tests;

@@ -1,12 +1,14 @@
 //! The primitive kernel operations an implementation provides (netlink, procfs, nft — or the
 //! in-memory fake). Ownership bookkeeping and ordering live above, in the executor.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::IpAddr;
 
 use crate::dataplane::{DataplaneError, ServiceStats};
-use crate::model::{Destination, Link, NftRules, Service, ServiceKey, ServiceState, VipAddress};
+use crate::model::{
+    Destination, Link, NftRules, Service, ServiceKey, ServiceState, SyncDaemonSpec, SyncRole, VipAddress,
+};
 use crate::ops::Op;
 
 /// Result of one primitive.
@@ -74,6 +76,16 @@ pub trait Kernel: Send + Sync + 'static {
         address: IpAddr,
         interface: Option<&str>,
     ) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Every running IPVS connection-sync daemon (ours or not), by role.
+    fn sync_daemons(&self) -> impl Future<Output = KernelResult<BTreeMap<SyncRole, SyncDaemonSpec>>> + Send;
+    /// Starts a sync daemon (`Exists` when a daemon of that role already runs).
+    fn start_sync_daemon(
+        &self,
+        role: SyncRole,
+        spec: &SyncDaemonSpec,
+    ) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Stops the sync daemon of a role (`NotFound` when none runs).
+    fn stop_sync_daemon(&self, role: SyncRole) -> impl Future<Output = KernelResult<()>> + Send;
     /// Counters of every IPVS service (ours or not).
     fn stats(&self) -> impl Future<Output = KernelResult<Vec<ServiceStats>>> + Send;
     /// Writes issued so far.

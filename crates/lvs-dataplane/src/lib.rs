@@ -1,7 +1,7 @@
 //! The node agent's hands: the kernel state lvs-operator owns on a node — IPVS services and
-//! destinations, VIP addresses, sysctls, nftables tables, gratuitous ARP — modelled as plain
-//! data, diffed by a pure `plan`, and applied by a Linux implementation (or an in-memory fake
-//! with the kernel's semantics, for tests).
+//! destinations, connection-sync daemons, VIP addresses, sysctls, nftables tables, gratuitous
+//! ARP — modelled as plain data, diffed by a pure `plan`, and applied by a Linux implementation
+//! (or an in-memory fake with the kernel's semantics, for tests).
 
 pub mod dataplane;
 pub mod desired;

@@ -1,17 +1,19 @@
 //! `LinuxKernel`: the primitives of `Kernel` on a real Linux node, and `LinuxDataplane`, the
 //! ownership-aware executor over it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::dataplane::{DataplaneError, ServiceStats};
 use crate::executor::Executor;
-use crate::ipvs::{IpvsError, IpvsHandle, IpvsRequest, ObservedDestination, ObservedService};
+use crate::ipvs::{IpvsError, IpvsHandle, IpvsRequest, ObservedDestination, ObservedService, SyncDaemon};
 use crate::kernel::{Kernel, KernelResult};
 use crate::linux::{announce, interfaces, nft, sysctl};
-use crate::model::{Destination, Link, NftRules, Service, ServiceKey, ServiceState, VipAddress};
+use crate::model::{
+    Destination, Link, NftRules, Service, ServiceKey, ServiceState, SyncDaemonSpec, SyncRole, VipAddress,
+};
 use crate::ops::Op;
 use crate::ownership::RegistryStore;
 
@@ -124,15 +126,23 @@ impl LinuxKernel {
         self.ipvs.get_or_try_init(IpvsHandle::new).await
     }
 
-    /// Every IPVS service with its destinations, as the kernel lists them. Without the IPVS
-    /// module there are none, and reading does not load it.
-    async fn dump(&self) -> KernelResult<Vec<(ObservedService, Vec<ObservedDestination>)>> {
-        let ipvs = match self.ipvs.get() {
-            Some(ipvs) => ipvs,
+    /// The IPVS connection for reading: `None` without the IPVS module, which reading does not
+    /// load (without it there is nothing to read).
+    async fn loaded_ipvs(&self) -> KernelResult<Option<&IpvsHandle>> {
+        Ok(match self.ipvs.get() {
+            Some(ipvs) => Some(ipvs),
             None => match IpvsHandle::open_if_loaded().await.map_err(ipvs_error)? {
-                Some(ipvs) => self.ipvs.get_or_init(|| async { ipvs }).await,
-                None => return Ok(Vec::new()),
+                Some(ipvs) => Some(self.ipvs.get_or_init(|| async { ipvs }).await),
+                None => None,
             },
+        })
+    }
+
+    /// Every IPVS service with its destinations, as the kernel lists them (none without the
+    /// IPVS module).
+    async fn dump(&self) -> KernelResult<Vec<(ObservedService, Vec<ObservedDestination>)>> {
+        let Some(ipvs) = self.loaded_ipvs().await? else {
+            return Ok(Vec::new());
         };
         let mut all = Vec::new();
         for observed in ipvs.services().await.map_err(ipvs_error)? {
@@ -335,6 +345,39 @@ impl Kernel for LinuxKernel {
             .await?;
         }
         Ok(())
+    }
+
+    async fn sync_daemons(&self) -> KernelResult<BTreeMap<SyncRole, SyncDaemonSpec>> {
+        let Some(ipvs) = self.loaded_ipvs().await? else {
+            return Ok(BTreeMap::new());
+        };
+        let mut daemons = BTreeMap::new();
+        for daemon in ipvs.daemons().await.map_err(ipvs_error)? {
+            let (role, spec) = daemon.role_and_spec().ok_or_else(|| DataplaneError::Kernel {
+                what: format!("IPVS sync daemon {} on {}", daemon.state, daemon.interface),
+                message: format!("sync ID {} out of range 0..=255", daemon.sync_id),
+            })?;
+            daemons.insert(role, spec);
+        }
+        Ok(daemons)
+    }
+
+    async fn start_sync_daemon(&self, role: SyncRole, spec: &SyncDaemonSpec) -> KernelResult<()> {
+        self.ipvs()
+            .await
+            .map_err(ipvs_error)?
+            .start_daemon(&SyncDaemon::for_role(role, spec))
+            .await
+            .map_err(ipvs_error)
+    }
+
+    async fn stop_sync_daemon(&self, role: SyncRole) -> KernelResult<()> {
+        let Some(ipvs) = self.loaded_ipvs().await? else {
+            return Err(DataplaneError::NotFound {
+                what: format!("IPVS sync daemon {role} (IPVS not loaded)"),
+            });
+        };
+        ipvs.stop_daemon(role.into()).await.map_err(ipvs_error)
     }
 
     async fn stats(&self) -> KernelResult<Vec<ServiceStats>> {
