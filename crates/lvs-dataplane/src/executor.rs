@@ -7,13 +7,15 @@ mod batching;
 mod sync_daemons;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use batching::{director_vip, has_live_service, runs, service_of, stages};
 
 use crate::dataplane::{ApplyReport, Dataplane, DataplaneError, OpFailure, ServiceStats};
 use crate::kernel::Kernel;
-use crate::model::{Link, NftRules, NodeState, ServiceKey, ServiceState, VipAddress};
+use crate::model::{Link, NftRules, NodeState, ServiceKey, ServiceState, VipAddress, VipState};
 use crate::ops::Op;
 use crate::ownership::{Registry, RegistryStore};
 
@@ -442,6 +444,14 @@ impl<K: Kernel> Dataplane for Executor<K> {
         report
     }
 
+    async fn observe_vips(&self) -> Result<VipState, DataplaneError> {
+        let registry = self.registry();
+        Ok(VipState {
+            addresses: self.owned_addresses(&registry).await?,
+            sync_daemons: self.our_sync_daemons(&registry).await?,
+        })
+    }
+
     async fn stats(&self) -> Result<Vec<ServiceStats>, DataplaneError> {
         let registry = self.registry();
         let addresses = self.owned_addresses(&registry).await?;
@@ -452,5 +462,22 @@ impl<K: Kernel> Dataplane for Executor<K> {
 
     fn write_count(&self) -> u64 {
         self.kernel.write_count()
+    }
+
+    async fn connection_counts(&self) -> Result<BTreeMap<IpAddr, u64>, DataplaneError> {
+        self.kernel.connection_counts().await
+    }
+
+    async fn uplink_up(&self, address: IpAddr, interface: Option<&str>) -> Result<bool, DataplaneError> {
+        self.kernel.uplink_up(address, interface).await
+    }
+
+    async fn vip_claimants(
+        &self,
+        address: IpAddr,
+        interface: Option<&str>,
+        wait: Duration,
+    ) -> Result<Vec<[u8; 6]>, DataplaneError> {
+        self.kernel.vip_claimants(address, interface, wait).await
     }
 }

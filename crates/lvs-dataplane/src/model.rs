@@ -327,6 +327,15 @@ pub struct SyncDaemonSpec {
     pub sync_id: u8,
 }
 
+/// What a failover decision needs and nothing more: our VIP addresses and our sync daemons.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VipState {
+    /// Our VIP addresses.
+    pub addresses: BTreeSet<VipAddress>,
+    /// The sync daemons lvs-operator started (and that run).
+    pub sync_daemons: BTreeMap<SyncRole, SyncDaemonSpec>,
+}
+
 /// A service with its destinations, keyed by (address, port).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceState {

@@ -1,13 +1,19 @@
-//! The executor's sync daemons, on the fake kernel: only our daemons are observed, a foreign
-//! one is neither adopted nor stopped, the record follows starts and stops.
+//! The executor's sync daemons and failover reads, on the fake kernel: only our daemons are
+//! observed, a foreign one is neither adopted nor stopped, the record follows starts and stops.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
 
 use crate::dataplane::Dataplane;
 use crate::fake::FakeDataplane;
 use crate::model::*;
 use crate::ops::Op;
 use crate::plan::plan;
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
 
 fn daemon(interface: &str, sync_id: u8) -> SyncDaemonSpec {
     SyncDaemonSpec {
@@ -127,6 +133,7 @@ async fn a_foreign_daemon_is_not_observed_adopted_or_stopped() {
         state.sync_daemons.insert(SyncRole::Master, daemon("eth9", 42));
     });
     assert!(dataplane.observe().await.unwrap().sync_daemons.is_empty());
+    assert!(dataplane.observe_vips().await.unwrap().sync_daemons.is_empty());
 
     let desired = with_daemon(SyncRole::Master, daemon("eth0", 7));
     let report = dataplane
@@ -160,5 +167,81 @@ async fn a_foreign_daemon_is_not_observed_adopted_or_stopped() {
     assert_eq!(
         dataplane.observe().await.unwrap().sync_daemons,
         BTreeMap::from([(SyncRole::Backup, daemon("eth0", 7))])
+    );
+}
+
+#[tokio::test]
+async fn observe_vips_reads_our_addresses_and_daemons_without_dumping_ipvs() {
+    let dataplane = FakeDataplane::new_fake();
+    let vip = VipAddress {
+        address: ip("10.0.0.1"),
+        device: "lvs0".into(),
+    };
+    let mut desired = with_daemon(SyncRole::Master, daemon("eth0", 7));
+    desired.links.insert(Link::Dummy { name: "lvs0".into() });
+    desired.addresses.insert(vip.clone());
+    converge(&dataplane, &desired).await;
+    dataplane.kernel().with_state(|state| {
+        state.addresses.insert(VipAddress {
+            address: ip("192.0.2.50"),
+            device: "lo".into(),
+        });
+        state.sync_daemons.insert(SyncRole::Backup, daemon("eth9", 1));
+    });
+    let dumps = dataplane.kernel().with_state(|state| state.ipvs_dumps);
+    let vips = dataplane.observe_vips().await.unwrap();
+    assert_eq!(
+        dataplane.kernel().with_state(|state| state.ipvs_dumps),
+        dumps,
+        "no IPVS dump"
+    );
+    assert_eq!(
+        vips,
+        VipState {
+            addresses: [vip].into(),
+            sync_daemons: desired.sync_daemons.clone(),
+        }
+    );
+    let observed = dataplane.observe().await.unwrap();
+    assert_eq!(vips.addresses, observed.addresses, "agrees with a full observe");
+    assert_eq!(vips.sync_daemons, observed.sync_daemons);
+}
+
+#[tokio::test]
+async fn failover_reads_return_what_the_fake_kernel_holds() {
+    let dataplane = FakeDataplane::new_fake();
+    let vip = ip("10.0.0.1");
+    let other_mac = [0x02, 0, 0, 0, 0, 0x42];
+    assert!(dataplane.connection_counts().await.unwrap().is_empty());
+    assert!(dataplane.uplink_up(vip, None).await.unwrap(), "up by default");
+    assert!(
+        dataplane
+            .vip_claimants(vip, None, Duration::from_millis(10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    dataplane.kernel().with_state(|state| {
+        state.connections.insert(vip, 1200);
+        state.uplinks_down.insert("eth1".into());
+        state.claimants.insert(vip, vec![other_mac]);
+    });
+    assert_eq!(
+        dataplane.connection_counts().await.unwrap(),
+        BTreeMap::from([(vip, 1200)])
+    );
+    assert!(!dataplane.uplink_up(vip, Some("eth1")).await.unwrap());
+    assert!(dataplane.uplink_up(vip, Some("eth2")).await.unwrap());
+    assert!(dataplane.uplink_up(vip, None).await.unwrap());
+    dataplane.kernel().with_state(|state| {
+        state.uplinks_down.insert(crate::fake::FAKE_UPLINK.into());
+    });
+    assert!(!dataplane.uplink_up(vip, None).await.unwrap());
+    assert_eq!(
+        dataplane
+            .vip_claimants(vip, Some("eth0"), Duration::from_millis(10))
+            .await
+            .unwrap(),
+        [other_mac]
     );
 }

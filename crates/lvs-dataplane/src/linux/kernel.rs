@@ -3,14 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::dataplane::{DataplaneError, ServiceStats};
 use crate::executor::Executor;
 use crate::ipvs::{IpvsError, IpvsHandle, IpvsRequest, ObservedDestination, ObservedService, SyncDaemon};
 use crate::kernel::{Kernel, KernelResult};
-use crate::linux::{announce, interfaces, nft, sysctl};
+use crate::linux::{announce, connections, interfaces, nft, probe, sysctl};
 use crate::model::{
     Destination, Link, NftRules, Service, ServiceKey, ServiceState, SyncDaemonSpec, SyncRole, VipAddress,
 };
@@ -157,6 +157,31 @@ impl LinuxKernel {
 
     fn count(&self) {
         self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The uplinks of a VIP: the one named, or the interfaces whose network contains it.
+    async fn uplinks(&self, address: IpAddr, interface: Option<&str>) -> KernelResult<Vec<String>> {
+        match interface {
+            Some(interface) => Ok(vec![interface.to_owned()]),
+            None => interfaces::uplinks_for(&self.routes, address).await,
+        }
+    }
+
+    /// Like `uplinks`, but none is an error naming the operation.
+    async fn required_uplinks(
+        &self,
+        address: IpAddr,
+        interface: Option<&str>,
+        what: String,
+    ) -> KernelResult<Vec<String>> {
+        let uplinks = self.uplinks(address, interface).await?;
+        if uplinks.is_empty() {
+            return Err(DataplaneError::Kernel {
+                what,
+                message: "no interface has a network containing it; set spec.directors.interface".into(),
+            });
+        }
+        Ok(uplinks)
     }
 }
 
@@ -325,17 +350,8 @@ impl Kernel for LinuxKernel {
     }
 
     async fn announce(&self, address: IpAddr, interface: Option<&str>) -> KernelResult<()> {
-        let interfaces = match interface {
-            Some(interface) => vec![interface.to_owned()],
-            None => interfaces::uplinks_for(&self.routes, address).await?,
-        };
-        if interfaces.is_empty() {
-            return Err(DataplaneError::Kernel {
-                what: format!("announcing {address}"),
-                message: "no interface has a network containing it; set spec.directors.interface".into(),
-            });
-        }
-        for interface in interfaces {
+        let what = format!("announcing {address}");
+        for interface in self.required_uplinks(address, interface, what).await? {
             announce::announce(
                 &interface,
                 address,
@@ -378,6 +394,41 @@ impl Kernel for LinuxKernel {
             });
         };
         ipvs.stop_daemon(role.into()).await.map_err(ipvs_error)
+    }
+
+    async fn connection_counts(&self) -> KernelResult<BTreeMap<IpAddr, u64>> {
+        connections::read(Path::new(connections::CONNECTION_TABLE)).await
+    }
+
+    async fn uplink_up(&self, address: IpAddr, interface: Option<&str>) -> KernelResult<bool> {
+        for uplink in self.uplinks(address, interface).await? {
+            if interfaces::carries_traffic(&self.routes, &uplink).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn vip_claimants(
+        &self,
+        address: IpAddr,
+        interface: Option<&str>,
+        wait: Duration,
+    ) -> KernelResult<Vec<[u8; 6]>> {
+        let what = format!("probing for other holders of {address}");
+        let uplinks = self.required_uplinks(address, interface, what).await?;
+        let probes = uplinks
+            .iter()
+            .map(|uplink| probe::claimants(uplink, address, wait));
+        let mut claimants: Vec<[u8; 6]> = Vec::new();
+        for found in futures::future::try_join_all(probes).await? {
+            for mac in found {
+                if !claimants.contains(&mac) {
+                    claimants.push(mac);
+                }
+            }
+        }
+        Ok(claimants)
     }
 
     async fn stats(&self) -> KernelResult<Vec<ServiceStats>> {
