@@ -291,6 +291,8 @@ pub fn op_kind(op: &Op) -> &'static str {
         Op::AddAddress(_) => "add_address",
         Op::DeleteAddress(_) => "delete_address",
         Op::Announce { .. } => "announce",
+        Op::StartSyncDaemon(..) => "start_sync_daemon",
+        Op::StopSyncDaemon(_) => "stop_sync_daemon",
     }
 }
 

@@ -1,10 +1,12 @@
-//! The narrow interface the agent programs the node through: observe what we own, apply ops.
-
-use std::future::Future;
+//! The narrow interface the agent programs the node through: observe what we own, apply ops,
+//! and the quick reads a director's failover decisions need.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::Duration;
 
-use crate::model::{NodeState, ServiceKey, ServiceState, Stats};
+use crate::model::{NodeState, ServiceKey, ServiceState, Stats, VipState};
 use crate::ops::Op;
 use crate::ownership::RegistryError;
 
@@ -99,8 +101,40 @@ pub trait Dataplane: Send + Sync + 'static {
     ) -> impl Future<Output = Result<BTreeMap<ServiceKey, ServiceState>, DataplaneError>> + Send {
         async { Ok(self.observe().await?.services) }
     }
+    /// Reads only our VIP addresses and our sync daemons — what a failover changes — skipping
+    /// the IPVS dump, sysctls and nftables.
+    fn observe_vips(&self) -> impl Future<Output = Result<VipState, DataplaneError>> + Send {
+        async {
+            let observed = self.observe().await?;
+            Ok(VipState {
+                addresses: observed.addresses,
+                sync_daemons: observed.sync_daemons,
+            })
+        }
+    }
     /// Counters of our services.
     fn stats(&self) -> impl Future<Output = Result<Vec<ServiceStats>, DataplaneError>> + Send;
+    /// IPVS connection entries per virtual address (on a standby: the connections its backup
+    /// sync daemon received). Empty when IPVS is not loaded.
+    fn connection_counts(&self)
+    -> impl Future<Output = Result<BTreeMap<IpAddr, u64>, DataplaneError>> + Send;
+    /// Whether the uplink a VIP is announced on (`None`: any of the interfaces whose network
+    /// contains `address`) exists, is set up and has carrier (operational state up, or unknown
+    /// as for dummy devices). False when no such interface exists.
+    fn uplink_up(
+        &self,
+        address: IpAddr,
+        interface: Option<&str>,
+    ) -> impl Future<Output = Result<bool, DataplaneError>> + Send;
+    /// Who else answers for a VIP (split-brain detection): the MAC addresses of other hosts that
+    /// answer, within `wait`, a duplicate-address probe for `address` on the uplink (`None`: the
+    /// interfaces whose network contains it). The probe changes no neighbour cache.
+    fn vip_claimants(
+        &self,
+        address: IpAddr,
+        interface: Option<&str>,
+        wait: Duration,
+    ) -> impl Future<Output = Result<Vec<[u8; 6]>, DataplaneError>> + Send;
     /// Kernel writes issued so far (IPVS, address, device, sysctl and nftables changes).
     fn write_count(&self) -> u64;
 }

@@ -3,13 +3,19 @@
 //! deleting, treats EEXIST/ENOENT as success for what is ours, refuses to adopt a foreign
 //! object, and skips ops that depend on a failed one.
 
+mod batching;
+mod sync_daemons;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::time::Duration;
+
+use batching::{director_vip, has_live_service, runs, service_of, stages};
 
 use crate::dataplane::{ApplyReport, Dataplane, DataplaneError, OpFailure, ServiceStats};
 use crate::kernel::Kernel;
-use crate::model::{Link, NftRules, NodeState, ServiceKey, ServiceState, VipAddress};
+use crate::model::{Link, NftRules, NodeState, ServiceKey, ServiceState, VipAddress, VipState};
 use crate::ops::Op;
 use crate::ownership::{Registry, RegistryStore};
 
@@ -100,7 +106,7 @@ impl<K: Kernel> Executor<K> {
                 links.insert(link);
             }
         }
-        let mut sysctls = std::collections::BTreeMap::new();
+        let mut sysctls = BTreeMap::new();
         for name in registry.sysctl_originals.keys() {
             sysctls.insert(name.clone(), self.kernel.read_sysctl(name).await?);
         }
@@ -112,13 +118,15 @@ impl<K: Kernel> Executor<K> {
             // Edited by hand (or not ours to read): differs from anything we want, so it is replaced.
             Some(_) => Some(NftRules::default()),
         };
+        let sync_daemons = self.our_sync_daemons(&registry).await?;
         Ok(NodeState {
             links,
             sysctls,
             nftables,
             services,
             addresses,
-            announce: std::collections::BTreeMap::new(),
+            announce: BTreeMap::new(),
+            sync_daemons,
         })
     }
 
@@ -146,10 +154,7 @@ impl<K: Kernel> Executor<K> {
         op: &Op,
         ours_before: &Registry,
     ) -> (Result<(), DataplaneError>, Option<Forget>) {
-        let refuse = |what: String| DataplaneError::Kernel {
-            what,
-            message: "exists and was not created by lvs-operator; left alone".into(),
-        };
+        let refuse = not_ours;
         match op {
             Op::AddService(service) => match self.kernel.add_service(service).await {
                 Err(DataplaneError::Exists { what }) if !ours_before.services.contains(&service.key) => {
@@ -219,6 +224,8 @@ impl<K: Kernel> Executor<K> {
             Op::Announce { address, interface } => {
                 (self.kernel.announce(*address, interface.as_deref()).await, None)
             }
+            Op::StartSyncDaemon(role, spec) => (self.start_sync_daemon(*role, spec, ours_before).await, None),
+            Op::StopSyncDaemon(role) => (self.stop_sync_daemon(*role).await, None),
         }
     }
 
@@ -235,11 +242,7 @@ impl<K: Kernel> Executor<K> {
                 if ours_before.services.contains(&service.key) {
                     (self.kernel.update_service(service).await, None)
                 } else {
-                    let message = "exists and was not created by lvs-operator; left alone".into();
-                    (
-                        Err(DataplaneError::Kernel { what, message }),
-                        Some(Forget::Service(service.key)),
-                    )
+                    (Err(not_ours(what)), Some(Forget::Service(service.key)))
                 }
             }
             (Op::AddDestination(key, destination), Err(DataplaneError::Exists { .. })) => {
@@ -273,6 +276,14 @@ impl<K: Kernel> Executor<K> {
     }
 }
 
+/// The refusal to touch an object that exists but is not ours.
+fn not_ours(what: String) -> DataplaneError {
+    DataplaneError::Kernel {
+        what,
+        message: "exists and was not created by lvs-operator; left alone".into(),
+    }
+}
+
 /// Something the record must forget after a batch.
 #[derive(Debug, Clone)]
 enum Forget {
@@ -303,65 +314,11 @@ fn ignore_exists(result: Result<(), DataplaneError>) -> Result<(), DataplaneErro
     }
 }
 
-/// Splits ops into runs: maximal sequences of IPVS service/destination adds and updates (and
-/// destination deletes) that may be pipelined, and single other ops, keeping the order.
-fn runs(ops: Vec<Op>) -> Vec<Vec<Op>> {
-    let mut runs: Vec<Vec<Op>> = Vec::new();
-    for op in ops {
-        let pipelinable = matches!(
-            op,
-            Op::AddService(_)
-                | Op::UpdateService(_)
-                | Op::AddDestination(..)
-                | Op::UpdateDestination(..)
-                | Op::DeleteDestination(..)
-        );
-        match runs.last_mut() {
-            Some(run)
-                if pipelinable
-                    && run.first().is_some_and(|first| {
-                        first.is_ipvs_write() && !matches!(first, Op::DeleteService(_))
-                    }) =>
-            {
-                run.push(op)
-            }
-            _ => runs.push(vec![op]),
-        }
-    }
-    runs
-}
-
-/// Within a run: service changes, then destination adds and updates, then destination deletes
-/// (the order `plan` guarantees per service, kept across services).
-fn stages(run: Vec<Op>) -> [Vec<Op>; 3] {
-    let mut stages: [Vec<Op>; 3] = Default::default();
-    for op in run {
-        let stage = match op {
-            Op::AddService(_) | Op::UpdateService(_) => 0,
-            Op::AddDestination(..) | Op::UpdateDestination(..) => 1,
-            _ => 2,
-        };
-        stages[stage].push(op);
-    }
-    stages
-}
-
 /// Whether a kernel service is ours: recorded as created by us, or on a VIP of our dummy device.
 fn is_ours(key: &ServiceKey, registry: &Registry, addresses: &BTreeSet<VipAddress>) -> bool {
     registry.services.contains(key)
         || matches!(key, ServiceKey::Address { address, .. }
             if addresses.iter().any(|vip| vip.device == DUMMY_DEVICE && vip.address == *address))
-}
-
-/// The service an op depends on, if any.
-fn service_of(op: &Op) -> Option<ServiceKey> {
-    match op {
-        Op::AddService(service) | Op::UpdateService(service) => Some(service.key),
-        Op::AddDestination(key, _) | Op::UpdateDestination(key, _) | Op::DeleteDestination(key, ..) => {
-            Some(*key)
-        }
-        _ => None,
-    }
 }
 
 impl<K: Kernel> Dataplane for Executor<K> {
@@ -487,6 +444,14 @@ impl<K: Kernel> Dataplane for Executor<K> {
         report
     }
 
+    async fn observe_vips(&self) -> Result<VipState, DataplaneError> {
+        let registry = self.registry();
+        Ok(VipState {
+            addresses: self.owned_addresses(&registry).await?,
+            sync_daemons: self.our_sync_daemons(&registry).await?,
+        })
+    }
+
     async fn stats(&self) -> Result<Vec<ServiceStats>, DataplaneError> {
         let registry = self.registry();
         let addresses = self.owned_addresses(&registry).await?;
@@ -498,25 +463,21 @@ impl<K: Kernel> Dataplane for Executor<K> {
     fn write_count(&self) -> u64 {
         self.kernel.write_count()
     }
-}
 
-/// The address of an op that takes a VIP (adds it to a device or announces it).
-fn director_vip(op: &Op) -> Option<IpAddr> {
-    match op {
-        Op::AddAddress(vip) => Some(vip.address),
-        Op::Announce { address, .. } => Some(*address),
-        _ => None,
+    async fn connection_counts(&self) -> Result<BTreeMap<IpAddr, u64>, DataplaneError> {
+        self.kernel.connection_counts().await
     }
-}
 
-/// Whether a VIP has a service that works: false only when some service on it failed to be
-/// created in this apply and no other service we own uses it.
-fn has_live_service(address: IpAddr, failed: &BTreeSet<ServiceKey>, registry: &Registry) -> bool {
-    let on_vip =
-        |key: &ServiceKey| matches!(key, ServiceKey::Address { address: vip, .. } if *vip == address);
-    !failed.iter().any(on_vip)
-        || registry
-            .services
-            .iter()
-            .any(|key| on_vip(key) && !failed.contains(key))
+    async fn uplink_up(&self, address: IpAddr, interface: Option<&str>) -> Result<bool, DataplaneError> {
+        self.kernel.uplink_up(address, interface).await
+    }
+
+    async fn vip_claimants(
+        &self,
+        address: IpAddr,
+        interface: Option<&str>,
+        wait: Duration,
+    ) -> Result<Vec<[u8; 6]>, DataplaneError> {
+        self.kernel.vip_claimants(address, interface, wait).await
+    }
 }

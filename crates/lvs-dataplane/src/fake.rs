@@ -1,17 +1,25 @@
 //! `FakeDataplane`: the ownership-aware executor over an in-memory kernel with the kernel's
 //! semantics — EEXIST and ENOENT, destinations need their service, missing scheduler modules,
-//! foreign objects that must survive — for unit tests of the agent and of the executor.
+//! foreign objects that must survive — for unit tests of the agent and of the executor. The
+//! failover reads (connection counts, uplink state, VIP claimants) return what a test set.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::dataplane::{DataplaneError, ServiceStats};
 use crate::executor::Executor;
 use crate::kernel::{Kernel, KernelResult};
-use crate::model::{Destination, Link, NftRules, Service, ServiceKey, ServiceState, Stats, VipAddress};
+use crate::model::{
+    Destination, Link, NftRules, Service, ServiceKey, ServiceState, Stats, SyncDaemonSpec, SyncRole,
+    VipAddress,
+};
 use crate::ownership::RegistryStore;
+
+/// The uplink the fake kernel finds for any address when none is named.
+pub const FAKE_UPLINK: &str = "eth0";
 
 /// What the fake kernel holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,6 +40,17 @@ pub struct FakeKernelState {
     pub foreign_tables: BTreeSet<String>,
     /// Announcements sent: address and uplink.
     pub announcements: Vec<(IpAddr, Option<String>)>,
+    /// Running IPVS connection-sync daemons (ours or not).
+    pub sync_daemons: BTreeMap<SyncRole, SyncDaemonSpec>,
+    /// IPVS connection entries per virtual address.
+    pub connections: BTreeMap<IpAddr, u64>,
+    /// Uplinks that are down or missing (every other one is up; an address without a named
+    /// uplink uses `FAKE_UPLINK`).
+    pub uplinks_down: BTreeSet<String>,
+    /// Other hosts' MAC addresses that answer a probe for a VIP.
+    pub claimants: BTreeMap<IpAddr, Vec<[u8; 6]>>,
+    /// How often the IPVS table was listed (services, counters), so tests can tell a cheap read.
+    pub ipvs_dumps: u64,
 }
 
 /// The in-memory kernel.
@@ -102,7 +121,10 @@ impl FakeKernel {
 
 impl Kernel for FakeKernel {
     async fn services(&self) -> KernelResult<Vec<ServiceState>> {
-        Ok(self.with_state(|state| state.services.values().cloned().collect()))
+        Ok(self.with_state(|state| {
+            state.ipvs_dumps += 1;
+            state.services.values().cloned().collect()
+        }))
     }
 
     async fn add_service(&self, service: &Service) -> KernelResult<()> {
@@ -288,8 +310,51 @@ impl Kernel for FakeKernel {
         Ok(())
     }
 
+    async fn sync_daemons(&self) -> KernelResult<BTreeMap<SyncRole, SyncDaemonSpec>> {
+        Ok(self.with_state(|state| state.sync_daemons.clone()))
+    }
+
+    async fn start_sync_daemon(&self, role: SyncRole, spec: &SyncDaemonSpec) -> KernelResult<()> {
+        self.write(|state| {
+            if state.sync_daemons.contains_key(&role) {
+                return Err(exists(format!("IPVS sync daemon {role}")));
+            }
+            state.sync_daemons.insert(role, spec.clone());
+            Ok(())
+        })
+    }
+
+    async fn stop_sync_daemon(&self, role: SyncRole) -> KernelResult<()> {
+        self.write(|state| {
+            state
+                .sync_daemons
+                .remove(&role)
+                .map(|_| ())
+                .ok_or_else(|| not_found(format!("IPVS sync daemon {role}")))
+        })
+    }
+
+    async fn connection_counts(&self) -> KernelResult<BTreeMap<IpAddr, u64>> {
+        Ok(self.with_state(|state| state.connections.clone()))
+    }
+
+    async fn uplink_up(&self, _address: IpAddr, interface: Option<&str>) -> KernelResult<bool> {
+        let interface = interface.unwrap_or(FAKE_UPLINK);
+        Ok(self.with_state(|state| !state.uplinks_down.contains(interface)))
+    }
+
+    async fn vip_claimants(
+        &self,
+        address: IpAddr,
+        _interface: Option<&str>,
+        _wait: Duration,
+    ) -> KernelResult<Vec<[u8; 6]>> {
+        Ok(self.with_state(|state| state.claimants.get(&address).cloned().unwrap_or_default()))
+    }
+
     async fn stats(&self) -> KernelResult<Vec<ServiceStats>> {
         Ok(self.with_state(|state| {
+            state.ipvs_dumps += 1;
             state
                 .services
                 .values()
@@ -333,3 +398,7 @@ impl FakeDataplane {
 #[cfg(test)]
 #[path = "fake/tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "fake/failover_tests.rs"]
+mod failover_tests;

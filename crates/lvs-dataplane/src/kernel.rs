@@ -1,12 +1,15 @@
 //! The primitive kernel operations an implementation provides (netlink, procfs, nft — or the
 //! in-memory fake). Ownership bookkeeping and ordering live above, in the executor.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use crate::dataplane::{DataplaneError, ServiceStats};
-use crate::model::{Destination, Link, NftRules, Service, ServiceKey, ServiceState, VipAddress};
+use crate::model::{
+    Destination, Link, NftRules, Service, ServiceKey, ServiceState, SyncDaemonSpec, SyncRole, VipAddress,
+};
 use crate::ops::Op;
 
 /// Result of one primitive.
@@ -74,6 +77,33 @@ pub trait Kernel: Send + Sync + 'static {
         address: IpAddr,
         interface: Option<&str>,
     ) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Every running IPVS connection-sync daemon (ours or not), by role.
+    fn sync_daemons(&self) -> impl Future<Output = KernelResult<BTreeMap<SyncRole, SyncDaemonSpec>>> + Send;
+    /// Starts a sync daemon (`Exists` when a daemon of that role already runs).
+    fn start_sync_daemon(
+        &self,
+        role: SyncRole,
+        spec: &SyncDaemonSpec,
+    ) -> impl Future<Output = KernelResult<()>> + Send;
+    /// Stops the sync daemon of a role (`NotFound` when none runs).
+    fn stop_sync_daemon(&self, role: SyncRole) -> impl Future<Output = KernelResult<()>> + Send;
+    /// IPVS connection entries (synced ones included) per virtual address; empty without IPVS.
+    fn connection_counts(&self) -> impl Future<Output = KernelResult<BTreeMap<IpAddr, u64>>> + Send;
+    /// Whether the uplink (`None`: any of the interfaces whose network contains `address`)
+    /// exists, is set up and has carrier; false when there is no such interface.
+    fn uplink_up(
+        &self,
+        address: IpAddr,
+        interface: Option<&str>,
+    ) -> impl Future<Output = KernelResult<bool>> + Send;
+    /// The MAC addresses of other hosts that answer, within `wait`, a duplicate-address probe
+    /// for `address` sent on the uplink (`None`: the interfaces whose network contains it).
+    fn vip_claimants(
+        &self,
+        address: IpAddr,
+        interface: Option<&str>,
+        wait: Duration,
+    ) -> impl Future<Output = KernelResult<Vec<[u8; 6]>>> + Send;
     /// Counters of every IPVS service (ours or not).
     fn stats(&self) -> impl Future<Output = KernelResult<Vec<ServiceStats>>> + Send;
     /// Writes issued so far.

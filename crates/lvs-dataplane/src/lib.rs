@@ -1,7 +1,8 @@
 //! The node agent's hands: the kernel state lvs-operator owns on a node — IPVS services and
-//! destinations, VIP addresses, sysctls, nftables tables, gratuitous ARP — modelled as plain
-//! data, diffed by a pure `plan`, and applied by a Linux implementation (or an in-memory fake
-//! with the kernel's semantics, for tests).
+//! destinations, connection-sync daemons, VIP addresses, sysctls, nftables tables, gratuitous
+//! ARP — modelled as plain data, diffed by a pure `plan`, and applied by a Linux implementation
+//! (or an in-memory fake with the kernel's semantics, for tests); plus the quick reads a
+//! director's failover needs (its VIPs, connection counts, uplink state, other VIP holders).
 
 pub mod dataplane;
 pub mod desired;

@@ -1,6 +1,7 @@
 //! Kernel state as data: the same types describe what we want (desired) and what the kernel has
 //! (observed), so `plan` can compare them field by field.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -296,29 +297,71 @@ impl NftRules {
     }
 }
 
+/// Role of an IPVS connection-synchronisation daemon (`ipvsadm --start-daemon master|backup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub enum SyncRole {
+    /// Sends this director's connections to the backups (the active director).
+    Master,
+    /// Receives the active director's connections (a standby).
+    Backup,
+}
+
+impl fmt::Display for SyncRole {
+    /// `master` or `backup`, as ipvsadm spells them.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Self::Master => "master",
+            Self::Backup => "backup",
+        })
+    }
+}
+
+/// How a connection-synchronisation daemon runs: the interface it sends or listens on and the
+/// sync ID shared by the directors of one group (the kernel's defaults for everything else:
+/// group 224.0.0.81, port 8848, TTL 1, message size from the MTU).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct SyncDaemonSpec {
+    /// The interface (at most 15 bytes).
+    pub interface: String,
+    /// The sync ID.
+    pub sync_id: u8,
+}
+
+/// What a failover decision needs and nothing more: our VIP addresses and our sync daemons.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VipState {
+    /// Our VIP addresses.
+    pub addresses: BTreeSet<VipAddress>,
+    /// The sync daemons lvs-operator started (and that run).
+    pub sync_daemons: BTreeMap<SyncRole, SyncDaemonSpec>,
+}
+
 /// A service with its destinations, keyed by (address, port).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceState {
     /// The service.
     pub service: Service,
     /// Its destinations.
-    pub destinations: std::collections::BTreeMap<(IpAddr, u16), Destination>,
+    pub destinations: BTreeMap<(IpAddr, u16), Destination>,
 }
 
 /// The part of a node's kernel state lvs-operator owns (observed) or wants (desired).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeState {
     /// Devices.
-    pub links: std::collections::BTreeSet<Link>,
+    pub links: BTreeSet<Link>,
     /// Kernel parameters, by name.
-    pub sysctls: std::collections::BTreeMap<String, String>,
+    pub sysctls: BTreeMap<String, String>,
     /// Our nftables rules (`None`: no tables).
     pub nftables: Option<NftRules>,
     /// IPVS services.
-    pub services: std::collections::BTreeMap<ServiceKey, ServiceState>,
+    pub services: BTreeMap<ServiceKey, ServiceState>,
     /// VIP addresses.
-    pub addresses: std::collections::BTreeSet<VipAddress>,
+    pub addresses: BTreeSet<VipAddress>,
     /// Desired only: addresses to announce (gratuitous ARP / unsolicited NA) when added, with
     /// the uplink to announce on (`None`: the interface whose network contains the address).
-    pub announce: std::collections::BTreeMap<IpAddr, Option<String>>,
+    pub announce: BTreeMap<IpAddr, Option<String>>,
+    /// IPVS connection-sync daemons: desired, what should run; observed, only the daemons
+    /// lvs-operator started.
+    pub sync_daemons: BTreeMap<SyncRole, SyncDaemonSpec>,
 }

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::model::{Destination, Link, NftRules, Service, ServiceKey, Sysctl, VipAddress};
+use crate::model::{
+    Destination, Link, NftRules, Service, ServiceKey, SyncDaemonSpec, SyncRole, Sysctl, VipAddress,
+};
 
 /// One change to the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +46,10 @@ pub enum Op {
         /// The uplink.
         interface: Option<String>,
     },
+    /// Start an IPVS connection-sync daemon in this role.
+    StartSyncDaemon(SyncRole, SyncDaemonSpec),
+    /// Stop the IPVS connection-sync daemon of this role.
+    StopSyncDaemon(SyncRole),
 }
 
 impl Op {
@@ -246,6 +252,12 @@ impl fmt::Display for Op {
                     IpAddr::V6(address) => write!(formatter, "unsolicited-na -I {interface} {address}"),
                 }
             }
+            Self::StartSyncDaemon(role, spec) => write!(
+                formatter,
+                "start IPVS sync daemon {role} on {} (sync ID {})",
+                spec.interface, spec.sync_id
+            ),
+            Self::StopSyncDaemon(role) => write!(formatter, "stop IPVS sync daemon {role}"),
         }
     }
 }

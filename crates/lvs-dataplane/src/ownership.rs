@@ -1,6 +1,6 @@
 //! What lvs-operator owns on a node, so that nothing else is ever touched: the IPVS services,
-//! addresses and devices it created, the sysctls it changed (with their original values), and
-//! its nftables tables. Recorded before a create and forgotten after a delete (write-ahead), and
+//! addresses and devices it created, the sync daemons it started, the sysctls it changed (with
+//! their original values), and its nftables tables. Recorded before a create and forgotten after a delete (write-ahead), and
 //! persisted under `/run` — which lives exactly as long as the kernel state it describes — so a
 //! restarted agent adopts its state instead of flushing it.
 
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Link, NftRules, ServiceKey, VipAddress};
+use crate::model::{Link, NftRules, ServiceKey, SyncDaemonSpec, SyncRole, VipAddress};
 
 /// The ownership record.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +27,10 @@ pub struct Registry {
     /// A fingerprint of our tables as the kernel listed them right after we installed them, to
     /// notice edits made by hand.
     pub nftables_fingerprint: Option<String>,
+    /// IPVS connection-sync daemons we started, by role (absent from records written before
+    /// lvs-operator ran sync daemons).
+    #[serde(default)]
+    pub sync_daemons: BTreeMap<SyncRole, SyncDaemonSpec>,
 }
 
 /// Where the registry lives.
@@ -126,11 +130,61 @@ mod tests {
         registry
             .sysctl_originals
             .insert("net/ipv4/conf/all/arp_ignore".into(), "0".into());
+        registry.sync_daemons.insert(
+            SyncRole::Backup,
+            SyncDaemonSpec {
+                interface: "eth0".into(),
+                sync_id: 7,
+            },
+        );
         store.save(&registry).unwrap();
         assert_eq!(store.load().unwrap(), registry);
         std::fs::write(folder.join("owned.json"), b"{not json").unwrap();
         let error = store.load().unwrap_err().to_string();
         assert!(error.contains("is corrupt"), "{error}");
         std::fs::remove_dir_all(folder).unwrap();
+    }
+
+    #[test]
+    fn a_record_written_before_sync_daemons_existed_still_loads() {
+        let folder = std::env::temp_dir().join(format!("lvs-registry-old-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let path = folder.join("owned.json");
+        std::fs::write(
+            &path,
+            br#"{
+              "services": [],
+              "addresses": [{"address": "10.0.0.1", "device": "lvs0"}],
+              "links": [],
+              "sysctl_originals": {"net/ipv4/vs/conntrack": "0"},
+              "nftables": null,
+              "nftables_fingerprint": null
+            }"#,
+        )
+        .unwrap();
+        let registry = RegistryStore::File(path).load().unwrap();
+        std::fs::remove_dir_all(folder).unwrap();
+        assert!(registry.sync_daemons.is_empty());
+        assert_eq!(registry.addresses.len(), 1);
+        assert_eq!(registry.sysctl_originals["net/ipv4/vs/conntrack"], "0");
+    }
+
+    #[test]
+    fn sync_daemons_are_stored_by_role_name() {
+        let mut registry = Registry::default();
+        registry.sync_daemons.insert(
+            SyncRole::Master,
+            SyncDaemonSpec {
+                interface: "eth0".into(),
+                sync_id: 7,
+            },
+        );
+        let json = serde_json::to_value(&registry).unwrap();
+        assert_eq!(
+            json["sync_daemons"],
+            serde_json::json!({"Master": {"interface": "eth0", "sync_id": 7}})
+        );
+        let back: Registry = serde_json::from_value(json).unwrap();
+        assert_eq!(back, registry);
     }
 }

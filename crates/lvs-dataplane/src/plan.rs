@@ -2,9 +2,10 @@
 //! kernel state into the desired one without black-holing traffic.
 //!
 //! Order: devices → sysctls → nftables (ARP guards before any VIP appears) → services with
-//! their destinations (new destinations before old ones go) → VIPs added last (then announced)
-//! → VIPs removed first among removals → services deleted → nftables narrowed → devices deleted
-//! → sysctls restored. Equal states give an empty plan.
+//! their destinations (new destinations before old ones go) → sync daemons started (a changed
+//! one stopped first) → VIPs added last (then announced) → VIPs removed first among removals →
+//! sync daemons stopped → services deleted → nftables narrowed → devices deleted → sysctls
+//! restored. Equal states give an empty plan.
 
 use crate::model::{Link, NftRules, NodeState, ServiceState};
 use crate::ops::Op;
@@ -63,6 +64,17 @@ pub fn plan(desired: &NodeState, observed: &NodeState) -> Vec<Op> {
         }
     }
 
+    for (role, spec) in &desired.sync_daemons {
+        match observed.sync_daemons.get(role) {
+            None => ops.push(Op::StartSyncDaemon(*role, spec.clone())),
+            Some(running) if running != spec => {
+                ops.push(Op::StopSyncDaemon(*role));
+                ops.push(Op::StartSyncDaemon(*role, spec.clone()));
+            }
+            Some(_) => {}
+        }
+    }
+
     for address in desired.addresses.difference(&observed.addresses) {
         ops.push(Op::AddAddress(address.clone()));
         if let Some(interface) = desired.announce.get(&address.address) {
@@ -74,6 +86,13 @@ pub fn plan(desired: &NodeState, observed: &NodeState) -> Vec<Op> {
     }
     for address in observed.addresses.difference(&desired.addresses) {
         ops.push(Op::DeleteAddress(address.clone()));
+    }
+    for role in observed
+        .sync_daemons
+        .keys()
+        .filter(|role| !desired.sync_daemons.contains_key(role))
+    {
+        ops.push(Op::StopSyncDaemon(*role));
     }
     for key in observed
         .services

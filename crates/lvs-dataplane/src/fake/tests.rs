@@ -54,6 +54,7 @@ fn desired(weight: u32) -> NodeState {
             device: "lvs0".into(),
         }]),
         announce: BTreeMap::from([(ip("10.0.0.1"), Some("eth0".to_owned()))]),
+        sync_daemons: BTreeMap::new(),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::model::{Destination, Service, Stats};
+use crate::model::{Destination, Service, Stats, SyncDaemonSpec, SyncRole};
 
 /// A service as the kernel lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,24 @@ pub enum DaemonState {
     Backup,
 }
 
+impl From<SyncRole> for DaemonState {
+    fn from(role: SyncRole) -> Self {
+        match role {
+            SyncRole::Master => Self::Master,
+            SyncRole::Backup => Self::Backup,
+        }
+    }
+}
+
+impl From<DaemonState> for SyncRole {
+    fn from(state: DaemonState) -> Self {
+        match state {
+            DaemonState::Master => Self::Master,
+            DaemonState::Backup => Self::Backup,
+        }
+    }
+}
+
 impl fmt::Display for DaemonState {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(match self {
@@ -70,6 +88,32 @@ pub struct SyncDaemon {
     pub multicast_ttl: Option<u8>,
 }
 
+impl SyncDaemon {
+    /// A daemon in `role` as lvs-operator runs it: interface and sync ID from `spec`, the
+    /// kernel's defaults for the rest.
+    pub fn for_role(role: SyncRole, spec: &SyncDaemonSpec) -> Self {
+        Self {
+            state: role.into(),
+            interface: spec.interface.clone(),
+            sync_id: u32::from(spec.sync_id),
+            max_length: None,
+            multicast_group: None,
+            multicast_port: None,
+            multicast_ttl: None,
+        }
+    }
+
+    /// Its role, interface and sync ID (`None` when the sync ID does not fit the byte the sync
+    /// protocol carries).
+    pub fn role_and_spec(&self) -> Option<(SyncRole, SyncDaemonSpec)> {
+        let spec = SyncDaemonSpec {
+            interface: self.interface.clone(),
+            sync_id: u8::try_from(self.sync_id).ok()?,
+        };
+        Some((self.state.into(), spec))
+    }
+}
+
 /// Connection timeouts, in seconds (`ipvsadm --set tcp tcpfin udp`). In
 /// [`set_timeouts`](super::IpvsHandle::set_timeouts), 0 leaves a value unchanged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -96,5 +140,33 @@ impl IpvsInfo {
     pub fn version(&self) -> String {
         let code = self.version_code;
         format!("{}.{}.{}", (code >> 16) & 0xff, (code >> 8) & 0xff, code & 0xff)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_daemons_convert_both_ways_with_the_kernel_defaults() {
+        let spec = SyncDaemonSpec {
+            interface: "eth0".into(),
+            sync_id: 7,
+        };
+        let daemon = SyncDaemon::for_role(SyncRole::Backup, &spec);
+        assert_eq!(daemon.state, DaemonState::Backup);
+        assert_eq!(daemon.sync_id, 7);
+        assert_eq!(daemon.multicast_group, None, "the kernel's default group");
+        assert_eq!(daemon.role_and_spec(), Some((SyncRole::Backup, spec.clone())));
+        let master = SyncDaemon {
+            multicast_port: Some(8848),
+            ..SyncDaemon::for_role(SyncRole::Master, &spec)
+        };
+        assert_eq!(master.role_and_spec(), Some((SyncRole::Master, spec)));
+        let wide = SyncDaemon {
+            sync_id: 256,
+            ..master
+        };
+        assert_eq!(wide.role_and_spec(), None);
     }
 }

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+use super::datalink::{RawChannel, icmpv6_checksum};
 use crate::dataplane::DataplaneError;
 
 /// A gratuitous ARP request: sender and target address are both the VIP, broadcast.
@@ -50,25 +51,6 @@ pub fn unsolicited_neighbour_advertisement(mac: [u8; 6], address: Ipv6Addr) -> V
     frame
 }
 
-fn icmpv6_checksum(source: &Ipv6Addr, destination: &Ipv6Addr, message: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut add = |bytes: &[u8]| {
-        for chunk in bytes.chunks(2) {
-            let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
-            sum += u32::from(word);
-        }
-    };
-    add(&source.octets());
-    add(&destination.octets());
-    add(&u32::try_from(message.len()).unwrap_or(0).to_be_bytes());
-    add(&[0, 0, 0, 58]);
-    add(message);
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(u16::try_from(sum).unwrap_or(0))
-}
-
 /// Sends `count` announcements for `address` on `interface`, `interval` apart.
 pub async fn announce(
     interface: &str,
@@ -93,39 +75,13 @@ pub async fn announce(
     Ok(())
 }
 
-fn send_once(interface_name: &str, address: IpAddr, what: &str) -> Result<(), DataplaneError> {
-    let error = |message: String| DataplaneError::Kernel {
-        what: what.to_owned(),
-        message,
-    };
-    let interface = pnet_datalink::interfaces()
-        .into_iter()
-        .find(|interface| interface.name == interface_name)
-        .ok_or_else(|| DataplaneError::NotFound {
-            what: format!("interface {interface_name}"),
-        })?;
-    let mac = interface
-        .mac
-        .ok_or_else(|| error(format!("{interface_name} has no MAC address")))?
-        .octets();
+fn send_once(interface: &str, address: IpAddr, what: &str) -> Result<(), DataplaneError> {
+    let mut channel = RawChannel::open(interface, Duration::from_millis(1), what)?;
     let frame = match address {
-        IpAddr::V4(address) => gratuitous_arp(mac, address),
-        IpAddr::V6(address) => unsolicited_neighbour_advertisement(mac, address),
+        IpAddr::V4(address) => gratuitous_arp(channel.mac, address),
+        IpAddr::V6(address) => unsolicited_neighbour_advertisement(channel.mac, address),
     };
-    let config = pnet_datalink::Config {
-        read_timeout: Some(Duration::from_millis(1)),
-        ..Default::default()
-    };
-    let channel = pnet_datalink::channel(&interface, config)
-        .map_err(|source| error(format!("raw socket: {source}")))?;
-    let pnet_datalink::Channel::Ethernet(mut sender, _) = channel else {
-        return Err(error("not an Ethernet interface".into()));
-    };
-    match sender.send_to(&frame, None) {
-        Some(Ok(())) => Ok(()),
-        Some(Err(source)) => Err(error(format!("send: {source}"))),
-        None => Err(error("send: no buffer".into())),
-    }
+    channel.send(&frame)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use futures::TryStreamExt;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
-use netlink_packet_route::link::{LinkAttribute, LinkFlags};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State};
 use rtnetlink::{Handle, LinkDummy, LinkUnspec};
 
 use crate::dataplane::DataplaneError;
@@ -257,6 +257,29 @@ pub async fn uplinks_for(handle: &Handle, address: IpAddr) -> Result<Vec<String>
     Ok(uplinks)
 }
 
+/// Whether the device named `name` exists, is set up and has carrier.
+pub async fn carries_traffic(handle: &Handle, name: &str) -> Result<bool, DataplaneError> {
+    let mut stream = handle.link().get().match_name(name.to_owned()).execute();
+    match stream.try_next().await {
+        Ok(Some(message)) => Ok(is_operational(&message)),
+        Ok(None) => Ok(false),
+        Err(error) => match map_error(format!("device {name}"), error) {
+            DataplaneError::NotFound { .. } => Ok(false),
+            other => Err(other),
+        },
+    }
+}
+
+/// Whether a device is administratively up with its operational state up — or unknown, as
+/// dummy devices (and drivers that do not report carrier) say.
+pub fn is_operational(message: &LinkMessage) -> bool {
+    let state = message.attributes.iter().find_map(|attribute| match attribute {
+        LinkAttribute::OperState(state) => Some(*state),
+        _ => None,
+    });
+    message.header.flags.contains(LinkFlags::Up) && matches!(state, None | Some(State::Up | State::Unknown))
+}
+
 /// Whether `network/prefix` contains `address`.
 pub fn contains(network: IpAddr, prefix: u8, address: IpAddr) -> bool {
     match (network, address) {
@@ -322,7 +345,31 @@ pub async fn modprobe(module: &str) -> Result<(), DataplaneError> {
 
 #[cfg(test)]
 mod tests {
-    use super::contains;
+    use super::*;
+
+    fn link(up: bool, state: Option<State>) -> LinkMessage {
+        let mut message = LinkMessage::default();
+        if up {
+            message.header.flags |= LinkFlags::Up;
+        }
+        message.attributes.push(LinkAttribute::IfName("eth0".into()));
+        message.attributes.extend(state.map(LinkAttribute::OperState));
+        message
+    }
+
+    #[test]
+    fn a_device_carries_traffic_when_set_up_with_carrier() {
+        assert!(is_operational(&link(true, Some(State::Up))), "a veth with a peer");
+        assert!(
+            is_operational(&link(true, Some(State::Unknown))),
+            "a dummy device"
+        );
+        assert!(!is_operational(&link(true, Some(State::Down))), "no carrier");
+        assert!(!is_operational(&link(true, Some(State::LowerLayerDown))));
+        assert!(!is_operational(&link(true, Some(State::Dormant))));
+        assert!(!is_operational(&link(false, Some(State::Unknown))), "set down");
+        assert!(!is_operational(&link(false, None)));
+    }
 
     #[test]
     fn network_containment() {

@@ -1,17 +1,19 @@
 //! `LinuxKernel`: the primitives of `Kernel` on a real Linux node, and `LinuxDataplane`, the
 //! ownership-aware executor over it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::dataplane::{DataplaneError, ServiceStats};
 use crate::executor::Executor;
-use crate::ipvs::{IpvsError, IpvsHandle, IpvsRequest, ObservedDestination, ObservedService};
+use crate::ipvs::{IpvsError, IpvsHandle, IpvsRequest, ObservedDestination, ObservedService, SyncDaemon};
 use crate::kernel::{Kernel, KernelResult};
-use crate::linux::{announce, interfaces, nft, sysctl};
-use crate::model::{Destination, Link, NftRules, Service, ServiceKey, ServiceState, VipAddress};
+use crate::linux::{announce, connections, interfaces, nft, probe, sysctl};
+use crate::model::{
+    Destination, Link, NftRules, Service, ServiceKey, ServiceState, SyncDaemonSpec, SyncRole, VipAddress,
+};
 use crate::ops::Op;
 use crate::ownership::RegistryStore;
 
@@ -124,15 +126,23 @@ impl LinuxKernel {
         self.ipvs.get_or_try_init(IpvsHandle::new).await
     }
 
-    /// Every IPVS service with its destinations, as the kernel lists them. Without the IPVS
-    /// module there are none, and reading does not load it.
-    async fn dump(&self) -> KernelResult<Vec<(ObservedService, Vec<ObservedDestination>)>> {
-        let ipvs = match self.ipvs.get() {
-            Some(ipvs) => ipvs,
+    /// The IPVS connection for reading: `None` without the IPVS module, which reading does not
+    /// load (without it there is nothing to read).
+    async fn loaded_ipvs(&self) -> KernelResult<Option<&IpvsHandle>> {
+        Ok(match self.ipvs.get() {
+            Some(ipvs) => Some(ipvs),
             None => match IpvsHandle::open_if_loaded().await.map_err(ipvs_error)? {
-                Some(ipvs) => self.ipvs.get_or_init(|| async { ipvs }).await,
-                None => return Ok(Vec::new()),
+                Some(ipvs) => Some(self.ipvs.get_or_init(|| async { ipvs }).await),
+                None => None,
             },
+        })
+    }
+
+    /// Every IPVS service with its destinations, as the kernel lists them (none without the
+    /// IPVS module).
+    async fn dump(&self) -> KernelResult<Vec<(ObservedService, Vec<ObservedDestination>)>> {
+        let Some(ipvs) = self.loaded_ipvs().await? else {
+            return Ok(Vec::new());
         };
         let mut all = Vec::new();
         for observed in ipvs.services().await.map_err(ipvs_error)? {
@@ -147,6 +157,31 @@ impl LinuxKernel {
 
     fn count(&self) {
         self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The uplinks of a VIP: the one named, or the interfaces whose network contains it.
+    async fn uplinks(&self, address: IpAddr, interface: Option<&str>) -> KernelResult<Vec<String>> {
+        match interface {
+            Some(interface) => Ok(vec![interface.to_owned()]),
+            None => interfaces::uplinks_for(&self.routes, address).await,
+        }
+    }
+
+    /// Like `uplinks`, but none is an error naming the operation.
+    async fn required_uplinks(
+        &self,
+        address: IpAddr,
+        interface: Option<&str>,
+        what: String,
+    ) -> KernelResult<Vec<String>> {
+        let uplinks = self.uplinks(address, interface).await?;
+        if uplinks.is_empty() {
+            return Err(DataplaneError::Kernel {
+                what,
+                message: "no interface has a network containing it; set spec.directors.interface".into(),
+            });
+        }
+        Ok(uplinks)
     }
 }
 
@@ -315,17 +350,8 @@ impl Kernel for LinuxKernel {
     }
 
     async fn announce(&self, address: IpAddr, interface: Option<&str>) -> KernelResult<()> {
-        let interfaces = match interface {
-            Some(interface) => vec![interface.to_owned()],
-            None => interfaces::uplinks_for(&self.routes, address).await?,
-        };
-        if interfaces.is_empty() {
-            return Err(DataplaneError::Kernel {
-                what: format!("announcing {address}"),
-                message: "no interface has a network containing it; set spec.directors.interface".into(),
-            });
-        }
-        for interface in interfaces {
+        let what = format!("announcing {address}");
+        for interface in self.required_uplinks(address, interface, what).await? {
             announce::announce(
                 &interface,
                 address,
@@ -335,6 +361,74 @@ impl Kernel for LinuxKernel {
             .await?;
         }
         Ok(())
+    }
+
+    async fn sync_daemons(&self) -> KernelResult<BTreeMap<SyncRole, SyncDaemonSpec>> {
+        let Some(ipvs) = self.loaded_ipvs().await? else {
+            return Ok(BTreeMap::new());
+        };
+        let mut daemons = BTreeMap::new();
+        for daemon in ipvs.daemons().await.map_err(ipvs_error)? {
+            let (role, spec) = daemon.role_and_spec().ok_or_else(|| DataplaneError::Kernel {
+                what: format!("IPVS sync daemon {} on {}", daemon.state, daemon.interface),
+                message: format!("sync ID {} out of range 0..=255", daemon.sync_id),
+            })?;
+            daemons.insert(role, spec);
+        }
+        Ok(daemons)
+    }
+
+    async fn start_sync_daemon(&self, role: SyncRole, spec: &SyncDaemonSpec) -> KernelResult<()> {
+        self.ipvs()
+            .await
+            .map_err(ipvs_error)?
+            .start_daemon(&SyncDaemon::for_role(role, spec))
+            .await
+            .map_err(ipvs_error)
+    }
+
+    async fn stop_sync_daemon(&self, role: SyncRole) -> KernelResult<()> {
+        let Some(ipvs) = self.loaded_ipvs().await? else {
+            return Err(DataplaneError::NotFound {
+                what: format!("IPVS sync daemon {role} (IPVS not loaded)"),
+            });
+        };
+        ipvs.stop_daemon(role.into()).await.map_err(ipvs_error)
+    }
+
+    async fn connection_counts(&self) -> KernelResult<BTreeMap<IpAddr, u64>> {
+        connections::read(Path::new(connections::CONNECTION_TABLE)).await
+    }
+
+    async fn uplink_up(&self, address: IpAddr, interface: Option<&str>) -> KernelResult<bool> {
+        for uplink in self.uplinks(address, interface).await? {
+            if interfaces::carries_traffic(&self.routes, &uplink).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn vip_claimants(
+        &self,
+        address: IpAddr,
+        interface: Option<&str>,
+        wait: Duration,
+    ) -> KernelResult<Vec<[u8; 6]>> {
+        let what = format!("probing for other holders of {address}");
+        let uplinks = self.required_uplinks(address, interface, what).await?;
+        let probes = uplinks
+            .iter()
+            .map(|uplink| probe::claimants(uplink, address, wait));
+        let mut claimants: Vec<[u8; 6]> = Vec::new();
+        for found in futures::future::try_join_all(probes).await? {
+            for mac in found {
+                if !claimants.contains(&mac) {
+                    claimants.push(mac);
+                }
+            }
+        }
+        Ok(claimants)
     }
 
     async fn stats(&self) -> KernelResult<Vec<ServiceStats>> {

@@ -299,3 +299,114 @@ fn ops_print_like_the_commands_an_administrator_would_type() {
         ]
     );
 }
+
+fn sync_daemon(interface: &str, sync_id: u8) -> SyncDaemonSpec {
+    SyncDaemonSpec {
+        interface: interface.to_owned(),
+        sync_id,
+    }
+}
+
+#[test]
+fn a_sync_daemon_starts_after_the_services_and_before_the_vip() {
+    let mut desired = state(
+        &[(service("10.0.0.1", 80, "rr"), vec![destination("10.0.1.1", 1)])],
+        &[("10.0.0.1", "lvs0")],
+    );
+    desired
+        .sync_daemons
+        .insert(SyncRole::Master, sync_daemon("eth0", 7));
+    let ops = plan(&desired, &NodeState::default());
+    assert_eq!(
+        kinds(&ops),
+        [
+            "AddService",
+            "AddDestination",
+            "StartSyncDaemon",
+            "AddAddress",
+            "Announce"
+        ]
+    );
+    assert_eq!(
+        ops[2],
+        Op::StartSyncDaemon(SyncRole::Master, sync_daemon("eth0", 7))
+    );
+}
+
+#[test]
+fn a_running_sync_daemon_that_matches_needs_nothing_and_a_changed_one_restarts() {
+    let mut desired = NodeState::default();
+    desired
+        .sync_daemons
+        .insert(SyncRole::Backup, sync_daemon("eth0", 7));
+    let observed = desired.clone();
+    assert_eq!(plan(&desired, &observed), Vec::<Op>::new());
+
+    desired
+        .sync_daemons
+        .insert(SyncRole::Backup, sync_daemon("eth1", 7));
+    assert_eq!(
+        plan(&desired, &observed),
+        [
+            Op::StopSyncDaemon(SyncRole::Backup),
+            Op::StartSyncDaemon(SyncRole::Backup, sync_daemon("eth1", 7)),
+        ]
+    );
+    desired
+        .sync_daemons
+        .insert(SyncRole::Backup, sync_daemon("eth0", 8));
+    assert_eq!(
+        kinds(&plan(&desired, &observed)),
+        ["StopSyncDaemon", "StartSyncDaemon"],
+        "a new sync ID restarts the daemon too"
+    );
+}
+
+#[test]
+fn failover_swaps_the_backup_daemon_for_a_master_around_the_vip() {
+    // A standby taking over: its backup daemon goes, a master starts before the VIP is added.
+    let mut observed = state(
+        &[(service("10.0.0.1", 80, "rr"), vec![destination("10.0.1.1", 1)])],
+        &[],
+    );
+    observed
+        .sync_daemons
+        .insert(SyncRole::Backup, sync_daemon("eth0", 7));
+    let mut desired = state(
+        &[(service("10.0.0.1", 80, "rr"), vec![destination("10.0.1.1", 1)])],
+        &[("10.0.0.1", "lvs0")],
+    );
+    desired
+        .sync_daemons
+        .insert(SyncRole::Master, sync_daemon("eth0", 7));
+    assert_eq!(
+        kinds(&plan(&desired, &observed)),
+        ["StartSyncDaemon", "AddAddress", "Announce", "StopSyncDaemon"]
+    );
+}
+
+#[test]
+fn a_sync_daemon_stops_after_the_vips_are_removed_and_before_the_services() {
+    let mut observed = state(
+        &[(service("10.0.0.1", 80, "rr"), vec![destination("10.0.1.1", 1)])],
+        &[("10.0.0.1", "lvs0")],
+    );
+    observed
+        .sync_daemons
+        .insert(SyncRole::Master, sync_daemon("eth0", 7));
+    let ops = plan(&NodeState::default(), &observed);
+    assert_eq!(kinds(&ops), ["DeleteAddress", "StopSyncDaemon", "DeleteService"]);
+    assert_eq!(ops[1], Op::StopSyncDaemon(SyncRole::Master));
+}
+
+#[test]
+fn sync_daemon_ops_print_what_they_do() {
+    assert_eq!(
+        Op::StartSyncDaemon(SyncRole::Master, sync_daemon("eth0", 7)).to_string(),
+        "start IPVS sync daemon master on eth0 (sync ID 7)"
+    );
+    assert_eq!(
+        Op::StopSyncDaemon(SyncRole::Backup).to_string(),
+        "stop IPVS sync daemon backup"
+    );
+}
