@@ -66,3 +66,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "lvs-operator.leaseName" -}}
 {{- default (include "lvs-operator.controller.fullname" .) .Values.controller.leaderElection.leaseName }}
 {{- end }}
+
+{{/* The Secret with the failover key: existingSecret, else <fullname>-failover. */}}
+{{- define "lvs-operator.failover.secretName" -}}
+{{- default (printf "%s-failover" (include "lvs-operator.fullname" .) | trunc 63 | trimSuffix "-") .Values.agent.failover.existingSecret }}
+{{- end }}

@@ -1,6 +1,7 @@
 //! Kubernetes mode: intent from this node's own `LvsNodeConfig` shards (found by the
 //! `lvs.operator.io/node` label; every agent watches only its own), status written back to each
-//! shard by server-side apply — only when it changed. Nothing is reconciled before the first
+//! shard by server-side apply — only when it changed, from a task of its own so a slow or dead
+//! API server never holds up a pass. Nothing is reconciled before the first
 //! complete listing, and a node whose shards are not all present never prunes. When the
 //! controller deletes the node's config, the agent removes everything it programmed.
 
@@ -10,12 +11,11 @@ use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
-use lvs_api::labels::{AGENT_FIELD_MANAGER, NODE_NAME};
-use lvs_api::{LvsNodeConfig, LvsNodeConfigSpec, LvsNodeConfigStatus};
+use lvs_api::labels::NODE_NAME;
+use lvs_api::{LvsNodeConfig, LvsNodeConfigSpec};
 use lvs_core::Severity;
 use lvs_dataplane::Dataplane;
 use tokio::sync::watch;
@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use crate::node_config::Intent;
 use crate::reconciler::{Outcome, Pass, Reconciler};
 use crate::status::{node_status, same_status};
+use crate::status_writer::StatusWriter;
 
 /// How `run` behaves.
 #[derive(Debug, Clone)]
@@ -50,15 +51,13 @@ pub async fn run<D: Dataplane>(
         .default_backoff()
         .boxed();
     let mut health_changes = reconciler.health().subscribe();
+    let mut role_changes = reconciler.failover().map(crate::ha::Failover::subscribe);
     let mut shards = Shards::default();
-    let mut written: BTreeMap<String, LvsNodeConfigStatus> = BTreeMap::new();
-    let mut unwritten = false;
+    let writer = StatusWriter::start(api.clone());
     let mut next_resync = Instant::now() + options.resync;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let retry = reconciler
-            .next_retry()
-            .or_else(|| unwritten.then(|| Instant::now() + Duration::from_secs(1)));
+        let retry = reconciler.next_retry();
         let pass = tokio::select! {
             event = events.next() => {
                 match event {
@@ -83,6 +82,7 @@ pub async fn run<D: Dataplane>(
                 }
                 Pass::Health
             }
+            () = crate::standalone::role_changed(role_changes.as_mut()) => Pass::Failover,
             () = sleep_until_some(retry) => Pass::Retry,
             () = tokio::time::sleep_until(next_resync) => Pass::Resync,
             () = &mut shutdown => return Ok(()),
@@ -99,22 +99,22 @@ pub async fn run<D: Dataplane>(
         if outcome.synced && intent.complete {
             ready.send_replace(true);
         }
-        unwritten = !write_statuses(&api, &shards, &reconciler, &outcome, pass, &mut written).await;
+        write_statuses(&writer, &shards, &reconciler, &outcome, pass);
     }
 }
 
-/// Writes the status of every shard whose status changed; false when a write failed.
-async fn write_statuses<D: Dataplane>(
-    api: &Api<LvsNodeConfig>,
+/// Hands the writer the status of every shard whose status changed.
+fn write_statuses<D: Dataplane>(
+    writer: &StatusWriter,
     shards: &Shards,
     reconciler: &Reconciler<D>,
     outcome: &Outcome,
     pass: Pass,
-    written: &mut BTreeMap<String, LvsNodeConfigStatus>,
-) -> bool {
-    written.retain(|name, _| shards.objects.contains_key(name));
+) {
+    writer.retain(|name| shards.objects.contains_key(name));
+    let written = writer.written();
     let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let mut all_written = true;
+    let mut changed = BTreeMap::new();
     for (name, object) in &shards.objects {
         let previous = written.get(name).or(object.status.as_ref());
         let status = node_status(
@@ -130,29 +130,9 @@ async fn write_statuses<D: Dataplane>(
         if previous.is_some_and(|previous| same_status(previous, &status, pass == Pass::Resync)) {
             continue;
         }
-        let patch = serde_json::json!({
-            "apiVersion": "lvs.operator.io/v1alpha1",
-            "kind": "LvsNodeConfig",
-            "status": status,
-        });
-        match api
-            .patch_status(
-                name,
-                &PatchParams::apply(AGENT_FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await
-        {
-            Ok(_) => {
-                written.insert(name.clone(), status);
-            }
-            Err(error) => {
-                tracing::warn!(%error, config = %name, "cannot write the LvsNodeConfig status; will retry");
-                all_written = false;
-            }
-        }
+        changed.insert(name.clone(), status);
     }
-    all_written
+    writer.write(changed);
 }
 
 async fn sleep_until_some(deadline: Option<Instant>) {

@@ -13,6 +13,7 @@ pub mod reconciler;
 pub mod server;
 pub mod standalone;
 pub mod status;
+pub mod status_writer;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -81,6 +81,19 @@ struct RunArguments {
     /// Serve /healthz, /readyz and /metrics here (Kubernetes mode default: 0.0.0.0:9750).
     #[arg(long, env = "LVS_METRICS_ADDRESS")]
     metrics_address: Option<SocketAddr>,
+    /// The shared secret failover heartbeats are authenticated with (the same file on every
+    /// director). Without it this node never takes a VIP it shares with other directors.
+    #[arg(long, env = "LVS_FAILOVER_KEY_FILE")]
+    failover_key_file: Option<PathBuf>,
+    /// UDP port of failover heartbeats, the same on every director.
+    #[arg(long, env = "LVS_FAILOVER_PORT", default_value_t = 9751)]
+    failover_port: u16,
+    /// Gratuitous ARPs / unsolicited NAs sent when this node takes a VIP.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    announce_count: u32,
+    /// Milliseconds between them.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    announce_interval_ms: u64,
     /// Most health checks in flight at once.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     max_concurrent_checks: u64,
@@ -128,7 +141,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = LinuxSettings {
         registry: RegistryStore::File(arguments.registry.clone()),
         sysctl_root: arguments.sysctl_root.clone(),
+        announce_count: arguments.announce_count,
+        announce_interval: Duration::from_millis(arguments.announce_interval_ms),
         ..LinuxSettings::default()
+    };
+    let key = match &arguments.failover_key_file {
+        Some(path) => Some(read_key(path)?),
+        None => None,
     };
     let dataplane = Arc::new(LinuxDataplane::connect(settings).await?);
     let metrics = Metrics::new(&node_name);
@@ -136,7 +155,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         usize::try_from(arguments.max_concurrent_checks).unwrap_or(64),
         lvs_agent::metrics_observer(&metrics),
     );
-    let reconciler = Reconciler::new(Arc::clone(&dataplane), health, Arc::clone(&metrics), &node_name);
+    let failover = lvs_agent::ha::start(
+        Arc::clone(&dataplane),
+        &node_name,
+        arguments.failover_port,
+        key,
+        Arc::clone(&metrics),
+    )
+    .await;
+    let reconciler = Reconciler::new(Arc::clone(&dataplane), health, Arc::clone(&metrics), &node_name)
+        .with_failover(failover);
     let (ready, ready_receiver) = tokio::sync::watch::channel(false);
     let metrics_address = match (arguments.metrics_address, arguments.standalone) {
         (Some(address), _) => Some(address),
@@ -196,6 +224,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     kubernetes::run(client, reconciler, options, ready, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The failover key: the file's bytes without a trailing newline; at least 16 of them.
+fn read_key(path: &std::path::Path) -> anyhow::Result<lvs_agent::ha::wire::HeartbeatKey> {
+    let bytes = std::fs::read(path)
+        .map_err(|error| anyhow::anyhow!("cannot read the failover key {}: {error}", path.display()))?;
+    let secret = bytes.trim_ascii_end();
+    if secret.len() < 16 {
+        anyhow::bail!(
+            "the failover key {} has {} bytes; use at least 16 random ones (e.g. `head -c 32 /dev/urandom | base64`)",
+            path.display(),
+            secret.len()
+        );
+    }
+    Ok(lvs_agent::ha::wire::HeartbeatKey::new(secret))
 }
 
 async fn plan(

@@ -91,6 +91,8 @@ pub struct Metrics {
     health_check_duration: Family<CheckLabels, Histogram, fn() -> Histogram>,
     real_server_healthy: Arc<RealServerHealth>,
     ipvs: Arc<IpvsSnapshot>,
+    /// Failover: elections, durations, roles, duplicates, heartbeats, synced connections.
+    pub failover: crate::ha::metrics::FailoverMetrics,
 }
 
 impl Metrics {
@@ -150,6 +152,7 @@ impl Metrics {
         );
         agent.register_collector(Box::new(Arc::clone(&real_server_healthy)));
         agent.register_collector(Box::new(Arc::clone(&ipvs)));
+        let failover = crate::ha::metrics::FailoverMetrics::register(agent);
 
         Arc::new(Self {
             registry,
@@ -161,6 +164,7 @@ impl Metrics {
             health_check_duration,
             real_server_healthy,
             ipvs,
+            failover,
         })
     }
 

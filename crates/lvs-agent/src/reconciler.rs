@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lvs_dataplane::desired::service_key;
-use lvs_dataplane::model::NodeState;
+use lvs_dataplane::model::{NodeState, SyncRole};
 use lvs_dataplane::{Dataplane, Op, plan};
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
+use crate::ha::{self, Failover};
 use crate::health::HealthMonitor;
 use crate::metrics::{Metrics, op_kind};
 use crate::node_config::Intent;
@@ -30,6 +31,9 @@ pub enum Pass {
     Resync,
     /// A retry of failed operations.
     Retry,
+    /// A failover role changed: only VIP addresses and sync daemons are read and changed, so a
+    /// takeover costs an address dump, an address and an announcement.
+    Failover,
 }
 
 /// The object name under which node-wide failures (sysctls, nftables, devices) are reported.
@@ -55,6 +59,10 @@ pub struct Outcome {
     pub synced: bool,
     /// How long the pass took.
     pub duration: Duration,
+    /// Failover state of each VIP shared with other directors.
+    pub failover: Vec<lvs_api::VipFailoverStatus>,
+    /// The connection-sync daemons, when a failover VIP uses them.
+    pub connection_sync: Option<lvs_api::ConnectionSyncStatus>,
 }
 
 impl Outcome {
@@ -92,6 +100,10 @@ pub struct Reconciler<D> {
     backoff: Backoff,
     names: ServiceNames,
     last_desired: Option<NodeState>,
+    failover: Option<Failover>,
+    /// The first failure of each VirtualServer in the last pass that touched services.
+    service_failures: BTreeMap<String, String>,
+    connections: u64,
 }
 
 /// The VirtualServer behind each IPVS service, as of the last pass (labels for the counters).
@@ -110,7 +122,23 @@ impl<D: Dataplane> Reconciler<D> {
             backoff: Backoff::default(),
             names: ServiceNames::default(),
             last_desired: None,
+            failover: None,
+            service_failures: BTreeMap::new(),
+            connections: 0,
         }
+    }
+
+    /// Takes part in the elections of VIPs shared with other directors. Without this, every VIP
+    /// of the config is held (tests of everything else).
+    #[must_use]
+    pub fn with_failover(mut self, failover: Failover) -> Self {
+        self.failover = Some(failover);
+        self
+    }
+
+    /// The failover service, if any.
+    pub fn failover(&self) -> Option<&Failover> {
+        self.failover.as_ref()
     }
 
     /// The VirtualServer behind each IPVS service.
@@ -147,8 +175,21 @@ impl<D: Dataplane> Reconciler<D> {
         self.health.set_targets(&intent.config.director_services);
         self.report_health(intent);
         let health = &self.health;
-        let desired =
+        let mut desired =
             intent.desired(&|virtual_server, real_server| health.health(virtual_server, real_server));
+        let groups = ha::groups(&intent.config);
+        if let Some(failover) = &self.failover {
+            let last = self.last_desired.as_ref();
+            failover.set_groups(groups.clone(), &|address| {
+                last.is_some_and(|last| last.addresses.iter().any(|vip| vip.address == *address))
+            });
+            ha::desired::restrict(&mut desired, &groups, &|address| failover.holds(address));
+            if pass == Pass::Change {
+                for conflict in ha::desired::sync_conflicts(&groups) {
+                    tracing::warn!("{conflict}");
+                }
+            }
+        }
         let mut outcome = Outcome::default();
         // A health verdict can change more than weights (a fallback server may need NAT rules):
         // then the pass is a full one.
@@ -158,7 +199,14 @@ impl<D: Dataplane> Reconciler<D> {
                 .as_ref()
                 .is_some_and(|last| same_apart_from_services(last, &desired));
         self.last_desired = Some(desired.clone());
-        let observed = if services_only {
+        let observed = if pass == Pass::Failover {
+            self.dataplane.observe_vips().await.map(|vips| NodeState {
+                addresses: vips.addresses,
+                sync_daemons: vips.sync_daemons,
+                announce: BTreeMap::new(),
+                ..desired.clone()
+            })
+        } else if services_only {
             self.dataplane.observe_services().await.map(|services| NodeState {
                 services,
                 announce: BTreeMap::new(),
@@ -172,6 +220,8 @@ impl<D: Dataplane> Reconciler<D> {
             Err(error) => {
                 outcome.observe_error = Some(error.to_string());
                 outcome.desired = desired;
+                self.report_failover(intent, &groups, &mut outcome, pass, false)
+                    .await;
                 self.finish(&mut outcome, started, [NODE_OBJECT]);
                 return outcome;
             }
@@ -179,6 +229,19 @@ impl<D: Dataplane> Reconciler<D> {
         let mut ops = plan(&desired, &observed);
         if !intent.complete {
             ops.retain(|op| !is_removal(op));
+        }
+        if let Some(failover) = &self.failover {
+            for address in failover.take_reannounce() {
+                let interface = desired.announce.get(&address).cloned();
+                let announced = ops
+                    .iter()
+                    .any(|op| matches!(op, Op::Announce { address: other, .. } if *other == address));
+                if let Some(interface) = interface
+                    && !announced
+                {
+                    ops.push(Op::Announce { address, interface });
+                }
+            }
         }
         outcome.operations = ops.len();
         if !ops.is_empty() && pass == Pass::Resync && self.last_synced {
@@ -215,7 +278,32 @@ impl<D: Dataplane> Reconciler<D> {
         for (object, message) in &outcome.failures {
             tracing::error!(node = %self.node, object = %object, "{message}");
         }
+        if let Some(failover) = &self.failover {
+            let now = Instant::now();
+            for op in &ops {
+                if let Op::Announce { address, .. } = op
+                    && groups.contains_key(address)
+                    && !report.failures.iter().any(|failure| failure.op == *op)
+                {
+                    failover.announced(*address, now);
+                }
+            }
+        }
+        if pass != Pass::Failover {
+            self.service_failures.clear();
+            for (object, message) in &outcome.failures {
+                self.service_failures
+                    .entry(object.clone())
+                    .or_insert_with(|| message.clone());
+            }
+        }
+        let backup_failed = report
+            .failures
+            .iter()
+            .any(|failure| matches!(failure.op, Op::StartSyncDaemon(SyncRole::Backup, _)));
         outcome.desired = desired;
+        self.report_failover(intent, &groups, &mut outcome, pass, !backup_failed)
+            .await;
         let failing: Vec<String> = outcome
             .failures
             .iter()
@@ -223,6 +311,54 @@ impl<D: Dataplane> Reconciler<D> {
             .collect();
         self.finish(&mut outcome, started, failing.iter().map(String::as_str));
         outcome
+    }
+
+    /// Tells the failover service this node's state per VIP, and puts the failover state and
+    /// the sync daemons' into the outcome.
+    async fn report_failover(
+        &mut self,
+        intent: &Intent,
+        groups: &BTreeMap<std::net::IpAddr, ha::Group>,
+        outcome: &mut Outcome,
+        pass: Pass,
+        backup_started: bool,
+    ) {
+        let Some(failover) = self.failover.clone() else {
+            return;
+        };
+        let health = &self.health;
+        let failures = &self.service_failures;
+        let local = ha::desired::local_states(
+            &intent.config,
+            groups,
+            &|virtual_server| failures.get(virtual_server).cloned(),
+            &|virtual_server, real_server| health.health(virtual_server, real_server),
+        );
+        let backup = outcome.desired.sync_daemons.get(&SyncRole::Backup).cloned();
+        let backup_running = backup.is_some() && backup_started && outcome.observe_error.is_none();
+        failover.set_local(local, backup_running);
+        outcome.failover = failover.status();
+        let Some(backup) = backup else { return };
+        if matches!(pass, Pass::Change | Pass::Resync | Pass::Failover) {
+            match self.dataplane.connection_counts().await {
+                Ok(counts) => {
+                    self.connections = counts
+                        .iter()
+                        .filter(|(address, _)| groups.contains_key(address))
+                        .map(|(_, count)| count)
+                        .sum();
+                    self.metrics.failover.sync_connections(self.connections);
+                }
+                Err(error) => tracing::warn!("counting IPVS connections: {error}"),
+            }
+        }
+        outcome.connection_sync = Some(lvs_api::ConnectionSyncStatus {
+            sync_id: backup.sync_id,
+            interface: backup.interface.clone(),
+            master: outcome.desired.sync_daemons.contains_key(&SyncRole::Master),
+            backup: backup_running,
+            connections: self.connections,
+        });
     }
 
     /// Real-server health into the metrics, dropping pairs that are gone.
@@ -268,6 +404,7 @@ fn same_apart_from_services(left: &NodeState, right: &NodeState) -> bool {
         && left.nftables == right.nftables
         && left.addresses == right.addresses
         && left.announce == right.announce
+        && left.sync_daemons == right.sync_daemons
 }
 
 /// Whether an op removes or restores something (never done from a partial intent).
@@ -280,6 +417,7 @@ fn is_removal(op: &Op) -> bool {
             | Op::DeleteService(_)
             | Op::DeleteDestination(..)
             | Op::DeleteAddress(_)
+            | Op::StopSyncDaemon(_)
     )
 }
 

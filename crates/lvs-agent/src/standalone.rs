@@ -69,6 +69,7 @@ pub async fn run<D: Dataplane>(
 ) -> anyhow::Result<ExitCode> {
     let mut source = ManifestSource::new(options.manifests.clone(), &options.node_name);
     let mut health_changes = reconciler.health().subscribe();
+    let mut role_changes = reconciler.failover().map(crate::ha::Failover::subscribe);
     let mut last_seen = None;
     let mut next_resync = Instant::now();
     let mut status = StandaloneStatus::default();
@@ -78,7 +79,7 @@ pub async fn run<D: Dataplane>(
         if let Some(pass) = pending.take() {
             let fingerprint = manifests_fingerprint(&options.manifests);
             // Manifests changed too: a health-only pass would leave the rest of the change out.
-            let pass = if pass == Pass::Health && fingerprint != last_seen {
+            let pass = if matches!(pass, Pass::Health | Pass::Failover) && fingerprint != last_seen {
                 Pass::Change
             } else {
                 pass
@@ -86,7 +87,10 @@ pub async fn run<D: Dataplane>(
             // Health verdicts and retries reuse the intent as last read: the files did not
             // change, and reading and resolving them again is the whole build.
             let loaded = match cached.take() {
-                Some(intent) if matches!(pass, Pass::Health | Pass::Retry) && fingerprint == last_seen => {
+                Some(intent)
+                    if matches!(pass, Pass::Health | Pass::Retry | Pass::Failover)
+                        && fingerprint == last_seen =>
+                {
                     Ok(intent)
                 }
                 _ => source.load().inspect(Intent::report_problems),
@@ -149,10 +153,27 @@ pub async fn run<D: Dataplane>(
                     pending = Some(Pass::Health);
                 }
             }
+            () = role_changed(role_changes.as_mut()) => {
+                if pending.is_none() {
+                    pending = Some(Pass::Failover);
+                }
+            }
             () = sleep_until_some(retry) => pending = Some(Pass::Retry),
             () = tokio::time::sleep_until(next_resync) => pending = Some(Pass::Resync),
             () = crate::shutdown_signal() => return Ok(ExitCode::SUCCESS),
         }
+    }
+}
+
+/// Resolves when a failover role changes; never without a failover service.
+pub(crate) async fn role_changed(roles: Option<&mut tokio::sync::watch::Receiver<u64>>) {
+    match roles {
+        Some(roles) => {
+            if roles.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 

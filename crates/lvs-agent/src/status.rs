@@ -15,8 +15,7 @@ use lvs_dataplane::desired::service_key;
 use crate::health::HealthMonitor;
 use crate::reconciler::{NODE_OBJECT, Outcome};
 
-/// The role a director reports for its services (every director holds its VIPs until HA
-/// elections decide otherwise).
+/// The role a director reports for a service whose VIP it alone directs.
 const ACTIVE: &str = "Active";
 
 /// The status of `config` (one shard or the whole node) after `outcome`. `previous` carries the
@@ -45,13 +44,18 @@ pub fn node_status(
                 .first()
                 .map(|failure| (*failure).to_owned())
                 .or_else(|| node_problem.clone());
+            let role = service
+                .address
+                .as_deref()
+                .and_then(|address| outcome.failover.iter().find(|vip| vip.address == address))
+                .map_or(ACTIVE, |vip| vip.role.as_str());
             let key = service_key(service);
             let programmed_destinations = key.as_ref().and_then(|key| outcome.desired.services.get(key));
             ServiceStatus {
                 virtual_server: service.virtual_server.clone(),
                 generation: service.generation,
                 programmed: message.is_none() && programmed_destinations.is_some(),
-                role: Some(ACTIVE.to_owned()),
+                role: Some(role.to_owned()),
                 message: message.or_else(|| {
                     programmed_destinations
                         .is_none()
@@ -138,16 +142,70 @@ pub fn node_status(
                 .unwrap_or_else(|| "not every operation succeeded".to_owned()),
         )
     };
-    merge_conditions(&mut conditions, vec![synced], &[types::SYNCED], generation, now);
+    let addresses: BTreeSet<&str> = config
+        .director_services
+        .iter()
+        .filter_map(|service| service.address.as_deref())
+        .collect();
+    let failover: Vec<_> = outcome
+        .failover
+        .iter()
+        .filter(|vip| addresses.contains(vip.address.as_str()))
+        .cloned()
+        .collect();
+    let mut drafts = vec![synced];
+    let mut owned = vec![types::SYNCED];
+    if !failover.is_empty() {
+        drafts.push(duplicate_vip(&failover));
+        owned.push(types::DUPLICATE_VIP);
+    }
+    merge_conditions(&mut conditions, drafts, &owned, generation, now);
     LvsNodeConfigStatus {
         observed_generation: generation,
         conditions,
         services,
         real_server_vips,
-        failover: Vec::new(),
-        connection_sync: None,
+        connection_sync: (!failover.is_empty())
+            .then(|| outcome.connection_sync.clone())
+            .flatten(),
+        failover,
         drift_repairs,
         last_error: outcome.error_summary(),
+    }
+}
+
+/// `DuplicateVIP`: True while another host answered ARP/NDP for one of the failover VIPs.
+fn duplicate_vip(failover: &[lvs_api::VipFailoverStatus]) -> ConditionDraft {
+    let duplicates: Vec<String> = failover
+        .iter()
+        .filter(|vip| !vip.duplicate_owners.is_empty())
+        .map(|vip| {
+            let what = if vip.role == ACTIVE {
+                "this node holds it too"
+            } else {
+                "this node stepped down"
+            };
+            format!(
+                "{} answered by {} ({what})",
+                vip.address,
+                vip.duplicate_owners.join(", ")
+            )
+        })
+        .collect();
+    if duplicates.is_empty() {
+        ConditionDraft::new(
+            types::DUPLICATE_VIP,
+            condition_status::FALSE,
+            reasons::NO_DUPLICATE,
+            "no other host answers for this node's failover VIPs",
+        )
+    } else {
+        ConditionDraft::new(
+            types::DUPLICATE_VIP,
+            condition_status::TRUE,
+            reasons::ANSWERED_ELSEWHERE,
+            duplicates.join("; "),
+        )
     }
 }
 
@@ -186,6 +244,23 @@ pub fn same_status(left: &LvsNodeConfigStatus, right: &LvsNodeConfigStatus, vola
         && services(left) == services(right)
         && left.real_server_vips == right.real_server_vips
         && left.drift_repairs == right.drift_repairs
+        && left.failover == right.failover
+        && (if volatile {
+            left.connection_sync == right.connection_sync
+        } else {
+            sync_without_count(left) == sync_without_count(right)
+        })
         && left.last_error == right.last_error
         && lvs_core::conditions::lists_equal_ignoring_time(&left.conditions, &right.conditions)
+}
+
+/// The sync status with the connection count left out unless it matters (resync).
+fn sync_without_count(status: &LvsNodeConfigStatus) -> Option<lvs_api::ConnectionSyncStatus> {
+    status
+        .connection_sync
+        .clone()
+        .map(|sync| lvs_api::ConnectionSyncStatus {
+            connections: 0,
+            ..sync
+        })
 }

@@ -194,6 +194,9 @@ pub struct FailoverRecord {
     /// When the first gratuitous ARP / unsolicited NA went out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub garp_sent_at: Option<Time>,
+    /// From the last heartbeat heard from the previous holder to the decision, in
+    /// milliseconds (0 without a previous holder).
+    pub detection_millis: u64,
     /// From the last heartbeat heard from the previous holder (or the decision, if none) to
     /// the first announcement, in milliseconds.
     pub duration_millis: u64,

@@ -94,6 +94,25 @@ pub fn director_notices(previous: Option<&str>, next: Option<&str>, known_before
     }
 }
 
+/// The Event a VirtualServer's `DuplicateVIP` turning True calls for.
+pub fn duplicate_notices(previous: &[Condition], next: &[Condition]) -> Vec<Notice> {
+    let Some(after) = find(next, types::DUPLICATE_VIP) else {
+        return Vec::new();
+    };
+    let before = find(previous, types::DUPLICATE_VIP);
+    if after.status == condition_status::TRUE
+        && before.is_none_or(|before| before.status != condition_status::TRUE)
+    {
+        return vec![Notice {
+            warning: true,
+            reason: types::DUPLICATE_VIP.to_owned(),
+            action: "Probe",
+            note: after.message.clone(),
+        }];
+    }
+    Vec::new()
+}
+
 /// The Events a RealServer's `Healthy` transition calls for: down (True → False) and up
 /// (False → True). A first result is no transition.
 pub fn real_server_notices(previous: &[Condition], next: &[Condition]) -> Vec<Notice> {
@@ -220,6 +239,17 @@ mod tests {
         let lost = director_notices(Some("a"), None, true);
         assert_eq!(lost[0].reason, NO_ACTIVE_DIRECTOR);
         assert!(lost[0].warning);
+    }
+
+    #[test]
+    fn a_duplicate_vip_is_announced_when_it_appears() {
+        let clear = [condition("DuplicateVIP", "False", "NoDuplicate")];
+        let duplicate = [condition("DuplicateVIP", "True", "AnsweredElsewhere")];
+        assert_eq!(duplicate_notices(&clear, &duplicate)[0].reason, "DuplicateVIP");
+        assert!(duplicate_notices(&clear, &duplicate)[0].warning);
+        assert_eq!(duplicate_notices(&[], &duplicate).len(), 1);
+        assert!(duplicate_notices(&duplicate, &duplicate).is_empty());
+        assert!(duplicate_notices(&duplicate, &clear).is_empty());
     }
 
     #[test]

@@ -18,7 +18,8 @@ use tokio::sync::watch;
 
 use crate::apply::{self, Memory};
 use crate::events::{
-    Notice, Publisher, UNREADABLE, director_notices, real_server_notices, virtual_server_notices,
+    Notice, Publisher, UNREADABLE, director_notices, duplicate_notices, real_server_notices,
+    virtual_server_notices,
 };
 use crate::metrics::{ConditionCounts, Metrics};
 use crate::status::{
@@ -182,6 +183,10 @@ impl Reconciler {
                 previous.map_or(&[][..], |previous| &previous.conditions),
                 &status.conditions,
             );
+            notices.extend(duplicate_notices(
+                previous.map_or(&[][..], |previous| &previous.conditions),
+                &status.conditions,
+            ));
             notices.extend(director_notices(
                 previous.and_then(|previous| previous.active_director.as_deref()),
                 status.active_director.as_deref(),

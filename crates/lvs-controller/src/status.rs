@@ -12,8 +12,8 @@ mod virtual_server;
 use std::collections::BTreeMap;
 
 use lvs_api::{
-    DestinationStatus, DirectorService, DirectorStatus, LvsNodeConfig, RealServerStatus, ServiceStatus,
-    VipStatus, VirtualServerStatus,
+    DestinationStatus, DirectorService, DirectorStatus, FailoverRecord, LvsNodeConfig, RealServerStatus,
+    ServiceStatus, VipFailoverStatus, VipStatus, VirtualServerStatus,
 };
 use lvs_core::BuildOutput;
 use lvs_core::build::VirtualServerOutcome;
@@ -31,6 +31,7 @@ pub const ACTIVE: &str = "Active";
 pub struct AgentReports {
     services: BTreeMap<(String, String), ServiceStatus>,
     vips: BTreeMap<(String, String), VipStatus>,
+    failover: BTreeMap<(String, String), VipFailoverStatus>,
 }
 
 impl AgentReports {
@@ -52,6 +53,11 @@ impl AgentReports {
                     .vips
                     .insert((node.clone(), vip.address.clone()), vip.clone());
             }
+            for vip in &status.failover {
+                reports
+                    .failover
+                    .insert((node.clone(), vip.address.clone()), vip.clone());
+            }
         }
         reports
     }
@@ -59,6 +65,11 @@ impl AgentReports {
     /// What `node` reported about the service of `virtual_server` (`namespace/name`).
     pub fn service(&self, node: &str, virtual_server: &str) -> Option<&ServiceStatus> {
         self.services.get(&(node.to_owned(), virtual_server.to_owned()))
+    }
+
+    /// What director `node` reported about the failover of `vip`.
+    pub fn failover(&self, node: &str, vip: &str) -> Option<&VipFailoverStatus> {
+        self.failover.get(&(node.to_owned(), vip.to_owned()))
     }
 
     /// What `node` reported about accepting `vip` as a real server.
@@ -80,6 +91,10 @@ pub struct Service {
     pub destinations: BTreeMap<String, DestinationStatus>,
     /// The first reason a director gave for not having programmed the service.
     pub failure: Option<(String, String)>,
+    /// The newest takeover of the VIP any director reported.
+    pub last_failover: Option<FailoverRecord>,
+    /// Directors that found another host answering for the VIP, with what they found.
+    pub duplicates: Vec<(String, Vec<String>)>,
 }
 
 impl Service {
@@ -129,6 +144,26 @@ impl Service {
                 role,
                 programmed,
             });
+            let failover = service
+                .resolved
+                .as_ref()
+                .and_then(|resolved| resolved.address.as_deref())
+                .and_then(|address| reports.failover(director, address));
+            if let Some(failover) = failover {
+                if !failover.duplicate_owners.is_empty() {
+                    service
+                        .duplicates
+                        .push((director.clone(), failover.duplicate_owners.clone()));
+                }
+                if let Some(record) = &failover.last_failover
+                    && service
+                        .last_failover
+                        .as_ref()
+                        .is_none_or(|newest| newest.detected_at.0 < record.detected_at.0)
+                {
+                    service.last_failover = Some(record.clone());
+                }
+            }
         }
         service
     }
@@ -150,6 +185,7 @@ pub fn same_virtual_server_status(left: &VirtualServerStatus, right: &VirtualSer
         && left.ready_real_servers == right.ready_real_servers
         && left.total_real_servers == right.total_real_servers
         && left.directors == right.directors
+        && left.last_failover == right.last_failover
         && lists_equal_ignoring_time(&left.conditions, &right.conditions)
 }
 

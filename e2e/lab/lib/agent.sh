@@ -1,11 +1,13 @@
 # e2e/lab/lib/agent.sh — running the project's lvs-agent (from LAB_EXTRA_BINARIES, on PATH)
 # inside the lab's namespaces, on the repository's examples (copied to /lab/examples).
-# Node names in examples/nodes.yaml map to namespaces: director-1 → director, rs-N → rsN.
+# Node names in examples/nodes.yaml map to namespaces: director-1 → director, director-N →
+# directorN, rs-N → rsN.
 
 # lab_agent_node NS — the example node name a namespace plays.
 lab_agent_node() {
     case $1 in
     director) echo director-1 ;;
+    director[2-9]) echo "director-${1#director}" ;;
     rs*) echo "rs-${1#rs}" ;;
     *) echo "$1" ;;
     esac

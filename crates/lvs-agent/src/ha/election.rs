@@ -125,6 +125,12 @@ impl Election {
         }
     }
 
+    /// Starts out holding the VIP: it was held before this election existed (a VIP that had
+    /// one director gets a second), so it is not dropped while the directors sort out roles.
+    pub fn adopt_active(&mut self) {
+        self.role = Role::Active;
+    }
+
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
@@ -227,10 +233,10 @@ impl Election {
             .map(|(node, peer)| (node.as_str(), &peer.report))
             .collect();
         for (node, report) in &live {
-            if report.role == Role::Active {
-                if let Some(peer) = peers.get(*node) {
-                    self.last_active = Some(((*node).to_owned(), peer.heard_at));
-                }
+            if report.role == Role::Active
+                && let Some(peer) = peers.get(*node)
+            {
+                self.last_active = Some(((*node).to_owned(), peer.heard_at));
             }
         }
         if local.eligible {

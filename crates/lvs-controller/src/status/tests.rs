@@ -292,3 +292,82 @@ fn transition_times_are_carried_forward_and_equal_statuses_compare_equal() {
     older.observed_generation = Some(1);
     assert!(!same_virtual_server_status(&older, &second));
 }
+
+/// A director's report with failover state for 10.100.0.100.
+fn failover_report(node: &str, role: &str, failover: Value) -> LvsNodeConfig {
+    let mut config = report(
+        node,
+        json!({ "virtualServer": "default/web", "generation": 2, "programmed": true, "role": role,
+                "destinations": [{ "realServer": "default/web-1", "healthy": true, "weight": 1 }] }),
+    );
+    let mut entry = json!({ "address": "10.100.0.100", "role": role, "eligible": true });
+    entry
+        .as_object_mut()
+        .unwrap()
+        .extend(failover.as_object().unwrap().clone());
+    config.status.as_mut().unwrap().failover = vec![serde_json::from_value(entry).unwrap()];
+    config
+}
+
+#[test]
+fn failover_directors_report_the_active_one_the_last_takeover_and_a_duplicate_vip() {
+    let takeover = |from: &str, to: &str, second: i64| {
+        json!({ "from": from, "to": to, "reason": "PeerDead",
+                "detectedAt": format!("1970-01-01T00:00:{second:02}Z"),
+                "detectionMillis": 600, "durationMillis": 640 })
+    };
+    let active = failover_report(
+        "director-2",
+        "Active",
+        json!({ "lastFailover": takeover("director-1", "director-2", 20) }),
+    );
+    let standby = failover_report(
+        "director-1",
+        "Standby",
+        json!({ "duplicateOwners": ["02:00:0a:64:00:03"],
+                "lastFailover": takeover("director-2", "director-1", 10) }),
+    );
+    let cluster = resolve(
+        virtual_server(json!({})),
+        vec![real_server("web-1", json!({ "address": "192.0.2.1" }))],
+        directors(),
+        &[standby, active],
+    );
+    let status = cluster.virtual_server_status(None, 1);
+    assert_eq!(status.active_director.as_deref(), Some("director-2"));
+    let roles: Vec<_> = status
+        .directors
+        .iter()
+        .map(|director| (director.node.as_str(), director.role.as_deref()))
+        .collect();
+    assert_eq!(
+        roles,
+        [("director-1", Some("Standby")), ("director-2", Some("Active"))]
+    );
+    let last = status.last_failover.expect("the newest takeover");
+    assert_eq!(
+        (last.from.as_deref(), last.to.as_str()),
+        (Some("director-1"), "director-2")
+    );
+    let (state, reason, message) = find(&status.conditions, "DuplicateVIP");
+    assert_eq!((state, reason), ("True", "AnsweredElsewhere"));
+    assert_eq!(
+        message,
+        "another host answers ARP/NDP for the VIP: director-1 sees 02:00:0a:64:00:03"
+    );
+
+    let single = resolve(
+        virtual_server(json!({})),
+        vec![],
+        vec![node("director-1", "10.100.0.2", "director")],
+        &[],
+    );
+    assert!(
+        single
+            .virtual_server_status(None, 1)
+            .conditions
+            .iter()
+            .all(|condition| condition.type_ != "DuplicateVIP"),
+        "no failover, no DuplicateVIP condition"
+    );
+}

@@ -13,7 +13,13 @@ use lvs_core::object::{Kind, key_of};
 use super::Service;
 
 /// The condition types a VirtualServer's status is computed with.
-pub const OWNED: [&str; 4] = [types::ACCEPTED, types::PROGRAMMED, types::READY, types::DEGRADED];
+pub const OWNED: [&str; 5] = [
+    types::ACCEPTED,
+    types::PROGRAMMED,
+    types::READY,
+    types::DEGRADED,
+    types::DUPLICATE_VIP,
+];
 
 /// The status `object` should have, given the build and its service's reports. `previous`
 /// carries the conditions' transition times forward.
@@ -49,7 +55,12 @@ pub fn virtual_server_status(
             status.ready_real_servers = u32::try_from(ready).unwrap_or(u32::MAX);
             status.total_real_servers = u32::try_from(total).unwrap_or(u32::MAX);
             status.directors = service.directors.clone();
-            vec![
+            status.last_failover = service.last_failover.clone();
+            let failover = service
+                .resolved
+                .as_ref()
+                .is_some_and(|resolved| resolved.high_availability.is_some());
+            let mut drafts = vec![
                 ConditionDraft::new(
                     types::ACCEPTED,
                     condition_status::TRUE,
@@ -59,7 +70,11 @@ pub fn virtual_server_status(
                 programmed(service, output, &key),
                 serving(object, service, ready, total),
                 degraded(service),
-            ]
+            ];
+            if failover {
+                drafts.push(duplicate_vip(service));
+            }
+            drafts
         }
         _ => vec![ConditionDraft::new(
             types::ACCEPTED,
@@ -70,6 +85,30 @@ pub fn virtual_server_status(
     };
     merge_conditions(&mut status.conditions, drafts, &OWNED, generation, now);
     status
+}
+
+/// `DuplicateVIP`, for a VIP with failover: True while a director reports another host
+/// answering for it.
+fn duplicate_vip(service: &Service) -> ConditionDraft {
+    if service.duplicates.is_empty() {
+        return ConditionDraft::new(
+            types::DUPLICATE_VIP,
+            condition_status::FALSE,
+            reasons::NO_DUPLICATE,
+            "only the active director answers for the VIP",
+        );
+    }
+    let seen: Vec<String> = service
+        .duplicates
+        .iter()
+        .map(|(node, owners)| format!("{node} sees {}", owners.join(", ")))
+        .collect();
+    ConditionDraft::new(
+        types::DUPLICATE_VIP,
+        condition_status::TRUE,
+        reasons::ANSWERED_ELSEWHERE,
+        format!("another host answers ARP/NDP for the VIP: {}", seen.join("; ")),
+    )
 }
 
 fn programmed(service: &Service, output: &BuildOutput, key: &lvs_core::ObjectKey) -> ConditionDraft {

@@ -1,0 +1,108 @@
+//! The VIPs of a node's config that need an election: every director service with failover
+//! settings, grouped by VIP (the services of one VIP move together).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use lvs_api::{LvsNodeConfigSpec, ResolvedConnectionSync};
+
+use super::election::Settings;
+
+/// One VIP with more than one director.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Directors, highest priority first.
+    pub ranked: Vec<String>,
+    /// Each director's heartbeat address.
+    pub peers: BTreeMap<String, Option<IpAddr>>,
+    /// Heartbeat interval.
+    pub interval: Duration,
+    /// Intervals of silence after which a peer is dead.
+    pub dead_after_count: u32,
+    /// Preemption.
+    pub preempt: bool,
+    /// Preemption delay.
+    pub preempt_delay: Duration,
+    /// Connection sync.
+    pub connection_sync: Option<ResolvedConnectionSync>,
+    /// The uplink (probes and announcements), if the spec names one.
+    pub interface: Option<String>,
+    /// The device the VIP is held on while active.
+    pub device: String,
+    /// The VirtualServers on this VIP.
+    pub virtual_servers: Vec<String>,
+}
+
+impl Group {
+    /// Silence after which a peer is dead.
+    pub fn dead_after(&self) -> Duration {
+        self.interval * self.dead_after_count
+    }
+
+    /// The election settings for `me`.
+    pub fn settings(&self, me: &str) -> Settings {
+        Settings {
+            address: IpAddr::from([0, 0, 0, 0]),
+            ranked: self.ranked.clone(),
+            me: me.to_owned(),
+            dead_after: self.dead_after(),
+            preempt: self.preempt,
+            preempt_delay: self.preempt_delay,
+            failback_sync: self
+                .connection_sync
+                .as_ref()
+                .map(|sync| Duration::from_secs(u64::from(sync.failback_sync_seconds))),
+        }
+    }
+}
+
+/// The VIPs of `config` that need an election. The first service (by VirtualServer name) of a
+/// VIP gives the settings; the others join it.
+pub fn groups(config: &LvsNodeConfigSpec) -> BTreeMap<IpAddr, Group> {
+    let mut groups: BTreeMap<IpAddr, Group> = BTreeMap::new();
+    for service in &config.director_services {
+        let (Some(failover), Some(address)) = (
+            &service.high_availability,
+            service
+                .address
+                .as_deref()
+                .and_then(|address| address.parse::<IpAddr>().ok()),
+        ) else {
+            continue;
+        };
+        if let Some(group) = groups.get_mut(&address) {
+            group.virtual_servers.push(service.virtual_server.clone());
+            continue;
+        }
+        groups.insert(
+            address,
+            Group {
+                ranked: failover.peers.iter().map(|peer| peer.node.clone()).collect(),
+                peers: failover
+                    .peers
+                    .iter()
+                    .map(|peer| {
+                        let address = peer.address.as_deref().and_then(|address| address.parse().ok());
+                        (peer.node.clone(), address)
+                    })
+                    .collect(),
+                interval: Duration::from_millis(u64::from(failover.heartbeat_interval_millis.max(20))),
+                dead_after_count: failover.dead_after.max(2),
+                preempt: failover.preempt,
+                preempt_delay: Duration::from_secs(u64::from(failover.preempt_delay_seconds)),
+                connection_sync: failover.connection_sync.clone(),
+                interface: service.interface.clone(),
+                device: match service.vip_placement {
+                    lvs_api::VipPlacement::Interface => service
+                        .interface
+                        .clone()
+                        .unwrap_or_else(|| lvs_dataplane::executor::DUMMY_DEVICE.to_owned()),
+                    lvs_api::VipPlacement::Dummy => lvs_dataplane::executor::DUMMY_DEVICE.to_owned(),
+                },
+                virtual_servers: vec![service.virtual_server.clone()],
+            },
+        );
+    }
+    groups
+}

@@ -1,0 +1,202 @@
+//! The failover service with real UDP heartbeats between directors on loopback addresses
+//! (127.0.0.1, 127.0.0.2, 127.0.0.3 — all local on Linux): one becomes active, the standby
+//! takes over when the active one stops, a returning director stays standby without
+//! preemption, a director with the wrong key is not heard, and a probe finding another owner
+//! makes the lower-priority director step down.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lvs_agent::ha::election::Local;
+use lvs_agent::ha::wire::HeartbeatKey;
+use lvs_agent::ha::{Failover, Group, Options, Prober, UplinkCheck};
+use lvs_agent::metrics::Metrics;
+use tokio::time::Instant;
+
+const VIP: &str = "10.0.0.100";
+const INTERVAL: Duration = Duration::from_millis(50);
+
+fn port() -> u16 {
+    40_000 + u16::try_from(std::process::id() % 20_000).unwrap()
+}
+
+fn group() -> Group {
+    Group {
+        ranked: vec!["d1".into(), "d2".into()],
+        peers: [
+            ("d1".to_owned(), Some("127.0.0.1".parse().unwrap())),
+            ("d2".to_owned(), Some("127.0.0.2".parse().unwrap())),
+        ]
+        .into_iter()
+        .collect(),
+        interval: INTERVAL,
+        dead_after_count: 3,
+        preempt: false,
+        preempt_delay: Duration::ZERO,
+        connection_sync: None,
+        interface: None,
+        device: "lvs0".into(),
+        virtual_servers: vec!["lab/web".into()],
+    }
+}
+
+struct Director {
+    failover: Failover,
+    metrics: Arc<Metrics>,
+    claimants: Arc<Mutex<Vec<String>>>,
+}
+
+async fn director(node: &str, bind: &str, secret: &[u8], port: u16) -> Director {
+    let claimants = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&claimants);
+    let prober: Prober = Arc::new(move |_, _| {
+        let found = seen.lock().unwrap().clone();
+        Box::pin(async move { Ok(found) })
+    });
+    let uplink: UplinkCheck = Arc::new(|_, _| Box::pin(async { None }));
+    let metrics = Metrics::new(node);
+    let failover = Failover::start(
+        Options {
+            node: node.into(),
+            port,
+            bind: bind.parse().unwrap(),
+            key: Some(HeartbeatKey::new(secret)),
+            prober,
+            uplink,
+        },
+        Arc::clone(&metrics),
+    )
+    .await;
+    let vip: IpAddr = VIP.parse().unwrap();
+    failover.set_groups(BTreeMap::from([(vip, group())]), &|_| false);
+    failover.set_local(
+        BTreeMap::from([(
+            vip,
+            Local {
+                eligible: true,
+                reason: None,
+                healthy: 2,
+                synced_since: None,
+            },
+        )]),
+        false,
+    );
+    Director {
+        failover,
+        metrics,
+        claimants,
+    }
+}
+
+fn holds(director: &Director) -> bool {
+    director.failover.holds(&VIP.parse().unwrap())
+}
+
+async fn eventually(what: &str, limit: Duration, check: impl Fn() -> bool) -> Duration {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < limit, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_takes_over_when_the_active_director_stops() {
+    let port = port();
+    let d1 = director("d1", "127.0.0.1", b"a shared secret!", port).await;
+    let d2 = director("d2", "127.0.0.2", b"a shared secret!", port).await;
+    eventually("d1 active, d2 standby", Duration::from_secs(5), || {
+        holds(&d1) && !holds(&d2)
+    })
+    .await;
+    // Stable: several dead intervals later nothing changed.
+    tokio::time::sleep(INTERVAL * 10).await;
+    assert!(holds(&d1) && !holds(&d2), "roles stay put while heartbeats flow");
+    let status = d2.failover.status();
+    assert_eq!(status[0].active_director.as_deref(), Some("d1"));
+    assert_eq!(status[0].peers_alive, ["d1"]);
+
+    d1.failover.stop();
+    let took = eventually("d2 takes over", Duration::from_secs(5), || holds(&d2)).await;
+    // Dead after 3 × 50 ms; the decision is checked every quarter interval.
+    assert!(took < Duration::from_secs(2), "took over after {took:?}");
+    d2.failover.announced(VIP.parse().unwrap(), Instant::now());
+    let record = d2.failover.status()[0].last_failover.clone().expect("a record");
+    assert_eq!(
+        (record.from.as_deref(), record.to.as_str(), record.reason.as_str()),
+        (Some("d1"), "d2", "PeerDead")
+    );
+    assert!(record.garp_sent_at.is_some());
+    assert!(
+        record.detection_millis >= 150 && record.detection_millis <= record.duration_millis,
+        "{record:?}"
+    );
+    assert!(
+        d2.metrics
+            .encode()
+            .contains("lvs_agent_failover_elections_total{vip=\"10.0.0.100\",outcome=\"take_over\"} 1")
+    );
+
+    // d1 returns (a new incarnation): without preemption it stays standby.
+    let d1 = director("d1", "127.0.0.1", b"a shared secret!", port).await;
+    tokio::time::sleep(INTERVAL * 20).await;
+    assert!(!holds(&d1) && holds(&d2), "no preemption: the VIP stays on d2");
+    d1.failover.stop();
+    d2.failover.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_director_with_another_key_is_not_heard() {
+    let port = port() + 1;
+    let d1 = director("d1", "127.0.0.1", b"a shared secret!", port).await;
+    eventually("d1 active alone", Duration::from_secs(5), || holds(&d1)).await;
+    let d2 = director("d2", "127.0.0.2", b"another secret!!", port).await;
+    eventually("d1 rejects d2's heartbeats", Duration::from_secs(5), || {
+        d1.metrics
+            .encode()
+            .contains("lvs_agent_heartbeats_rejected_total{reason=\"authentication\"}")
+    })
+    .await;
+    assert!(
+        d1.failover.status()[0].peers_alive.is_empty(),
+        "d2 is not a live peer"
+    );
+    d1.failover.stop();
+    d2.failover.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_brain_ends_with_the_higher_priority_director() {
+    let port = port() + 2;
+    // Different keys: neither hears the other, as when heartbeats are dropped.
+    let d1 = director("d1", "127.0.0.1", b"a shared secret!", port).await;
+    let d2 = director("d2", "127.0.0.2", b"another secret!!", port).await;
+    eventually("both take the VIP", Duration::from_secs(5), || {
+        holds(&d1) && holds(&d2)
+    })
+    .await;
+    *d1.claimants.lock().unwrap() = vec!["02:00:00:00:00:02".into()];
+    *d2.claimants.lock().unwrap() = vec!["02:00:00:00:00:01".into()];
+    eventually("d2 steps down", Duration::from_secs(5), || !holds(&d2)).await;
+    assert!(holds(&d1), "d1 has the higher priority and keeps the VIP");
+    let status = d2.failover.status();
+    assert_eq!(status[0].duplicate_owners, ["02:00:00:00:00:01"]);
+    assert!(
+        status[0].message.as_deref().unwrap().contains("answers for"),
+        "{status:?}"
+    );
+    assert_eq!(
+        d1.failover.take_reannounce(),
+        [VIP.parse::<IpAddr>().unwrap()],
+        "d1 announces the VIP again"
+    );
+    tokio::time::sleep(INTERVAL * 20).await;
+    assert!(!holds(&d2), "d2 holds back while d1 answers");
+    d1.failover.stop();
+    d2.failover.stop();
+}

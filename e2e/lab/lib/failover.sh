@@ -1,0 +1,172 @@
+# e2e/lab/lib/failover.sh — two directors with failover (director = director-1, the preferred
+# one, and director2 = director-2), two real servers, a client sending a request every 20 ms,
+# and a TCP stream through the VIP; for the ha-* scenarios.
+
+LAB_HA_VIP=10.100.0.100
+
+# lab_uptime_ms — milliseconds since boot (10 ms steps), read without forking a process.
+lab_uptime_ms() {
+    local up
+    read -r up _ </proc/uptime
+    echo "${up%.*}${up#*.}0"
+}
+
+# lab_ha_setup [SED] — topology (client, director, director2, rs1, rs2), web servers on :80
+# and stream servers on :9000 in rs1 and rs2, the failover key, manifests/ha.yaml (edited by the
+# sed expression SED, e.g. to turn preemption on) and ha-nodes.yaml, agents on all four nodes;
+# waits until every agent synced and director holds the VIP. Agents run with
+# LAB_AGENT_ARGS="--failover-key-file ... $LAB_HA_ARGS".
+lab_ha_setup() {
+    local ns
+    lab_topology 2 2
+    for ns in rs1 rs2; do
+        lab_must lab_http_server "$ns" 80
+        lab_ha_stream_server "$ns"
+    done
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$LAB_RUN/failover.key"
+    LAB_AGENT_ARGS="--failover-key-file $LAB_RUN/failover.key ${LAB_HA_ARGS:-}"
+    export LAB_AGENT_ARGS
+    LAB_HA_DIR=$LAB_RUN/manifests
+    mkdir -p "$LAB_HA_DIR"
+    lab_must lab_manifest_put "$LAB_HA_DIR" nodes.yaml /lab/manifests/ha-nodes.yaml
+    sed -e "${1:-s/^//}" /lab/manifests/ha.yaml >"$LAB_RUN/ha.yaml"
+    lab_must lab_manifest_put "$LAB_HA_DIR" ha.yaml "$LAB_RUN/ha.yaml"
+    for ns in director director2 rs1 rs2; do lab_agent_start "$ns" "$LAB_HA_DIR"; done
+    lab_must lab_agent_wait_all 2 0 director director2
+    lab_must lab_agent_wait_all 0 1 rs1 rs2
+    lab_check "director (priority 1) holds the VIP, director2 does not" lab_wait 15 lab_ha_only director
+}
+
+# lab_ha_holds NS — NS has the VIP on lvs0.
+lab_ha_holds() { /sbin/ip -n "$1" -4 addr show dev lvs0 2>/dev/null | grep -q "inet $LAB_HA_VIP/"; }
+
+# lab_ha_not_holds NS — NS does not have the VIP.
+lab_ha_not_holds() { ! lab_ha_holds "$1"; }
+
+# lab_ha_only NS — NS holds the VIP and the other director does not.
+lab_ha_only() {
+    local other=director2
+    [ "$1" = director2 ] && other=director
+    lab_ha_holds "$1" && ! lab_ha_holds "$other"
+}
+
+# lab_ha_stream_server NS — in NS, on :9000, one connection at a time: "tick N" every 0.1 s.
+lab_ha_stream_server() {
+    # shellcheck disable=SC2016 # the loop runs in the spawned shell
+    lab_spawn "$1" stream sh -c 'while :; do nc -l -p 9000 -e sh -c "i=0; while :; do i=\$((i + 1)); echo tick \$i; sleep 0.1; done"; done'
+    lab_must lab_wait_listen "$1" tcp 9000
+}
+
+# lab_ha_stream_start — the client opens a TCP connection to VIP:9000; received lines go to
+# $LAB_RUN/stream.txt.
+lab_ha_stream_start() {
+    : >"$LAB_RUN/stream.txt"
+    lab_spawn client stream nc "$LAB_HA_VIP" 9000
+    # lab_spawn logs to /run/lab/log/client.stream.log: that is the received stream.
+    LAB_HA_STREAM_LOG=$LAB_RUN/log/client.stream.log
+}
+
+# lab_ha_stream_lines — lines received on the stream so far.
+lab_ha_stream_lines() { grep -c '^tick' "$LAB_HA_STREAM_LOG" 2>/dev/null || echo 0; }
+
+# lab_ha_stream_grows SECONDS — the stream receives new lines within SECONDS (and its client
+# still runs).
+lab_ha_stream_grows() {
+    local before
+    before=$(lab_ha_stream_lines)
+    lab_wait "$1" sh -c "[ \$(grep -c '^tick' '$LAB_HA_STREAM_LOG') -gt $before ]" && lab_running client stream
+}
+
+# lab_ha_client_start NAME — from client, a new HTTP request to the VIP every 20 ms, each in the
+# background with a 2 s timeout, until lab_ha_client_stop NAME. $LAB_RUN/ha.NAME.txt gets
+# "START_MS END_MS ANSWER" per request (uptime milliseconds; ANSWER FAIL when none).
+lab_ha_client_start() {
+    local out=$LAB_RUN/ha.$1.txt stop=$LAB_RUN/ha.$1.stop
+    rm -f "$stop"
+    : >"$out"
+    # shellcheck disable=SC2016 # the loop runs in the namespace's shell
+    /sbin/ip netns exec client sh -c '
+        while [ ! -e "$3" ]; do
+            read -r up _ </proc/uptime
+            start=${up%.*}${up#*.}0
+            (
+                answer=$(printf "GET / HTTP/1.0\r\n\r\n" | nc -w 2 "$1" 80 2>/dev/null | tail -n 1)
+                read -r up _ </proc/uptime
+                echo "$start ${up%.*}${up#*.}0 ${answer:-FAIL}" >>"$2"
+            ) &
+            sleep 0.02
+        done
+        wait' sh "$LAB_HA_VIP" "$out" "$stop" &
+    echo $! >"$LAB_RUN/ha.$1.pid"
+}
+
+# lab_ha_client_stop NAME — stop the loop and wait for its requests.
+lab_ha_client_stop() {
+    : >"$LAB_RUN/ha.$1.stop"
+    wait "$(cat "$LAB_RUN/ha.$1.pid")" 2>/dev/null
+}
+
+# lab_ha_gap NAME CUT_MS — from the loop's record: LAB_HA_GAP (ms between the last success that
+# ended at or before CUT_MS and the first that ended after it), LAB_HA_LATE_FAILURES (failed
+# requests that started after that first success), LAB_HA_TOTAL, LAB_HA_FAILED, and a line.
+lab_ha_gap() {
+    local out=$LAB_RUN/ha.$1.txt
+    set -- $(awk -v cut="$2" '
+        { total++ }
+        $3 == "FAIL" { failed++; next }
+        $2 <= cut && $2 > before { before = $2 }
+        $2 > cut && (after == "" || $2 < after) { after = $2 }
+        END { print total + 0, failed + 0, before + 0, (after == "" ? -1 : after) }' "$out")
+    LAB_HA_TOTAL=$1 LAB_HA_FAILED=$2
+    if [ "$4" -lt 0 ] || [ "$3" -eq 0 ]; then
+        LAB_HA_GAP=never
+        LAB_HA_LATE_FAILURES=$LAB_HA_FAILED
+    else
+        LAB_HA_GAP=$(($4 - $3))
+        LAB_HA_LATE_FAILURES=$(awk -v t="$4" '$3 == "FAIL" && $1 > t { n++ } END { print n + 0 }' "$out")
+    fi
+    lab_say "client: $LAB_HA_TOTAL requests, $LAB_HA_FAILED failed; gap around the cut ${LAB_HA_GAP} ms;" \
+        "failed after the gap: $LAB_HA_LATE_FAILURES; answers: $(awk '$3 != "FAIL" { print $3 }' "$out" | sort | uniq -c | awk '{ printf "%s%s=%s", sep, $2, $1; sep = " " }')"
+}
+
+# lab_ha_cut NS — take NS off the network (its eth0 down) and stop its agent at once (SIGKILL:
+# nothing it holds is cleaned up, as when a node dies).
+lab_ha_cut() {
+    /sbin/ip -n "$1" link set eth0 down
+    lab_kill "$1" agent KILL
+}
+
+# lab_ha_failover_field NS FIELD — a number from the lastFailover of NS's status (e.g.
+# durationMillis).
+lab_ha_failover_field() {
+    sed -n "s/.*\"$2\": *\([0-9]*\).*/\1/p" "$LAB_RUN/agent.$1.status" | tail -n 1
+}
+
+# lab_ha_stream_across_failover EXPECT — a TCP stream through the VIP runs for 3 s, director is
+# cut off, director2 takes over; EXPECT "survives": the stream keeps flowing and its client keeps
+# running; EXPECT "breaks": the connection is reset or stalls within 10 s (no connection sync).
+lab_ha_stream_across_failover() {
+    local expect=$1 lines
+    lab_step "a TCP stream through the VIP to port 9000"
+    lab_ha_stream_start
+    lab_must lab_wait 10 sh -c "[ \$(grep -c '^tick' '$LAB_HA_STREAM_LOG') -ge 20 ]"
+    sleep 1
+    lab_say "stream: $(lab_ha_stream_lines) lines before the failover"
+    for ns in director director2; do
+        lab_say "$ns: IPVS connections: $(/sbin/ip netns exec "$ns" ipvsadm -Lnc | awk 'NR > 2' | tr -s ' ' | tr '\n' ';')"
+    done
+    lab_step "director is cut off"
+    lab_ha_cut director
+    lab_check "director2 holds the VIP" lab_wait 10 lab_ha_holds director2
+    lines=$(lab_ha_stream_lines)
+    if [ "$expect" = survives ]; then
+        lab_check "the stream flows on after the takeover" lab_ha_stream_grows 5
+        sleep 3
+        lab_check "and 3 s later still" lab_ha_stream_grows 5
+        lab_say "stream: $lines lines at the takeover, $(lab_ha_stream_lines) now"
+    else
+        lab_check "the stream breaks (reset, or no line for 3 s) within 10 s" lab_wait 10 sh -c \
+            "! kill -0 $(lab_pid client stream) 2>/dev/null || { n=\$(grep -c '^tick' '$LAB_HA_STREAM_LOG'); sleep 3; [ \$(grep -c '^tick' '$LAB_HA_STREAM_LOG') -eq \$n ]; }"
+        lab_say "stream: $lines lines at the takeover, $(lab_ha_stream_lines) now; client running: $(lab_running client stream && echo yes || echo no)"
+    fi
+}

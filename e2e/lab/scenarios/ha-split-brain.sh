@@ -1,0 +1,37 @@
+#!/bin/sh
+# ha-split-brain — nftables in director2 drops the failover heartbeats (UDP 9751) both ways: director2 thinks director is dead and takes the VIP too; each director's ARP probe finds the other's MAC; DuplicateVIP is reported and director2 (lower priority) steps down and holds back, so exactly one MAC answers ARP for the VIP within a few seconds; when heartbeats flow again the duplicate clears. Prints resolved_ms (heartbeats dropped → one owner again).
+# lab-timeout: 240
+. /lab/lib/lab.sh
+lab_must command -v lvs-agent # from LAB_EXTRA_BINARIES: missing is a failure, never a skip
+
+lab_step "two directors"
+lab_ha_setup
+
+lab_step "director2 drops heartbeats in and out"
+lab_must /sbin/ip netns exec director2 nft -f - <<'NFT'
+table inet lab-split {
+    chain input { type filter hook input priority 0; udp dport 9751 drop; }
+    chain output { type filter hook output priority 0; udp dport 9751 drop; }
+}
+NFT
+dropped=$(lab_uptime_ms)
+lab_check "director2 takes the VIP too (it cannot hear director)" lab_wait 10 lab_ha_holds director2
+lab_check "DuplicateVIP is reported (status condition True)" lab_wait 10 sh -c \
+    "grep -A3 '\"type\": \"DuplicateVIP\"' '$LAB_RUN/agent.director.status' '$LAB_RUN/agent.director2.status' | grep -q '\"status\": \"True\"' || grep -B4 '\"type\": \"DuplicateVIP\"' '$LAB_RUN/agent.director.status' '$LAB_RUN/agent.director2.status' | grep -q '\"status\": \"True\"'"
+lab_check "director2 (lower priority) steps down; director keeps the VIP" lab_wait 10 lab_ha_only director
+resolved=$(lab_uptime_ms)
+grep -h -B2 -A4 '"type": "DuplicateVIP"' "$LAB_RUN/agent.director2.status" | sed 's/^/    /'
+lab_arp_probe client "$LAB_HA_VIP"
+lab_check_eq "MACs answering ARP for the VIP: $(lab_arp_owners)" "$LAB_ARP_MACS" "$LAB_DIRECTOR_MAC"
+sleep 3
+lab_check "director2 stays back while heartbeats are dropped" lab_ha_not_holds director2
+lab_fast_loop client "$LAB_HA_VIP" 80 20
+lab_check_eq "requests to the VIP that failed" "$LAB_LOOP_FAILED" 0
+
+lab_step "heartbeats flow again"
+lab_must /sbin/ip netns exec director2 nft delete table inet lab-split
+lab_check "DuplicateVIP clears on director2" lab_wait 10 sh -c \
+    "grep -A3 -B4 '\"type\": \"DuplicateVIP\"' '$LAB_RUN/agent.director2.status' | grep -q '\"status\": \"False\"'"
+lab_check "director still the only holder" lab_ha_only director
+echo "resolved_ms=$((resolved - dropped))"
+lab_finish
