@@ -1,9 +1,13 @@
 //! Gratuitous ARP (IPv4) and unsolicited neighbour advertisements (IPv6) from a raw packet
-//! socket, so neighbours and switches learn at once which MAC now holds a VIP. The frame
-//! builders are pure and tested byte by byte.
+//! socket, so neighbours and switches learn at once which MAC now holds a VIP. The first frame
+//! goes out before `announce` returns; the repeats follow from a background task, so taking a
+//! VIP does not wait for them. The frame builders are pure and tested byte by byte.
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
+
+use tokio::task::AbortHandle;
 
 use super::datalink::{RawChannel, icmpv6_checksum};
 use crate::dataplane::DataplaneError;
@@ -51,28 +55,59 @@ pub fn unsolicited_neighbour_advertisement(mac: [u8; 6], address: Ipv6Addr) -> V
     frame
 }
 
-/// Sends `count` announcements for `address` on `interface`, `interval` apart.
+/// Sends one announcement for `address` on `interface` now, and `count - 1` more `interval`
+/// apart from a background task (a failed repeat is logged). Errors of the first frame are
+/// returned, and then nothing is repeated; the handle stops the repeats (the VIP was released).
 pub async fn announce(
     interface: &str,
     address: IpAddr,
     count: u32,
     interval: Duration,
-) -> Result<(), DataplaneError> {
-    let what = format!("announcing {address} on {interface}");
-    for attempt in 0..count {
-        let interface = interface.to_owned();
-        let task_what = what.clone();
-        tokio::task::spawn_blocking(move || send_once(&interface, address, &task_what))
-            .await
-            .map_err(|error| DataplaneError::Kernel {
-                what: what.clone(),
-                message: error.to_string(),
-            })??;
-        if attempt + 1 < count {
-            tokio::time::sleep(interval).await;
-        }
+) -> Result<Option<AbortHandle>, DataplaneError> {
+    let interface = interface.to_owned();
+    send_then_repeat(count, interval, move || send(interface.clone(), address)).await
+}
+
+/// Runs `send` once and returns its error, if any; after a success runs it `count - 1` more
+/// times, `interval` apart, in a spawned task that logs failures and keeps going. `None` when
+/// there is nothing to repeat.
+pub async fn send_then_repeat<SendFrame, Sending>(
+    count: u32,
+    interval: Duration,
+    send: SendFrame,
+) -> Result<Option<AbortHandle>, DataplaneError>
+where
+    SendFrame: Fn() -> Sending + Send + 'static,
+    Sending: Future<Output = Result<(), DataplaneError>> + Send + 'static,
+{
+    if count == 0 {
+        return Ok(None);
     }
-    Ok(())
+    send().await?;
+    if count == 1 {
+        return Ok(None);
+    }
+    let repeats = tokio::spawn(async move {
+        for _ in 1..count {
+            tokio::time::sleep(interval).await;
+            if let Err(error) = send().await {
+                tracing::warn!(%error, "a repeated announcement failed");
+            }
+        }
+    });
+    Ok(Some(repeats.abort_handle()))
+}
+
+/// Sends one announcement frame (on the blocking pool).
+async fn send(interface: String, address: IpAddr) -> Result<(), DataplaneError> {
+    let what = format!("announcing {address} on {interface}");
+    let task_what = what.clone();
+    tokio::task::spawn_blocking(move || send_once(&interface, address, &task_what))
+        .await
+        .map_err(|error| DataplaneError::Kernel {
+            what,
+            message: error.to_string(),
+        })?
 }
 
 fn send_once(interface: &str, address: IpAddr, what: &str) -> Result<(), DataplaneError> {
@@ -117,5 +152,76 @@ mod tests {
         // A correct checksum makes the one's-complement sum over pseudo-header + message zero.
         let all_nodes: Ipv6Addr = "ff02::1".parse().unwrap();
         assert_eq!(icmpv6_checksum(&address, &all_nodes, icmp), 0);
+    }
+
+    fn counting_sender(
+        sent: &std::sync::Arc<std::sync::atomic::AtomicU32>,
+        fail_first: bool,
+    ) -> impl Fn() -> std::future::Ready<Result<(), DataplaneError>> + Send + 'static {
+        let sent = sent.clone();
+        move || {
+            let attempt = sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::future::ready(if fail_first && attempt == 0 {
+                Err(DataplaneError::Kernel {
+                    what: "announcing 10.0.0.1 on eth0".into(),
+                    message: "raw socket: permission denied".into(),
+                })
+            } else {
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_frame_is_sent_before_returning_and_the_repeats_follow() {
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let interval = Duration::from_millis(200);
+        let started = tokio::time::Instant::now();
+        let repeats = send_then_repeat(3, interval, counting_sender(&sent, false))
+            .await
+            .unwrap();
+        assert!(repeats.is_some());
+        assert_eq!(started.elapsed(), Duration::ZERO, "returned without waiting");
+        assert_eq!(sent.load(std::sync::atomic::Ordering::SeqCst), 1);
+        tokio::time::sleep(interval + Duration::from_millis(1)).await;
+        assert_eq!(sent.load(std::sync::atomic::Ordering::SeqCst), 2);
+        tokio::time::sleep(interval * 5).await;
+        assert_eq!(
+            sent.load(std::sync::atomic::Ordering::SeqCst),
+            3,
+            "count frames in all"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_first_frame_is_returned_and_not_repeated() {
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let error = send_then_repeat(3, Duration::from_millis(200), counting_sender(&sent, true))
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("permission denied"), "{error}");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(sent.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn repeats_stop_when_aborted_and_a_single_frame_spawns_nothing() {
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let interval = Duration::from_millis(200);
+        let repeats = send_then_repeat(5, interval, counting_sender(&sent, false))
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::sleep(interval + Duration::from_millis(1)).await;
+        repeats.abort();
+        tokio::time::sleep(interval * 10).await;
+        assert_eq!(sent.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+        let once = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let repeats = send_then_repeat(1, interval, counting_sender(&once, false))
+            .await
+            .unwrap();
+        assert!(repeats.is_none());
+        assert_eq!(once.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

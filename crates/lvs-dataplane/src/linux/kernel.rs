@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use tokio::task::AbortHandle;
+
 use crate::dataplane::{DataplaneError, ServiceStats};
 use crate::executor::Executor;
 use crate::ipvs::{IpvsError, IpvsHandle, IpvsRequest, ObservedDestination, ObservedService, SyncDaemon};
@@ -52,6 +54,8 @@ pub struct LinuxKernel {
     routes: rtnetlink::Handle,
     settings: LinuxSettings,
     writes: std::sync::atomic::AtomicU64,
+    /// Announcement repeats still to be sent, by VIP (stopped when the VIP is released).
+    repeats: std::sync::Mutex<BTreeMap<IpAddr, Vec<AbortHandle>>>,
 }
 
 /// The dataplane of a Linux node.
@@ -73,6 +77,7 @@ impl LinuxDataplane {
             routes,
             settings,
             writes: std::sync::atomic::AtomicU64::new(0),
+            repeats: std::sync::Mutex::default(),
         };
         Executor::new(kernel, registry)
     }
@@ -182,6 +187,17 @@ impl LinuxKernel {
             });
         }
         Ok(uplinks)
+    }
+
+    /// Stops the announcement repeats of a VIP still under way.
+    fn stop_repeats(&self, address: IpAddr) {
+        let mut repeats = self
+            .repeats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for repeat in repeats.remove(&address).unwrap_or_default() {
+            repeat.abort();
+        }
     }
 }
 
@@ -300,6 +316,8 @@ impl Kernel for LinuxKernel {
 
     async fn delete_address(&self, address: &VipAddress) -> KernelResult<()> {
         self.count();
+        // A released VIP is not announced any more.
+        self.stop_repeats(address.address);
         interfaces::delete_address(&self.routes, address).await
     }
 
@@ -351,14 +369,24 @@ impl Kernel for LinuxKernel {
 
     async fn announce(&self, address: IpAddr, interface: Option<&str>) -> KernelResult<()> {
         let what = format!("announcing {address}");
-        for interface in self.required_uplinks(address, interface, what).await? {
-            announce::announce(
+        let interfaces = self.required_uplinks(address, interface, what).await?;
+        self.stop_repeats(address);
+        for interface in interfaces {
+            let repeats = announce::announce(
                 &interface,
                 address,
                 self.settings.announce_count,
                 self.settings.announce_interval,
             )
             .await?;
+            if let Some(repeats) = repeats {
+                self.repeats
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .entry(address)
+                    .or_default()
+                    .push(repeats);
+            }
         }
         Ok(())
     }
