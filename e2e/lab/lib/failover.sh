@@ -61,7 +61,12 @@ lab_ha_stream_server() {
 # $LAB_RUN/stream.txt.
 lab_ha_stream_start() {
     : >"$LAB_RUN/stream.txt"
-    lab_spawn client stream nc "$LAB_HA_VIP" 9000
+    # stdin is a FIFO held open by a sleeping writer: a two-way connection, not a half-closed
+    # one; exec makes the spawned process nc itself (lab_running tells whether it still runs)
+    rm -f "$LAB_RUN/stream.in"
+    mkfifo "$LAB_RUN/stream.in"
+    lab_spawn client stream-input sh -c "exec sleep 3600 >'$LAB_RUN/stream.in'"
+    lab_spawn client stream sh -c "exec nc $LAB_HA_VIP 9000 <'$LAB_RUN/stream.in'"
     # lab_spawn logs to /run/lab/log/client.stream.log: that is the received stream.
     LAB_HA_STREAM_LOG=$LAB_RUN/log/client.stream.log
 }
@@ -106,33 +111,40 @@ lab_ha_client_stop() {
     wait "$(cat "$LAB_RUN/ha.$1.pid")" 2>/dev/null
 }
 
-# lab_ha_gap NAME CUT_MS — from the loop's record: LAB_HA_GAP (ms between the last success that
-# ended at or before CUT_MS and the first that ended after it), LAB_HA_LATE_FAILURES (failed
-# requests that started after that first success), LAB_HA_TOTAL, LAB_HA_FAILED, and a line.
+# lab_ha_gap NAME CUT_MS — from the loop's record: LAB_HA_GAP, the longest time without any
+# answer that ends after CUT_MS (from the last answer before the outage to the first after it,
+# by completion time: requests keep completing every ~20 ms when the service is up);
+# LAB_HA_LATE_FAILURES, failed requests started after that first answer; LAB_HA_TOTAL,
+# LAB_HA_FAILED; and a line with the failures' start times relative to the cut.
 lab_ha_gap() {
-    local out=$LAB_RUN/ha.$1.txt
-    set -- $(awk -v cut="$2" '
-        { total++ }
-        $3 == "FAIL" { failed++; next }
-        $2 <= cut && $2 > before { before = $2 }
-        $2 > cut && (after == "" || $2 < after) { after = $2 }
-        END { print total + 0, failed + 0, before + 0, (after == "" ? -1 : after) }' "$out")
-    LAB_HA_TOTAL=$1 LAB_HA_FAILED=$2
-    if [ "$4" -lt 0 ] || [ "$3" -eq 0 ]; then
+    local out=$LAB_RUN/ha.$1.txt cut=$2 span
+    span=$(awk '$3 != "FAIL" { print $2 }' "$out" | sort -n | awk -v cut="$cut" '
+        NR > 1 && $1 > cut && $1 - last > gap { gap = $1 - last; from = last; to = $1 }
+        { last = $1 }
+        END { if (gap == "") print "none"; else print from, to }')
+    LAB_HA_TOTAL=$(awk 'END { print NR }' "$out")
+    LAB_HA_FAILED=$(awk '$3 == "FAIL" { n++ } END { print n + 0 }' "$out")
+    if [ "$span" = none ]; then
         LAB_HA_GAP=never
         LAB_HA_LATE_FAILURES=$LAB_HA_FAILED
-    else
-        LAB_HA_GAP=$(($4 - $3))
-        LAB_HA_LATE_FAILURES=$(awk -v t="$4" '$3 == "FAIL" && $1 > t { n++ } END { print n + 0 }' "$out")
+        lab_say "client: $LAB_HA_TOTAL requests, $LAB_HA_FAILED failed; no answer after the cut"
+        return
     fi
-    lab_say "client: $LAB_HA_TOTAL requests, $LAB_HA_FAILED failed; gap around the cut ${LAB_HA_GAP} ms;" \
-        "failed after the gap: $LAB_HA_LATE_FAILURES; answers: $(awk '$3 != "FAIL" { print $3 }' "$out" | sort | uniq -c | awk '{ printf "%s%s=%s", sep, $2, $1; sep = " " }')"
+    # shellcheck disable=SC2086 # two numbers
+    set -- $span
+    LAB_HA_GAP=$(($2 - $1))
+    LAB_HA_LATE_FAILURES=$(awk -v t="$2" '$3 == "FAIL" && $1 > t { n++ } END { print n + 0 }' "$out")
+    lab_say "client: $LAB_HA_TOTAL requests, $LAB_HA_FAILED failed (started at ms $(awk -v c="$cut" '$3 == "FAIL" { printf "%s%+d", sep, $1 - c; sep = "," }' "$out") from the cut);" \
+        "no answer from +$(($1 - cut)) to +$(($2 - cut)) ms: gap ${LAB_HA_GAP} ms; failed after the gap: $LAB_HA_LATE_FAILURES;" \
+        "answers: $(awk '$3 != "FAIL" { print $3 }' "$out" | sort | uniq -c | awk '{ printf "%s%s=%s", sep, $2, $1; sep = " " }')"
 }
 
 # lab_ha_cut NS — take NS off the network (its eth0 down) and stop its agent at once (SIGKILL:
-# nothing it holds is cleaned up, as when a node dies).
+# nothing it holds is cleaned up, as when a node dies). LAB_HA_CUT: uptime ms right after the
+# link went down.
 lab_ha_cut() {
     /sbin/ip -n "$1" link set eth0 down
+    LAB_HA_CUT=$(lab_uptime_ms)
     lab_kill "$1" agent KILL
 }
 

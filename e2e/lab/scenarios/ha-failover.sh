@@ -12,8 +12,8 @@ lab_check_eq "MACs answering ARP for the VIP: $(lab_arp_owners)" "$LAB_ARP_MACS"
 lab_step "a request every 20 ms; director is cut off"
 lab_ha_client_start f
 sleep 3
-cut=$(lab_uptime_ms)
 lab_ha_cut director
+cut=$LAB_HA_CUT
 lab_check "director2 holds the VIP" lab_wait 10 lab_ha_holds director2
 sleep 3
 lab_ha_client_stop f

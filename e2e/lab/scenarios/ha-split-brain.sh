@@ -16,11 +16,24 @@ table inet lab-split {
 NFT
 dropped=$(lab_uptime_ms)
 lab_check "director2 takes the VIP too (it cannot hear director)" lab_wait 10 lab_ha_holds director2
-lab_check "DuplicateVIP is reported (status condition True)" lab_wait 10 sh -c \
-    "grep -A3 '\"type\": \"DuplicateVIP\"' '$LAB_RUN/agent.director.status' '$LAB_RUN/agent.director2.status' | grep -q '\"status\": \"True\"' || grep -B4 '\"type\": \"DuplicateVIP\"' '$LAB_RUN/agent.director.status' '$LAB_RUN/agent.director2.status' | grep -q '\"status\": \"True\"'"
+# duplicate_reported — a director's status has DuplicateVIP True (reason AnsweredElsewhere, only
+# ever on that condition); keeps a copy of the status that said so.
+duplicate_reported() {
+    local ns
+    for ns in director director2; do
+        if grep -q '"reason": "AnsweredElsewhere"' "$LAB_RUN/agent.$ns.status" 2>/dev/null; then
+            cp "$LAB_RUN/agent.$ns.status" "$LAB_RUN/duplicate.status" && echo "$ns" >"$LAB_RUN/duplicate.node"
+            return 0
+        fi
+    done
+    return 1
+}
+lab_check "DuplicateVIP is reported (condition True, reason AnsweredElsewhere)" lab_wait 10 duplicate_reported
+lab_say "reported by $(cat "$LAB_RUN/duplicate.node" 2>/dev/null):"
+grep -B4 -A2 '"reason": "AnsweredElsewhere"' "$LAB_RUN/duplicate.status" 2>/dev/null | sed 's/^/    /'
+grep -A2 '"duplicateOwners"' "$LAB_RUN/duplicate.status" 2>/dev/null | sed 's/^/    /'
 lab_check "director2 (lower priority) steps down; director keeps the VIP" lab_wait 10 lab_ha_only director
 resolved=$(lab_uptime_ms)
-grep -h -B2 -A4 '"type": "DuplicateVIP"' "$LAB_RUN/agent.director2.status" | sed 's/^/    /'
 lab_arp_probe client "$LAB_HA_VIP"
 lab_check_eq "MACs answering ARP for the VIP: $(lab_arp_owners)" "$LAB_ARP_MACS" "$LAB_DIRECTOR_MAC"
 sleep 3
@@ -30,8 +43,8 @@ lab_check_eq "requests to the VIP that failed" "$LAB_LOOP_FAILED" 0
 
 lab_step "heartbeats flow again"
 lab_must /sbin/ip netns exec director2 nft delete table inet lab-split
-lab_check "DuplicateVIP clears on director2" lab_wait 10 sh -c \
-    "grep -A3 -B4 '\"type\": \"DuplicateVIP\"' '$LAB_RUN/agent.director2.status' | grep -q '\"status\": \"False\"'"
+lab_check "DuplicateVIP clears on director2 (reason NoDuplicate)" lab_wait 10 sh -c \
+    "grep -q '\"reason\": \"NoDuplicate\"' '$LAB_RUN/agent.director2.status' && ! grep -q AnsweredElsewhere '$LAB_RUN/agent.director2.status'"
 lab_check "director still the only holder" lab_ha_only director
 echo "resolved_ms=$((resolved - dropped))"
 lab_finish
