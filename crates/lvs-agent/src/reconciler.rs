@@ -279,6 +279,23 @@ impl<D: Dataplane> Reconciler<D> {
             tracing::error!(node = %self.node, object = %object, "{message}");
         }
         if let Some(failover) = &self.failover {
+            let removal_failed = |address: &std::net::IpAddr| {
+                report
+                    .failures
+                    .iter()
+                    .any(|failure| matches!(&failure.op, Op::DeleteAddress(vip) if vip.address == *address))
+            };
+            // Collected first: `released` locks what `holds` reads.
+            let released: Vec<std::net::IpAddr> = groups
+                .keys()
+                .filter(|address| {
+                    !failover.holds(address)
+                        && desired.addresses.iter().all(|vip| vip.address != **address)
+                        && !removal_failed(address)
+                })
+                .copied()
+                .collect();
+            failover.released(released);
             let now = Instant::now();
             for op in &ops {
                 if let Op::Announce { address, .. } = op

@@ -1,8 +1,9 @@
 //! The failover service with real UDP heartbeats between directors on loopback addresses
 //! (127.0.0.1, 127.0.0.2, 127.0.0.3 — all local on Linux): one becomes active, the standby
 //! takes over when the active one stops, a returning director stays standby without
-//! preemption, a director with the wrong key is not heard, and a probe finding another owner
-//! makes the lower-priority director step down.
+//! preemption, a director with the wrong key is not heard, a probe finding another owner
+//! makes the lower-priority director step down, and a director whose uplink goes down hands
+//! the VIP over only once it has removed it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
@@ -48,16 +49,26 @@ struct Director {
     failover: Failover,
     metrics: Arc<Metrics>,
     claimants: Arc<Mutex<Vec<String>>>,
+    uplink_down: Arc<Mutex<bool>>,
 }
 
 async fn director(node: &str, bind: &str, secret: &[u8], port: u16) -> Director {
+    director_with(node, bind, secret, port, group()).await
+}
+
+async fn director_with(node: &str, bind: &str, secret: &[u8], port: u16, group: Group) -> Director {
     let claimants = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&claimants);
     let prober: Prober = Arc::new(move |_, _| {
         let found = seen.lock().unwrap().clone();
         Box::pin(async move { Ok(found) })
     });
-    let uplink: UplinkCheck = Arc::new(|_, _| Box::pin(async { None }));
+    let uplink_down = Arc::new(Mutex::new(false));
+    let down = Arc::clone(&uplink_down);
+    let uplink: UplinkCheck = Arc::new(move |_, _| {
+        let down = *down.lock().unwrap();
+        Box::pin(async move { down.then(|| "eth0 is down".to_owned()) })
+    });
     let metrics = Metrics::new(node);
     let failover = Failover::start(
         Options {
@@ -72,7 +83,7 @@ async fn director(node: &str, bind: &str, secret: &[u8], port: u16) -> Director 
     )
     .await;
     let vip: IpAddr = VIP.parse().unwrap();
-    failover.set_groups(BTreeMap::from([(vip, group())]), &|_| false);
+    failover.set_groups(BTreeMap::from([(vip, group)]), &|_| false);
     failover.set_local(
         BTreeMap::from([(
             vip,
@@ -89,6 +100,7 @@ async fn director(node: &str, bind: &str, secret: &[u8], port: u16) -> Director 
         failover,
         metrics,
         claimants,
+        uplink_down,
     }
 }
 
@@ -197,6 +209,42 @@ async fn a_split_brain_ends_with_the_higher_priority_director() {
     );
     tokio::time::sleep(INTERVAL * 20).await;
     assert!(!holds(&d2), "d2 holds back while d1 answers");
+    d1.failover.stop();
+    d2.failover.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_director_whose_uplink_fails_hands_over_once_it_removed_the_vip() {
+    let port = port() + 3;
+    let slow = Group {
+        interval: Duration::from_millis(200),
+        ..group()
+    };
+    let d1 = director_with("d1", "127.0.0.1", b"a shared secret!", port, slow.clone()).await;
+    let d2 = director_with("d2", "127.0.0.2", b"a shared secret!", port, slow).await;
+    eventually("d1 active, d2 standby", Duration::from_secs(5), || {
+        holds(&d1) && !holds(&d2)
+    })
+    .await;
+    *d1.uplink_down.lock().unwrap() = true;
+    // The uplink is checked every second.
+    eventually("d1 steps down", Duration::from_secs(5), || !holds(&d1)).await;
+    let status = d1.failover.status();
+    assert_eq!(status[0].message.as_deref(), Some("eth0 is down"));
+    assert!(!status[0].eligible);
+    // Until d1 says the VIP is gone (or 600 ms pass), d2 still hears it as active.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(!holds(&d2), "d2 waits while d1 may still hold the address");
+    d1.failover.released(vec![VIP.parse().unwrap()]);
+    let took = eventually("d2 takes over", Duration::from_secs(5), || holds(&d2)).await;
+    assert!(
+        took < Duration::from_millis(500),
+        "took over {took:?} after the release"
+    );
+    assert_eq!(
+        d2.failover.status()[0].last_failover.as_ref().unwrap().reason,
+        "PeerStandby"
+    );
     d1.failover.stop();
     d2.failover.stop();
 }

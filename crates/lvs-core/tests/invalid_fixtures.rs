@@ -122,7 +122,7 @@ fn the_examples_have_no_errors_or_warnings() {
     assert!(problems.is_empty(), "{problems:#?}");
     assert_eq!(
         manifests.virtual_servers.len(),
-        6,
+        7,
         "every example VirtualServer was read"
     );
 }

@@ -79,11 +79,23 @@ struct State {
     sequences: BTreeMap<String, (u64, u64)>,
     backup_running: bool,
     synced_since: BTreeMap<IpAddr, Instant>,
-    records: BTreeMap<IpAddr, FailoverRecord>,
-    pending: BTreeMap<IpAddr, (Instant, Option<Instant>)>,
+    takeovers: Takeovers,
     reannounce: std::collections::BTreeSet<IpAddr>,
     sequence: u64,
     incarnation: u64,
+}
+
+/// Takeovers and step-downs in progress, and the last takeover of each VIP.
+#[derive(Default)]
+struct Takeovers {
+    /// The last takeover of each VIP.
+    records: BTreeMap<IpAddr, FailoverRecord>,
+    /// Takeovers not announced yet: when decided, and when the previous holder was last heard.
+    pending: BTreeMap<IpAddr, (Instant, Option<Instant>)>,
+    /// VIPs given up but maybe still on the node: peers keep hearing "active" until the
+    /// reconciler removed the address (or the dead interval passed), so the VIP is never on two
+    /// directors at once in a handover.
+    releasing: BTreeMap<IpAddr, Instant>,
 }
 
 impl Failover {
@@ -216,12 +228,12 @@ impl Failover {
     /// The reconciler announced `address` (first gratuitous ARP / NA sent) at `at`.
     pub fn announced(&self, address: IpAddr, at: Instant) {
         let mut state = self.shared.lock();
-        let Some((decided, last_heard)) = state.pending.remove(&address) else {
+        let Some((decided, last_heard)) = state.takeovers.pending.remove(&address) else {
             return;
         };
         let since = last_heard.unwrap_or(decided);
         let duration = at.saturating_duration_since(since);
-        if let Some(record) = state.records.get_mut(&address) {
+        if let Some(record) = state.takeovers.records.get_mut(&address) {
             record.garp_sent_at = Some(Time(k8s_openapi::jiff::Timestamp::now()));
             record.duration_millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
             record.detection_millis =
@@ -236,6 +248,20 @@ impl Failover {
             );
         }
         self.shared.metrics.failover.failover_completed(duration);
+    }
+
+    /// The reconciler removed these VIPs (or never had them): peers may now hear "standby".
+    pub fn released(&self, addresses: Vec<IpAddr>) {
+        let mut any = false;
+        {
+            let mut state = self.shared.lock();
+            for address in addresses {
+                any |= state.takeovers.releasing.remove(&address).is_some();
+            }
+        }
+        if any {
+            self.shared.wake.notify_one();
+        }
     }
 
     /// VIPs this node holds that must be announced again (another host claimed them).
@@ -282,7 +308,7 @@ impl Failover {
                     message: refusal.clone().or_else(|| election.message().map(str::to_owned)),
                     peers_alive,
                     duplicate_owners: election.duplicates().to_vec(),
-                    last_failover: state.records.get(address).cloned(),
+                    last_failover: state.takeovers.records.get(address).cloned(),
                 }
             })
             .collect()
@@ -321,8 +347,7 @@ impl Shared {
             peers,
             backup_running,
             synced_since,
-            records,
-            pending,
+            takeovers,
             ..
         } = &mut *state;
         let empty = BTreeMap::new();
@@ -348,7 +373,8 @@ impl Shared {
             let mut local = effective(local.get(address), uplinks_down.get(address));
             local.synced_since = synced_since.get(address).copied();
             let decision = election.evaluate(now, &local, peers.get(address).unwrap_or(&empty));
-            changed |= self.record(*address, decision, now, records, pending);
+            let dead_after = election.settings().dead_after;
+            changed |= self.record(*address, decision, now, dead_after, takeovers);
         }
         drop(state);
         if changed {
@@ -363,8 +389,8 @@ impl Shared {
         address: IpAddr,
         decision: Decision,
         now: Instant,
-        records: &mut BTreeMap<IpAddr, FailoverRecord>,
-        pending: &mut BTreeMap<IpAddr, (Instant, Option<Instant>)>,
+        dead_after: Duration,
+        takeovers: &mut Takeovers,
     ) -> bool {
         match decision {
             Decision::Stay => false,
@@ -375,7 +401,7 @@ impl Shared {
             } => {
                 tracing::warn!(vip = %address, from = from.as_deref().unwrap_or("none"), reason, "taking over the VIP");
                 self.metrics.failover.election(address, true);
-                records.insert(
+                takeovers.records.insert(
                     address,
                     FailoverRecord {
                         from,
@@ -387,13 +413,15 @@ impl Shared {
                         duration_millis: 0,
                     },
                 );
-                pending.insert(address, (now, last_heard));
+                takeovers.pending.insert(address, (now, last_heard));
+                takeovers.releasing.remove(&address);
                 true
             }
             Decision::StepDown { reason } => {
                 tracing::warn!(vip = %address, "stepping down: {reason}");
                 self.metrics.failover.election(address, false);
-                pending.remove(&address);
+                takeovers.pending.remove(&address);
+                takeovers.releasing.insert(address, now + dead_after);
                 true
             }
         }
@@ -410,9 +438,14 @@ impl Shared {
             .map(|(address, election)| {
                 let local = effective(state.local.get(address), state.uplinks_down.get(address));
                 let synced_since = state.synced_since.get(address).copied();
+                let releasing = state
+                    .takeovers
+                    .releasing
+                    .get(address)
+                    .is_some_and(|deadline| *deadline > now);
                 VipReport {
                     address: *address,
-                    role: election.role(),
+                    role: if releasing { Role::Active } else { election.role() },
                     eligible: local.eligible,
                     wants_vip: election.wants_vip(),
                     healthy: local.healthy,
@@ -513,8 +546,7 @@ impl Shared {
             let State {
                 elections,
                 peers,
-                records,
-                pending,
+                takeovers,
                 reannounce,
                 ..
             } = &mut *state;
@@ -528,7 +560,8 @@ impl Shared {
                 .failover
                 .duplicate_vip(address, !election.duplicates().is_empty());
             let duplicates_changed = before.is_empty() != election.duplicates().is_empty();
-            let changed = self.record(address, decision, now, records, pending) || duplicates_changed;
+            let dead_after = election.settings().dead_after;
+            let changed = self.record(address, decision, now, dead_after, takeovers) || duplicates_changed;
             if duplicates_changed && election.role() == Role::Active {
                 // Another host claimed the VIP (and may have announced it), or stopped: tell the
                 // neighbours again who holds it.
