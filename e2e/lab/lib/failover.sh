@@ -13,8 +13,8 @@ lab_uptime_ms() {
 
 # lab_ha_setup [SED] — topology (client, director, director2, rs1, rs2), web servers on :80
 # and stream servers on :9000 in rs1 and rs2, the failover key, manifests/ha.yaml (edited by the
-# sed expression SED, e.g. to turn preemption on) and ha-nodes.yaml, agents on all four nodes;
-# waits until every agent synced and director holds the VIP. Agents run with
+# sed expression SED, e.g. to turn preemption on) and ha-nodes.yaml, agents on all four nodes
+# (director's first); waits until every agent synced and director holds the VIP. Agents run with
 # LAB_AGENT_ARGS="--failover-key-file ... $LAB_HA_ARGS".
 lab_ha_setup() {
     local ns
@@ -31,8 +31,13 @@ lab_ha_setup() {
     lab_must lab_manifest_put "$LAB_HA_DIR" nodes.yaml /lab/manifests/ha-nodes.yaml
     sed -e "${1:-s/^//}" /lab/manifests/ha.yaml >"$LAB_RUN/ha.yaml"
     lab_must lab_manifest_put "$LAB_HA_DIR" ha.yaml "$LAB_RUN/ha.yaml"
-    for ns in director director2 rs1 rs2; do lab_agent_start "$ns" "$LAB_HA_DIR"; done
-    lab_must lab_agent_wait_all 2 0 director director2
+    # director first: a director that starts alone takes the VIP after listening one dead
+    # interval, and without preemption keeps it when the preferred one shows up later.
+    for ns in director rs1 rs2; do lab_agent_start "$ns" "$LAB_HA_DIR"; done
+    lab_must lab_agent_wait_synced director 2 0
+    lab_must lab_wait 15 lab_ha_holds director
+    lab_agent_start director2 "$LAB_HA_DIR"
+    lab_must lab_agent_wait_synced director2 2 0
     lab_must lab_agent_wait_all 0 1 rs1 rs2
     lab_check "director (priority 1) holds the VIP, director2 does not" lab_wait 15 lab_ha_only director
 }

@@ -16,10 +16,14 @@ lab_topology 2 2
 for rs in rs1 rs2; do lab_must lab_http_server "$rs" 80; done
 lab_kmock_routes director director2 rs1 rs2
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$LAB_RUN/failover.key"
-for ns in director director2 rs1 rs2; do
+# director first (see lab_ha_setup): without preemption the first to start keeps the VIP.
+for ns in director rs1 rs2; do
     lab_kmock_agent "$ns" LVS_FAILOVER_KEY_FILE="$LAB_RUN/failover.key"
 done
-lab_check "director (priority 1) holds the VIP, director2 does not" lab_wait 90 lab_ha_only director
+lab_must lab_wait 90 lab_ha_holds director
+lab_kmock_agent director2 LVS_FAILOVER_KEY_FILE="$LAB_RUN/failover.key"
+lab_must lab_wait 60 sh -c "/sbin/ip netns exec director2 ipvsadm -Ln | grep -q '10.100.0.100:80'"
+lab_check "director (priority 1) holds the VIP, director2 does not" lab_wait 30 lab_ha_only director
 lab_must lab_wait 30 lab_ns rs2 sh -c "/sbin/ip -4 addr show dev lo | grep -q '$LAB_HA_VIP/32'"
 lab_fast_loop client "$LAB_HA_VIP" 80 10
 lab_check_loop "TCP to $LAB_HA_VIP:80 through director" rs1 rs2

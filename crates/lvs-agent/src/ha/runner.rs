@@ -62,6 +62,7 @@ struct Shared {
     state: Mutex<State>,
     roles: watch::Sender<u64>,
     wake: tokio::sync::Notify,
+    recheck: tokio::sync::Notify,
     metrics: Arc<Metrics>,
     prober: Prober,
     uplink: UplinkCheck,
@@ -74,7 +75,8 @@ struct State {
     elections: BTreeMap<IpAddr, Election>,
     groups: BTreeMap<IpAddr, Group>,
     local: BTreeMap<IpAddr, Local>,
-    uplinks_down: BTreeMap<IpAddr, String>,
+    /// The last uplink check of each VIP: None when up, else why not (absent: not checked yet).
+    uplinks: BTreeMap<IpAddr, Option<String>>,
     peers: BTreeMap<IpAddr, BTreeMap<String, PeerReport>>,
     sequences: BTreeMap<String, (u64, u64)>,
     backup_running: bool,
@@ -116,6 +118,7 @@ impl Failover {
             }),
             roles,
             wake: tokio::sync::Notify::new(),
+            recheck: tokio::sync::Notify::new(),
             metrics,
             prober: options.prober,
             uplink: options.uplink,
@@ -183,7 +186,13 @@ impl Failover {
                 }
             }
         }
+        let unchecked = groups.keys().any(|address| !state.uplinks.contains_key(address));
+        state.uplinks.retain(|address, _| groups.contains_key(address));
         state.groups = groups;
+        drop(state);
+        if unchecked {
+            self.shared.recheck.notify_one();
+        }
     }
 
     /// Whether this node should hold `address`: VIPs without an election always, the others
@@ -299,7 +308,7 @@ impl Failover {
                             .map(|(node, _)| node.clone())
                     }),
                 };
-                let local = effective(state.local.get(address), state.uplinks_down.get(address));
+                let local = effective(state.local.get(address), state.uplinks.get(address));
                 VipFailoverStatus {
                     address: address.to_string(),
                     role: election.role().as_str().to_owned(),
@@ -343,7 +352,7 @@ impl Shared {
             elections,
             groups,
             local,
-            uplinks_down,
+            uplinks,
             peers,
             backup_running,
             synced_since,
@@ -370,7 +379,7 @@ impl Shared {
             } else {
                 synced_since.remove(address);
             }
-            let mut local = effective(local.get(address), uplinks_down.get(address));
+            let mut local = effective(local.get(address), uplinks.get(address));
             local.synced_since = synced_since.get(address).copied();
             let decision = election.evaluate(now, &local, peers.get(address).unwrap_or(&empty));
             let dead_after = election.settings().dead_after;
@@ -436,7 +445,7 @@ impl Shared {
             .elections
             .iter()
             .map(|(address, election)| {
-                let local = effective(state.local.get(address), state.uplinks_down.get(address));
+                let local = effective(state.local.get(address), state.uplinks.get(address));
                 let synced_since = state.synced_since.get(address).copied();
                 let releasing = state
                     .takeovers
@@ -586,17 +595,22 @@ impl Shared {
     }
 }
 
-/// This node's state for a VIP with the uplink's state folded in.
-fn effective(local: Option<&Local>, uplink_down: Option<&String>) -> Local {
+/// This node's state for a VIP with the uplink's state folded in: an uplink that is down, or
+/// not checked yet, makes the node ineligible.
+fn effective(local: Option<&Local>, uplink: Option<&Option<String>>) -> Local {
     let mut local = local.cloned().unwrap_or_else(|| Local {
         reason: Some("not reconciled yet".to_owned()),
         ..Local::default()
     });
-    if let Some(why) = uplink_down
+    let down = match uplink {
+        None => Some("the uplink has not been checked yet".to_owned()),
+        Some(down) => down.clone(),
+    };
+    if let Some(why) = down
         && local.eligible
     {
         local.eligible = false;
-        local.reason = Some(why.clone());
+        local.reason = Some(why);
     }
     local
 }
@@ -663,8 +677,7 @@ async fn tick(shared: Arc<Shared>, socket: Arc<UdpSocket>) {
 
 async fn probe(shared: Arc<Shared>) {
     loop {
-        tokio::time::sleep(PROBE_INTERVAL).await;
-        let uplinks: Vec<(IpAddr, Option<String>)> = {
+        let targets: Vec<(IpAddr, Option<String>)> = {
             let state = shared.lock();
             state
                 .groups
@@ -672,16 +685,14 @@ async fn probe(shared: Arc<Shared>) {
                 .map(|(address, group)| (*address, group.interface.clone()))
                 .collect()
         };
-        let mut down = BTreeMap::new();
-        for (address, interface) in uplinks {
-            if let Some(why) = (shared.uplink)(address, interface).await {
-                down.insert(address, why);
-            }
+        let mut uplinks = BTreeMap::new();
+        for (address, interface) in targets {
+            uplinks.insert(address, (shared.uplink)(address, interface).await);
         }
         let uplinks_changed = {
             let mut state = shared.lock();
-            let changed = state.uplinks_down != down;
-            state.uplinks_down = down;
+            let changed = state.uplinks != uplinks;
+            state.uplinks = uplinks;
             changed
         };
         if uplinks_changed {
@@ -697,6 +708,10 @@ async fn probe(shared: Arc<Shared>) {
                 }
                 Err(error) => tracing::warn!(vip = %address, "probing who answers for the VIP: {error}"),
             }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(PROBE_INTERVAL) => {}
+            () = shared.recheck.notified() => {}
         }
     }
 }
