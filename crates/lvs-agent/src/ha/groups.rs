@@ -40,10 +40,10 @@ impl Group {
         self.interval * self.dead_after_count
     }
 
-    /// The election settings for `me`.
-    pub fn settings(&self, me: &str) -> Settings {
+    /// The election settings of this group's VIP `address` for `me`.
+    pub fn settings(&self, address: IpAddr, me: &str) -> Settings {
         Settings {
-            address: IpAddr::from([0, 0, 0, 0]),
+            address,
             ranked: self.ranked.clone(),
             me: me.to_owned(),
             dead_after: self.dead_after(),

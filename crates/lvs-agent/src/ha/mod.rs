@@ -31,7 +31,7 @@ pub async fn start<D: Dataplane>(
         let dataplane = Arc::clone(&probing);
         Box::pin(async move {
             dataplane
-                .vip_claimants(address, interface.as_deref(), runner::probe_wait())
+                .vip_claimants(address, interface.as_deref(), runner::PROBE_WAIT)
                 .await
                 .map(|macs| macs.iter().map(|mac| format_mac(*mac)).collect())
                 .map_err(|error| error.to_string())

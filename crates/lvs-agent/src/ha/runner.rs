@@ -15,7 +15,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::election::{Decision, Election, Local, PeerReport, Settings};
+use super::election::{Decision, Election, Local, PeerReport};
 use super::groups::Group;
 use super::wire::{self, Heartbeat, HeartbeatKey, Role, VipReport};
 use crate::metrics::Metrics;
@@ -31,7 +31,7 @@ pub type UplinkCheck =
 /// How often the VIPs this node holds are probed for other owners (and uplinks checked).
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a probe waits for answers.
-const PROBE_WAIT: Duration = Duration::from_millis(200);
+pub const PROBE_WAIT: Duration = Duration::from_millis(200);
 
 /// Settings of the failover service.
 pub struct Options {
@@ -170,10 +170,7 @@ impl Failover {
         state.peers.retain(|address, _| groups.contains_key(address));
         state.local.retain(|address, _| groups.contains_key(address));
         for (address, group) in &groups {
-            let settings = Settings {
-                address: *address,
-                ..group.settings(&self.shared.node)
-            };
+            let settings = group.settings(*address, &self.shared.node);
             match state.elections.get_mut(address) {
                 Some(election) => election.update(settings),
                 None => {
@@ -203,25 +200,6 @@ impl Failover {
             .elections
             .get(address)
             .is_none_or(|election| election.role() == Role::Active)
-    }
-
-    /// Whether this node is active for any VIP that uses connection sync, and whether any uses it.
-    pub fn sync_roles(&self) -> (bool, bool) {
-        let state = self.shared.lock();
-        let synced = state
-            .groups
-            .iter()
-            .filter(|(_, group)| group.connection_sync.is_some());
-        let mut master = false;
-        let mut any = false;
-        for (address, _) in synced {
-            any = true;
-            master |= state
-                .elections
-                .get(address)
-                .is_some_and(|election| election.role() == Role::Active);
-        }
-        (master, any)
     }
 
     /// This node's own state for each VIP, after a pass; and whether the backup sync daemon runs.
@@ -714,9 +692,4 @@ async fn probe(shared: Arc<Shared>) {
             () = shared.recheck.notified() => {}
         }
     }
-}
-
-/// How long the prober waits for answers (the Prober is called with this in mind).
-pub fn probe_wait() -> Duration {
-    PROBE_WAIT
 }
