@@ -3,7 +3,8 @@
 //! happens only through the plan, which covers only what the ownership record says is ours,
 //! and only when the intent is complete.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,9 +102,40 @@ pub struct Reconciler<D> {
     names: ServiceNames,
     last_desired: Option<NodeState>,
     failover: Option<Failover>,
-    /// The first failure of each VirtualServer in the last pass that touched services.
-    service_failures: BTreeMap<String, String>,
+    /// The failures of the last pass, with the part of the kernel state each was in: a partial
+    /// pass (health, failover) carries forward those it did not look at.
+    failures: Vec<(Scope, String, String)>,
     connections: u64,
+}
+
+/// The part of the kernel state an operation works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// IPVS services and destinations.
+    Services,
+    /// VIP addresses, their announcements and the sync daemons.
+    Vips,
+    /// Devices, sysctls, nftables.
+    Rest,
+}
+
+impl Scope {
+    fn of(op: &Op) -> Self {
+        match op {
+            Op::AddService(_)
+            | Op::UpdateService(_)
+            | Op::DeleteService(_)
+            | Op::AddDestination(..)
+            | Op::UpdateDestination(..)
+            | Op::DeleteDestination(..) => Self::Services,
+            Op::AddAddress(_)
+            | Op::DeleteAddress(_)
+            | Op::Announce { .. }
+            | Op::StartSyncDaemon(..)
+            | Op::StopSyncDaemon(_) => Self::Vips,
+            _ => Self::Rest,
+        }
+    }
 }
 
 /// The VirtualServer behind each IPVS service, as of the last pass (labels for the counters).
@@ -123,7 +155,7 @@ impl<D: Dataplane> Reconciler<D> {
             names: ServiceNames::default(),
             last_desired: None,
             failover: None,
-            service_failures: BTreeMap::new(),
+            failures: Vec::new(),
             connections: 0,
         }
     }
@@ -178,12 +210,21 @@ impl<D: Dataplane> Reconciler<D> {
         let mut desired =
             intent.desired(&|virtual_server, real_server| health.health(virtual_server, real_server));
         let groups = ha::groups(&intent.config);
+        // The failover VIPs this node gives up in this pass: decided once, so the addresses and
+        // the sync daemons follow the same roles even if an election changes them meanwhile.
+        let mut released: BTreeSet<IpAddr> = BTreeSet::new();
         if let Some(failover) = &self.failover {
             let last = self.last_desired.as_ref();
             failover.set_groups(groups.clone(), &|address| {
                 last.is_some_and(|last| last.addresses.iter().any(|vip| vip.address == *address))
             });
-            ha::desired::restrict(&mut desired, &groups, &|address| failover.holds(address));
+            let held = failover.held();
+            released = groups
+                .keys()
+                .filter(|address| !held.contains(*address))
+                .copied()
+                .collect();
+            ha::desired::restrict(&mut desired, &groups, &|address| held.contains(address));
             if pass == Pass::Change {
                 for conflict in ha::desired::sync_conflicts(&groups) {
                     tracing::warn!("{conflict}");
@@ -228,7 +269,10 @@ impl<D: Dataplane> Reconciler<D> {
         };
         let mut ops = plan(&desired, &observed);
         if !intent.complete {
-            ops.retain(|op| !is_removal(op));
+            // A VIP this node no longer holds goes even so: a peer takes it once it is gone.
+            ops.retain(|op| {
+                !is_removal(op) || matches!(op, Op::DeleteAddress(vip) if released.contains(&vip.address))
+            });
         }
         if let Some(failover) = &self.failover {
             for address in failover.take_reannounce() {
@@ -270,48 +314,48 @@ impl<D: Dataplane> Reconciler<D> {
         if let Ok(mut names) = self.names.write() {
             names.clone_from(&owners.services);
         }
-        outcome.failures = report
+        let succeeded = |op: &Op| !report.failures.iter().any(|failure| failure.op == *op);
+        let covered = |scope: Scope| match pass {
+            Pass::Failover => scope == Scope::Vips,
+            Pass::Health if services_only => scope == Scope::Services,
+            _ => true,
+        };
+        let mut failures: Vec<(Scope, String, String)> = report
             .failures
             .iter()
-            .map(|failure| (owners.object_of(&failure.op), failure.error.to_string()))
+            .map(|failure| {
+                let object = owners.object_of(&failure.op);
+                (Scope::of(&failure.op), object, failure.error.to_string())
+            })
             .collect();
-        for (object, message) in &outcome.failures {
+        for (_, object, message) in &failures {
             tracing::error!(node = %self.node, object = %object, "{message}");
         }
+        failures.extend(self.failures.drain(..).filter(|(scope, _, _)| !covered(*scope)));
+        outcome.failures = failures
+            .iter()
+            .map(|(_, object, message)| (object.clone(), message.clone()))
+            .collect();
+        self.failures = failures;
         if let Some(failover) = &self.failover {
-            let removal_failed = |address: &std::net::IpAddr| {
-                report
-                    .failures
-                    .iter()
-                    .any(|failure| matches!(&failure.op, Op::DeleteAddress(vip) if vip.address == *address))
+            // Released once the address is really gone: this pass read the addresses (a
+            // services-only pass did not) and either did not find it or deleted it.
+            let gone = |address: &IpAddr| {
+                !services_only
+                    && (!observed.addresses.iter().any(|vip| vip.address == *address)
+                        || ops.iter().any(|op| {
+                            matches!(op, Op::DeleteAddress(vip) if vip.address == *address) && succeeded(op)
+                        }))
             };
-            // Collected first: `released` locks what `holds` reads.
-            let released: Vec<std::net::IpAddr> = groups
-                .keys()
-                .filter(|address| {
-                    !failover.holds(address)
-                        && desired.addresses.iter().all(|vip| vip.address != **address)
-                        && !removal_failed(address)
-                })
-                .copied()
-                .collect();
-            failover.released(released);
+            failover.released(released.iter().filter(|address| gone(address)).copied().collect());
             let now = Instant::now();
             for op in &ops {
                 if let Op::Announce { address, .. } = op
                     && groups.contains_key(address)
-                    && !report.failures.iter().any(|failure| failure.op == *op)
+                    && succeeded(op)
                 {
                     failover.announced(*address, now);
                 }
-            }
-        }
-        if pass != Pass::Failover {
-            self.service_failures.clear();
-            for (object, message) in &outcome.failures {
-                self.service_failures
-                    .entry(object.clone())
-                    .or_insert_with(|| message.clone());
             }
         }
         let backup_failed = report
@@ -344,11 +388,16 @@ impl<D: Dataplane> Reconciler<D> {
             return;
         };
         let health = &self.health;
-        let failures = &self.service_failures;
+        let failures = &self.failures;
         let local = ha::desired::local_states(
             &intent.config,
             groups,
-            &|virtual_server| failures.get(virtual_server).cloned(),
+            &|virtual_server| {
+                failures
+                    .iter()
+                    .find(|(_, object, _)| object == virtual_server)
+                    .map(|(_, _, message)| message.clone())
+            },
             &|virtual_server, real_server| health.health(virtual_server, real_server),
         );
         let backup = outcome.desired.sync_daemons.get(&SyncRole::Backup).cloned();

@@ -168,3 +168,91 @@ async fn a_vip_that_gets_a_second_director_stays_where_it_is() {
     });
     failover.stop();
 }
+
+/// director-1 (the higher priority) as a bare failover service on 127.0.0.1, eligible.
+async fn preferred_peer(port: u16) -> Failover {
+    let prober: Prober = Arc::new(|_, _| Box::pin(async { Ok(Vec::new()) }));
+    let uplink: UplinkCheck = Arc::new(|_, _| Box::pin(async { None }));
+    let peer = Failover::start(
+        Options {
+            node: "director-1".into(),
+            port,
+            bind: "127.0.0.1".parse().unwrap(),
+            key: Some(HeartbeatKey::new(b"a shared secret!")),
+            prober,
+            uplink,
+        },
+        Metrics::new("director-1"),
+    )
+    .await;
+    let config = intent(Some(preempting())).config;
+    peer.set_groups(lvs_agent::ha::groups(&config), &|_| false);
+    peer.set_local(
+        std::collections::BTreeMap::from([(
+            vip(),
+            lvs_agent::ha::election::Local {
+                eligible: true,
+                reason: None,
+                healthy: 1,
+                synced_since: None,
+            },
+        )]),
+        false,
+    );
+    peer
+}
+
+fn preempting() -> Value {
+    json!({
+        "peers": [{ "node": "director-1", "address": "127.0.0.1" }, { "node": "director-2", "address": "127.0.0.2" }],
+        "heartbeatIntervalMillis": 50, "deadAfter": 3, "preempt": true, "preemptDelaySeconds": 0,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_director_handing_over_removes_the_vip_first_even_from_an_incomplete_config() {
+    let port = 47_000 + u16::try_from(std::process::id() % 10_000).unwrap();
+    let (dataplane, mut reconciler, failover) = reconciler(port).await;
+    let mut roles = failover.subscribe();
+    let mut intent = intent(Some(preempting()));
+    reconciler.reconcile(&intent, Pass::Change).await;
+    tokio::time::timeout(Duration::from_secs(5), roles.changed())
+        .await
+        .expect("director-2 takes the VIP alone")
+        .unwrap();
+    assert!(reconciler.reconcile(&intent, Pass::Failover).await.synced);
+    let holds_vip = || {
+        dataplane
+            .kernel()
+            .with_state(|state| state.addresses.iter().any(|address| address.address == vip()))
+    };
+    assert!(holds_vip());
+
+    // director-1 returns and asks for the VIP; director-2 steps down.
+    let peer = preferred_peer(port).await;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while failover.holds(&vip()) {
+            roles.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("director-2 steps down");
+    // Until director-2 removed the VIP, director-1 does not take it.
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert!(!peer.holds(&vip()), "director-1 waits for the VIP to be gone");
+    // The config is incomplete right now (a shard missing): removals are held back, but not
+    // this one.
+    intent.complete = false;
+    let handover = reconciler.reconcile(&intent, Pass::Failover).await;
+    assert!(handover.synced, "{:?}", handover.failures);
+    assert!(!holds_vip(), "the VIP is gone from director-2");
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !peer.holds(&vip()) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("director-1 takes the VIP once director-2 released it");
+    peer.stop();
+    failover.stop();
+}

@@ -96,3 +96,34 @@ async fn a_health_pass_touches_only_ipvs_and_a_resync_repairs_the_rest() {
         assert_eq!(state.addresses.len(), 2, "the new VIP came with its service");
     });
 }
+
+#[tokio::test]
+async fn a_partial_pass_keeps_reporting_failures_it_did_not_look_at() {
+    let dataplane = Arc::new(FakeDataplane::new_fake());
+    let metrics = Metrics::new("director-1");
+    let health = HealthMonitor::new(1, lvs_agent::metrics_observer(&metrics));
+    let mut reconciler = Reconciler::new(Arc::clone(&dataplane), health, metrics, "director-1");
+    let mut intent = intent();
+    let mut twos = intent.config.director_services[0].clone();
+    twos.virtual_server = "default/twos".to_owned();
+    twos.address = Some("10.100.0.106".to_owned());
+    twos.scheduler = serde_json::from_value(json!("twos")).unwrap();
+    intent.config.director_services.push(twos);
+    let change = reconciler.reconcile(&intent, Pass::Change).await;
+    assert!(!change.synced);
+    assert!(change.failures_of("default/twos").next().is_some());
+    let retry = reconciler.next_retry().expect("a retry is due");
+
+    // A failover pass reads and changes only VIPs: the service it did not retry still fails.
+    let failover = reconciler.reconcile(&intent, Pass::Failover).await;
+    assert!(!failover.synced, "still not synced: {:?}", failover.failures);
+    assert!(
+        failover.failures_of("default/twos").next().is_some(),
+        "{:?}",
+        failover.failures
+    );
+    assert!(
+        reconciler.next_retry().is_some_and(|next| next >= retry),
+        "the retry stays scheduled"
+    );
+}

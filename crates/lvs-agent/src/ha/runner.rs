@@ -192,6 +192,17 @@ impl Failover {
         }
     }
 
+    /// The VIPs with an election that this node holds now (one look at every role).
+    pub fn held(&self) -> std::collections::BTreeSet<IpAddr> {
+        let state = self.shared.lock();
+        state
+            .elections
+            .iter()
+            .filter(|(_, election)| election.role() == Role::Active)
+            .map(|(address, _)| *address)
+            .collect()
+    }
+
     /// Whether this node should hold `address`: VIPs without an election always, the others
     /// while this node is active.
     pub fn holds(&self, address: &IpAddr) -> bool {
