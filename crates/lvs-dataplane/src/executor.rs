@@ -412,6 +412,10 @@ impl<K: Kernel> Dataplane for Executor<K> {
                 results
             };
             for (op, result, forget) in results {
+                // A service alone in its run is created above; later VIP ops look here.
+                if let (Op::AddService(service), Err(_)) = (&op, &result) {
+                    failed_services.insert(service.key);
+                }
                 forgets.extend(forget);
                 match result {
                     Ok(()) => report.applied += 1,

@@ -284,6 +284,30 @@ async fn a_vip_whose_only_service_failed_is_neither_added_nor_announced() {
         assert!(state.announcements.is_empty(), "{:?}", state.announcements);
     });
 
+    // The same with a service without destinations (alone in its run of IPVS changes).
+    let dataplane = FakeDataplane::new_fake();
+    let mut lone = desired(1);
+    for state in lone.services.values_mut() {
+        state.service.scheduler = "twos".into();
+        state.destinations.clear();
+    }
+    let report = dataplane
+        .apply(plan(&lone, &dataplane.observe().await.unwrap()))
+        .await;
+    assert_eq!(
+        report
+            .failures
+            .iter()
+            .filter(|failure| failure.error.to_string().contains("not taken"))
+            .count(),
+        2,
+        "{:?}",
+        report.failures
+    );
+    dataplane
+        .kernel()
+        .with_state(|state| assert!(state.addresses.is_empty(), "{:?}", state.addresses));
+
     // With a second, working service on the VIP the VIP is taken.
     let mut target = desired(1);
     let mut broken = target.services.values().next().unwrap().clone();
