@@ -18,24 +18,37 @@ pub struct NodeFacts {
     pub labels: BTreeMap<String, String>,
     /// Addresses from `status.addresses` (InternalIP and ExternalIP).
     pub addresses: BTreeSet<IpAddr>,
+    /// The InternalIP addresses, in the order the Node lists them (the ones peers talk to).
+    pub internal_addresses: Vec<IpAddr>,
 }
 
 impl NodeFacts {
     /// Extracts the facts from a Node object; addresses that do not parse are skipped.
     pub fn from_node(node: &Node) -> Self {
-        let addresses = node
-            .status
-            .as_ref()
-            .and_then(|status| status.addresses.as_ref())
-            .into_iter()
-            .flatten()
-            .filter(|address| address.type_ == "InternalIP" || address.type_ == "ExternalIP")
-            .filter_map(|address| address.address.parse().ok())
+        let listed = || {
+            node.status
+                .as_ref()
+                .and_then(|status| status.addresses.as_ref())
+                .into_iter()
+                .flatten()
+        };
+        let of_type = |type_: &str| {
+            listed()
+                .filter(|address| address.type_ == type_)
+                .filter_map(|address| address.address.parse::<IpAddr>().ok())
+                .collect::<Vec<_>>()
+        };
+        let internal_addresses = of_type("InternalIP");
+        let addresses = internal_addresses
+            .iter()
+            .copied()
+            .chain(of_type("ExternalIP"))
             .collect();
         Self {
             name: node.metadata.name.clone().unwrap_or_default(),
             labels: node.metadata.labels.clone().unwrap_or_default(),
             addresses,
+            internal_addresses,
         }
     }
 

@@ -610,3 +610,36 @@ fn two_directors_get_failover_settings_in_priority_order_with_peer_addresses() {
         "a single director needs no election"
     );
 }
+
+#[test]
+fn heartbeats_go_to_the_internal_address_not_a_lower_external_one() {
+    let nodes = r#"
+apiVersion: v1
+kind: Node
+metadata: {name: lb-a, labels: {lvs.operator.io/director: "true"}}
+status: {addresses: [{type: ExternalIP, address: 1.2.3.4}, {type: InternalIP, address: 10.0.0.5}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: lb-b, labels: {lvs.operator.io/director: "true"}}
+status: {addresses: [{type: ExternalIP, address: 1.2.3.5}]}
+"#;
+    let input = manifests(&[nodes, &virtual_server("ns", "ha", "198.51.100.5", 80, "")]);
+    let output = run(&input, None);
+    let peers: Vec<_> = service(&output, "lb-a", "ns/ha")
+        .high_availability
+        .clone()
+        .unwrap()
+        .peers
+        .into_iter()
+        .map(|peer| (peer.node, peer.address))
+        .collect();
+    assert_eq!(
+        peers,
+        [
+            ("lb-a".to_owned(), Some("10.0.0.5".to_owned())),
+            ("lb-b".to_owned(), Some("1.2.3.5".to_owned())),
+        ],
+        "InternalIP first; an ExternalIP only when there is none"
+    );
+}

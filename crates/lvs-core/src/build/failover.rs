@@ -34,12 +34,15 @@ pub(super) fn resolve(
     let peers = ranked
         .into_iter()
         .map(|node| {
+            // The first InternalIP of the VIP's family, else any InternalIP, else an ExternalIP.
             let address = nodes.node(node).and_then(|facts| {
                 let same_family = |address: &&IpAddr| address.is_ipv6() == family_v6;
-                facts
-                    .addresses
+                let internal = &facts.internal_addresses;
+                internal
                     .iter()
                     .find(same_family)
+                    .or_else(|| internal.first())
+                    .or_else(|| facts.addresses.iter().find(same_family))
                     .or_else(|| facts.addresses.iter().next())
                     .map(IpAddr::to_string)
             });
