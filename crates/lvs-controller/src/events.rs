@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use lvs_api::conditions::{status as condition_status, types};
+use lvs_api::conditions::{reasons, status as condition_status, types};
 
 /// Event reason: a real server started failing its checks.
 pub const REAL_SERVER_DOWN: &str = "RealServerDown";
@@ -66,10 +66,20 @@ pub fn virtual_server_notices(previous: &[Condition], next: &[Condition]) -> Vec
     Vec::new()
 }
 
-/// The Event a change of a VirtualServer's active director calls for (none for the first one
-/// seen: `previous` is None when the controller has no earlier status).
-pub fn director_notices(previous: Option<&str>, next: Option<&str>, known_before: bool) -> Vec<Notice> {
-    if !known_before || previous == next {
+/// Whether a VirtualServer's directors have all reported its current generation (`Programmed`
+/// not `Pending`): only then does "no active director" mean one was lost, not that they are
+/// catching up with a spec change.
+pub fn directors_settled(conditions: &[Condition]) -> bool {
+    find(conditions, types::PROGRAMMED).is_none_or(|programmed| programmed.reason != reasons::PENDING)
+}
+
+/// The Event a change of a VirtualServer's active director calls for. `last_known` is the
+/// director last seen settled (`None`: never seen — the first one is no change).
+pub fn director_notices(last_known: Option<Option<&str>>, next: Option<&str>) -> Vec<Notice> {
+    let Some(previous) = last_known else {
+        return Vec::new();
+    };
+    if previous == next {
         return Vec::new();
     }
     match next {
@@ -223,22 +233,34 @@ mod tests {
 
     #[test]
     fn director_changes_are_announced_but_not_the_first_one_seen() {
-        assert!(
-            director_notices(None, Some("a"), false).is_empty(),
-            "no earlier status"
-        );
-        assert!(director_notices(Some("a"), Some("a"), true).is_empty());
-        let changed = director_notices(Some("a"), Some("b"), true);
+        assert!(director_notices(None, Some("a")).is_empty(), "no earlier status");
+        assert!(director_notices(Some(Some("a")), Some("a")).is_empty());
+        let changed = director_notices(Some(Some("a")), Some("b"));
         assert_eq!(changed[0].reason, DIRECTOR_CHANGED);
         assert_eq!(changed[0].note, "the active director is now b (was a)");
         assert!(!changed[0].warning);
         assert_eq!(
-            director_notices(None, Some("b"), true)[0].reason,
+            director_notices(Some(None), Some("b"))[0].reason,
             DIRECTOR_CHANGED
         );
-        let lost = director_notices(Some("a"), None, true);
+        let lost = director_notices(Some(Some("a")), None);
         assert_eq!(lost[0].reason, NO_ACTIVE_DIRECTOR);
         assert!(lost[0].warning);
+    }
+
+    #[test]
+    fn directors_catching_up_with_a_new_generation_are_not_settled() {
+        assert!(directors_settled(&[condition(
+            "Programmed",
+            "True",
+            "Programmed"
+        )]));
+        assert!(directors_settled(&[condition(
+            "Programmed",
+            "False",
+            "KernelError"
+        )]));
+        assert!(!directors_settled(&[condition("Programmed", "False", "Pending")]));
     }
 
     #[test]

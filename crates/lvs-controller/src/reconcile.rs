@@ -18,8 +18,8 @@ use tokio::sync::watch;
 
 use crate::apply::{self, Memory};
 use crate::events::{
-    Notice, Publisher, UNREADABLE, director_notices, duplicate_notices, real_server_notices,
-    virtual_server_notices,
+    Notice, Publisher, UNREADABLE, director_notices, directors_settled, duplicate_notices,
+    real_server_notices, virtual_server_notices,
 };
 use crate::metrics::{ConditionCounts, Metrics};
 use crate::status::{
@@ -68,6 +68,9 @@ pub struct Reconciler {
     virtual_statuses: Written<VirtualServerStatus>,
     real_statuses: Written<RealServerStatus>,
     reported: BTreeSet<(Option<String>, Option<String>)>,
+    /// Each VirtualServer's active director as last seen settled (not while its directors catch
+    /// up with a new generation, when none is known), for the director-change Events.
+    active_directors: BTreeMap<String, Option<String>>,
 }
 
 /// Failed requests of one pass.
@@ -125,6 +128,7 @@ impl Reconciler {
             virtual_statuses: Written::default(),
             real_statuses: Written::default(),
             reported: BTreeSet::new(),
+            active_directors: BTreeMap::new(),
         }
     }
 
@@ -187,17 +191,23 @@ impl Reconciler {
                 previous.map_or(&[][..], |previous| &previous.conditions),
                 &status.conditions,
             ));
-            notices.extend(director_notices(
-                previous.and_then(|previous| previous.active_director.as_deref()),
-                status.active_director.as_deref(),
-                previous.is_some(),
-            ));
+            let settled = directors_settled(&status.conditions);
+            if settled {
+                notices.extend(director_notices(
+                    self.active_directors.get(&name).map(Option::as_deref),
+                    status.active_director.as_deref(),
+                ));
+            }
             ensure_leading(leader)?;
             let api: Api<VirtualServer> = Api::namespaced(self.client.clone(), &key.namespace);
             if self
                 .write_status(&api, &key, "VirtualServer", &status, &mut failures)
                 .await
             {
+                if settled {
+                    self.active_directors
+                        .insert(name.clone(), status.active_director.clone());
+                }
                 self.virtual_statuses
                     .record(&name, object.metadata.resource_version.clone(), status);
                 summary.statuses += 1;
@@ -237,6 +247,8 @@ impl Reconciler {
             .map(|object| key_of(Kind::VirtualServer, &object.metadata).qualified_name())
             .collect();
         self.virtual_statuses.retain(|name| virtual_names.contains(name));
+        self.active_directors
+            .retain(|name, _| virtual_names.contains(name));
         let real_names: BTreeSet<String> = snapshot
             .real_servers
             .iter()
