@@ -47,7 +47,7 @@ pub async fn run<D: Dataplane>(
 ) -> anyhow::Result<()> {
     let api: Api<LvsNodeConfig> = Api::all(client);
     let selector = format!("{NODE_NAME}={}", options.node_name);
-    let mut events = watcher(api.clone(), watcher::Config::default().labels(&selector))
+    let mut events = watcher::watcher(api.clone(), watcher::Config::default().labels(&selector))
         .default_backoff()
         .boxed();
     let mut health_changes = reconciler.health().subscribe();
@@ -56,6 +56,8 @@ pub async fn run<D: Dataplane>(
     let writer = StatusWriter::start(api.clone());
     let mut next_resync = Instant::now() + options.resync;
     let mut shutdown = std::pin::pin!(shutdown);
+    // The intent changes only with the shards (a Change pass); other passes reuse it.
+    let mut cached: Option<Intent> = None;
     loop {
         let retry = reconciler.next_retry();
         let pass = tokio::select! {
@@ -82,16 +84,22 @@ pub async fn run<D: Dataplane>(
                 }
                 Pass::Health
             }
-            () = crate::standalone::role_changed(role_changes.as_mut()) => Pass::Failover,
-            () = sleep_until_some(retry) => Pass::Retry,
+            () = crate::ha::role_changed(role_changes.as_mut()) => Pass::Failover,
+            () = lvs_runtime::sleep_until_some(retry) => Pass::Retry,
             () = tokio::time::sleep_until(next_resync) => Pass::Resync,
             () = &mut shutdown => return Ok(()),
         };
         if !shards.listed {
             continue;
         }
-        let intent = shards.intent(&options);
-        intent.report_problems();
+        let intent = match cached.take() {
+            Some(intent) if pass != Pass::Change => intent,
+            _ => {
+                let intent = shards.intent(&options);
+                intent.report_problems();
+                intent
+            }
+        };
         let outcome = reconciler.reconcile(&intent, pass).await;
         if pass == Pass::Resync || outcome.synced {
             next_resync = Instant::now() + options.resync;
@@ -100,6 +108,7 @@ pub async fn run<D: Dataplane>(
             ready.send_replace(true);
         }
         write_statuses(&writer, &shards, &reconciler, &outcome, pass);
+        cached = Some(intent);
     }
 }
 
@@ -133,13 +142,6 @@ fn write_statuses<D: Dataplane>(
         changed.insert(name.clone(), status);
     }
     writer.write(changed);
-}
-
-async fn sleep_until_some(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// This node's config shards as the watch has shown them.
@@ -233,11 +235,4 @@ impl Shards {
             complete,
         }
     }
-}
-
-fn watcher(
-    api: Api<LvsNodeConfig>,
-    config: watcher::Config,
-) -> impl futures::Stream<Item = Result<Event<LvsNodeConfig>, watcher::Error>> + Send {
-    watcher::watcher(api, config)
 }

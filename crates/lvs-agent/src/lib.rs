@@ -3,7 +3,6 @@
 //! against a mock API server).
 
 pub mod access;
-pub mod backoff;
 pub mod ha;
 pub mod health;
 pub mod kubernetes;

@@ -177,7 +177,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .map_err(|error| anyhow::anyhow!("cannot listen on {address} for /metrics: {error}"))?;
-        tracing::info!(%address, "serving /healthz, /readyz and /metrics");
         let served = Arc::clone(&metrics);
         tokio::spawn(async move {
             if let Err(error) =

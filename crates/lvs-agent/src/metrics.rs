@@ -14,6 +14,7 @@ use std::time::Duration;
 use lvs_dataplane::Op;
 use lvs_dataplane::dataplane::ServiceStats;
 use lvs_dataplane::model::{AddressFamily, ServiceKey, Stats};
+use lvs_runtime::metrics::{ResultLabels, reconcile_histogram};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -29,12 +30,6 @@ pub const PREFIX: &str = "lvs_agent";
 
 /// The content type of [`Metrics::encode`]'s output.
 pub use lvs_runtime::OPENMETRICS_CONTENT_TYPE as CONTENT_TYPE;
-
-/// Label set `{result}`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ResultLabels {
-    result: &'static str,
-}
 
 /// Label set `{kind, result}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -59,18 +54,13 @@ struct CheckLabels {
 }
 
 fn result(success: bool) -> &'static str {
-    if success { "success" } else { "error" }
+    ResultLabels::of(success).result
 }
 
 /// Locks a snapshot; a panic elsewhere while holding the lock leaves a snapshot that is still
 /// whole (every writer replaces or edits it in one step), so poisoning is ignored.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Reconcile durations: 1 ms to about 33 s.
-fn reconcile_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.001, 2.0, 16))
 }
 
 /// Health-check latencies: 0.5 ms to about 8 s.
@@ -172,9 +162,7 @@ impl Metrics {
     /// `reconcile_duration_seconds`.
     pub fn reconcile_finished(&self, duration: Duration, success: bool) {
         self.reconcile_runs
-            .get_or_create(&ResultLabels {
-                result: result(success),
-            })
+            .get_or_create(&ResultLabels::of(success))
             .inc();
         self.reconcile_duration.observe(duration.as_secs_f64());
     }
@@ -269,11 +257,7 @@ impl Metrics {
 
     /// Every metric as OpenMetrics text (see [`CONTENT_TYPE`]), ending in `# EOF`.
     pub fn encode(&self) -> String {
-        let mut text = String::new();
-        if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
-            tracing::error!(%error, "encoding the metrics failed");
-        }
-        text
+        lvs_runtime::metrics::encode(&self.registry)
     }
 }
 

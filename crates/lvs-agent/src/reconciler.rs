@@ -13,11 +13,11 @@ use lvs_dataplane::model::{NodeState, SyncRole};
 use lvs_dataplane::{Dataplane, Op, plan};
 use tokio::time::Instant;
 
-use crate::backoff::Backoff;
 use crate::ha::{self, Failover};
 use crate::health::HealthMonitor;
 use crate::metrics::{Metrics, op_kind};
 use crate::node_config::Intent;
+use lvs_runtime::backoff::Backoff;
 
 /// Why a pass runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,11 +183,6 @@ impl<D: Dataplane> Reconciler<D> {
         &self.health
     }
 
-    /// The dataplane.
-    pub fn dataplane(&self) -> &Arc<D> {
-        &self.dataplane
-    }
-
     /// Drift repairs so far.
     pub fn drift_repairs(&self) -> u64 {
         self.drift_repairs
@@ -300,21 +295,13 @@ impl<D: Dataplane> Reconciler<D> {
         let writes_before = self.dataplane.write_count();
         let report = self.dataplane.apply(ops.clone()).await;
         outcome.writes = self.dataplane.write_count().saturating_sub(writes_before);
-        let kinds: Vec<(&'static str, bool)> = ops
-            .iter()
-            .map(|op| {
-                (
-                    op_kind(op),
-                    !report.failures.iter().any(|failure| failure.op == *op),
-                )
-            })
-            .collect();
+        let succeeded = |op: &Op| !report.failures.iter().any(|failure| failure.op == *op);
+        let kinds: Vec<(&'static str, bool)> = ops.iter().map(|op| (op_kind(op), succeeded(op))).collect();
         self.metrics.kernel_operations(&kinds);
         let owners = Owners::of(intent);
         if let Ok(mut names) = self.names.write() {
             names.clone_from(&owners.services);
         }
-        let succeeded = |op: &Op| !report.failures.iter().any(|failure| failure.op == *op);
         let covered = |scope: Scope| match pass {
             Pass::Failover => scope == Scope::Vips,
             Pass::Health if services_only => scope == Scope::Services,
@@ -401,7 +388,7 @@ impl<D: Dataplane> Reconciler<D> {
             &|virtual_server, real_server| health.health(virtual_server, real_server),
         );
         let backup = outcome.desired.sync_daemons.get(&SyncRole::Backup).cloned();
-        let backup_running = backup.is_some() && backup_started && outcome.observe_error.is_none();
+        let backup_running = backup.is_some() && backup_started;
         failover.set_local(local, backup_running);
         outcome.failover = failover.status();
         let Some(backup) = backup else { return };

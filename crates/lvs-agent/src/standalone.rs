@@ -153,34 +153,15 @@ pub async fn run<D: Dataplane>(
                     pending = Some(Pass::Health);
                 }
             }
-            () = role_changed(role_changes.as_mut()) => {
+            () = crate::ha::role_changed(role_changes.as_mut()) => {
                 if pending.is_none() {
                     pending = Some(Pass::Failover);
                 }
             }
-            () = sleep_until_some(retry) => pending = Some(Pass::Retry),
+            () = lvs_runtime::sleep_until_some(retry) => pending = Some(Pass::Retry),
             () = tokio::time::sleep_until(next_resync) => pending = Some(Pass::Resync),
             () = crate::shutdown_signal() => return Ok(ExitCode::SUCCESS),
         }
-    }
-}
-
-/// Resolves when a failover role changes; never without a failover service.
-pub(crate) async fn role_changed(roles: Option<&mut tokio::sync::watch::Receiver<u64>>) {
-    match roles {
-        Some(roles) => {
-            if roles.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until_some(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -15,8 +15,7 @@ use lvs_dataplane::desired::service_key;
 use crate::health::HealthMonitor;
 use crate::reconciler::{NODE_OBJECT, Outcome};
 
-/// The role a director reports for a service whose VIP it alone directs.
-const ACTIVE: &str = "Active";
+use lvs_api::ACTIVE;
 
 /// The status of `config` (one shard or the whole node) after `outcome`. `previous` carries the
 /// conditions' transition times forward.

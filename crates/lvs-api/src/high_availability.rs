@@ -107,6 +107,12 @@ fn default_failback_sync() -> u32 {
     3
 }
 
+/// The role a director reports for a VIP it holds (`ServiceStatus.role`,
+/// `VipFailoverStatus.role`).
+pub const ACTIVE: &str = "Active";
+/// The role a director reports for a VIP another director holds.
+pub const STANDBY: &str = "Standby";
+
 /// Failover settings as the controller resolved them for the agents of one VIP.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -42,38 +42,33 @@ impl Default for Options {
 }
 
 /// The first retry delay after a failed pass.
-pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+pub const INITIAL_BACKOFF: Duration = lvs_runtime::backoff::INITIAL;
 /// The longest retry delay.
-pub const MAXIMUM_BACKOFF: Duration = Duration::from_secs(60);
+pub const MAXIMUM_BACKOFF: Duration = lvs_runtime::backoff::MAXIMUM;
 
-/// Retry delays of failing passes: 100 ms, doubling to a minute; reset by a pass that succeeds.
+/// Retry delays of failing passes: the shared per-object backoff with the pass as the one
+/// object — 100 ms, doubling to a minute; reset by a pass that succeeds.
 #[derive(Debug, Default)]
-pub struct Backoff {
-    delay: Option<Duration>,
-    not_before: Option<Instant>,
-}
+pub struct Backoff(lvs_runtime::backoff::Backoff);
+
+/// The backoff's name for the pass.
+const PASS: &str = "pass";
 
 impl Backoff {
     /// Records a failed pass at `now`; returns the delay until the retry.
     pub fn failed(&mut self, now: Instant) -> Duration {
-        let delay = self
-            .delay
-            .map_or(INITIAL_BACKOFF, |delay| (delay * 2).min(MAXIMUM_BACKOFF));
-        self.delay = Some(delay);
-        self.not_before = Some(now + delay);
-        delay
+        self.0.record([PASS], now);
+        self.0.delay_of(PASS).unwrap_or(INITIAL_BACKOFF)
     }
 
     /// Records a pass that succeeded.
     pub fn succeeded(&mut self) {
-        self.delay = None;
-        self.not_before = None;
+        self.0.reset();
     }
 
     /// The earliest time a pass may start, wanted at `wanted`.
     pub fn earliest(&self, wanted: Instant) -> Instant {
-        self.not_before
-            .map_or(wanted, |not_before| wanted.max(not_before))
+        self.0.next_retry().map_or(wanted, |due| wanted.max(due))
     }
 }
 
@@ -141,7 +136,7 @@ pub async fn run(
                     tracing::info!("not leading: standing by");
                 }
             }
-            () = sleep_until_some(wake) => {
+            () = lvs_runtime::sleep_until_some(wake) => {
                 due = None;
                 let snapshot = stores.snapshot();
                 let started = Instant::now();
@@ -173,13 +168,6 @@ pub async fn run(
             }
             () = &mut shutdown => return Ok(()),
         }
-    }
-}
-
-async fn sleep_until_some(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 

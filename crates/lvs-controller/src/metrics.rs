@@ -6,25 +6,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lvs_runtime::metrics::{ResultLabels, reconcile_histogram};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
 /// The prefix of every metric name.
 pub const PREFIX: &str = "lvs_controller";
-
-/// The content type of [`Metrics::encode`]'s output.
-pub use lvs_runtime::OPENMETRICS_CONTENT_TYPE as CONTENT_TYPE;
-
-/// Label set `{result}`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ResultLabels {
-    result: &'static str,
-}
 
 /// Label set `{operation}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -74,7 +66,7 @@ impl Metrics {
         );
         let metrics = Self {
             reconcile_runs: Family::default(),
-            reconcile_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            reconcile_duration: reconcile_histogram(),
             request_errors: Family::default(),
             watch_errors: Family::default(),
             leader: Gauge::default(),
@@ -130,8 +122,9 @@ impl Metrics {
 
     /// Records a finished reconcile.
     pub fn reconciled(&self, duration: Duration, success: bool) {
-        let result = if success { "success" } else { "error" };
-        self.reconcile_runs.get_or_create(&ResultLabels { result }).inc();
+        self.reconcile_runs
+            .get_or_create(&ResultLabels::of(success))
+            .inc();
         self.reconcile_duration.observe(duration.as_secs_f64());
     }
 
@@ -178,11 +171,7 @@ impl Metrics {
 
     /// The OpenMetrics text of every metric.
     pub fn encode(&self) -> String {
-        let mut text = String::new();
-        if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
-            tracing::warn!(%error, "cannot encode the metrics");
-        }
-        text
+        lvs_runtime::metrics::encode(&self.registry)
     }
 }
 

@@ -97,10 +97,10 @@ fn ensure_leading(leader: &watch::Receiver<bool>) -> Result<(), ReconcileError> 
     }
 }
 
-fn status_patch(kind: &str, status: &impl Serialize) -> Patch<serde_json::Value> {
+fn status_patch<K: Resource<DynamicType = ()>>(status: &impl Serialize) -> Patch<serde_json::Value> {
     Patch::Apply(serde_json::json!({
-        "apiVersion": format!("{}/{}", lvs_api::GROUP, lvs_api::VERSION),
-        "kind": kind,
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
         "status": status,
     }))
 }
@@ -152,7 +152,9 @@ impl Reconciler {
             .await?;
 
         let output = desired::build(snapshot);
-        self.apply_node_configs(&output, snapshot, leader, &mut summary, &mut failures)
+        let node_configs = output.node_config_objects();
+        let node_config_count = node_configs.len();
+        self.apply_node_configs(node_configs, snapshot, leader, &mut summary, &mut failures)
             .await?;
 
         let reports = AgentReports::new(&snapshot.node_configs);
@@ -200,10 +202,7 @@ impl Reconciler {
             }
             ensure_leading(leader)?;
             let api: Api<VirtualServer> = Api::namespaced(self.client.clone(), &key.namespace);
-            if self
-                .write_status(&api, &key, "VirtualServer", &status, &mut failures)
-                .await
-            {
+            if self.write_status(&api, &key, &status, &mut failures).await {
                 if settled {
                     self.active_directors
                         .insert(name.clone(), status.active_director.clone());
@@ -231,10 +230,7 @@ impl Reconciler {
             );
             ensure_leading(leader)?;
             let api: Api<RealServer> = Api::namespaced(self.client.clone(), &key.namespace);
-            if self
-                .write_status(&api, &key, "RealServer", &status, &mut failures)
-                .await
-            {
+            if self.write_status(&api, &key, &status, &mut failures).await {
                 self.real_statuses
                     .record(&name, object.metadata.resource_version.clone(), status);
                 summary.statuses += 1;
@@ -255,8 +251,7 @@ impl Reconciler {
             .map(|object| key_of(Kind::RealServer, &object.metadata).qualified_name())
             .collect();
         self.real_statuses.retain(|name| real_names.contains(name));
-        self.metrics
-            .set_objects(&counts, output.node_config_objects().len());
+        self.metrics.set_objects(&counts, node_config_count);
 
         match failures.first {
             None => Ok(summary),
@@ -321,17 +316,13 @@ impl Reconciler {
 
     async fn apply_node_configs(
         &mut self,
-        output: &lvs_core::BuildOutput,
+        node_configs: Vec<LvsNodeConfig>,
         snapshot: &Snapshot,
         leader: &watch::Receiver<bool>,
         summary: &mut Summary,
         failures: &mut Failures,
     ) -> Result<(), ReconcileError> {
-        let plan = apply::plan(
-            output.node_config_objects(),
-            &snapshot.node_configs,
-            &mut self.memory,
-        );
+        let plan = apply::plan(node_configs, &snapshot.node_configs, &mut self.memory);
         let api: Api<LvsNodeConfig> = Api::all(self.client.clone());
         for (config, replaced) in plan.apply {
             ensure_leading(leader)?;
@@ -369,21 +360,21 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Writes one status by server-side apply; true when written (or the object is gone).
+    /// Writes one status by server-side apply; true when written (false when it failed or the
+    /// object is gone).
     async fn write_status<K>(
         &self,
         api: &Api<K>,
         key: &ObjectKey,
-        kind: &str,
         status: &impl Serialize,
         failures: &mut Failures,
     ) -> bool
     where
-        K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     {
         let params = PatchParams::apply(CONTROLLER_FIELD_MANAGER).force();
         match api
-            .patch_status(&key.name, &params, &status_patch(kind, status))
+            .patch_status(&key.name, &params, &status_patch::<K>(status))
             .await
         {
             Ok(_) => {

@@ -23,8 +23,7 @@ use lvs_core::object::ObjectKey;
 pub use real_server::real_server_status;
 pub use virtual_server::virtual_server_status;
 
-/// The role an agent reports for the director that holds the VIP.
-pub const ACTIVE: &str = "Active";
+use lvs_api::ACTIVE;
 
 /// What every node's agent reported, merged across the node's shards.
 #[derive(Debug, Clone, Default)]

@@ -98,20 +98,10 @@ pub trait Dataplane: Send + Sync + 'static {
     /// health can affect — skipping devices, sysctls and nftables.
     fn observe_services(
         &self,
-    ) -> impl Future<Output = Result<BTreeMap<ServiceKey, ServiceState>, DataplaneError>> + Send {
-        async { Ok(self.observe().await?.services) }
-    }
+    ) -> impl Future<Output = Result<BTreeMap<ServiceKey, ServiceState>, DataplaneError>> + Send;
     /// Reads only our VIP addresses and our sync daemons — what a failover changes — skipping
     /// the IPVS dump, sysctls and nftables.
-    fn observe_vips(&self) -> impl Future<Output = Result<VipState, DataplaneError>> + Send {
-        async {
-            let observed = self.observe().await?;
-            Ok(VipState {
-                addresses: observed.addresses,
-                sync_daemons: observed.sync_daemons,
-            })
-        }
-    }
+    fn observe_vips(&self) -> impl Future<Output = Result<VipState, DataplaneError>> + Send;
     /// Counters of our services.
     fn stats(&self) -> impl Future<Output = Result<Vec<ServiceStats>, DataplaneError>> + Send;
     /// IPVS connection entries per virtual address (on a standby: the connections its backup

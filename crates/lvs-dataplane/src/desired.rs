@@ -71,6 +71,15 @@ pub fn service_key(service: &DirectorService) -> Option<ServiceKey> {
     }
 }
 
+/// The device a director holds the service's VIP on: `lvs0`, or the uplink for `Interface`
+/// placement.
+pub fn vip_device(service: &DirectorService) -> String {
+    match (service.vip_placement, &service.interface) {
+        (VipPlacement::Interface, Some(interface)) => interface.clone(),
+        _ => DUMMY_DEVICE.to_owned(),
+    }
+}
+
 fn add_director_service(
     service: &DirectorService,
     inputs: &Inputs<'_>,
@@ -181,19 +190,15 @@ fn add_director_service(
             mark,
         });
     }
-    let device = match service.vip_placement {
-        VipPlacement::Dummy => {
-            state.links.insert(Link::Dummy {
-                name: DUMMY_DEVICE.to_owned(),
-            });
-            DUMMY_DEVICE.to_owned()
-        }
-        VipPlacement::Interface => service
-            .interface
-            .clone()
-            .unwrap_or_else(|| DUMMY_DEVICE.to_owned()),
-    };
-    state.addresses.insert(VipAddress { address, device });
+    if service.vip_placement == VipPlacement::Dummy {
+        state.links.insert(Link::Dummy {
+            name: DUMMY_DEVICE.to_owned(),
+        });
+    }
+    state.addresses.insert(VipAddress {
+        address,
+        device: vip_device(service),
+    });
     state.announce.insert(address, service.interface.clone());
 }
 

@@ -1,8 +1,11 @@
 //! What `lvs-agent` and `lvs-controller` share around their work, kept in one place: logging
-//! set-up, the async runtime and the exit status, shutdown on Ctrl-C or SIGTERM, and the HTTP
-//! endpoints `/healthz`, `/readyz` and `/metrics`. No Kubernetes and no kernel here.
+//! set-up, the async runtime and the exit status, shutdown on Ctrl-C or SIGTERM, retry delays,
+//! metric helpers, and the HTTP endpoints `/healthz`, `/readyz` and `/metrics`. No Kubernetes
+//! and no kernel here.
 
+pub mod backoff;
 pub mod endpoints;
+pub mod metrics;
 
 use std::process::ExitCode;
 
@@ -70,5 +73,13 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = terminate => {}
+    }
+}
+
+/// Sleeps until `deadline`; never resolves without one (a `select!` branch that is off).
+pub async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }

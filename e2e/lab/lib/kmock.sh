@@ -12,14 +12,19 @@ LAB_KMOCK_HOST=10.0.2.2
 LAB_KMOCK_PORT=18473
 LAB_KMOCK_API=http://$LAB_KMOCK_HOST:$LAB_KMOCK_PORT
 
-# lab_kmock_get PATH — the body of a GET to the emulator, from the VM's root namespace.
+# lab_kmock_get PATH [NS] — the body of a GET to the emulator, from namespace NS (default: the
+# VM's root namespace).
 lab_kmock_get() {
+    local exec=''
+    [ -n "${2:-}" ] && exec="/sbin/ip netns exec $2"
     # stdin stays open a while: an early half-close can make aiohttp drop the answer
+    # shellcheck disable=SC2086 # exec is a command prefix or nothing
     { printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" "$LAB_KMOCK_HOST:$LAB_KMOCK_PORT"; sleep 2; } |
-        nc -w 5 "$LAB_KMOCK_HOST" "$LAB_KMOCK_PORT" 2>/dev/null | sed '1,/^\r\{0,1\}$/d'
+        $exec nc -w 5 "$LAB_KMOCK_HOST" "$LAB_KMOCK_PORT" 2>/dev/null | sed '1,/^\r\{0,1\}$/d'
 }
 
-_lab_kmock_up() { lab_kmock_get /version | grep -q gitVersion; }
+# lab_kmock_reaches [NS] — NS (default: the root namespace) gets an answer from the emulator.
+lab_kmock_reaches() { lab_kmock_get /version "${1:-}" | grep -q gitVersion; }
 
 _lab_kmock_find_nic() {
     local dev
@@ -38,7 +43,7 @@ lab_kmock_nic() {
     [ -n "$LAB_KMOCK_NIC" ] || { ls -l /sys/class/net; lab_skip "no NIC (boot with LAB_NET=user: e2e/kmock/smoke does)"; }
     lab_must ip link set "$LAB_KMOCK_NIC" up
     lab_must ip addr add 10.0.2.15/24 dev "$LAB_KMOCK_NIC"
-    lab_wait 20 _lab_kmock_up || lab_skip "no Kubernetes API emulator at $LAB_KMOCK_API (run e2e/kmock/smoke)"
+    lab_wait 20 lab_kmock_reaches || lab_skip "no Kubernetes API emulator at $LAB_KMOCK_API (run e2e/kmock/smoke)"
     lab_say "emulator answers at $LAB_KMOCK_API on $LAB_KMOCK_NIC"
 }
 
@@ -57,11 +62,6 @@ lab_kmock_routes() {
     printf '%s\n' "apiVersion: v1" "kind: Config" "clusters:" "- name: kmock" "  cluster:" \
         "    server: $LAB_KMOCK_API" "users:" "- name: kmock" "  user: {}" "contexts:" "- name: kmock" \
         "  context: {cluster: kmock, user: kmock}" "current-context: kmock" >"$LAB_RUN/kubeconfig"
-}
-
-# lab_kmock_reaches NS — NS gets an answer from the emulator.
-lab_kmock_reaches() {
-    lab_ns "$1" sh -c "{ printf 'GET /version HTTP/1.0\\r\\n\\r\\n'; sleep 2; } | nc -w 5 $LAB_KMOCK_HOST $LAB_KMOCK_PORT | grep -q gitVersion"
 }
 
 # lab_kmock_agent NS [VAR=VALUE...] — lvs-agent in Kubernetes mode in NS (process name "agent"),

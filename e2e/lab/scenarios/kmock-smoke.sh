@@ -22,6 +22,7 @@ lab_kmock_nic
 lab_step "topology, web servers, a route to the emulator from each agent's namespace"
 lab_topology 2
 for rs in $LAB_SERVERS; do lab_must lab_http_server "$rs" 80; done
+# shellcheck disable=SC2086 # a list of namespaces
 lab_kmock_routes director $LAB_SERVERS
 lab_check "director reaches the emulator through 10.100.0.1 (masquerade)" lab_kmock_reaches director
 

@@ -197,14 +197,12 @@ impl Election {
         match (self.role, unheard_better) {
             (Role::Active, Some(better)) => {
                 self.held_back = true;
-                self.role = Role::Standby;
                 let reason = format!(
                     "another host ({}) answers for {} and {better}, which has a higher priority, cannot be heard: stepping down",
                     self.duplicates.join(", "),
                     self.settings.address
                 );
-                self.message = Some(reason.clone());
-                Decision::StepDown { reason }
+                self.step_down(reason)
             }
             (Role::Standby, Some(_)) => {
                 self.held_back = true;

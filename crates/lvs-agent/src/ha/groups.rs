@@ -93,13 +93,7 @@ pub fn groups(config: &LvsNodeConfigSpec) -> BTreeMap<IpAddr, Group> {
                 preempt_delay: Duration::from_secs(u64::from(failover.preempt_delay_seconds)),
                 connection_sync: failover.connection_sync.clone(),
                 interface: service.interface.clone(),
-                device: match service.vip_placement {
-                    lvs_api::VipPlacement::Interface => service
-                        .interface
-                        .clone()
-                        .unwrap_or_else(|| lvs_dataplane::executor::DUMMY_DEVICE.to_owned()),
-                    lvs_api::VipPlacement::Dummy => lvs_dataplane::executor::DUMMY_DEVICE.to_owned(),
-                },
+                device: lvs_dataplane::desired::vip_device(service),
                 virtual_servers: vec![service.virtual_server.clone()],
             },
         );

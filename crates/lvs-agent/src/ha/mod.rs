@@ -61,6 +61,18 @@ pub async fn start<D: Dataplane>(
     Failover::start(options, metrics).await
 }
 
+/// Resolves when a failover role changes; never without a failover service.
+pub async fn role_changed(roles: Option<&mut tokio::sync::watch::Receiver<u64>>) {
+    match roles {
+        Some(roles) => {
+            if roles.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// `02:00:0a:64:00:02`.
 pub fn format_mac(mac: [u8; 6]) -> String {
     mac.iter()

@@ -53,6 +53,7 @@ pub struct Options {
 #[derive(Clone)]
 pub struct Failover {
     shared: Arc<Shared>,
+    tasks: Arc<[tokio::task::AbortHandle]>,
 }
 
 struct Shared {
@@ -66,8 +67,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     prober: Prober,
     uplink: UplinkCheck,
-    socket_error: Mutex<Option<String>>,
-    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Why this node takes part in no election (no key, no socket), if it does not.
+    refusal: Option<String>,
 }
 
 #[derive(Default)]
@@ -108,6 +109,22 @@ impl Failover {
         let random = ring::rand::SystemRandom::new();
         let _ = ring::rand::SecureRandom::fill(&random, &mut incarnation);
         let (roles, _) = watch::channel(0);
+        let socket = match &options.key {
+            None => Err(
+                "no failover key: start the agent with --failover-key-file (the chart mounts one); this node never takes a VIP shared with other directors"
+                    .to_owned(),
+            ),
+            Some(_) => UdpSocket::bind(SocketAddr::new(options.bind, options.port))
+                .await
+                .map_err(|error| {
+                    let message = format!(
+                        "cannot listen for failover heartbeats on UDP port {}: {error}",
+                        options.port
+                    );
+                    tracing::error!("{message}");
+                    message
+                }),
+        };
         let shared = Arc::new(Shared {
             node: options.node,
             port: options.port,
@@ -122,36 +139,25 @@ impl Failover {
             metrics,
             prober: options.prober,
             uplink: options.uplink,
-            socket_error: Mutex::new(None),
-            tasks: Mutex::new(Vec::new()),
+            refusal: socket.as_ref().err().cloned(),
         });
-        if shared.key.is_some() {
-            match UdpSocket::bind(SocketAddr::new(options.bind, shared.port)).await {
-                Ok(socket) => {
-                    let socket = Arc::new(socket);
-                    let tasks = [
-                        tokio::spawn(receive(Arc::clone(&shared), Arc::clone(&socket))).abort_handle(),
-                        tokio::spawn(tick(Arc::clone(&shared), socket)).abort_handle(),
-                        tokio::spawn(probe(Arc::clone(&shared))).abort_handle(),
-                    ];
-                    lock(&shared.tasks).extend(tasks);
-                }
-                Err(error) => {
-                    let message = format!(
-                        "cannot listen for failover heartbeats on UDP port {}: {error}",
-                        shared.port
-                    );
-                    tracing::error!("{message}");
-                    *lock(&shared.socket_error) = Some(message);
-                }
+        let tasks: Arc<[tokio::task::AbortHandle]> = match socket {
+            Ok(socket) => {
+                let socket = Arc::new(socket);
+                Arc::new([
+                    tokio::spawn(receive(Arc::clone(&shared), Arc::clone(&socket))).abort_handle(),
+                    tokio::spawn(tick(Arc::clone(&shared), socket)).abort_handle(),
+                    tokio::spawn(probe(Arc::clone(&shared))).abort_handle(),
+                ])
             }
-        }
-        Self { shared }
+            Err(_) => Arc::new([]),
+        };
+        Self { shared, tasks }
     }
 
     /// Stops sending and receiving heartbeats (as when the agent dies).
     pub fn stop(&self) {
-        for task in lock(&self.shared.tasks).drain(..) {
+        for task in self.tasks.iter() {
             task.abort();
         }
     }
@@ -273,7 +279,7 @@ impl Failover {
     pub fn status(&self) -> Vec<VipFailoverStatus> {
         let state = self.shared.lock();
         let now = Instant::now();
-        let refusal = self.shared.refusal();
+        let refusal = &self.shared.refusal;
         state
             .elections
             .iter()
@@ -318,20 +324,9 @@ impl Shared {
         lock(&self.state)
     }
 
-    /// Why this node takes part in no election, if it does not.
-    fn refusal(&self) -> Option<String> {
-        if self.key.is_none() {
-            return Some(
-                "no failover key: start the agent with --failover-key-file (the chart mounts one); this node never takes a VIP shared with other directors"
-                    .to_owned(),
-            );
-        }
-        lock(&self.socket_error).clone()
-    }
-
     /// Runs every election; publishes role changes. Returns whether a role changed.
     fn evaluate_all(&self) -> bool {
-        if self.refusal().is_some() {
+        if self.refusal.is_some() {
             return false;
         }
         let now = Instant::now();

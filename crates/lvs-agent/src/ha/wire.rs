@@ -35,8 +35,8 @@ impl Role {
     /// `Active` / `Standby`, as in status.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Standby => "Standby",
-            Self::Active => "Active",
+            Self::Standby => lvs_api::STANDBY,
+            Self::Active => lvs_api::ACTIVE,
         }
     }
 }

@@ -33,9 +33,7 @@ pub(super) fn assemble(
     };
 
     for selection in selections {
-        let mut service = director_service(selection);
-        service.high_availability =
-            super::failover::resolve(&selection.virtual_server, &selection.directors, nodes, problems);
+        let service = director_service(selection, nodes, problems);
         for director in &selection.directors {
             config_of(&mut configs, director);
             let node_sysctls = sysctls.entry(director.clone()).or_default();
@@ -74,7 +72,11 @@ pub(super) fn assemble(
     configs
 }
 
-fn director_service(selection: &Selection) -> DirectorService {
+fn director_service(
+    selection: &Selection,
+    nodes: &NodeIndex,
+    problems: &mut Vec<Problem>,
+) -> DirectorService {
     let virtual_server = &selection.virtual_server;
     let service_port = virtual_server.port().map(|port| port.get());
     let mut destinations: Vec<_> = selection
@@ -116,7 +118,7 @@ fn director_service(selection: &Selection) -> DirectorService {
             port: port.map(|port| port.get()).or(service_port).unwrap_or(0),
         }),
         directors: selection.directors.clone(),
-        high_availability: None,
+        high_availability: super::failover::resolve(virtual_server, &selection.directors, nodes, problems),
         destinations,
     }
 }

@@ -1,7 +1,6 @@
 //! What the kernel reports beyond the shared model: services and destinations with their
 //! counters, sync daemons, timeouts, and the IPVS version.
 
-use std::fmt;
 use std::net::IpAddr;
 
 use crate::model::{Destination, Service, Stats, SyncDaemonSpec, SyncRole};
@@ -30,41 +29,9 @@ pub struct ObservedDestination {
     pub stats: Stats,
 }
 
-/// Role of a connection-synchronisation daemon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum DaemonState {
-    /// Sends this director's connections to the backups (`IP_VS_STATE_MASTER`).
-    Master,
-    /// Receives connections from a master (`IP_VS_STATE_BACKUP`).
-    Backup,
-}
-
-impl From<SyncRole> for DaemonState {
-    fn from(role: SyncRole) -> Self {
-        match role {
-            SyncRole::Master => Self::Master,
-            SyncRole::Backup => Self::Backup,
-        }
-    }
-}
-
-impl From<DaemonState> for SyncRole {
-    fn from(state: DaemonState) -> Self {
-        match state {
-            DaemonState::Master => Self::Master,
-            DaemonState::Backup => Self::Backup,
-        }
-    }
-}
-
-impl fmt::Display for DaemonState {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(match self {
-            Self::Master => "master",
-            Self::Backup => "backup",
-        })
-    }
-}
+/// Role of a connection-synchronisation daemon: the model's [`SyncRole`] (`IP_VS_STATE_MASTER`
+/// or `IP_VS_STATE_BACKUP` on the wire).
+pub use crate::model::SyncRole as DaemonState;
 
 /// A connection-synchronisation daemon (`ipvsadm --start-daemon`).
 ///
@@ -93,7 +60,7 @@ impl SyncDaemon {
     /// kernel's defaults for the rest.
     pub fn for_role(role: SyncRole, spec: &SyncDaemonSpec) -> Self {
         Self {
-            state: role.into(),
+            state: role,
             interface: spec.interface.clone(),
             sync_id: u32::from(spec.sync_id),
             max_length: None,
@@ -110,7 +77,7 @@ impl SyncDaemon {
             interface: self.interface.clone(),
             sync_id: u8::try_from(self.sync_id).ok()?,
         };
-        Some((self.state.into(), spec))
+        Some((self.state, spec))
     }
 }
 

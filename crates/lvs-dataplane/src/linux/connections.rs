@@ -32,10 +32,17 @@ pub fn virtual_address(line: &str) -> Option<IpAddr> {
 /// Entries per virtual address in the text of the table.
 pub fn count(table: &str) -> BTreeMap<IpAddr, u64> {
     let mut counts = BTreeMap::new();
-    for address in table.lines().filter_map(virtual_address) {
-        *counts.entry(address).or_insert(0) += 1;
+    for line in table.lines() {
+        tally(&mut counts, line);
     }
     counts
+}
+
+/// Counts one line of the table.
+fn tally(counts: &mut BTreeMap<IpAddr, u64>, line: &str) {
+    if let Some(address) = virtual_address(line) {
+        *counts.entry(address).or_insert(0) += 1;
+    }
 }
 
 /// An address as the table prints it: 8 hex digits (IPv4), 32 hex digits or colon form (IPv6).
@@ -79,9 +86,7 @@ fn read_blocking(path: &Path, what: &str) -> Result<BTreeMap<IpAddr, u64>, Datap
     };
     let mut counts = BTreeMap::new();
     for line in std::io::BufReader::new(file).lines() {
-        if let Some(address) = virtual_address(&line.map_err(error)?) {
-            *counts.entry(address).or_insert(0) += 1;
-        }
+        tally(&mut counts, &line.map_err(error)?);
     }
     Ok(counts)
 }

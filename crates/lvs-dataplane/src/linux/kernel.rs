@@ -421,7 +421,7 @@ impl Kernel for LinuxKernel {
                 what: format!("IPVS sync daemon {role} (IPVS not loaded)"),
             });
         };
-        ipvs.stop_daemon(role.into()).await.map_err(ipvs_error)
+        ipvs.stop_daemon(role).await.map_err(ipvs_error)
     }
 
     async fn connection_counts(&self) -> KernelResult<BTreeMap<IpAddr, u64>> {

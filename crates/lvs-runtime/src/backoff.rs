@@ -1,6 +1,7 @@
-//! Per-object retry delays: each object whose programming failed waits 100 ms, then twice as
-//! long after every further failure, up to a minute; an object that succeeds starts over. The
-//! loop retries when the soonest failing object is due — never a hot loop.
+//! Per-object retry delays: each object whose work failed waits 100 ms, then twice as long
+//! after every further failure, up to a minute; an object that succeeds starts over. The loop
+//! retries when the soonest failing object is due — never a hot loop. The agent keys it by the
+//! object it programs; the controller, whose pass is one unit, by the pass.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
