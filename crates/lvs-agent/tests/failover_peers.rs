@@ -3,7 +3,7 @@
 //! takes over when the active one stops, a returning director stays standby without
 //! preemption, a director with the wrong key is not heard, a probe finding another owner
 //! makes the lower-priority director step down, and a director whose uplink goes down hands
-//! the VIP over only once it has removed it.
+//! the VIP over only once it has removed it; a VIP removed and added again keeps no old record.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
@@ -160,6 +160,17 @@ async fn the_standby_takes_over_when_the_active_director_stops() {
     assert!(!holds(&d1) && holds(&d2), "no preemption: the VIP stays on d2");
     d1.failover.stop();
     d2.failover.stop();
+
+    // A VIP removed from the config and added again starts afresh: no record of the old takeover.
+    let vip: IpAddr = VIP.parse().unwrap();
+    d2.failover.set_groups(BTreeMap::new(), &|_| false);
+    d2.failover
+        .set_groups(BTreeMap::from([(vip, group())]), &|_| false);
+    let status = d2.failover.status();
+    assert_eq!(
+        (status[0].role.as_str(), &status[0].last_failover),
+        ("Standby", &None)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -101,6 +101,15 @@ struct Takeovers {
     releasing: BTreeMap<IpAddr, Instant>,
 }
 
+impl Takeovers {
+    /// Forgets every VIP not in `groups` (a VIP removed and added again starts with no record).
+    fn forget_others<T>(&mut self, groups: &BTreeMap<IpAddr, T>) {
+        self.records.retain(|address, _| groups.contains_key(address));
+        self.pending.retain(|address, _| groups.contains_key(address));
+        self.releasing.retain(|address, _| groups.contains_key(address));
+    }
+}
+
 impl Failover {
     /// Starts the service's tasks on the current runtime. Without a key, or when the port
     /// cannot be bound, no VIP with more than one director is ever taken (status says why).
@@ -175,6 +184,11 @@ impl Failover {
         state.elections.retain(|address, _| groups.contains_key(address));
         state.peers.retain(|address, _| groups.contains_key(address));
         state.local.retain(|address, _| groups.contains_key(address));
+        state
+            .synced_since
+            .retain(|address, _| groups.contains_key(address));
+        state.reannounce.retain(|address| groups.contains_key(address));
+        state.takeovers.forget_others(&groups);
         for (address, group) in &groups {
             let settings = group.settings(*address, &self.shared.node);
             match state.elections.get_mut(address) {
