@@ -220,11 +220,6 @@ impl<D: Dataplane> Reconciler<D> {
                 .copied()
                 .collect();
             ha::desired::restrict(&mut desired, &groups, &|address| held.contains(address));
-            if pass == Pass::Change {
-                for conflict in ha::desired::sync_conflicts(&groups) {
-                    tracing::warn!("{conflict}");
-                }
-            }
         }
         let mut outcome = Outcome::default();
         // A health verdict can change more than weights (a fallback server may need NAT rules):

@@ -72,6 +72,12 @@ pub mod reasons {
     pub const NO_NODE_ADDRESS: &str = "NoNodeAddress";
     /// Warning: connection sync is on but no interface is known for it.
     pub const NO_SYNC_INTERFACE: &str = "NoSyncInterface";
+    /// Warning: a VIP shared by VirtualServers with different failover settings (one election
+    /// per VIP: the first VirtualServer's settings are used).
+    pub const FAILOVER_SETTINGS_OVERRIDDEN: &str = "FailoverSettingsOverridden";
+    /// Warning: connection sync settings a director does not run (one pair of sync daemons per
+    /// node, set up for its first synced VIP).
+    pub const CONNECTION_SYNC_OVERRIDDEN: &str = "ConnectionSyncOverridden";
     /// DuplicateVIP=True: another host answers ARP/NDP for a VIP this node holds or held.
     pub const ANSWERED_ELSEWHERE: &str = "AnsweredElsewhere";
     /// DuplicateVIP=False.

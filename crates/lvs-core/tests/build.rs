@@ -9,6 +9,7 @@ use std::path::Path;
 
 use lvs_api::{
     ArpMethod, DirectorService, ForwardingMethod, LvsNodeConfigSpec, RealServerVip, SysctlSetting,
+    conditions::reasons,
 };
 use lvs_core::manifest::Manifests;
 use lvs_core::object::{Kind, ObjectKey};
@@ -641,5 +642,62 @@ status: {addresses: [{type: ExternalIP, address: 1.2.3.5}]}
             ("lb-b".to_owned(), Some("1.2.3.5".to_owned())),
         ],
         "InternalIP first; an ExternalIP only when there is none"
+    );
+}
+
+#[test]
+fn failover_settings_a_director_does_not_run_are_warned_about() {
+    let ha = |extra: &str| format!("  directors:\n    interface: eth0\n    highAvailability: {{{extra}}}\n");
+    let input = manifests(&[
+        NODES,
+        // One VIP, three VirtualServers: the first by name gives the election's settings.
+        &virtual_server("ns", "a-web", "198.51.100.5", 80, &ha("preempt: true")),
+        &virtual_server("ns", "b-web", "198.51.100.5", 443, &ha("")),
+        &virtual_server("ns", "c-web", "198.51.100.5", 8080, &ha("preempt: true")),
+        // One pair of sync daemons per director, for the first synced VIP (198.51.100.5: sync ID 0).
+        &virtual_server(
+            "ns",
+            "other-id",
+            "198.51.100.6",
+            80,
+            &ha("connectionSync: {syncId: 2}"),
+        ),
+        &virtual_server(
+            "ns",
+            "same-id",
+            "198.51.100.7",
+            80,
+            &ha("connectionSync: {syncId: 0}"),
+        ),
+        &real_server("ns", "backend", "192.0.2.11", ""),
+    ]);
+    let output = run(&input, None);
+    assert_eq!(errors(&output), Vec::<String>::new());
+    let warned: Vec<(String, &str)> = output
+        .problems
+        .iter()
+        .filter(|problem| problem.severity == Severity::Warning)
+        .map(|problem| (problem.object.qualified_name(), problem.reason))
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            ("ns/b-web".to_owned(), reasons::FAILOVER_SETTINGS_OVERRIDDEN),
+            ("ns/other-id".to_owned(), reasons::CONNECTION_SYNC_OVERRIDDEN),
+        ],
+        "{:?}",
+        output.problems
+    );
+    let sync = output
+        .problems
+        .iter()
+        .find(|problem| problem.reason == reasons::CONNECTION_SYNC_OVERRIDDEN)
+        .unwrap()
+        .to_string();
+    assert!(
+        sync.contains("on lb-a, lb-b: ")
+            && sync.contains("VIP 198.51.100.5 of VirtualServer ns/a-web: interface eth0, sync ID 0")
+            && sync.contains("interface eth0, sync ID 2 is not run there"),
+        "{sync}"
     );
 }

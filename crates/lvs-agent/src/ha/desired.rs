@@ -13,7 +13,9 @@ use lvs_dataplane::model::{NodeState, SyncDaemonSpec, SyncRole};
 use super::election::Local;
 use super::groups::Group;
 
-/// Removes from `desired` the failover VIPs this node does not hold, and adds the sync daemons.
+/// Removes from `desired` the failover VIPs this node does not hold, and adds the sync daemons:
+/// one pair per node, set up for the first synced VIP (lvs-core warns about VirtualServers whose
+/// differing connectionSync is therefore not run).
 pub fn restrict(desired: &mut NodeState, groups: &BTreeMap<IpAddr, Group>, holds: &dyn Fn(&IpAddr) -> bool) {
     for (address, group) in groups {
         if holds(address) {
@@ -41,25 +43,6 @@ pub fn restrict(desired: &mut NodeState, groups: &BTreeMap<IpAddr, Group>, holds
     if master {
         desired.sync_daemons.insert(SyncRole::Master, spec);
     }
-}
-
-/// Sync settings that differ from the ones the node runs with (one daemon pair per node).
-pub fn sync_conflicts(groups: &BTreeMap<IpAddr, Group>) -> Vec<String> {
-    let mut synced = groups
-        .iter()
-        .filter_map(|(address, group)| group.connection_sync.as_ref().map(|sync| (address, sync)));
-    let Some((first_address, first)) = synced.next() else {
-        return Vec::new();
-    };
-    synced
-        .filter(|(_, sync)| sync.interface != first.interface || sync.sync_id != first.sync_id)
-        .map(|(address, sync)| {
-            format!(
-                "{address}: connection sync on {} with sync ID {} differs from {first_address}'s ({} with sync ID {}); a node runs one sync daemon pair, so {first_address}'s is used",
-                sync.interface, sync.sync_id, first.interface, first.sync_id
-            )
-        })
-        .collect()
 }
 
 /// This node's state for each failover VIP: eligible when every service of the VIP is

@@ -69,6 +69,14 @@ pub(super) fn assemble(
             .sort_by(|left, right| left.address.cmp(&right.address));
         config.sysctls = sysctls.remove(node).unwrap_or_default().into_iter().collect();
     }
+    let keys = selections
+        .iter()
+        .map(|selection| {
+            let key = &selection.virtual_server.key;
+            (key.qualified_name(), key)
+        })
+        .collect();
+    super::failover::overridden(&configs, &keys, problems);
     configs
 }
 

@@ -1,12 +1,17 @@
 //! Failover settings of a VIP with more than one director: the directors in priority order
 //! (the spec's `priority` list first, then by name) with the address each is reached at for
-//! heartbeats, and connection sync with its interface.
+//! heartbeats, and connection sync with its interface; and warnings where a director cannot
+//! run a VirtualServer's settings because another's take precedence.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use lvs_api::conditions::reasons;
-use lvs_api::{DirectorPeer, ResolvedConnectionSync, ResolvedHighAvailability};
+use lvs_api::{
+    DirectorPeer, DirectorService, LvsNodeConfigSpec, ResolvedConnectionSync, ResolvedHighAvailability,
+};
 
+use crate::object::ObjectKey;
 use crate::problem::Problem;
 use crate::roles::NodeIndex;
 use crate::validate::ValidVirtualServer;
@@ -92,4 +97,83 @@ pub(super) fn resolve(
         preempt_delay_seconds: spec.preempt_delay_seconds,
         connection_sync,
     })
+}
+
+/// Warns about failover settings the directors do not run as asked, the way the agent resolves
+/// them: on each director the first VirtualServer (by name) of a VIP gives the VIP's election
+/// settings, and the first synced VIP (by address) gives the node's one pair of connection-sync
+/// daemons. `keys` maps qualified names to the VirtualServers.
+pub(super) fn overridden(
+    configs: &BTreeMap<String, LvsNodeConfigSpec>,
+    keys: &BTreeMap<String, &ObjectKey>,
+    problems: &mut Vec<Problem>,
+) {
+    // (VirtualServer, field, reason, message) -> the directors it applies to.
+    let mut found: BTreeMap<(String, &'static str, &'static str, String), BTreeSet<&str>> = BTreeMap::new();
+    for (node, config) in configs {
+        let mut vips: BTreeMap<IpAddr, &DirectorService> = BTreeMap::new();
+        for service in &config.director_services {
+            let (Some(failover), Some(address)) = (
+                &service.high_availability,
+                service
+                    .address
+                    .as_deref()
+                    .and_then(|address| address.parse::<IpAddr>().ok()),
+            ) else {
+                continue;
+            };
+            let first = *vips.entry(address).or_insert(service);
+            if first.high_availability.as_ref() != Some(failover) {
+                let message = format!(
+                    "VIP {address} is shared with VirtualServer {}, whose failover settings (directors, priority or highAvailability) differ; a VIP has one election, so {}'s are used",
+                    first.virtual_server, first.virtual_server
+                );
+                found
+                    .entry((
+                        service.virtual_server.clone(),
+                        "spec.directors.highAvailability",
+                        reasons::FAILOVER_SETTINGS_OVERRIDDEN,
+                        message,
+                    ))
+                    .or_default()
+                    .insert(node);
+            }
+        }
+        let mut synced = vips.iter().filter_map(|(address, service)| {
+            let sync = service.high_availability.as_ref()?.connection_sync.as_ref()?;
+            Some((address, service, sync))
+        });
+        let Some((first_address, first, running)) = synced.next() else {
+            continue;
+        };
+        for (_, service, sync) in synced {
+            if (&sync.interface, sync.sync_id) == (&running.interface, running.sync_id) {
+                continue;
+            }
+            let message = format!(
+                "a director runs one pair of connection-sync daemons, set up for VIP {first_address} of VirtualServer {}: interface {}, sync ID {}; this VirtualServer's interface {}, sync ID {} is not run there, so directors that run it receive no connections from there (give failover VirtualServers on the same directors the same connectionSync)",
+                first.virtual_server, running.interface, running.sync_id, sync.interface, sync.sync_id
+            );
+            found
+                .entry((
+                    service.virtual_server.clone(),
+                    "spec.directors.highAvailability.connectionSync",
+                    reasons::CONNECTION_SYNC_OVERRIDDEN,
+                    message,
+                ))
+                .or_default()
+                .insert(node);
+        }
+    }
+    for ((virtual_server, field, reason, message), nodes) in found {
+        if let Some(key) = keys.get(&virtual_server) {
+            let nodes: Vec<&str> = nodes.into_iter().collect();
+            problems.push(Problem::warning(
+                key,
+                field,
+                reason,
+                format!("on {}: {message}", nodes.join(", ")),
+            ));
+        }
+    }
 }
