@@ -151,7 +151,7 @@ pub(super) fn overridden(
                 continue;
             }
             let message = format!(
-                "a director runs one pair of connection-sync daemons, set up for VIP {first_address} of VirtualServer {}: interface {}, sync ID {}; this VirtualServer's interface {}, sync ID {} is not run there, so directors that run it receive no connections from there (give failover VirtualServers on the same directors the same connectionSync)",
+                "a director runs one pair of connection-sync daemons, set up for VIP {first_address} of VirtualServer {}: interface {}, sync ID {}; this VirtualServer's interface {}, sync ID {} is not run there, so its connections are synced with the other settings and a director running only these would not receive them (give failover VirtualServers on the same directors the same connectionSync)",
                 first.virtual_server, running.interface, running.sync_id, sync.interface, sync.sync_id
             );
             found
