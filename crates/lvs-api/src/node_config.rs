@@ -132,6 +132,16 @@ pub struct DirectorService {
     pub destinations: Vec<Destination>,
 }
 
+impl DirectorService {
+    /// The VIP and failover settings of a service with an election (more than one director and
+    /// an address); None otherwise.
+    pub fn failover(&self) -> Option<(std::net::IpAddr, &crate::ResolvedHighAvailability)> {
+        let settings = self.high_availability.as_ref()?;
+        let address = self.address.as_deref()?.parse().ok()?;
+        Some((address, settings))
+    }
+}
+
 /// Persistence with its mask resolved.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

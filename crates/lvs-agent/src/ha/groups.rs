@@ -62,13 +62,7 @@ impl Group {
 pub fn groups(config: &LvsNodeConfigSpec) -> BTreeMap<IpAddr, Group> {
     let mut groups: BTreeMap<IpAddr, Group> = BTreeMap::new();
     for service in &config.director_services {
-        let (Some(failover), Some(address)) = (
-            &service.high_availability,
-            service
-                .address
-                .as_deref()
-                .and_then(|address| address.parse::<IpAddr>().ok()),
-        ) else {
+        let Some((address, failover)) = service.failover() else {
             continue;
         };
         if let Some(group) = groups.get_mut(&address) {

@@ -113,13 +113,7 @@ pub(super) fn overridden(
     for (node, config) in configs {
         let mut vips: BTreeMap<IpAddr, &DirectorService> = BTreeMap::new();
         for service in &config.director_services {
-            let (Some(failover), Some(address)) = (
-                &service.high_availability,
-                service
-                    .address
-                    .as_deref()
-                    .and_then(|address| address.parse::<IpAddr>().ok()),
-            ) else {
+            let Some((address, failover)) = service.failover() else {
                 continue;
             };
             let first = *vips.entry(address).or_insert(service);

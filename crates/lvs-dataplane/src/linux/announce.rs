@@ -9,24 +9,12 @@ use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
-use super::datalink::{RawChannel, icmpv6_checksum};
+use super::datalink::{RawChannel, arp_request, icmpv6_checksum};
 use crate::dataplane::DataplaneError;
 
 /// A gratuitous ARP request: sender and target address are both the VIP, broadcast.
 pub fn gratuitous_arp(mac: [u8; 6], address: Ipv4Addr) -> Vec<u8> {
-    let mut frame = Vec::with_capacity(42);
-    frame.extend_from_slice(&[0xff; 6]); // broadcast
-    frame.extend_from_slice(&mac);
-    frame.extend_from_slice(&0x0806u16.to_be_bytes()); // ARP
-    frame.extend_from_slice(&1u16.to_be_bytes()); // Ethernet
-    frame.extend_from_slice(&0x0800u16.to_be_bytes()); // IPv4
-    frame.extend_from_slice(&[6, 4]);
-    frame.extend_from_slice(&1u16.to_be_bytes()); // request
-    frame.extend_from_slice(&mac);
-    frame.extend_from_slice(&address.octets());
-    frame.extend_from_slice(&[0; 6]);
-    frame.extend_from_slice(&address.octets());
-    frame
+    arp_request(mac, address, address)
 }
 
 /// An unsolicited neighbour advertisement for `address` to all nodes (ff02::1), override set,

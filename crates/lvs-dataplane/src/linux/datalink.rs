@@ -2,7 +2,7 @@
 //! finding the interface and its MAC address, opening a channel, sending a frame — and the
 //! ICMPv6 checksum both build frames with. Blocking: callers run it on the blocking pool.
 
-use std::net::Ipv6Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use pnet_datalink::{DataLinkReceiver, DataLinkSender};
@@ -68,6 +68,29 @@ impl RawChannel {
             None => Err(error("send: no buffer".into())),
         }
     }
+}
+
+/// Ethernet header length.
+pub const ETHERNET_HEADER: usize = 14;
+/// ARP payload for Ethernet and IPv4.
+pub const ARP_LENGTH: usize = 28;
+
+/// A broadcast ARP request from `mac` with sender address `sender` for `target` (gratuitous ARP:
+/// both the VIP; RFC 5227 probe: sender 0.0.0.0).
+pub fn arp_request(mac: [u8; 6], sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(ETHERNET_HEADER + ARP_LENGTH);
+    frame.extend_from_slice(&[0xff; 6]); // broadcast
+    frame.extend_from_slice(&mac);
+    frame.extend_from_slice(&0x0806u16.to_be_bytes()); // ARP
+    frame.extend_from_slice(&1u16.to_be_bytes()); // Ethernet
+    frame.extend_from_slice(&0x0800u16.to_be_bytes()); // IPv4
+    frame.extend_from_slice(&[6, 4]);
+    frame.extend_from_slice(&1u16.to_be_bytes()); // request
+    frame.extend_from_slice(&mac);
+    frame.extend_from_slice(&sender.octets());
+    frame.extend_from_slice(&[0; 6]);
+    frame.extend_from_slice(&target.octets());
+    frame
 }
 
 /// The ICMPv6 checksum of `message` (its checksum field zero, or as received: then a correct

@@ -7,13 +7,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use super::datalink::{RawChannel, icmpv6_checksum};
+use super::datalink::{ARP_LENGTH, ETHERNET_HEADER, RawChannel, arp_request, icmpv6_checksum};
 use crate::dataplane::DataplaneError;
 
-/// Ethernet header length.
-const ETHERNET_HEADER: usize = 14;
-/// ARP payload for Ethernet and IPv4.
-const ARP_LENGTH: usize = 28;
 /// IPv6 header length.
 const IPV6_HEADER: usize = 40;
 /// A neighbour solicitation or advertisement without options: type, code, checksum, flags or
@@ -25,19 +21,7 @@ const READ_TIMEOUT: Duration = Duration::from_millis(20);
 /// An ARP probe for `address`: a broadcast request with sender MAC `mac`, sender address
 /// 0.0.0.0 and target address `address`.
 pub fn arp_probe(mac: [u8; 6], address: Ipv4Addr) -> Vec<u8> {
-    let mut frame = Vec::with_capacity(ETHERNET_HEADER + ARP_LENGTH);
-    frame.extend_from_slice(&[0xff; 6]); // broadcast
-    frame.extend_from_slice(&mac);
-    frame.extend_from_slice(&0x0806u16.to_be_bytes()); // ARP
-    frame.extend_from_slice(&1u16.to_be_bytes()); // Ethernet
-    frame.extend_from_slice(&0x0800u16.to_be_bytes()); // IPv4
-    frame.extend_from_slice(&[6, 4]);
-    frame.extend_from_slice(&1u16.to_be_bytes()); // request
-    frame.extend_from_slice(&mac);
-    frame.extend_from_slice(&Ipv4Addr::UNSPECIFIED.octets());
-    frame.extend_from_slice(&[0; 6]);
-    frame.extend_from_slice(&address.octets());
-    frame
+    arp_request(mac, Ipv4Addr::UNSPECIFIED, address)
 }
 
 /// The sender MAC of an ARP reply whose sender address is `address`; `None` for any other
