@@ -5,19 +5,20 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Transport protocol of a virtual service.
+/// Transport protocol of a virtual service: TCP (the default), UDP or SCTP.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
 pub enum Protocol {
-    /// TCP (the default).
+    /// TCP, the default. Without a `healthCheck`, TCP services get a TCP connect check.
     #[default]
     #[serde(rename = "TCP")]
     Tcp,
-    /// UDP.
+    /// UDP. Without a `healthCheck`, UDP services are not checked; `onePacket` schedules each
+    /// datagram on its own.
     #[serde(rename = "UDP")]
     Udp,
-    /// SCTP.
+    /// SCTP. Without a `healthCheck`, SCTP services are not checked.
     #[serde(rename = "SCTP")]
     Sctp,
 }
@@ -33,52 +34,66 @@ impl Protocol {
     }
 }
 
-/// IP address family, for services that have no address of their own (fwmark services).
+/// IP address family of a service. Only fwmark services without an address name it; otherwise it
+/// follows the address.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
 pub enum AddressFamily {
-    /// IPv4 (the default).
+    /// IPv4, the default for a fwmark service without `address`.
     #[default]
     IPv4,
     /// IPv6.
     IPv6,
 }
 
-/// IPVS scheduling algorithm, by the kernel's (and ipvsadm's) name.
+/// IPVS scheduling algorithm, by the kernel's (and ipvsadm's) name: it picks the real server for
+/// each new connection. The directors' kernel needs the module `ip_vs_<name>`.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Scheduler {
-    /// Round robin.
+    /// Round robin: each real server in turn. Weights are ignored, except that weight 0 gets
+    /// nothing.
     Rr,
-    /// Weighted round robin.
+    /// Weighted round robin: in turn, in proportion to the weights.
     Wrr,
-    /// Least connections.
+    /// Least connections: the real server with the fewest connections (active ones count more than
+    /// inactive ones); weights are ignored except 0.
     Lc,
-    /// Weighted least connections (the kernel's default).
+    /// Weighted least connections: the fewest connections relative to weight. The default, as in
+    /// the kernel.
     #[default]
     Wlc,
-    /// Locality-based least connections.
+    /// Locality-based least connections: connections to the same destination address go to the same
+    /// real server unless it is overloaded; for cache clusters.
     Lblc,
-    /// Locality-based least connections with replication.
+    /// Locality-based least connections with replication: like lblc, but each destination address
+    /// maps to a set of real servers that grows under load.
     Lblcr,
-    /// Destination hashing.
+    /// Destination hashing: the real server is chosen by a hash of the packet's destination
+    /// address.
     Dh,
-    /// Source hashing (flags `sh-fallback`, `sh-port`).
+    /// Source hashing: the real server is chosen by a hash of the client's address, so a client
+    /// keeps its real server while the set does not change. Flags `sh-fallback`, `sh-port`.
     Sh,
-    /// Shortest expected delay.
+    /// Shortest expected delay: the real server with the smallest (active connections + 1) /
+    /// weight.
     Sed,
-    /// Never queue.
+    /// Never queue: an idle real server if there is one, else as sed.
     Nq,
-    /// Weighted failover.
+    /// Weighted failover: every new connection goes to the available real server with the highest
+    /// weight.
     Fo,
-    /// Weighted overflow.
+    /// Weighted overflow: the highest-weight real server until its active connections exceed its
+    /// weight, then the next.
     Ovf,
-    /// Maglev hashing (flags `mh-fallback`, `mh-port`).
+    /// Maglev hashing: consistent hashing of the client's address, so few clients move when real
+    /// servers come or go. Flags `mh-fallback`, `mh-port`.
     Mh,
-    /// Weighted random twos choice.
+    /// Weighted random twos choice: two real servers picked at random by weight, and the one with
+    /// fewer connections relative to its weight wins. Not every kernel has `ip_vs_twos`.
     Twos,
 }
 
@@ -127,19 +142,23 @@ impl Scheduler {
     }
 }
 
-/// A flag that changes how the `sh` or `mh` scheduler hashes.
+/// A flag that changes how the `sh` or `mh` scheduler hashes; each flag belongs to one of the two.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
 pub enum SchedulerFlag {
-    /// `sh`: pick another real server when the hashed one is unavailable (weight 0 or overloaded).
+    /// `sh` only: when the hashed real server is unavailable (weight 0 or over its upper
+    /// threshold), pick another one instead of dropping the connection.
     #[serde(rename = "sh-fallback")]
     ShFallback,
-    /// `sh`: include the source port in the hash.
+    /// `sh` only: hash the client's source port as well as its address, so one client's connections
+    /// spread over several real servers.
     #[serde(rename = "sh-port")]
     ShPort,
-    /// `mh`: pick another real server when the hashed one is unavailable.
+    /// `mh` only: when the hashed real server is unavailable (weight 0 or over its upper
+    /// threshold), pick another one instead of dropping the connection.
     #[serde(rename = "mh-fallback")]
     MhFallback,
-    /// `mh`: include the source port in the hash.
+    /// `mh` only: hash the client's source port as well as its address, so one client's connections
+    /// spread over several real servers.
     #[serde(rename = "mh-port")]
     MhPort,
 }
@@ -164,65 +183,73 @@ impl SchedulerFlag {
     }
 }
 
-/// How the director hands packets to real servers.
+/// How a director hands packets to the real servers.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
 pub enum ForwardingMethod {
-    /// Direct routing (LVS-DR, the default): the director rewrites the destination MAC; real
-    /// servers on the same L2 segment hold the VIP without answering ARP for it and reply to
-    /// clients directly.
+    /// Direct routing (LVS-DR, the default): the director rewrites only the destination MAC
+    /// address, so real servers must share an L2 network with it; they hold the VIP without
+    /// answering ARP for it and reply to clients directly. Ports cannot be remapped.
     #[default]
     DirectRouting,
-    /// Masquerading (LVS-NAT): the director rewrites the destination address (and may remap the
-    /// port); replies must return through the director.
+    /// Masquerading (LVS-NAT): the director rewrites the destination address and may change the
+    /// port. The agent enables forwarding and IPVS conntrack on the directors and masquerades
+    /// traffic to the real servers, so their replies return through the director.
     #[serde(rename = "NAT")]
     Nat,
-    /// IP tunnelling (LVS-TUN): the director encapsulates packets to real servers, which may be
-    /// on other networks; they decapsulate and reply directly.
+    /// IP tunnelling (LVS-TUN): the director encapsulates each packet to the real server, which may
+    /// be on another network; the real server decapsulates it, holds the VIP on the tunnel device
+    /// and replies to the client directly. Ports cannot be remapped.
     Tunnel,
 }
 
-/// Encapsulation used by the Tunnel forwarding method.
+/// Encapsulation of the Tunnel forwarding method.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
 pub enum TunnelType {
-    /// IP-in-IP (the default; real servers decapsulate on `tunl0`).
+    /// IP in IP, the default. Real servers decapsulate on `tunl0` (`ip6tnl0` for IPv6).
     #[default]
     #[serde(rename = "IPIP")]
     Ipip,
-    /// Generic UDP Encapsulation; needs `port`.
+    /// Generic UDP Encapsulation: IP in UDP to `tunnel.port`, which is required. Real-server nodes
+    /// receive GUE on that port and decapsulate on `tunl0` (`ip6tnl0` for IPv6).
     #[serde(rename = "GUE")]
     Gue,
-    /// Generic Routing Encapsulation.
+    /// Generic Routing Encapsulation. Real servers decapsulate on `gre0` (`ip6gre0` for IPv6).
     #[serde(rename = "GRE")]
     Gre,
 }
 
-/// Checksum handling for GUE and GRE tunnels.
+/// Checksum of GUE and GRE encapsulation; IPIP has none.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
 pub enum TunnelChecksum {
-    /// No checksum (the default).
+    /// No checksum in the encapsulating header, the default.
     #[default]
     None,
-    /// Outer checksum.
+    /// A checksum in the encapsulating UDP (GUE) or GRE header.
     Checksum,
-    /// Remote checksum offload.
+    /// Remote checksum offload; GUE only (a GRE tunnel then sends no checksum).
     RemoteChecksum,
 }
 
-/// Forwarding method and, for Tunnel, the encapsulation.
+/// How a director forwards packets to the real servers and, for Tunnel, the encapsulation.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.tunnel) || self.method == 'Tunnel'").message("tunnel may only be set when method is Tunnel").field_path(".tunnel"))]
 pub struct ForwardingSpec {
-    /// DirectRouting (default), NAT or Tunnel.
+    /// DirectRouting (the default): the director rewrites only the destination MAC; real servers on
+    /// its L2 network hold the VIP and reply to clients directly. NAT: the director rewrites the
+    /// destination address (and may change the port) and masquerades, so replies return through it.
+    /// Tunnel: the director encapsulates packets to real servers on any network, which reply
+    /// directly.
     #[serde(default)]
     pub method: ForwardingMethod,
-    /// Encapsulation for the Tunnel method (default IPIP).
+    /// Encapsulation of the Tunnel method (default: type IPIP, no checksum). Only allowed when
+    /// `method` is Tunnel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<TunnelSpec>,
 }
@@ -235,58 +262,64 @@ pub struct ForwardingSpec {
     validation = Rule::new("!has(self.port) || self.type == 'GUE'").message("port is only used by GUE tunnels").field_path(".port")
 )]
 pub struct TunnelSpec {
-    /// IPIP (default), GUE or GRE.
+    /// IPIP (the default), GUE or GRE. Real servers hold the VIP on the matching tunnel device:
+    /// `tunl0` for IPIP and GUE, `gre0` for GRE (`ip6tnl0` and `ip6gre0` for IPv6).
     #[serde(rename = "type", default)]
     pub tunnel_type: TunnelType,
-    /// UDP destination port of GUE encapsulation (required for GUE).
+    /// UDP port, 1–65535, the directors send GUE packets to and real-server nodes receive them on.
+    /// Required for GUE; not allowed for IPIP and GRE.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub port: Option<u16>,
-    /// Checksum mode for GUE and GRE.
+    /// Checksum of the encapsulation: None (the default), Checksum, or RemoteChecksum (remote
+    /// checksum offload, GUE only). Has no effect on IPIP.
     #[serde(default)]
     pub checksum: TunnelChecksum,
 }
 
-/// What a real server node does so that it accepts packets for the VIP without answering ARP for
-/// it (the "ARP problem" of direct routing).
+/// How a real-server node accepts packets for the VIP without answering ARP for it (the "ARP
+/// problem" of direct routing).
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
 pub enum ArpMethod {
-    /// VIP on the loopback (or `lvs0`) plus `arp_ignore=1` and `arp_announce=2` (the default).
+    /// The VIP on `realServers.vipDevice` plus node-wide `net.ipv4.conf.all.arp_ignore=1` and
+    /// `arp_announce=2`; the default. IPv6 VIPs need no sysctls.
     #[default]
     Sysctl,
-    /// VIP on the loopback (or `lvs0`) plus an nftables `arp` table that drops ARP requests for
-    /// the VIP and rewrites the sender address of outgoing ARP (the arptables method).
+    /// The VIP on `realServers.vipDevice` plus an nftables `arp` table that drops ARP requests for
+    /// the VIP and rewrites the VIP as sender address of outgoing ARP to the node's own address
+    /// (the arptables method); sysctls are left alone.
     #[serde(rename = "NFTablesARP")]
     NftablesArp,
-    /// No VIP at all: nftables redirects VIP:port to the node itself (the iptables REDIRECT
-    /// method: simplest, a little slower, and the service cannot bind to the VIP).
+    /// No VIP at all: nftables redirects traffic for VIP:port to the node itself (the iptables
+    /// REDIRECT method). Simplest, a little slower, and the service cannot bind to the VIP. Not for
+    /// Tunnel; a fwmark service needs `fwmarkPorts`.
     Redirect,
 }
 
-/// The device on which a node holds a VIP.
+/// The device on which a direct-routing real-server node holds a VIP.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
 pub enum VipDevice {
-    /// Real servers: the loopback `lo` (the default).
+    /// The loopback device `lo`, the default.
     #[default]
     Loopback,
-    /// The operator's own dummy device `lvs0`.
+    /// The operator's own dummy device `lvs0`, created when needed.
     Dummy,
 }
 
-/// How a director holds the VIP.
+/// Where a director holds the VIP.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
 pub enum VipPlacement {
-    /// On the operator's dummy device `lvs0` (the default); the kernel answers ARP for it on the
-    /// uplink, and the node's own addresses are never touched.
+    /// On the operator's dummy device `lvs0`, the default. The kernel answers ARP for it on the
+    /// uplink, and the uplink's own addresses are never touched.
     #[default]
     Dummy,
-    /// On the uplink interface itself (`directors.interface`, required).
+    /// On the uplink interface itself (`directors.interface`, which is then required).
     Interface,
 }
 
@@ -295,17 +328,19 @@ pub enum VipPlacement {
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
 pub enum HealthCheckType {
-    /// TCP connect (the default).
+    /// Open a TCP connection to the port; healthy when it connects. The default type.
     #[default]
     #[serde(rename = "TCP")]
     Tcp,
-    /// HTTP GET of `http.path`, expecting one of `http.expectedStatuses`.
+    /// An HTTP GET of `http.path` on a new connection; healthy when the status code is one of
+    /// `http.expectedStatuses`. The body is not read.
     #[serde(rename = "HTTP")]
     Http,
-    /// HTTPS GET; certificate verification is off unless `http.verifyCertificate` is set.
+    /// As HTTP, over TLS. The certificate is not verified unless `http.verifyCertificate` is set.
     #[serde(rename = "HTTPS")]
     Https,
-    /// A DNS query over UDP, expecting any well-formed answer.
+    /// A DNS query over UDP for `dns.queryName` and `dns.queryType`; healthy when the answer's code
+    /// is NOERROR or NXDOMAIN.
     #[serde(rename = "DNS")]
     Dns,
     /// No checks: every real server counts as healthy.
@@ -317,14 +352,17 @@ pub enum HealthCheckType {
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
 pub enum FailureAction {
-    /// Keep it with weight 0: no new connections, existing ones continue (the default).
+    /// Keep it with weight 0: no new connections, existing ones continue. The default.
     #[default]
     Quiescent,
-    /// Remove it from the service.
+    /// Remove it from the IPVS service: it gets no new connections and its existing connections are
+    /// no longer forwarded.
     Remove,
 }
 
-/// Health checking of real servers, done by each director.
+/// Health checking of real servers. Every director probes the Active real servers of its services
+/// itself; Draining and Disabled ones are not probed. A real server counts as healthy until its
+/// first result.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
@@ -333,33 +371,38 @@ pub enum FailureAction {
     validation = Rule::new("!has(self.dns) || self.type == 'DNS'").message("dns may only be set when type is DNS").field_path(".dns")
 )]
 pub struct HealthCheckSpec {
-    /// TCP (default for TCP services), HTTP, HTTPS, DNS, or None (default for UDP and SCTP).
+    /// Probe type: TCP (the default), HTTP, HTTPS, DNS, or None (no checks). When `healthCheck` is
+    /// omitted altogether, TCP services get TCP checks and UDP and SCTP services None.
     #[serde(rename = "type", default)]
     pub check_type: HealthCheckType,
-    /// Seconds between checks of one real server.
+    /// Seconds between the starts of two checks of one real server, 1–3600 (default 5).
     #[serde(default = "default_interval_seconds")]
     #[schemars(range(min = 1, max = 3600))]
     pub interval_seconds: u32,
-    /// Seconds a check may take before it counts as failed.
+    /// Seconds one check may take before it counts as failed, 1–3600 and at most `intervalSeconds`
+    /// (default 3).
     #[serde(default = "default_timeout_seconds")]
     #[schemars(range(min = 1, max = 3600))]
     pub timeout_seconds: u32,
-    /// Consecutive successes that make a failed real server healthy again.
+    /// Consecutive successful checks that bring an unhealthy real server back, 1–100 (default 2).
     #[serde(default = "default_rise")]
     #[schemars(range(min = 1, max = 100))]
     pub rise: u32,
-    /// Consecutive failures that take a healthy real server out.
+    /// Consecutive failed checks that make a healthy (or not yet checked) real server unhealthy,
+    /// 1–100 (default 3).
     #[serde(default = "default_fall")]
     #[schemars(range(min = 1, max = 100))]
     pub fall: u32,
-    /// Port to probe instead of the real server's service port.
+    /// Port to probe, 1–65535 (default: the real server's port). Set it for a fwmark service whose
+    /// real servers have no port of their own: without a port every check fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub port: Option<u16>,
-    /// HTTP and HTTPS settings.
+    /// HTTP and HTTPS settings (default: path `/`, status 200). Only allowed when `type` is HTTP or
+    /// HTTPS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpCheckSpec>,
-    /// DNS settings.
+    /// DNS settings (default: query `.` for NS). Only allowed when `type` is DNS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsCheckSpec>,
 }
@@ -392,23 +435,27 @@ impl Default for HealthCheckSpec {
     }
 }
 
-/// HTTP(S) probe settings.
+/// HTTP and HTTPS probe settings.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpCheckSpec {
-    /// Request path.
+    /// Path (with any query) of the GET request; must start with `/` (default `/`).
     #[serde(default = "default_http_path")]
     #[schemars(length(min = 1), regex(pattern = r"^/"))]
     pub path: String,
-    /// Status codes that count as healthy.
+    /// HTTP status codes, 100–599, that count as healthy; at least one (default [200]). Redirects
+    /// are not followed.
     #[serde(default = "default_expected_statuses")]
     #[schemars(length(min = 1))]
     pub expected_statuses: Vec<HttpStatusCode>,
-    /// Host header, and the TLS server name (SNI) for HTTPS.
+    /// Host header to send, and for HTTPS the TLS server name (SNI) and the name the certificate
+    /// must match. Default: the real server's address (with its port unless it is the scheme's
+    /// default port), and no SNI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
-    /// Verify the real server's certificate (HTTPS only; off by default, as health checks usually
-    /// reach real servers by address).
+    /// HTTPS only: verify the real server's certificate against the agent's CA bundle
+    /// (`SSL_CERT_FILE`, else `/etc/ssl/certs/ca-certificates.crt`) and `host`. Off by default, as
+    /// checks usually reach real servers by address.
     #[serde(default)]
     pub verify_certificate: bool,
 }
@@ -440,11 +487,13 @@ impl Default for HttpCheckSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DnsCheckSpec {
-    /// Name to query.
+    /// Domain name to query, 1–253 characters (default `.`, the root). A server that does not
+    /// recurse may refuse the root: then use a name in one of its zones.
     #[serde(default = "default_query_name")]
     #[schemars(length(min = 1, max = 253))]
     pub query_name: String,
-    /// Record type to query.
+    /// Record type to ask for: A, AAAA, NS (the default) or SOA. The records in the answer do not
+    /// matter, only its code (NOERROR or NXDOMAIN).
     #[serde(default)]
     pub query_type: DnsQueryType,
 }
@@ -462,40 +511,44 @@ impl Default for DnsCheckSpec {
     }
 }
 
-/// DNS record type of a DNS health check.
+/// Record type of a DNS health check's query.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
 pub enum DnsQueryType {
-    /// Address record.
+    /// IPv4 address record.
     A,
     /// IPv6 address record.
     #[serde(rename = "AAAA")]
     Aaaa,
-    /// Name server record (the default; every server answers it for the root).
+    /// Name server record, the default.
     #[default]
     #[serde(rename = "NS")]
     Ns,
-    /// Start of authority.
+    /// Start-of-authority record.
     #[serde(rename = "SOA")]
     Soa,
 }
 
-/// Client persistence ("sticky" connections).
+/// Client persistence ("sticky" connections): new connections from the same client, or client
+/// network, go to the same real server while the persistence lasts.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.netmask) || !has(self.prefixLength)").message("set netmask (IPv4) or prefixLength (IPv6), not both").field_path(".prefixLength"))]
 pub struct PersistenceSpec {
-    /// Seconds a client keeps going to the same real server after its last connection.
+    /// Seconds a client stays with its real server after its last connection, 1–31536000 (default
+    /// 300).
     #[serde(default = "default_persistence_timeout")]
     #[schemars(range(min = 1, max = 31536000))]
     pub timeout_seconds: u32,
-    /// IPv4 services: clients whose addresses match under this mask share a real server,
-    /// e.g. `255.255.255.0`. Default `255.255.255.255`.
+    /// IPv4 services only: clients whose addresses are equal under this contiguous mask share a
+    /// real server, e.g. `255.255.255.0` for a /24 (default `255.255.255.255`: each address on its
+    /// own). Set this or `prefixLength`, not both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("isIP(self) && ip(self).family() == 4").message("must be an IPv4 netmask such as 255.255.255.0"))]
     pub netmask: Option<String>,
-    /// IPv6 services: clients in the same prefix of this length share a real server. Default 128.
+    /// IPv6 services only: clients in the same prefix of this length share a real server, 1–128
+    /// (default 128: each address on its own). Set this or `netmask`, not both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 128))]
     pub prefix_length: Option<u8>,
@@ -505,15 +558,18 @@ fn default_persistence_timeout() -> u32 {
     300
 }
 
-/// Connection thresholds of a real server; 0 means no limit.
+/// Connection limits of a real server on each director, counted as its active plus inactive IPVS
+/// connections; 0 means no limit.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.upper == 0 || self.lower <= self.upper").message("lower must not exceed upper").field_path(".lower"))]
 pub struct ThresholdsSpec {
-    /// Stop sending new connections to the real server when it has this many.
+    /// Stop sending new connections to the real server once it has this many connections (default
+    /// 0: no limit).
     #[serde(default)]
     pub upper: u32,
-    /// Resume sending new connections when it is down to this many.
+    /// After reaching `upper`, send it new connections again once it has fewer than this many; at
+    /// most `upper` (default 0: fewer than three quarters of `upper`).
     #[serde(default)]
     pub lower: u32,
 }
@@ -523,11 +579,12 @@ pub struct ThresholdsSpec {
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
 pub enum RealServerState {
-    /// Takes traffic according to its weight and health (the default).
+    /// Takes new connections according to its weight and health, the default.
     #[default]
     Active,
-    /// Weight 0: takes no new connections; existing connections continue.
+    /// Weight 0: takes no new connections, existing connections continue. Not health-checked.
     Draining,
-    /// Removed from every service.
+    /// Removed from every IPVS service, so its connections are no longer forwarded. Not
+    /// health-checked.
     Disabled,
 }

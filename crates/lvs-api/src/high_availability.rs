@@ -13,28 +13,33 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HighAvailabilitySpec {
-    /// Director node names, most preferred first. Directors not listed follow, by name. Every
-    /// director computes the same order, so they agree on who should hold the VIP.
+    /// Director node names, most preferred first; directors not listed follow in name order, and
+    /// names that are not directors of this VirtualServer are ignored. Every director computes the
+    /// same order, and the first live, eligible one holds the VIP.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub priority: Vec<String>,
-    /// Time between heartbeats to each peer, in milliseconds (default 200).
+    /// Milliseconds between heartbeats to each peer director, 20–10000 (default 200).
     #[serde(default = "default_heartbeat_interval")]
     #[schemars(range(min = 20, max = 10000))]
     pub heartbeat_interval_millis: u32,
-    /// A peer is dead after this many heartbeat intervals without a word (default 3).
+    /// Heartbeat intervals without a word after which a peer counts as dead and a standby may take
+    /// the VIP, 2–100 (default 3: 600 ms at the default interval).
     #[serde(default = "default_dead_after")]
     #[schemars(range(min = 2, max = 100))]
     pub dead_after: u32,
-    /// Whether a director with a higher priority takes the VIP back from a lower one that holds
-    /// it (default false: the VIP stays where it is until that director fails).
+    /// Whether a higher-priority director takes the VIP back from a lower one that holds it
+    /// (default false: the VIP stays where it is until that director fails or stops being
+    /// eligible).
     #[serde(default)]
     pub preempt: bool,
-    /// With `preempt`: how long a returning director must have been up and healthy before it
-    /// takes the VIP back (default 5 s).
+    /// With `preempt`: seconds a higher-priority director must have been eligible (its IPVS
+    /// services programmed, uplink up) before it asks for the VIP back, 0–3600 (default 5).
     #[serde(default = "default_preempt_delay")]
     #[schemars(range(max = 3600))]
     pub preempt_delay_seconds: u32,
-    /// IPVS connection synchronisation between the directors.
+    /// IPVS connection synchronisation between the directors, so established connections survive a
+    /// failover (on by default). A director runs one pair of sync daemons, set up for its first
+    /// synced VIP: give VirtualServers on the same directors the same settings.
     #[serde(default)]
     pub connection_sync: ConnectionSyncSpec,
 }
@@ -64,25 +69,29 @@ fn default_preempt_delay() -> u32 {
     5
 }
 
-/// The kernel's connection-sync daemon: the active director sends its connection table, the
+/// The kernel's connection-sync daemons: the active director sends its connection table, the
 /// standbys receive it, so connections survive a failover.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionSyncSpec {
-    /// Whether to run it (default true).
+    /// Whether to run the sync daemons (default true). Without them, established connections break
+    /// on failover.
     #[serde(default = "enabled")]
     pub enabled: bool,
-    /// Sync ID shared by the directors of this VIP (0–255, default 0); it separates clusters on
-    /// one network.
+    /// Sync ID shared by the directors of this VIP, 0–255 (default 0); directors ignore sync
+    /// messages with another ID, which separates director groups on one network.
     #[serde(default)]
     pub sync_id: u8,
-    /// Interface the sync messages (multicast 224.0.0.81) use. Default: `directors.interface`.
+    /// Interface the sync messages (multicast to 224.0.0.81) go out and come in on. Default:
+    /// `directors.interface`; with neither set, connection sync does not run and the VirtualServer
+    /// gets a NoSyncInterface warning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 15))]
     #[x_kube(validation = kube::core::Rule::new("!self.contains('/') && self != '.' && self != '..'").message("must be a network interface name"))]
     pub interface: Option<String>,
-    /// A returning director must have received connections as a backup for this long before it
-    /// may take the VIP back (default 3 s), so the connections it would inherit are there.
+    /// With `preempt`: seconds a returning director must have run as a synced backup before it asks
+    /// for the VIP back, 0–3600 (default 3), so the connections it takes over are already in its
+    /// table.
     #[serde(default = "default_failback_sync")]
     #[schemars(range(max = 3600))]
     pub failback_sync_seconds: u32,
@@ -113,98 +122,112 @@ pub const ACTIVE: &str = "Active";
 /// The role a director reports for a VIP another director holds.
 pub const STANDBY: &str = "Standby";
 
-/// Failover settings as the controller resolved them for the agents of one VIP.
+/// Failover settings of one VIP as lvs-controller resolved them for its directors' agents.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedHighAvailability {
-    /// Every director of the VIP, highest priority first, with the address heartbeats go to.
+    /// Every director of the VIP, highest priority first, with the address its heartbeats go to.
     pub peers: Vec<DirectorPeer>,
-    /// Heartbeat interval in milliseconds.
+    /// Milliseconds between heartbeats to each peer.
     pub heartbeat_interval_millis: u32,
-    /// Intervals of silence after which a peer is dead.
+    /// Heartbeat intervals of silence after which a peer counts as dead.
     pub dead_after: u32,
-    /// Whether a higher-priority director takes the VIP back.
+    /// Whether a higher-priority director takes the VIP back from a lower one.
     #[serde(default)]
     pub preempt: bool,
-    /// Seconds a returning director waits before taking the VIP back.
+    /// Seconds a higher-priority director must have been eligible before it asks for the VIP back.
     #[serde(default)]
     pub preempt_delay_seconds: u32,
-    /// Connection sync, when enabled and an interface is known.
+    /// Connection sync; absent when it is disabled or no interface is known for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_sync: Option<ResolvedConnectionSync>,
 }
 
-/// One director of a VIP.
+/// One director of a failover VIP.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectorPeer {
-    /// Node name.
+    /// Name of the director node.
     pub node: String,
-    /// The node's address (absent when the Node lists none: heartbeats cannot reach it).
+    /// Address its heartbeats go to: the node's first InternalIP of the VIP's family, else its
+    /// first InternalIP, else an ExternalIP. Absent when the Node lists none: its peers then cannot
+    /// reach it and treat it as down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
 }
 
-/// Connection sync as resolved.
+/// Connection sync as resolved for the directors of one VIP.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedConnectionSync {
-    /// Sync ID.
+    /// Sync ID of the sync daemons, 0–255.
     pub sync_id: u8,
-    /// Interface.
+    /// Interface the sync daemons use: `connectionSync.interface`, else `directors.interface`.
     pub interface: String,
-    /// Seconds a returning director must have been a synced backup before taking the VIP back.
+    /// Seconds a returning director must have run as a synced backup before it asks for the VIP
+    /// back.
     pub failback_sync_seconds: u32,
 }
 
-/// Failover state of one VIP on one director, as its agent reports it.
+/// Failover state of one VIP on one director, as that director's agent reports it.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VipFailoverStatus {
     /// The VIP.
     pub address: String,
-    /// Active (this node holds the VIP) or Standby.
+    /// Active when this node holds the VIP, Standby otherwise.
     pub role: String,
-    /// The director holding the VIP as this node sees it.
+    /// The director holding the VIP as this node sees it: itself when Active, else a live peer that
+    /// reports Active; absent when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_director: Option<String>,
-    /// Whether this node may hold the VIP (IPVS programmed, uplink up, real servers healthy).
+    /// Whether this node may hold the VIP: every IPVS service of the VIP is programmed and the
+    /// uplink is up. While some director has healthy real servers, one without any is passed over
+    /// even when eligible.
     pub eligible: bool,
-    /// Why not eligible, or held back.
+    /// Why this node does not hold the VIP or gave it up, e.g. not eligible, another director holds
+    /// it or has a higher priority, still listening for peers after a start, another host answers
+    /// for the VIP, or the agent has no failover key or cannot listen for heartbeats; absent when
+    /// there is nothing to explain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// Peers heard from within the dead interval.
+    /// Peer directors heard from within the last `deadAfter` heartbeat intervals.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub peers_alive: Vec<String>,
-    /// MAC addresses of other hosts that answered ARP/NDP for the VIP at the last probe.
+    /// MAC addresses of other hosts that answered ARP (IPv4) or NDP (IPv6) for the VIP at the last
+    /// probe, which runs every second while this node is active or holding back. Not empty means
+    /// split brain: the DuplicateVIP condition is True.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub duplicate_owners: Vec<String>,
-    /// The last time this node took the VIP over.
+    /// The last time this node took the VIP over since its agent started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failover: Option<FailoverRecord>,
 }
 
-/// One takeover of a VIP.
+/// One takeover of a VIP by a director.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FailoverRecord {
-    /// The director that held the VIP before, if known.
+    /// The director that held the VIP before, if the new holder had heard one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    /// The director that took it.
+    /// The director that took the VIP.
     pub to: String,
-    /// Why: `PeerDead`, `PeerStandby`, `Preempt`, `Startup`.
+    /// Why: `PeerDead` (the holder fell silent), `PeerStandby` (the holder is alive but gave the
+    /// VIP up), `Preempt` (a higher-priority director asked for it back) or `Startup` (no holder
+    /// was known).
     pub reason: String,
     /// When the takeover was decided.
     pub detected_at: Time,
-    /// When the first gratuitous ARP / unsolicited NA went out.
+    /// When the first gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6) went out;
+    /// absent until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub garp_sent_at: Option<Time>,
-    /// From the last heartbeat heard from the previous holder to the decision, in
-    /// milliseconds (0 without a previous holder).
+    /// Milliseconds from the last heartbeat heard from the previous holder to the decision (0
+    /// without a previous holder). Filled in at the first announcement.
     pub detection_millis: u64,
-    /// From the last heartbeat heard from the previous holder (or the decision, if none) to
-    /// the first announcement, in milliseconds.
+    /// Milliseconds from the last heartbeat heard from the previous holder (or from the decision,
+    /// without one) to the first announcement. Filled in at the first announcement.
     pub duration_millis: u64,
 }
 
@@ -212,15 +235,16 @@ pub struct FailoverRecord {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionSyncStatus {
-    /// Sync ID.
+    /// Sync ID the daemons use.
     pub sync_id: u8,
-    /// Interface.
+    /// Interface the daemons use.
     pub interface: String,
-    /// The master daemon (sending) runs: this node is active for a synced VIP.
+    /// Whether the master (sending) daemon runs: this node is active for a synced VIP.
     pub master: bool,
-    /// The backup daemon (receiving) runs.
+    /// Whether the backup (receiving) daemon runs.
     pub backup: bool,
-    /// IPVS connection entries this node holds for its failover VIPs (on a standby: the
-    /// connections it would take over).
+    /// IPVS connection entries this node holds for its failover VIPs (on a standby: the connections
+    /// it would take over). Written at full resyncs (every 30 s by default) or with other status
+    /// changes, so it may lag.
     pub connections: u64,
 }

@@ -38,18 +38,22 @@ use crate::common::{
 )]
 #[serde(rename_all = "camelCase")]
 pub struct LvsNodeConfigSpec {
-    /// The node this config is for.
+    /// Name of the node this config is for. Its agent reads only the configs labelled
+    /// `lvs.operator.io/node=<nodeName>`.
     pub node_name: String,
-    /// Which part of the node's config this object holds.
+    /// Which part of the node's config this object holds (default: index 0 of 1). A config over 256
+    /// KiB is split into shards; the first holds the sysctls.
     #[serde(default)]
     pub shard: Shard,
-    /// IPVS services this node runs as a director.
+    /// IPVS services this node runs as a director, one per VirtualServer, sorted by VirtualServer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub director_services: Vec<DirectorService>,
-    /// VIPs this node accepts traffic for as a real server.
+    /// VIPs this node accepts traffic for as a real server, sorted by address.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub real_server_vips: Vec<RealServerVip>,
-    /// Kernel parameters the node's roles need.
+    /// Kernel parameters the node's roles need: ARP suppression on real servers (arpMethod Sysctl),
+    /// relaxed reverse-path filtering on tunnel real servers, forwarding and IPVS conntrack on NAT
+    /// directors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sysctls: Vec<SysctlSetting>,
 }
@@ -58,9 +62,11 @@ pub struct LvsNodeConfigSpec {
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Shard {
-    /// 0-based index of this shard.
+    /// 0-based index of this shard. Shard 0 is named after the node, the others
+    /// `<node>-shard-<index>`.
     pub index: u32,
-    /// How many shards the node's config has.
+    /// How many shards the node's config has, at least 1. Until the agent has seen them all it
+    /// programs what it has and removes nothing.
     #[schemars(range(min = 1))]
     pub count: u32,
 }
@@ -71,13 +77,14 @@ impl Default for Shard {
     }
 }
 
-/// One IPVS service as a director programs it.
+/// One IPVS service as a director programs it: one VirtualServer, resolved, with defaults filled
+/// in.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectorService {
-    /// The VirtualServer, as `namespace/name`.
+    /// The VirtualServer it comes from, as `namespace/name`.
     pub virtual_server: String,
-    /// The VirtualServer's metadata.generation this entry was built from.
+    /// The VirtualServer's `metadata.generation` this entry was built from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
     /// The VIP; absent for a fwmark service whose traffic is marked by someone else.
@@ -86,48 +93,51 @@ pub struct DirectorService {
     /// Service port; absent for fwmark services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    /// Transport protocol.
+    /// Transport protocol: TCP, UDP or SCTP.
     pub protocol: Protocol,
     /// Firewall mark of a fwmark service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fwmark: Option<u32>,
-    /// Ports the director marks for a fwmark service with an address (empty: every port).
+    /// Destination ports the director marks for a fwmark service with an address (empty: every
+    /// port).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fwmark_ports: Vec<u16>,
-    /// Address family.
+    /// Address family of the service: IPv4 or IPv6.
     pub family: AddressFamily,
-    /// Scheduler.
+    /// IPVS scheduler, by its kernel name (e.g. `wlc`).
     pub scheduler: Scheduler,
-    /// Scheduler flags.
+    /// Scheduler flags (sh-fallback, sh-port, mh-fallback, mh-port), sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scheduler_flags: Vec<SchedulerFlag>,
-    /// One-packet scheduling (UDP).
+    /// Whether each UDP datagram is scheduled on its own.
     #[serde(default)]
     pub one_packet: bool,
-    /// Forwarding method of every destination.
+    /// Forwarding method of every destination and, for Tunnel, the encapsulation.
     pub forwarding: ForwardingSpec,
-    /// Persistence, with defaults filled in.
+    /// Client persistence, with the mask resolved to a prefix length; absent without persistence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistence: Option<ResolvedPersistence>,
-    /// Uplink interface (for gratuitous ARP and `Interface` placement).
+    /// Uplink for announcements, the uplink check and `Interface` placement; absent: every
+    /// interface with an address in the VIP's network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
-    /// Where the VIP is held.
+    /// Where the director holds the VIP: Dummy (`lvs0`) or Interface.
     pub vip_placement: VipPlacement,
-    /// Health checking, with defaults filled in.
+    /// Health checking, with defaults filled in; type None means no checks.
     pub health_check: HealthCheckSpec,
-    /// What happens to failing real servers.
+    /// What happens to a real server failing its checks: Quiescent (weight 0) or Remove.
     pub on_failure: FailureAction,
-    /// The sorry server.
+    /// The fallback ("sorry") server, with its port resolved; it takes new connections while every
+    /// destination has weight 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<Endpoint>,
-    /// Every director of this service (node names, sorted), for peering and election.
+    /// Every director of this service (node names, sorted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub directors: Vec<String>,
-    /// Failover among the directors; absent when this node is the only one.
+    /// Failover among the directors; absent when this node is the only director.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub high_availability: Option<crate::ResolvedHighAvailability>,
-    /// The real servers.
+    /// The real servers, sorted by RealServer; Disabled ones are left out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub destinations: Vec<Destination>,
 }
@@ -142,13 +152,14 @@ impl DirectorService {
     }
 }
 
-/// Persistence with its mask resolved.
+/// Client persistence with its mask resolved.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedPersistence {
-    /// Timeout in seconds.
+    /// Seconds a client stays with its real server after its last connection.
     pub timeout_seconds: u32,
-    /// Client prefix length that shares a real server (32 or 128: per client address).
+    /// Clients whose addresses share this many leading bits share a real server (32 for IPv4 or 128
+    /// for IPv6: each address on its own).
     pub prefix_length: u8,
 }
 
@@ -156,9 +167,9 @@ pub struct ResolvedPersistence {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Endpoint {
-    /// IP address.
+    /// IPv4 or IPv6 address.
     pub address: String,
-    /// Port; 0 for fwmark services means "the packet's own port".
+    /// Port; 0 for a fwmark service means the packet's own destination port.
     pub port: u16,
 }
 
@@ -166,18 +177,19 @@ pub struct Endpoint {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Destination {
-    /// The RealServer, as `namespace/name`.
+    /// The RealServer it comes from, as `namespace/name`.
     pub real_server: String,
-    /// Its address.
+    /// The real server's address.
     pub address: String,
-    /// Its port; 0 for fwmark services means "the packet's own port".
+    /// The real server's port; 0 for a fwmark service means the packet's own destination port.
     pub port: u16,
-    /// Configured weight (health checks may lower it to 0).
+    /// Weight from the RealServer (0 when Draining). In the kernel, failed health checks and
+    /// `awaitingNode` may lower it to 0.
     pub weight: u16,
-    /// Connection thresholds.
+    /// Connection limits: the RealServer's, else the VirtualServer's (0: no limit).
     #[serde(default)]
     pub thresholds: ThresholdsSpec,
-    /// Administrative state.
+    /// Administrative state, Active or Draining (Disabled real servers are left out).
     #[serde(default)]
     pub state: RealServerState,
     /// True while the real server's node has not yet reported its VIP configured; the director
@@ -192,69 +204,76 @@ pub struct Destination {
 pub struct RealServerVip {
     /// The VIP.
     pub address: String,
-    /// How the node avoids answering ARP for it.
+    /// How the node avoids answering ARP for it: Sysctl, NFTablesARP or Redirect.
     pub arp_method: ArpMethod,
-    /// Device holding the VIP: `lo`, `lvs0`, or a tunnel device; absent for Redirect.
+    /// Device holding the VIP: `lo`, `lvs0`, or a tunnel device (`tunl0`, `ip6tnl0`, `gre0`,
+    /// `ip6gre0`); absent for Redirect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// Tunnel decapsulation, for the Tunnel method.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<TunnelSpec>,
-    /// Ports traffic arrives on (Redirect rules need them; empty for every port).
+    /// Ports traffic to the VIP arrives on, with their protocol; Redirect rules need them. Empty:
+    /// every port.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortProtocol>,
-    /// The VirtualServers (`namespace/name`) that need this VIP here.
+    /// The VirtualServers (`namespace/name`) that need this VIP on this node.
     pub virtual_servers: Vec<String>,
 }
 
-/// A port and protocol.
+/// A port and its transport protocol.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PortProtocol {
-    /// Port.
+    /// Port, 1–65535.
     pub port: u16,
-    /// Protocol.
+    /// Transport protocol: TCP, UDP or SCTP.
     pub protocol: Protocol,
 }
 
-/// A kernel parameter.
+/// A kernel parameter the agent sets.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SysctlSetting {
     /// Path below `/proc/sys`, with `/` separators so interface names may contain dots, e.g.
     /// `net/ipv4/conf/all/arp_ignore`.
     pub name: String,
-    /// Value to write.
+    /// Value to write, e.g. `1`.
     pub value: String,
 }
 
-/// What the node's agent reports.
+/// What the node's agent reports about this config (or shard), written by server-side apply (field
+/// manager `lvs-agent`) whenever it changes.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LvsNodeConfigStatus {
-    /// The generation of the spec the agent last applied.
+    /// The `metadata.generation` of this config the agent last applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Synced, DuplicateVIP.
+    /// Synced (the agent applied the whole config to the kernel) and, when this node shares a VIP
+    /// with other directors, DuplicateVIP (another host answers ARP or NDP for it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
-    /// State of each director service.
+    /// State of each director service of this config.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<ServiceStatus>,
-    /// State of each real-server VIP.
+    /// State of each real-server VIP of this config.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub real_server_vips: Vec<VipStatus>,
     /// Failover state of each VIP this node directs together with other directors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failover: Vec<crate::VipFailoverStatus>,
-    /// The connection-sync daemons, when a failover VIP uses them.
+    /// The connection-sync daemons on this node; present when it directs a failover VIP with
+    /// connection sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_sync: Option<crate::ConnectionSyncStatus>,
-    /// How many times the agent found the kernel drifted from this config and repaired it.
+    /// How many full resyncs (every 30 s by default) found the kernel changed behind the agent's
+    /// back, e.g. by `ipvsadm -C`, and put it back, since the agent started.
     #[serde(default)]
     pub drift_repairs: u64,
-    /// The last error the agent met, if the last sync failed.
+    /// The first failure of the last sync (and how many more there were), or why the kernel could
+    /// not be read; absent when the last sync succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
 }
@@ -265,43 +284,47 @@ pub struct LvsNodeConfigStatus {
 pub struct ServiceStatus {
     /// The VirtualServer, as `namespace/name`.
     pub virtual_server: String,
-    /// The VirtualServer generation the programmed state reflects.
+    /// The VirtualServer's `metadata.generation` of the entry the agent programmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
     /// Whether the IPVS service and its destinations are in the kernel.
     pub programmed: bool,
-    /// Active when this node holds the VIP, Standby otherwise.
+    /// Active when this node holds the VIP, Standby otherwise; a sole director is always Active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    /// Why it is not programmed.
+    /// Why the service is not programmed, e.g. the error of a failed operation; absent when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// Health of each real server from this director.
+    /// Health and kernel weight of each real server, as this director sees them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub destinations: Vec<DestinationStatus>,
 }
 
-/// Health of one real server as seen from one director.
+/// One real server as seen from one director.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DestinationStatus {
     /// The RealServer, as `namespace/name`.
     pub real_server: String,
-    /// Whether its checks pass (absent before the first result).
+    /// Whether its checks pass: true after the first success or `rise` successes in a row, false
+    /// after `fall` failures in a row. Absent before the first verdict (it then counts as healthy),
+    /// for Draining real servers, and without checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy: Option<bool>,
-    /// Weight in the kernel now.
+    /// Its weight in the kernel now: 0 when it failed its checks (Quiescent), is Draining, its node
+    /// has not configured the VIP yet, or it is not in the kernel.
     pub weight: u16,
-    /// Latency of the last check in milliseconds.
+    /// Milliseconds the last check took, passed or failed. Like the counts below, written at full
+    /// resyncs (every 30 s by default) or with other status changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_millis: Option<u64>,
-    /// Consecutive successful checks.
+    /// Checks passed in a row.
     #[serde(default)]
     pub consecutive_successes: u32,
-    /// Consecutive failed checks.
+    /// Checks failed in a row.
     #[serde(default)]
     pub consecutive_failures: u32,
-    /// Reason of the last failed check.
+    /// Why the last failed check failed, e.g. `connect 10.0.0.11:80: connection refused`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure: Option<String>,
 }
@@ -312,9 +335,9 @@ pub struct DestinationStatus {
 pub struct VipStatus {
     /// The VIP.
     pub address: String,
-    /// Whether the VIP and its ARP method are in place.
+    /// Whether the VIP and its ARP method are in place on this node.
     pub configured: bool,
-    /// Why not.
+    /// Why the VIP is not configured, e.g. the error of a failed operation; absent when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }

@@ -36,26 +36,33 @@ use crate::common::{RealServerState, ThresholdsSpec};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RealServerSpec {
-    /// The server's IPv4 or IPv6 address.
+    /// The server's IPv4 or IPv6 unicast address: where the directors send its traffic, and how its
+    /// node is found when `node` is not set.
     #[x_kube(validation = Rule::new("isIP(self)").message("must be an IPv4 or IPv6 address"))]
     pub address: String,
-    /// Port the server listens on (default: the VirtualServer's real-server port, else its
-    /// service port). Only a NAT VirtualServer may map to a different port.
+    /// Port the server listens on, 1–65535 (default: the VirtualServer's `realServers.port`, else
+    /// its service port). Only a NAT VirtualServer may use another port than its service port;
+    /// elsewhere the pair is refused with PortRemapNotAllowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub port: Option<u16>,
-    /// Relative share of new connections, 0–65535 (default 1). 0 takes no new connections.
+    /// Relative share of new connections, 0–65535 (default 1). 0 takes no new connections;
+    /// schedulers without weights (rr, lc, …) treat every other value alike.
     #[serde(default = "default_weight")]
     pub weight: u16,
-    /// The node the server runs on. Default: the node whose addresses include `address`. Only a
-    /// node labelled `lvs.operator.io/real-server=true` is ever configured.
+    /// Name of the node the server runs on (default: the node with `address` among its InternalIP
+    /// and ExternalIP addresses). That node gets the VIP and ARP settings only if it is labelled
+    /// `lvs.operator.io/real-server=true`; a server on no known node is left to its administrator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub node: Option<String>,
-    /// Active (default), Draining (weight 0, existing connections kept) or Disabled (removed).
+    /// Active (the default) takes traffic by weight and health; Draining keeps weight 0, so
+    /// existing connections continue but no new ones arrive; Disabled is removed from every
+    /// service. Draining and Disabled servers are not health-checked.
     #[serde(default)]
     pub state: RealServerState,
-    /// Connection thresholds (default: the VirtualServer's).
+    /// Connection limits on each director (default: the VirtualServer's `realServers.thresholds`,
+    /// which these replace as a whole).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<ThresholdsSpec>,
 }
@@ -64,21 +71,23 @@ fn default_weight() -> u16 {
     1
 }
 
-/// Observed state of a RealServer, written by the controller.
+/// Observed state of a RealServer, written by lvs-controller.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RealServerStatus {
-    /// The generation of the spec this status describes.
+    /// The `metadata.generation` of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Healthy and Configured.
+    /// Healthy (the directors' health checks pass) and Configured (its node holds the VIP and ARP
+    /// settings its VirtualServers need; Unknown when the operator does not manage its node).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
-    /// The node this real server was resolved to, if any.
+    /// The node this real server was resolved to, from `node` or its address, even one without the
+    /// real-server label; absent when it is on no node of the cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
-    /// The VirtualServers (`namespace/name`) that currently select this real server.
+    /// The VirtualServers (`namespace/name`) that select this real server.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub virtual_servers: Vec<String>,
 }

@@ -54,64 +54,82 @@ use crate::common::{
     validation = Rule::new("!has(self.fallback) || !has(self.address) || ip(self.fallback.address).family() == ip(self.address).family() || self.forwarding.method != 'DirectRouting'").message("a direct-routing fallback server must be of the VIP's address family").field_path(".fallback.address")
 )]
 pub struct VirtualServerSpec {
-    /// The virtual IP (IPv4 or IPv6) clients connect to. Required unless `fwmark` is set; with
-    /// `fwmark`, the directors mark traffic to this address themselves.
+    /// The virtual IP (IPv4 or IPv6) clients connect to: the directors hold it and the real servers
+    /// accept its traffic. A unicast address that is no node's own. Required unless `fwmark` is
+    /// set; with `fwmark`, the directors mark traffic to this address themselves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("isIP(self)").message("must be an IPv4 or IPv6 address"))]
     pub address: Option<String>,
-    /// Service port, 1–65535. Omit when `fwmark` is set.
+    /// Port clients connect to, 1–65535. Required unless `fwmark` is set, and not allowed with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub port: Option<u16>,
-    /// TCP (default), UDP or SCTP.
+    /// Transport protocol: TCP (the default), UDP or SCTP.
     #[serde(default)]
     pub protocol: Protocol,
-    /// Balance traffic carrying this firewall mark instead of one address and port (for
-    /// example several ports that must share persistence). Set `address` to have the directors
-    /// mark traffic to it; otherwise mark it yourself.
+    /// Balance traffic carrying this firewall mark, 1–4294967295, instead of one address and port
+    /// (for example several ports that must share persistence). With `address` the directors mark
+    /// traffic to it themselves; without, mark it yourself on the directors. Not allowed with
+    /// `port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub fwmark: Option<u32>,
-    /// With `fwmark` and `address`: mark only these destination ports (default: every port).
+    /// With `fwmark` and `address`: the destination ports to mark, 1 to 64 ports (default: every
+    /// port of `protocol`). Real servers with arpMethod Redirect need it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub fwmark_ports: Option<Vec<ServicePort>>,
-    /// Address family of a fwmark service without `address` (default IPv4). Must match
-    /// `address` when both are set.
+    /// Address family of a fwmark service without `address`: IPv4 (the default) or IPv6. Otherwise
+    /// it follows `address`, and must match it when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<AddressFamily>,
-    /// IPVS scheduler: rr, wrr, lc, wlc (default), lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh,
-    /// twos.
+    /// IPVS scheduler that picks the real server for each new connection (default wlc): rr round
+    /// robin, wrr weighted round robin, lc least connections, wlc weighted least connections, lblc
+    /// and lblcr locality-based least connections (without and with replication), dh destination
+    /// hashing, sh source hashing, sed shortest expected delay, nq never queue, fo weighted
+    /// failover, ovf weighted overflow, mh Maglev hashing, twos weighted random twos choice. The
+    /// directors' kernel needs the module `ip_vs_<name>`.
     #[serde(default)]
     pub scheduler: Scheduler,
-    /// Scheduler flags: sh-fallback and sh-port for sh; mh-fallback and mh-port for mh.
+    /// Up to two flags of the hashing schedulers: sh-fallback and sh-port for sh, mh-fallback and
+    /// mh-port for mh. A `-fallback` flag picks another real server when the hashed one is
+    /// unavailable (weight 0 or over its upper threshold) instead of dropping the connection; a
+    /// `-port` flag adds the client's source port to the hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2))]
     pub scheduler_flags: Option<Vec<SchedulerFlag>>,
-    /// UDP only: schedule every datagram on its own instead of per connection (for DNS and
-    /// similar request/response protocols).
+    /// UDP only: schedule every datagram on its own, instead of sending the datagrams of one client
+    /// address and port to the same real server (for DNS and similar request/response protocols).
+    /// Default false.
     #[serde(default)]
     pub one_packet: bool,
-    /// How packets reach the real servers (default DirectRouting).
+    /// How the directors forward packets to the real servers: DirectRouting (the default), NAT or
+    /// Tunnel.
     #[serde(default)]
     pub forwarding: ForwardingSpec,
-    /// Send a client back to the same real server for a while.
+    /// Send each client (or client network) to the same real server for a while. Default: none,
+    /// every new connection is scheduled on its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistence: Option<PersistenceSpec>,
-    /// Which director nodes serve this VIP.
+    /// Which director nodes serve this VIP, where they hold it and how they fail over. Default:
+    /// every node labelled `lvs.operator.io/director=true`, VIP on `lvs0`.
     #[serde(default)]
     pub directors: DirectorsSpec,
-    /// Which `RealServer` objects (in this namespace) serve it, and how their nodes are set up.
+    /// Which `RealServer` objects in this namespace serve the VIP, and how their nodes are set up
+    /// to accept its traffic.
     pub real_servers: RealServersSpec,
-    /// Health checking of the real servers. Default: TCP connect for TCP services, none for UDP
-    /// and SCTP.
+    /// How each director checks the real servers. Default: a TCP connect every 5 s (timeout 3 s,
+    /// rise 2, fall 3) for TCP services; no checks for UDP and SCTP, where every real server counts
+    /// as healthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheckSpec>,
-    /// What to do with a real server that fails its checks: Quiescent (weight 0, default) or
-    /// Remove.
+    /// What to do with a real server that fails its checks: Quiescent (the default) keeps it with
+    /// weight 0, so existing connections continue; Remove takes it out of the IPVS service, and its
+    /// existing connections are no longer forwarded.
     #[serde(default)]
     pub on_failure: FailureAction,
-    /// The "sorry server" that takes traffic while no real server is healthy.
+    /// The "sorry server" that takes new connections while no real server can (none healthy, or
+    /// every weight 0). Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<FallbackSpec>,
 }
@@ -121,25 +139,32 @@ pub struct VirtualServerSpec {
 #[serde(transparent)]
 pub struct ServicePort(#[schemars(range(min = 1))] pub u16);
 
-/// The director nodes of a VirtualServer.
+/// The director nodes of a VirtualServer: which nodes, their uplink, where they hold the VIP, and
+/// failover between them.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.vipPlacement != 'Interface' || has(self.interface)").message("vipPlacement Interface needs interface").field_path(".interface"))]
 pub struct DirectorsSpec {
-    /// Labels a node must carry, besides `lvs.operator.io/director=true`, to direct this
-    /// VirtualServer. Narrows the set of director nodes; never widens it.
+    /// Labels (exact key and value) a node must carry, besides `lvs.operator.io/director=true`, to
+    /// direct this VirtualServer. Narrows the set of director nodes, never widens it (default:
+    /// every director node).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
-    /// The uplink interface clients' traffic arrives on; gratuitous ARP is sent there. Default:
-    /// the interface of the route to the VIP's network.
+    /// The directors' uplink, where clients' traffic arrives: gratuitous ARP (IPv4) and unsolicited
+    /// neighbour advertisements (IPv6) go out there, with failover a director whose uplink is down
+    /// hands the VIP over, and connection sync uses it unless told otherwise. Required for
+    /// vipPlacement Interface. Default: every interface with an address in the VIP's network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 15))]
     #[x_kube(validation = Rule::new("!self.contains('/') && self != '.' && self != '..'").message("must be a network interface name"))]
     pub interface: Option<String>,
-    /// Where the director holds the VIP: Dummy (the `lvs0` device, default) or Interface.
+    /// Where a director holds the VIP: Dummy (the default) on the operator's dummy device `lvs0`,
+    /// leaving the uplink's addresses alone; Interface on `interface` itself.
     #[serde(default)]
     pub vip_placement: VipPlacement,
-    /// Failover, when more than one director serves this VIP.
+    /// Failover, used only when more than one node directs this VIP: the directors elect the one
+    /// that holds it over authenticated UDP heartbeats, and a standby takes over
+    /// `heartbeatIntervalMillis × deadAfter` (600 ms by default) after the active one falls silent.
     #[serde(default)]
     pub high_availability: crate::HighAvailabilitySpec,
 }
@@ -148,80 +173,97 @@ pub struct DirectorsSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RealServersSpec {
-    /// Selects `RealServer` objects in the VirtualServer's namespace by their labels.
+    /// Selects the `RealServer` objects, in the VirtualServer's namespace, that serve it, by their
+    /// labels. An empty selector selects every RealServer in the namespace.
     pub selector: LabelSelector,
-    /// Default port of the real servers (default: the service port). Only NAT may differ from
-    /// the service port.
+    /// Port of the real servers that set none themselves, 1–65535 (default: the service port). Only
+    /// NAT may differ from the service port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub port: Option<u16>,
-    /// Direct routing: how real-server nodes avoid answering ARP for the VIP — Sysctl (default),
-    /// NFTablesARP or Redirect.
+    /// How real-server nodes accept the VIP's traffic without answering ARP for it. Sysctl (the
+    /// default): the VIP on `vipDevice` plus node-wide `arp_ignore=1` and `arp_announce=2`.
+    /// NFTablesARP: the VIP on `vipDevice` plus an nftables ARP filter, sysctls untouched.
+    /// Redirect: no VIP; nftables redirects VIP:port to the node (not for Tunnel).
     #[serde(default)]
     pub arp_method: ArpMethod,
-    /// Direct routing: the device real-server nodes hold the VIP on — Loopback (default) or
-    /// Dummy (`lvs0`). Tunnel real servers always use the tunnel device.
+    /// Direct routing: the device real-server nodes hold the VIP on, Loopback (`lo`, the default)
+    /// or Dummy (the operator's `lvs0`). Tunnel real servers use the tunnel device; Redirect needs
+    /// none.
     #[serde(default)]
     pub vip_device: VipDevice,
-    /// Connection thresholds for real servers that set none themselves.
+    /// Connection limits on each director for the real servers that set none themselves (default:
+    /// no limits). A RealServer's own `thresholds` replace these as a whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<ThresholdsSpec>,
 }
 
-/// The fallback ("sorry") server.
+/// The fallback ("sorry") server. The operator does not set up its node: for DirectRouting and
+/// Tunnel it must accept the VIP's traffic itself.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FallbackSpec {
-    /// Its address.
+    /// Address of the fallback server, IPv4 or IPv6. It must be of the VIP's address family unless
+    /// the method is Tunnel.
     #[x_kube(validation = Rule::new("isIP(self)").message("must be an IPv4 or IPv6 address"))]
     pub address: String,
-    /// Its port (default: the service port; only NAT may differ).
+    /// Port of the fallback server, 1–65535 (default: the service port). Only NAT may use a
+    /// different port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub port: Option<u16>,
 }
 
-/// Observed state of a VirtualServer, written by the controller.
+/// Observed state of a VirtualServer, written by lvs-controller from its directors' reports.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VirtualServerStatus {
-    /// The generation of the spec this status describes.
+    /// The `metadata.generation` of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Accepted, Programmed, Ready, Degraded (and DuplicateVIP when another host claims the VIP).
+    /// Accepted (valid, and no other VirtualServer claims its VIP, port and protocol), Programmed
+    /// (every director has programmed the IPVS service), Ready (the active director sends traffic
+    /// to at least one real server), Degraded (some real servers or directors are not serving) and,
+    /// with more than one director, DuplicateVIP (another host answers for the VIP).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
-    /// The node that currently holds the VIP and balances traffic.
+    /// The director node holding the VIP: the first director that has programmed the current spec
+    /// and reports the Active role. Absent while there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_director: Option<String>,
-    /// Healthy real servers and all selected real servers, as `healthy/total` (e.g. `2/3`).
+    /// Real servers taking new connections out of all selected, as `ready/total` (e.g. `2/3`), for
+    /// the READY column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready: Option<String>,
-    /// Number of healthy real servers.
+    /// Selected real servers the active director sends new connections to: weight above 0 in its
+    /// kernel and not failing their checks.
     #[serde(default)]
     pub ready_real_servers: u32,
-    /// Number of selected real servers.
+    /// Real servers this VirtualServer selects, Draining and Disabled ones included.
     #[serde(default)]
     pub total_real_servers: u32,
-    /// Every director of this VirtualServer and its state.
+    /// Every director node of this VirtualServer, with its role and whether it has programmed the
+    /// current spec.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub directors: Vec<DirectorStatus>,
-    /// The last takeover of the VIP by a director.
+    /// The newest takeover of the VIP any of its directors reported; absent with a single director
+    /// or before the first takeover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failover: Option<crate::FailoverRecord>,
 }
 
-/// One director's view of a VirtualServer.
+/// One director of a VirtualServer, as its agent reports it.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectorStatus {
-    /// Node name.
+    /// Name of the director node.
     pub node: String,
-    /// Active (holds the VIP) or Standby.
+    /// Active (holds the VIP) or Standby; absent until the node's agent has reported. A sole
+    /// director is always Active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    /// Whether the IPVS service is programmed on this node.
+    /// Whether the node's agent has programmed the IPVS service for the current spec.
     #[serde(default)]
     pub programmed: bool,
 }
