@@ -19,10 +19,10 @@ use lvs_api::{LvsNodeConfig, LvsNodeConfigSpec};
 use lvs_core::Severity;
 use lvs_dataplane::Dataplane;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use crate::node_config::Intent;
 use crate::reconciler::{Outcome, Pass, Reconciler};
+use crate::run_loop::IntentSource;
 use crate::status::{node_status, same_status};
 use crate::status_writer::StatusWriter;
 
@@ -40,75 +40,69 @@ pub struct Options {
 /// Reconciles this node's config until `shutdown` resolves.
 pub async fn run<D: Dataplane>(
     client: Client,
-    mut reconciler: Reconciler<D>,
+    reconciler: Reconciler<D>,
     options: Options,
     ready: watch::Sender<bool>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let api: Api<LvsNodeConfig> = Api::all(client);
     let selector = format!("{NODE_NAME}={}", options.node_name);
-    let mut events = watcher::watcher(api.clone(), watcher::Config::default().labels(&selector))
+    let events = watcher::watcher(api.clone(), watcher::Config::default().labels(&selector))
         .default_backoff()
         .boxed();
-    let mut health_changes = reconciler.health().subscribe();
-    let mut role_changes = reconciler.failover().map(crate::ha::Failover::subscribe);
-    let mut shards = Shards::default();
-    let writer = StatusWriter::start(api.clone());
-    let mut next_resync = Instant::now() + options.resync;
-    let mut shutdown = std::pin::pin!(shutdown);
-    // The intent changes only with the shards (a Change pass); other passes reuse it.
-    let mut cached: Option<Intent> = None;
-    loop {
-        let retry = reconciler.next_retry();
-        let pass = tokio::select! {
-            event = events.next() => {
-                match event {
-                    Some(Ok(event)) => {
-                        shards.apply(event);
-                        // Take every event that is already waiting before reconciling once.
-                        while let Some(Some(Ok(event))) = events.next().now_or_never() {
-                            shards.apply(event);
-                        }
-                        Pass::Change
+    let resync = options.resync;
+    let source = NodeConfigWatch {
+        events,
+        shards: Shards::default(),
+        writer: StatusWriter::start(api),
+        options,
+    };
+    crate::run_loop::run(reconciler, source, resync, ready, shutdown).await?;
+    Ok(())
+}
+
+/// The intent from this node's config shards, as the watch shows them; status written back
+/// to each shard.
+struct NodeConfigWatch {
+    events: futures::stream::BoxStream<'static, Result<Event<LvsNodeConfig>, watcher::Error>>,
+    shards: Shards,
+    writer: StatusWriter,
+    options: Options,
+}
+
+impl IntentSource for NodeConfigWatch {
+    async fn changed(&mut self) -> anyhow::Result<()> {
+        loop {
+            match self.events.next().await {
+                Some(Ok(event)) => {
+                    self.shards.apply(event);
+                    // Take every event that is already waiting before reconciling once.
+                    while let Some(Some(Ok(event))) = self.events.next().now_or_never() {
+                        self.shards.apply(event);
                     }
-                    Some(Err(error)) => {
-                        tracing::warn!(%error, "watching this node's LvsNodeConfig");
-                        continue;
+                    if self.shards.listed {
+                        return Ok(());
                     }
-                    None => anyhow::bail!("the LvsNodeConfig watch ended"),
                 }
+                Some(Err(error)) => tracing::warn!(%error, "watching this node's LvsNodeConfig"),
+                None => anyhow::bail!("the LvsNodeConfig watch ended"),
             }
-            changed = health_changes.changed() => {
-                if changed.is_err() {
-                    continue;
-                }
-                Pass::Health
-            }
-            () = crate::ha::role_changed(role_changes.as_mut()) => Pass::Failover,
-            () = lvs_runtime::sleep_until_some(retry) => Pass::Retry,
-            () = tokio::time::sleep_until(next_resync) => Pass::Resync,
-            () = &mut shutdown => return Ok(()),
-        };
-        if !shards.listed {
-            continue;
         }
-        let intent = match cached.take() {
-            Some(intent) if pass != Pass::Change => intent,
-            _ => {
-                let intent = shards.intent(&options);
-                intent.report_problems();
-                intent
-            }
-        };
-        let outcome = reconciler.reconcile(&intent, pass).await;
-        if pass == Pass::Resync || outcome.synced {
-            next_resync = Instant::now() + options.resync;
-        }
-        if outcome.synced && intent.complete {
-            ready.send_replace(true);
-        }
-        write_statuses(&writer, &shards, &reconciler, &outcome, pass);
-        cached = Some(intent);
+    }
+
+    fn load(&mut self) -> Option<Result<Intent, String>> {
+        self.shards.listed.then(|| Ok(self.shards.intent(&self.options)))
+    }
+
+    fn passed<D: Dataplane>(
+        &mut self,
+        reconciler: &Reconciler<D>,
+        _intent: Option<&Intent>,
+        outcome: &Outcome,
+        pass: Pass,
+    ) -> Option<std::process::ExitCode> {
+        write_statuses(&self.writer, &self.shards, reconciler, outcome, pass);
+        None
     }
 }
 

@@ -9,6 +9,7 @@ pub mod kubernetes;
 pub mod metrics;
 pub mod node_config;
 pub mod reconciler;
+pub mod run_loop;
 pub mod server;
 pub mod standalone;
 pub mod status;

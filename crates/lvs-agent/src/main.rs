@@ -88,6 +88,17 @@ struct RunArguments {
     /// UDP port of failover heartbeats, the same on every director.
     #[arg(long, env = "LVS_FAILOVER_PORT", default_value_t = 9751)]
     failover_port: u16,
+    /// Where the agent keeps its failover roles and groups, so that a restarted agent (a
+    /// DaemonSet rollout, an OOM kill) holds its VIPs again at once instead of handing them
+    /// over. Keep it on a tmpfs that lives as long as the node's kernel state (/run).
+    #[arg(long, default_value = "/run/lvs-operator/failover.json")]
+    failover_state: PathBuf,
+    /// Seconds a director whose agent said it is restarting (SIGTERM) keeps the VIPs it holds
+    /// without heartbeats, as long as it still answers ARP/NDP for them (probed every second):
+    /// a rollout does not move VIPs, a director that really went away loses them within about
+    /// a second of no longer answering.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    restart_hold_seconds: u64,
     /// Gratuitous ARPs / unsolicited NAs sent when this node takes a VIP.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     announce_count: u32,
@@ -158,8 +169,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let failover = lvs_agent::ha::start(
         Arc::clone(&dataplane),
         &node_name,
-        arguments.failover_port,
-        key,
+        lvs_agent::ha::Settings {
+            port: arguments.failover_port,
+            key,
+            restart_store: lvs_agent::ha::RestartStore::file(&arguments.failover_state),
+            restart_hold: Duration::from_secs(arguments.restart_hold_seconds),
+        },
         Arc::clone(&metrics),
     )
     .await;

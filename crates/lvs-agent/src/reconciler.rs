@@ -1,19 +1,31 @@
-//! One reconcile pass, the same in both modes: intent + health → desired kernel state →
-//! observe → plan → apply → outcome (what was done, what failed and for which object). Pruning
-//! happens only through the plan, which covers only what the ownership record says is ours,
-//! and only when the intent is complete.
+//! One reconcile pass, the same in both modes, as a short pipeline of named steps:
+//! desired (intent + health → kernel state) → restrict (to the failover VIPs this node holds)
+//! → observe (the part of the kernel the pass's `Scope` covers) → plan → apply → report
+//! (failures per object, one report to the failover service, the outcome). Pruning happens
+//! only through the plan, which covers only what the ownership record says is ours, and only
+//! when the intent is complete.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod failover;
+mod failures;
+mod scope;
+
+pub use failover::Holding;
+pub use failures::{FailedObject, Failure};
+pub use scope::Scope;
+
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lvs_dataplane::desired::service_key;
 use lvs_dataplane::model::{NodeState, SyncRole};
-use lvs_dataplane::{Dataplane, Op, plan};
+use lvs_dataplane::{ApplyReport, Dataplane, Op};
 use tokio::time::Instant;
+use tracing::Instrument;
 
-use crate::ha::{self, Failover};
+use self::failures::{Owners, ScopedFailure};
+use self::scope::Part;
+use crate::ha::{self, Failover, Group};
 use crate::health::HealthMonitor;
 use crate::metrics::{Metrics, op_kind};
 use crate::node_config::Intent;
@@ -37,9 +49,6 @@ pub enum Pass {
     Failover,
 }
 
-/// The object name under which node-wide failures (sysctls, nftables, devices) are reported.
-pub const NODE_OBJECT: &str = "node";
-
 /// What one pass did.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
@@ -49,9 +58,8 @@ pub struct Outcome {
     pub operations: usize,
     /// Kernel writes made.
     pub writes: u64,
-    /// Failed operations: (object, message). The object is a VirtualServer `namespace/name`,
-    /// `vip/<address>` for a real-server VIP, or `node`.
-    pub failures: Vec<(String, String)>,
+    /// Failed operations, each on the object it was done for.
+    pub failures: Vec<Failure>,
     /// The kernel could not be read at all.
     pub observe_error: Option<String>,
     /// The pass repaired drift.
@@ -68,11 +76,11 @@ pub struct Outcome {
 
 impl Outcome {
     /// The failure messages of one object.
-    pub fn failures_of<'a>(&'a self, object: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn failures_of<'a>(&'a self, object: &'a FailedObject) -> impl Iterator<Item = &'a str> + 'a {
         self.failures
             .iter()
-            .filter(move |(name, _)| name == object)
-            .map(|(_, message)| message.as_str())
+            .filter(move |failure| failure.object == *object)
+            .map(|failure| failure.message.as_str())
     }
 
     /// A one-line summary of what is wrong, if anything.
@@ -80,7 +88,7 @@ impl Outcome {
         if let Some(error) = &self.observe_error {
             return Some(format!("reading the kernel: {error}"));
         }
-        let (object, message) = self.failures.first()?;
+        let Failure { object, message } = self.failures.first()?;
         let more = self.failures.len() - 1;
         Some(if more == 0 {
             format!("{object}: {message}")
@@ -103,43 +111,26 @@ pub struct Reconciler<D> {
     last_desired: Option<NodeState>,
     failover: Option<Failover>,
     /// The failures of the last pass, with the part of the kernel state each was in: a partial
-    /// pass (health, failover) carries forward those it did not look at.
-    failures: Vec<(Scope, String, String)>,
+    /// pass carries forward those it did not look at.
+    failures: Vec<ScopedFailure>,
     connections: u64,
-}
-
-/// The part of the kernel state an operation works on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scope {
-    /// IPVS services and destinations.
-    Services,
-    /// VIP addresses, their announcements and the sync daemons.
-    Vips,
-    /// Devices, sysctls, nftables.
-    Rest,
-}
-
-impl Scope {
-    fn of(op: &Op) -> Self {
-        match op {
-            Op::AddService(_)
-            | Op::UpdateService(_)
-            | Op::DeleteService(_)
-            | Op::AddDestination(..)
-            | Op::UpdateDestination(..)
-            | Op::DeleteDestination(..) => Self::Services,
-            Op::AddAddress(_)
-            | Op::DeleteAddress(_)
-            | Op::Announce { .. }
-            | Op::StartSyncDaemon(..)
-            | Op::StopSyncDaemon(_) => Self::Vips,
-            _ => Self::Rest,
-        }
-    }
 }
 
 /// The VirtualServer behind each IPVS service, as of the last pass (labels for the counters).
 pub type ServiceNames = Arc<std::sync::RwLock<BTreeMap<lvs_dataplane::model::ServiceKey, String>>>;
+
+/// What the apply step did.
+struct Applied {
+    ops: Vec<Op>,
+    report: ApplyReport,
+    writes: u64,
+}
+
+impl Applied {
+    fn succeeded(&self, op: &Op) -> bool {
+        !self.report.failures.iter().any(|failure| failure.op == *op)
+    }
+}
 
 impl<D: Dataplane> Reconciler<D> {
     /// A reconciler for `node`.
@@ -193,178 +184,205 @@ impl<D: Dataplane> Reconciler<D> {
         self.backoff.next_retry()
     }
 
-    /// One pass.
+    /// One pass, in a `pass` span.
     pub async fn reconcile(&mut self, intent: &Intent, pass: Pass) -> Outcome {
+        let span = tracing::info_span!("pass", node = %self.node, pass = ?pass);
+        self.pipeline(intent, pass).instrument(span).await
+    }
+
+    async fn pipeline(&mut self, intent: &Intent, pass: Pass) -> Outcome {
         let started = Instant::now();
+        self.prepare(intent, pass);
+        let groups = ha::groups(&intent.config);
+        let mut desired = self.desired(intent);
+        let holding = self.restrict(&mut desired, &groups);
+        let scope = self.scope(pass, &desired);
+        self.last_desired = Some(desired.clone());
+        let observed = match scope.observe(&*self.dataplane).await {
+            Ok(observed) => observed,
+            Err(error) => return self.unobserved(intent, groups, desired, error, started).await,
+        };
+        let ops = scope::operations(
+            &desired,
+            &observed,
+            scope,
+            intent.complete,
+            &holding.released,
+            &holding.reannounce,
+        );
+        let applied = self.apply(ops, pass).await;
+        let mut outcome = Outcome {
+            operations: applied.ops.len(),
+            writes: applied.writes,
+            drift: pass == Pass::Resync && !applied.ops.is_empty() && self.last_synced,
+            ..Outcome::default()
+        };
+        self.record_failures(intent, scope, &applied, &mut outcome);
+        let backup_failed = applied
+            .report
+            .failures
+            .iter()
+            .any(|failure| matches!(failure.op, Op::StartSyncDaemon(SyncRole::Backup, _)));
+        outcome.desired = desired;
+        let report = |local, backup_running| {
+            failover::pass_report(
+                groups.clone(),
+                &holding,
+                &observed,
+                scope.covers(Part::Vips),
+                &applied.ops,
+                &|op| applied.succeeded(op),
+                local,
+                backup_running,
+            )
+        };
+        self.report_failover(intent, &groups, &mut outcome, pass, !backup_failed, report)
+            .await;
+        self.finish(&mut outcome, started);
+        outcome
+    }
+
+    /// Step 0: a change or a health verdict resets the retry delays; the health checks follow
+    /// the config, and their verdicts go into the metrics.
+    fn prepare(&mut self, intent: &Intent, pass: Pass) {
         if matches!(pass, Pass::Change | Pass::Health) {
             self.backoff.reset();
         }
         self.health.set_targets(&intent.config.director_services);
         self.report_health(intent);
+    }
+
+    /// Step 1: the kernel state the intent asks for, with what the health checks say.
+    fn desired(&self, intent: &Intent) -> NodeState {
         let health = &self.health;
-        let mut desired =
-            intent.desired(&|virtual_server, real_server| health.health(virtual_server, real_server));
-        let groups = ha::groups(&intent.config);
-        // The failover VIPs this node gives up in this pass: decided once, so the addresses and
-        // the sync daemons follow the same roles even if an election changes them meanwhile.
-        let mut released: BTreeSet<IpAddr> = BTreeSet::new();
-        if let Some(failover) = &self.failover {
-            let last = self.last_desired.as_ref();
-            failover.set_groups(groups.clone(), &|address| {
-                last.is_some_and(|last| last.addresses.iter().any(|vip| vip.address == *address))
-            });
-            let held = failover.held();
-            released = groups
-                .keys()
-                .filter(|address| !held.contains(*address))
-                .copied()
-                .collect();
-            ha::desired::restrict(&mut desired, &groups, &|address| held.contains(address));
-        }
-        let mut outcome = Outcome::default();
-        // A health verdict can change more than weights (a fallback server may need NAT rules):
-        // then the pass is a full one.
-        let services_only = pass == Pass::Health
-            && self
-                .last_desired
-                .as_ref()
-                .is_some_and(|last| same_apart_from_services(last, &desired));
-        self.last_desired = Some(desired.clone());
-        let observed = if pass == Pass::Failover {
-            self.dataplane.observe_vips().await.map(|vips| NodeState {
-                addresses: vips.addresses,
-                sync_daemons: vips.sync_daemons,
-                announce: BTreeMap::new(),
-                ..desired.clone()
-            })
-        } else if services_only {
-            self.dataplane.observe_services().await.map(|services| NodeState {
-                services,
-                announce: BTreeMap::new(),
-                ..desired.clone()
-            })
-        } else {
-            self.dataplane.observe().await
-        };
-        let observed = match observed {
-            Ok(observed) => observed,
-            Err(error) => {
-                outcome.observe_error = Some(error.to_string());
-                outcome.desired = desired;
-                self.report_failover(intent, &groups, &mut outcome, pass, false)
-                    .await;
-                self.finish(&mut outcome, started, [NODE_OBJECT]);
-                return outcome;
+        intent.desired(&|virtual_server, real_server| health.health(virtual_server, real_server))
+    }
+
+    /// Step 2: only the failover VIPs this node holds.
+    fn restrict(&self, desired: &mut NodeState, groups: &BTreeMap<IpAddr, Group>) -> Holding {
+        match &self.failover {
+            Some(failover) => {
+                failover::restrict(desired, groups, &failover.roles(), self.last_desired.as_ref())
             }
-        };
-        let mut ops = plan(&desired, &observed);
-        if !intent.complete {
-            // A VIP this node no longer holds goes even so: a peer takes it once it is gone.
-            ops.retain(|op| {
-                !is_removal(op) || matches!(op, Op::DeleteAddress(vip) if released.contains(&vip.address))
-            });
+            None => Holding::default(),
         }
-        if let Some(failover) = &self.failover {
-            for address in failover.take_reannounce() {
-                let interface = desired.announce.get(&address).cloned();
-                let announced = ops
-                    .iter()
-                    .any(|op| matches!(op, Op::Announce { address: other, .. } if *other == address));
-                if let Some(interface) = interface
-                    && !announced
-                {
-                    ops.push(Op::Announce { address, interface });
-                }
+    }
+
+    /// Step 3: what the pass reads. A health verdict can change more than weights (a fallback
+    /// server may need NAT rules): then the pass reads everything.
+    fn scope(&self, pass: Pass, desired: &NodeState) -> Scope {
+        match pass {
+            Pass::Failover => Scope::Vips,
+            Pass::Health
+                if self
+                    .last_desired
+                    .as_ref()
+                    .is_some_and(|last| scope::same_apart_from_services(last, desired)) =>
+            {
+                Scope::Services
             }
+            _ => Scope::Everything,
         }
-        outcome.operations = ops.len();
+    }
+
+    /// Step 5: the operations, counted and logged (drift when a resync finds any).
+    async fn apply(&mut self, ops: Vec<Op>, pass: Pass) -> Applied {
         if !ops.is_empty() && pass == Pass::Resync && self.last_synced {
             self.drift_repairs += 1;
-            outcome.drift = true;
             self.metrics.drift_repaired();
-            tracing::warn!(node = %self.node, operations = ops.len(), "the kernel drifted from the config; repairing");
+            tracing::warn!(
+                operations = ops.len(),
+                "the kernel drifted from the config; repairing"
+            );
         }
         for op in &ops {
-            tracing::info!(node = %self.node, "{op}");
+            tracing::info!("{op}");
         }
         let writes_before = self.dataplane.write_count();
         let report = self.dataplane.apply(ops.clone()).await;
-        outcome.writes = self.dataplane.write_count().saturating_sub(writes_before);
-        let succeeded = |op: &Op| !report.failures.iter().any(|failure| failure.op == *op);
-        let kinds: Vec<(&'static str, bool)> = ops.iter().map(|op| (op_kind(op), succeeded(op))).collect();
+        let applied = Applied {
+            writes: self.dataplane.write_count().saturating_sub(writes_before),
+            ops,
+            report,
+        };
+        let kinds: Vec<(&'static str, bool)> = applied
+            .ops
+            .iter()
+            .map(|op| (op_kind(op), applied.succeeded(op)))
+            .collect();
         self.metrics.kernel_operations(&kinds);
+        applied
+    }
+
+    /// Step 6a: each failure on its object; failures of parts the pass did not look at carried
+    /// forward.
+    fn record_failures(&mut self, intent: &Intent, scope: Scope, applied: &Applied, outcome: &mut Outcome) {
         let owners = Owners::of(intent);
         if let Ok(mut names) = self.names.write() {
             names.clone_from(&owners.services);
         }
-        let covered = |scope: Scope| match pass {
-            Pass::Failover => scope == Scope::Vips,
-            Pass::Health if services_only => scope == Scope::Services,
-            _ => true,
-        };
-        let mut failures: Vec<(Scope, String, String)> = report
+        let mut failures: Vec<ScopedFailure> = applied
+            .report
             .failures
             .iter()
-            .map(|failure| {
-                let object = owners.object_of(&failure.op);
-                (Scope::of(&failure.op), object, failure.error.to_string())
+            .map(|failure| ScopedFailure {
+                part: Part::of(&failure.op),
+                failure: Failure {
+                    object: owners.object_of(&failure.op),
+                    message: failure.error.to_string(),
+                },
             })
             .collect();
-        for (_, object, message) in &failures {
-            tracing::error!(node = %self.node, object = %object, "{message}");
+        for ScopedFailure { failure, .. } in &failures {
+            tracing::error!(object = %failure.object, "{}", failure.message);
         }
-        failures.extend(self.failures.drain(..).filter(|(scope, _, _)| !covered(*scope)));
-        outcome.failures = failures
-            .iter()
-            .map(|(_, object, message)| (object.clone(), message.clone()))
-            .collect();
+        failures.extend(
+            self.failures
+                .drain(..)
+                .filter(|failure| !scope.covers(failure.part)),
+        );
+        outcome.failures = failures.iter().map(|failure| failure.failure.clone()).collect();
         self.failures = failures;
-        if let Some(failover) = &self.failover {
-            // Released once the address is really gone: this pass read the addresses (a
-            // services-only pass did not) and either did not find it or deleted it.
-            let gone = |address: &IpAddr| {
-                !services_only
-                    && (!observed.addresses.iter().any(|vip| vip.address == *address)
-                        || ops.iter().any(|op| {
-                            matches!(op, Op::DeleteAddress(vip) if vip.address == *address) && succeeded(op)
-                        }))
-            };
-            failover.released(released.iter().filter(|address| gone(address)).copied().collect());
-            let now = Instant::now();
-            for op in &ops {
-                if let Op::Announce { address, .. } = op
-                    && groups.contains_key(address)
-                    && succeeded(op)
-                {
-                    failover.announced(*address, now);
-                }
-            }
-        }
-        let backup_failed = report
-            .failures
-            .iter()
-            .any(|failure| matches!(failure.op, Op::StartSyncDaemon(SyncRole::Backup, _)));
-        outcome.desired = desired;
-        self.report_failover(intent, &groups, &mut outcome, pass, !backup_failed)
+    }
+
+    /// A pass that could not read the kernel: nothing applied, the failover service still hears
+    /// this node's state.
+    async fn unobserved(
+        &mut self,
+        intent: &Intent,
+        groups: BTreeMap<IpAddr, Group>,
+        desired: NodeState,
+        error: lvs_dataplane::DataplaneError,
+        started: Instant,
+    ) -> Outcome {
+        let mut outcome = Outcome {
+            observe_error: Some(error.to_string()),
+            desired,
+            ..Outcome::default()
+        };
+        let report = |local, backup_running| ha::PassReport {
+            held: BTreeMap::keys(&groups).copied().collect(),
+            groups: groups.clone(),
+            local,
+            backup_running,
+            ..ha::PassReport::default()
+        };
+        self.report_failover(intent, &groups, &mut outcome, Pass::Change, false, report)
             .await;
-        let failing: Vec<String> = outcome
-            .failures
-            .iter()
-            .map(|(object, _)| object.clone())
-            .collect();
-        self.finish(&mut outcome, started, failing.iter().map(String::as_str));
+        self.finish(&mut outcome, started);
         outcome
     }
 
-    /// Tells the failover service this node's state per VIP, and puts the failover state and
-    /// the sync daemons' into the outcome.
+    /// Step 6b: the one report to the failover service (this node's state per VIP, built by
+    /// `report`), and the failover and sync daemons' state into the outcome.
     async fn report_failover(
         &mut self,
         intent: &Intent,
-        groups: &BTreeMap<std::net::IpAddr, ha::Group>,
+        groups: &BTreeMap<IpAddr, Group>,
         outcome: &mut Outcome,
         pass: Pass,
         backup_started: bool,
+        report: impl FnOnce(BTreeMap<IpAddr, ha::election::Local>, bool) -> ha::PassReport,
     ) {
         let Some(failover) = self.failover.clone() else {
             return;
@@ -377,15 +395,17 @@ impl<D: Dataplane> Reconciler<D> {
             &|virtual_server| {
                 failures
                     .iter()
-                    .find(|(_, object, _)| object == virtual_server)
-                    .map(|(_, _, message)| message.clone())
+                    .find(|failure| {
+                        matches!(&failure.failure.object, FailedObject::VirtualServer(name) if name == virtual_server)
+                    })
+                    .map(|failure| failure.failure.message.clone())
             },
             &|virtual_server, real_server| health.health(virtual_server, real_server),
         );
         let backup = outcome.desired.sync_daemons.get(&SyncRole::Backup).cloned();
         let backup_running = backup.is_some() && backup_started;
-        failover.set_local(local, backup_running);
-        outcome.failover = failover.status();
+        let statuses = failover.report(report(local, backup_running)).await;
+        outcome.failover = statuses.iter().map(ha::api::vip_status).collect();
         let Some(backup) = backup else { return };
         if matches!(pass, Pass::Change | Pass::Resync | Pass::Failover) {
             match self.dataplane.connection_counts().await {
@@ -423,98 +443,29 @@ impl<D: Dataplane> Reconciler<D> {
         self.metrics.retain_real_servers(&pairs);
     }
 
-    fn finish<'a>(
-        &mut self,
-        outcome: &mut Outcome,
-        started: Instant,
-        failing: impl IntoIterator<Item = &'a str>,
-    ) {
+    /// Step 7: synced or not, the retry delays of the failing objects, the metrics and the log.
+    fn finish(&mut self, outcome: &mut Outcome, started: Instant) {
         outcome.synced = outcome.observe_error.is_none() && outcome.failures.is_empty();
         outcome.duration = started.elapsed();
         self.last_synced = outcome.synced;
-        self.backoff.record(failing, Instant::now());
+        let failing: Vec<String> = if outcome.observe_error.is_some() {
+            vec![FailedObject::Node.to_string()]
+        } else {
+            outcome
+                .failures
+                .iter()
+                .map(|failure| failure.object.to_string())
+                .collect()
+        };
+        self.backoff
+            .record(failing.iter().map(String::as_str), Instant::now());
         self.metrics.reconcile_finished(outcome.duration, outcome.synced);
         tracing::info!(
-            node = %self.node,
             operations = outcome.operations,
             writes = outcome.writes,
             failures = outcome.failures.len(),
             synced = outcome.synced,
             "reconciled"
         );
-    }
-}
-
-/// Whether two desired states differ in their IPVS services only.
-fn same_apart_from_services(left: &NodeState, right: &NodeState) -> bool {
-    left.links == right.links
-        && left.sysctls == right.sysctls
-        && left.nftables == right.nftables
-        && left.addresses == right.addresses
-        && left.announce == right.announce
-        && left.sync_daemons == right.sync_daemons
-}
-
-/// Whether an op removes or restores something (never done from a partial intent).
-fn is_removal(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::DeleteLink(_)
-            | Op::RestoreSysctl(_)
-            | Op::DeleteNftables
-            | Op::DeleteService(_)
-            | Op::DeleteDestination(..)
-            | Op::DeleteAddress(_)
-            | Op::StopSyncDaemon(_)
-    )
-}
-
-/// Which object an operation works for.
-struct Owners {
-    services: BTreeMap<lvs_dataplane::model::ServiceKey, String>,
-    director_vips: BTreeMap<std::net::IpAddr, String>,
-}
-
-impl Owners {
-    fn of(intent: &Intent) -> Self {
-        let mut services = BTreeMap::new();
-        let mut director_vips = BTreeMap::new();
-        for service in &intent.config.director_services {
-            if let Some(key) = service_key(service) {
-                services.insert(key, service.virtual_server.clone());
-            }
-            if let Some(address) = service
-                .address
-                .as_deref()
-                .and_then(|address| address.parse().ok())
-            {
-                director_vips.insert(address, service.virtual_server.clone());
-            }
-        }
-        Self {
-            services,
-            director_vips,
-        }
-    }
-
-    fn object_of(&self, op: &Op) -> String {
-        let service = |key| self.services.get(key).cloned();
-        let address = |address: &std::net::IpAddr| {
-            self.director_vips
-                .get(address)
-                .cloned()
-                .unwrap_or_else(|| format!("vip/{address}"))
-        };
-        match op {
-            Op::AddService(item) | Op::UpdateService(item) => service(&item.key),
-            Op::DeleteService(key) | Op::AddDestination(key, _) | Op::UpdateDestination(key, _) => {
-                service(key)
-            }
-            Op::DeleteDestination(key, ..) => service(key),
-            Op::AddAddress(vip) | Op::DeleteAddress(vip) => Some(address(&vip.address)),
-            Op::Announce { address: vip, .. } => Some(address(vip)),
-            _ => None,
-        }
-        .unwrap_or_else(|| NODE_OBJECT.to_owned())
     }
 }

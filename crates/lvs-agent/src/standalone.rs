@@ -10,10 +10,10 @@ use lvs_api::LvsNodeConfigStatus;
 use lvs_dataplane::Dataplane;
 use serde::Serialize;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use crate::node_config::{Intent, ManifestSource};
 use crate::reconciler::{Outcome, Pass, Reconciler};
+use crate::run_loop::IntentSource;
 use crate::status::node_status;
 
 /// How `run` behaves.
@@ -63,105 +63,72 @@ const POLL: Duration = Duration::from_secs(1);
 
 /// Reconciles until stopped (or once). `ready` turns true after the first successful pass.
 pub async fn run<D: Dataplane>(
-    mut reconciler: Reconciler<D>,
+    reconciler: Reconciler<D>,
     options: Options,
     ready: watch::Sender<bool>,
 ) -> anyhow::Result<ExitCode> {
-    let mut source = ManifestSource::new(options.manifests.clone(), &options.node_name);
-    let mut health_changes = reconciler.health().subscribe();
-    let mut role_changes = reconciler.failover().map(crate::ha::Failover::subscribe);
-    let mut last_seen = None;
-    let mut next_resync = Instant::now();
-    let mut status = StandaloneStatus::default();
-    let mut pending = Some(Pass::Change);
-    let mut cached: Option<Intent> = None;
-    loop {
-        if let Some(pass) = pending.take() {
-            let fingerprint = manifests_fingerprint(&options.manifests);
-            // Manifests changed too: a health-only pass would leave the rest of the change out.
-            let pass = if matches!(pass, Pass::Health | Pass::Failover) && fingerprint != last_seen {
-                Pass::Change
-            } else {
-                pass
-            };
-            // Health verdicts and retries reuse the intent as last read: the files did not
-            // change, and reading and resolving them again is the whole build.
-            let loaded = match cached.take() {
-                Some(intent)
-                    if matches!(pass, Pass::Health | Pass::Retry | Pass::Failover)
-                        && fingerprint == last_seen =>
-                {
-                    Ok(intent)
-                }
-                _ => source.load().inspect(Intent::report_problems),
-            };
-            let (outcome, intent) = match loaded {
-                Ok(intent) => {
-                    let outcome = reconciler.reconcile(&intent, pass).await;
-                    (outcome, Some(intent))
-                }
-                Err(error) => {
-                    tracing::error!("reading the manifests: {error:#}");
-                    let outcome = Outcome {
-                        failures: vec![("manifests".to_owned(), format!("{error:#}"))],
-                        ..Outcome::default()
-                    };
-                    (outcome, None)
-                }
-            };
-            status = standalone_status(
-                &options.node_name,
-                &reconciler,
-                intent.as_ref(),
-                &outcome,
-                &status,
-            );
-            write_status(options.status_file.as_ref(), &status);
-            let ok = outcome.synced && intent.as_ref().is_some_and(|intent| !intent.has_errors());
-            if options.once {
-                if !ok {
-                    for line in status
-                        .failures
-                        .iter()
-                        .chain(status.problems.iter().filter(|line| line.starts_with("error")))
-                    {
-                        eprintln!("lvs-agent: {line}");
-                    }
-                }
-                return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
-            }
-            if intent.is_some() {
-                last_seen = fingerprint;
-            }
-            cached = intent;
-            if outcome.synced {
-                ready.send_replace(true);
-            }
-            if pass != Pass::Retry || outcome.synced {
-                next_resync = Instant::now() + options.resync;
+    let resync = options.resync;
+    let source = ManifestFolder {
+        source: ManifestSource::new(options.manifests.clone(), &options.node_name),
+        last_seen: None,
+        status: StandaloneStatus::default(),
+        options,
+    };
+    crate::run_loop::run(reconciler, source, resync, ready, crate::shutdown_signal()).await
+}
+
+/// The intent from a folder of manifests, polled for changes; the status to a file.
+struct ManifestFolder {
+    source: ManifestSource,
+    options: Options,
+    /// The files as they were when last read successfully.
+    last_seen: Option<Fingerprint>,
+    status: StandaloneStatus,
+}
+
+impl IntentSource for ManifestFolder {
+    async fn changed(&mut self) -> anyhow::Result<()> {
+        loop {
+            tokio::time::sleep(POLL).await;
+            if manifests_fingerprint(&self.options.manifests) != self.last_seen {
+                return Ok(());
             }
         }
-        let retry = reconciler.next_retry();
-        tokio::select! {
-            () = tokio::time::sleep(POLL) => {
-                if manifests_fingerprint(&options.manifests) != last_seen {
-                    pending = Some(Pass::Change);
-                }
-            }
-            changed = health_changes.changed() => {
-                if changed.is_ok() && pending.is_none() {
-                    pending = Some(Pass::Health);
-                }
-            }
-            () = crate::ha::role_changed(role_changes.as_mut()) => {
-                if pending.is_none() {
-                    pending = Some(Pass::Failover);
-                }
-            }
-            () = lvs_runtime::sleep_until_some(retry) => pending = Some(Pass::Retry),
-            () = tokio::time::sleep_until(next_resync) => pending = Some(Pass::Resync),
-            () = crate::shutdown_signal() => return Ok(ExitCode::SUCCESS),
+    }
+
+    fn load(&mut self) -> Option<Result<Intent, String>> {
+        let fingerprint = manifests_fingerprint(&self.options.manifests);
+        let loaded = self.source.load().map_err(|error| format!("{error:#}"));
+        if loaded.is_ok() {
+            self.last_seen = fingerprint;
         }
+        Some(loaded)
+    }
+
+    fn passed<D: Dataplane>(
+        &mut self,
+        reconciler: &Reconciler<D>,
+        intent: Option<&Intent>,
+        outcome: &Outcome,
+        _pass: Pass,
+    ) -> Option<ExitCode> {
+        self.status = standalone_status(&self.options.node_name, reconciler, intent, outcome, &self.status);
+        write_status(self.options.status_file.as_ref(), &self.status);
+        if !self.options.once {
+            return None;
+        }
+        let ok = outcome.synced && intent.is_some_and(|intent| !intent.has_errors());
+        if !ok {
+            for line in self.status.failures.iter().chain(
+                self.status
+                    .problems
+                    .iter()
+                    .filter(|line| line.starts_with("error")),
+            ) {
+                eprintln!("lvs-agent: {line}");
+            }
+        }
+        Some(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
     }
 }
 
@@ -189,7 +156,7 @@ fn standalone_status<D: Dataplane>(
                 outcome
                     .failures
                     .iter()
-                    .map(|(object, message)| format!("{object}: {message}")),
+                    .map(|failure| format!("{}: {}", failure.object, failure.message)),
             )
             .collect(),
         problems: intent
@@ -222,8 +189,11 @@ fn standalone_status<D: Dataplane>(
     }
 }
 
+/// The manifest files with their sizes and modification times.
+type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
 /// Changes whenever a manifest file is added, removed or modified.
-fn manifests_fingerprint(paths: &[PathBuf]) -> Option<Vec<(PathBuf, u64, Option<SystemTime>)>> {
+fn manifests_fingerprint(paths: &[PathBuf]) -> Option<Fingerprint> {
     let mut entries = Vec::new();
     let mut stack: Vec<PathBuf> = paths.to_vec();
     while let Some(path) = stack.pop() {

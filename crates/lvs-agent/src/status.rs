@@ -13,7 +13,7 @@ use lvs_core::conditions::{ConditionDraft, merge_conditions};
 use lvs_dataplane::desired::service_key;
 
 use crate::health::HealthMonitor;
-use crate::reconciler::{NODE_OBJECT, Outcome};
+use crate::reconciler::{FailedObject, Outcome};
 
 use lvs_api::ACTIVE;
 
@@ -28,7 +28,7 @@ pub fn node_status(
     previous: Option<&LvsNodeConfigStatus>,
     now: &Time,
 ) -> LvsNodeConfigStatus {
-    let node_failures: Vec<&str> = outcome.failures_of(NODE_OBJECT).collect();
+    let node_failures: Vec<&str> = outcome.failures_of(&FailedObject::Node).collect();
     let node_problem = outcome
         .observe_error
         .as_ref()
@@ -38,7 +38,8 @@ pub fn node_status(
         .director_services
         .iter()
         .map(|service| {
-            let failures: Vec<&str> = outcome.failures_of(&service.virtual_server).collect();
+            let object = FailedObject::VirtualServer(service.virtual_server.clone());
+            let failures: Vec<&str> = outcome.failures_of(&object).collect();
             let message = failures
                 .first()
                 .map(|failure| (*failure).to_owned())
@@ -103,8 +104,10 @@ pub fn node_status(
         .real_server_vips
         .iter()
         .map(|vip| {
-            let message = outcome
-                .failures_of(&format!("vip/{}", vip.address))
+            let object = vip.address.parse().map(FailedObject::RealServerVip);
+            let message = object
+                .iter()
+                .flat_map(|object| outcome.failures_of(object))
                 .next()
                 .map(str::to_owned)
                 .or_else(|| node_problem.clone());

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use lvs_agent::ha::election::Local;
 use lvs_agent::ha::wire::HeartbeatKey;
-use lvs_agent::ha::{Failover, Group, Options, Prober, UplinkCheck};
+use lvs_agent::ha::{Failover, Group, Now, Options, PassReport, Prober, UplinkCheck, VipStatus};
 use lvs_agent::metrics::Metrics;
 use tokio::time::Instant;
 
@@ -50,6 +50,7 @@ struct Director {
     metrics: Arc<Metrics>,
     claimants: Arc<Mutex<Vec<String>>>,
     uplink_down: Arc<Mutex<bool>>,
+    group: Group,
 }
 
 async fn director(node: &str, bind: &str, secret: &[u8], port: u16) -> Director {
@@ -71,36 +72,48 @@ async fn director_with(node: &str, bind: &str, secret: &[u8], port: u16, group: 
     });
     let metrics = Metrics::new(node);
     let failover = Failover::start(
-        Options {
-            node: node.into(),
+        Options::new(
+            node,
             port,
-            bind: bind.parse().unwrap(),
-            key: Some(HeartbeatKey::new(secret)),
+            bind.parse().unwrap(),
+            Some(HeartbeatKey::new(secret)),
             prober,
             uplink,
-        },
+        ),
         Arc::clone(&metrics),
     )
     .await;
-    let vip: IpAddr = VIP.parse().unwrap();
-    failover.set_groups(BTreeMap::from([(vip, group)]), &|_| false);
-    failover.set_local(
-        BTreeMap::from([(
-            vip,
-            Local {
-                eligible: true,
-                reason: None,
-                healthy: 2,
-                synced_since: None,
-            },
-        )]),
-        false,
-    );
-    Director {
+    let director = Director {
         failover,
         metrics,
         claimants,
         uplink_down,
+        group,
+    };
+    director.report(PassReport::default()).await;
+    director
+}
+
+impl Director {
+    /// A pass report for this director's one VIP (eligible, two healthy real servers), with
+    /// what `extra` adds.
+    async fn report(&self, extra: PassReport) -> Vec<VipStatus> {
+        let vip: IpAddr = VIP.parse().unwrap();
+        self.failover
+            .report(PassReport {
+                groups: BTreeMap::from([(vip, self.group.clone())]),
+                local: BTreeMap::from([(
+                    vip,
+                    Local {
+                        eligible: true,
+                        reason: None,
+                        healthy: 2,
+                        synced_since: None,
+                    },
+                )]),
+                ..extra
+            })
+            .await
     }
 }
 
@@ -129,7 +142,7 @@ async fn the_standby_takes_over_when_the_active_director_stops() {
     // Stable: several dead intervals later nothing changed.
     tokio::time::sleep(INTERVAL * 10).await;
     assert!(holds(&d1) && !holds(&d2), "roles stay put while heartbeats flow");
-    let status = d2.failover.status();
+    let status = d2.failover.status().await;
     assert_eq!(status[0].active_director.as_deref(), Some("d1"));
     assert_eq!(status[0].peers_alive, ["d1"]);
 
@@ -137,40 +150,43 @@ async fn the_standby_takes_over_when_the_active_director_stops() {
     let took = eventually("d2 takes over", Duration::from_secs(5), || holds(&d2)).await;
     // Dead after 3 × 50 ms; the decision is checked every quarter interval.
     assert!(took < Duration::from_secs(2), "took over after {took:?}");
-    d2.failover.announced(VIP.parse().unwrap(), Instant::now());
-    let record = d2.failover.status()[0].last_failover.clone().expect("a record");
+    let status = d2
+        .report(PassReport {
+            announced: vec![(VIP.parse().unwrap(), Now::current())],
+            held: [VIP.parse().unwrap()].into(),
+            ..PassReport::default()
+        })
+        .await;
+    let record = status[0].last_failover.clone().expect("a record");
     assert_eq!(
         (record.from.as_deref(), record.to.as_str(), record.reason.as_str()),
         (Some("d1"), "d2", "PeerDead")
     );
-    assert!(record.garp_sent_at.is_some());
+    assert!(record.announced_at.is_some());
     assert!(
-        record.detection_millis >= 150 && record.detection_millis <= record.duration_millis,
+        record.detection >= Duration::from_millis(150) && record.detection <= record.duration,
         "{record:?}"
     );
+    let encoded = d2.metrics.encode();
     assert!(
-        d2.metrics
-            .encode()
-            .contains("lvs_agent_failover_elections_total{vip=\"10.0.0.100\",outcome=\"take_over\"} 1")
+        encoded.contains("lvs_agent_failover_elections_total{vip=\"10.0.0.100\",outcome=\"take_over\"} 1"),
+        "{encoded}"
     );
 
     // d1 returns (a new incarnation): without preemption it stays standby.
     let d1 = director("d1", "127.0.0.1", b"a shared secret!", port).await;
     tokio::time::sleep(INTERVAL * 20).await;
     assert!(!holds(&d1) && holds(&d2), "no preemption: the VIP stays on d2");
-    d1.failover.stop();
-    d2.failover.stop();
 
     // A VIP removed from the config and added again starts afresh: no record of the old takeover.
-    let vip: IpAddr = VIP.parse().unwrap();
-    d2.failover.set_groups(BTreeMap::new(), &|_| false);
-    d2.failover
-        .set_groups(BTreeMap::from([(vip, group())]), &|_| false);
-    let status = d2.failover.status();
+    d2.failover.report(PassReport::default()).await;
+    let status = d2.report(PassReport::default()).await;
     assert_eq!(
         (status[0].role.as_str(), &status[0].last_failover),
         ("Standby", &None)
     );
+    d1.failover.stop();
+    d2.failover.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,7 +202,7 @@ async fn a_director_with_another_key_is_not_heard() {
     })
     .await;
     assert!(
-        d1.failover.status()[0].peers_alive.is_empty(),
+        d1.failover.status().await[0].peers_alive.is_empty(),
         "d2 is not a live peer"
     );
     d1.failover.stop();
@@ -207,15 +223,15 @@ async fn a_split_brain_ends_with_the_higher_priority_director() {
     *d2.claimants.lock().unwrap() = vec!["02:00:00:00:00:01".into()];
     eventually("d2 steps down", Duration::from_secs(5), || !holds(&d2)).await;
     assert!(holds(&d1), "d1 has the higher priority and keeps the VIP");
-    let status = d2.failover.status();
+    let status = d2.failover.status().await;
     assert_eq!(status[0].duplicate_owners, ["02:00:00:00:00:01"]);
     assert!(
         status[0].message.as_deref().unwrap().contains("answers for"),
         "{status:?}"
     );
     assert_eq!(
-        d1.failover.take_reannounce(),
-        [VIP.parse::<IpAddr>().unwrap()],
+        d1.failover.roles().reannounce,
+        [VIP.parse::<IpAddr>().unwrap()].into(),
         "d1 announces the VIP again"
     );
     tokio::time::sleep(INTERVAL * 20).await;
@@ -240,7 +256,7 @@ async fn a_director_whose_uplink_fails_hands_over_once_it_removed_the_vip() {
     *d1.uplink_down.lock().unwrap() = true;
     // The uplink is checked every second.
     eventually("d1 steps down", Duration::from_secs(5), || !holds(&d1)).await;
-    let status = d1.failover.status();
+    let status = d1.failover.status().await;
     // "eth0 is down; d2 can serve" when stepping down, "eth0 is down" once standby.
     let message = status[0].message.clone().unwrap_or_default();
     assert!(message.starts_with("eth0 is down"), "{message}");
@@ -248,14 +264,23 @@ async fn a_director_whose_uplink_fails_hands_over_once_it_removed_the_vip() {
     // Until d1 says the VIP is gone (or 600 ms pass), d2 still hears it as active.
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert!(!holds(&d2), "d2 waits while d1 may still hold the address");
-    d1.failover.released(vec![VIP.parse().unwrap()]);
+    d1.report(PassReport {
+        released: vec![VIP.parse().unwrap()],
+        ..PassReport::default()
+    })
+    .await;
     let took = eventually("d2 takes over", Duration::from_secs(5), || holds(&d2)).await;
     assert!(
         took < Duration::from_millis(500),
         "took over {took:?} after the release"
     );
     assert_eq!(
-        d2.failover.status()[0].last_failover.as_ref().unwrap().reason,
+        d2.failover.status().await[0]
+            .last_failover
+            .as_ref()
+            .unwrap()
+            .reason
+            .as_str(),
         "PeerStandby"
     );
     d1.failover.stop();

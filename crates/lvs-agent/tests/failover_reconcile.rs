@@ -56,14 +56,14 @@ async fn reconciler(port: u16) -> (Arc<FakeDataplane>, Reconciler<FakeDataplane>
     let prober: Prober = Arc::new(|_, _| Box::pin(async { Ok(Vec::new()) }));
     let uplink: UplinkCheck = Arc::new(|_, _| Box::pin(async { None }));
     let failover = Failover::start(
-        Options {
-            node: "director-2".into(),
+        Options::new(
+            "director-2",
             port,
-            bind: "127.0.0.2".parse().unwrap(),
-            key: Some(HeartbeatKey::new(b"a shared secret!")),
+            "127.0.0.2".parse().unwrap(),
+            Some(HeartbeatKey::new(b"a shared secret!")),
             prober,
             uplink,
-        },
+        ),
         Arc::clone(&metrics),
     )
     .await;
@@ -174,21 +174,21 @@ async fn preferred_peer(port: u16) -> Failover {
     let prober: Prober = Arc::new(|_, _| Box::pin(async { Ok(Vec::new()) }));
     let uplink: UplinkCheck = Arc::new(|_, _| Box::pin(async { None }));
     let peer = Failover::start(
-        Options {
-            node: "director-1".into(),
+        Options::new(
+            "director-1",
             port,
-            bind: "127.0.0.1".parse().unwrap(),
-            key: Some(HeartbeatKey::new(b"a shared secret!")),
+            "127.0.0.1".parse().unwrap(),
+            Some(HeartbeatKey::new(b"a shared secret!")),
             prober,
             uplink,
-        },
+        ),
         Metrics::new("director-1"),
     )
     .await;
     let config = intent(Some(preempting())).config;
-    peer.set_groups(lvs_agent::ha::groups(&config), &|_| false);
-    peer.set_local(
-        std::collections::BTreeMap::from([(
+    peer.report(lvs_agent::ha::PassReport {
+        groups: lvs_agent::ha::groups(&config),
+        local: std::collections::BTreeMap::from([(
             vip(),
             lvs_agent::ha::election::Local {
                 eligible: true,
@@ -197,8 +197,9 @@ async fn preferred_peer(port: u16) -> Failover {
                 synced_since: None,
             },
         )]),
-        false,
-    );
+        ..lvs_agent::ha::PassReport::default()
+    })
+    .await;
     peer
 }
 

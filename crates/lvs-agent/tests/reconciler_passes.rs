@@ -8,7 +8,7 @@ use std::sync::Arc;
 use lvs_agent::health::HealthMonitor;
 use lvs_agent::metrics::Metrics;
 use lvs_agent::node_config::Intent;
-use lvs_agent::reconciler::{Pass, Reconciler};
+use lvs_agent::reconciler::{FailedObject, Pass, Reconciler};
 use lvs_dataplane::FakeDataplane;
 use serde_json::json;
 
@@ -111,14 +111,22 @@ async fn a_partial_pass_keeps_reporting_failures_it_did_not_look_at() {
     intent.config.director_services.push(twos);
     let change = reconciler.reconcile(&intent, Pass::Change).await;
     assert!(!change.synced);
-    assert!(change.failures_of("default/twos").next().is_some());
+    assert!(
+        change
+            .failures_of(&FailedObject::VirtualServer("default/twos".into()))
+            .next()
+            .is_some()
+    );
     let retry = reconciler.next_retry().expect("a retry is due");
 
     // A failover pass reads and changes only VIPs: the service it did not retry still fails.
     let failover = reconciler.reconcile(&intent, Pass::Failover).await;
     assert!(!failover.synced, "still not synced: {:?}", failover.failures);
     assert!(
-        failover.failures_of("default/twos").next().is_some(),
+        failover
+            .failures_of(&FailedObject::VirtualServer("default/twos".into()))
+            .next()
+            .is_some(),
         "{:?}",
         failover.failures
     );

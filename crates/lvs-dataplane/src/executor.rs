@@ -31,9 +31,10 @@ pub struct Executor<K> {
 }
 
 impl<K: Kernel> Executor<K> {
-    /// Wraps `kernel`, loading the ownership record from `store`.
+    /// Wraps `kernel`, loading the ownership record from `store` (a corrupt one is set aside:
+    /// `RegistryStore::load_or_set_aside`).
     pub fn new(kernel: K, store: RegistryStore) -> Result<Self, DataplaneError> {
-        let registry = store.load()?;
+        let registry = store.load_or_set_aside()?;
         Ok(Self {
             kernel,
             store,

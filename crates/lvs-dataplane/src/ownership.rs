@@ -89,6 +89,33 @@ impl RegistryStore {
         }
     }
 
+    /// Loads the registry; a corrupt file is set aside (renamed to `*.json.corrupt`, kept for
+    /// inspection) and the agent starts from an empty record instead of refusing to run: a
+    /// refusal would stop the failover heartbeats while the node still holds its VIPs, and a
+    /// peer would take them — the VIP on two nodes. With an empty record the VIPs and IPVS
+    /// services on our own `lvs0` device are still ours and are kept; what is lost is what only
+    /// the record knew — the original values of sysctls we changed (left as they are) and
+    /// objects outside `lvs0` (left in place, never pruned).
+    pub fn load_or_set_aside(&self) -> Result<Registry, RegistryError> {
+        match self.load() {
+            Err(RegistryError::Corrupt { path, source }) => {
+                let aside = path.with_extension("json.corrupt");
+                std::fs::rename(&path, &aside).map_err(|source| RegistryError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                tracing::error!(
+                    path = %path.display(),
+                    set_aside = %aside.display(),
+                    error = %source,
+                    "the ownership record is corrupt: set aside, starting from an empty one (VIPs and services on lvs0 are kept; sysctl originals are lost)"
+                );
+                Ok(Registry::default())
+            }
+            other => other,
+        }
+    }
+
     /// Saves the registry atomically (write a temporary file, then rename).
     pub fn save(&self, registry: &Registry) -> Result<(), RegistryError> {
         let Self::File(path) = self else { return Ok(()) };
@@ -142,6 +169,17 @@ mod tests {
         std::fs::write(folder.join("owned.json"), b"{not json").unwrap();
         let error = store.load().unwrap_err().to_string();
         assert!(error.contains("is corrupt"), "{error}");
+        assert_eq!(
+            store.load_or_set_aside().unwrap(),
+            Registry::default(),
+            "a corrupt record is set aside and the agent starts from an empty one"
+        );
+        assert_eq!(
+            std::fs::read(folder.join("owned.json.corrupt")).unwrap(),
+            b"{not json",
+            "kept for inspection"
+        );
+        assert!(!folder.join("owned.json").exists());
         std::fs::remove_dir_all(folder).unwrap();
     }
 

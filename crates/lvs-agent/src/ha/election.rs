@@ -57,6 +57,58 @@ pub struct PeerReport {
     pub heard_at: Instant,
     /// What it said.
     pub report: VipReport,
+    /// The peer said it is restarting while holding the VIP: it counts as live (and keeps its
+    /// role) until then, unless a probe finds nobody answering for the VIP.
+    pub hold_until: Option<Instant>,
+}
+
+impl PeerReport {
+    /// A report heard at `heard_at`, with no restart hold.
+    pub fn heard(heard_at: Instant, report: VipReport) -> Self {
+        Self {
+            heard_at,
+            report,
+            hold_until: None,
+        }
+    }
+
+    /// Whether the peer counts as live at `now`: heard within `dead_after`, or restarting
+    /// within its hold.
+    pub fn live(&self, now: Instant, dead_after: Duration) -> bool {
+        now.saturating_duration_since(self.heard_at) < dead_after
+            || self.hold_until.is_some_and(|until| now < until)
+    }
+}
+
+/// Why a director took a VIP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeoverReason {
+    /// The director holding it fell silent.
+    PeerDead,
+    /// The director holding it is alive but stepped down (not eligible, handing over).
+    PeerStandby,
+    /// This director has the higher priority and asked for it back (preemption).
+    Preempt,
+    /// Nobody held it when this director started.
+    Startup,
+}
+
+impl TakeoverReason {
+    /// The name shown in status and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PeerDead => "PeerDead",
+            Self::PeerStandby => "PeerStandby",
+            Self::Preempt => "Preempt",
+            Self::Startup => "Startup",
+        }
+    }
+}
+
+impl std::fmt::Display for TakeoverReason {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
 }
 
 /// This node's own state for the VIP.
@@ -79,8 +131,8 @@ pub enum Decision {
     Stay,
     /// Take the VIP.
     TakeOver {
-        /// `PeerDead`, `PeerStandby`, `Preempt` or `Startup`.
-        reason: &'static str,
+        /// Why.
+        reason: TakeoverReason,
         /// The director that held it before, if known.
         from: Option<String>,
         /// When that director was last heard holding it.
@@ -215,7 +267,7 @@ impl Election {
     fn live(&self, peers: &BTreeMap<String, PeerReport>, node: &str, now: Instant) -> bool {
         peers
             .get(node)
-            .is_some_and(|peer| now.saturating_duration_since(peer.heard_at) < self.settings.dead_after)
+            .is_some_and(|peer| peer.live(now, self.settings.dead_after))
     }
 
     /// Decides, given the peers' last reports and this node's state.
@@ -342,10 +394,10 @@ impl Election {
                     None => (None, None),
                 };
                 let reason = match (&from, wanted) {
-                    (_, true) => "Preempt",
-                    (Some(node), false) if live.contains_key(node.as_str()) => "PeerStandby",
-                    (Some(_), false) => "PeerDead",
-                    (None, false) => "Startup",
+                    (_, true) => TakeoverReason::Preempt,
+                    (Some(node), false) if live.contains_key(node.as_str()) => TakeoverReason::PeerStandby,
+                    (Some(_), false) => TakeoverReason::PeerDead,
+                    (None, false) => TakeoverReason::Startup,
                 };
                 Decision::TakeOver {
                     reason,

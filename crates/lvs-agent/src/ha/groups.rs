@@ -9,8 +9,8 @@ use lvs_api::{LvsNodeConfigSpec, ResolvedConnectionSync};
 
 use super::election::Settings;
 
-/// One VIP with more than one director.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One VIP with more than one director (kept across restarts in the failover state file).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Group {
     /// Directors, highest priority first.
     pub ranked: Vec<String>,

@@ -1,31 +1,61 @@
 //! Highly available directors: an election per VIP among its directors over authenticated
 //! UDP heartbeats (never through the API server), takeover with gratuitous ARP, connection
-//! sync, and split-brain detection by probing who answers for each VIP.
+//! sync, split-brain detection by probing who answers for each VIP, and restarts of the agent
+//! that never move a VIP.
 
+pub mod api;
 pub mod desired;
 pub mod election;
 pub mod groups;
 pub mod metrics;
+pub mod record;
+pub mod restart;
 pub mod runner;
+pub mod state;
 pub mod wire;
 
 pub use groups::{Group, groups};
+pub use record::{Now, VipStatus};
+pub use restart::RestartStore;
 pub use runner::{Failover, Options, Prober, UplinkCheck};
+pub use state::{PassReport, Roles};
 
+use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use lvs_dataplane::Dataplane;
 
 use crate::metrics::Metrics;
 
-/// Starts the failover service for `node` with probes and uplink checks through `dataplane`.
+/// How the agent's failover service is set up.
+pub struct Settings {
+    /// UDP port of the heartbeats.
+    pub port: u16,
+    /// The shared key (None: never take a shared VIP).
+    pub key: Option<wire::HeartbeatKey>,
+    /// Where the state for restarts is kept.
+    pub restart_store: RestartStore,
+    /// How long a peer that said it is restarting keeps its role without heartbeats.
+    pub restart_hold: Duration,
+}
+
+/// Starts the failover service for `node` with probes and uplink checks through `dataplane`,
+/// resuming the roles of a previous run for the VIPs still on our device.
 pub async fn start<D: Dataplane>(
     dataplane: Arc<D>,
     node: &str,
-    port: u16,
-    key: Option<wire::HeartbeatKey>,
+    settings: Settings,
     metrics: Arc<Metrics>,
 ) -> Failover {
+    let in_kernel: BTreeSet<IpAddr> = match dataplane.observe_vips().await {
+        Ok(vips) => vips.addresses.iter().map(|vip| vip.address).collect(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read this node's VIPs at start; a VIP it holds may move");
+            BTreeSet::new()
+        }
+    };
     let probing = Arc::clone(&dataplane);
     let prober: Prober = Arc::new(move |address, interface| {
         let dataplane = Arc::clone(&probing);
@@ -52,17 +82,20 @@ pub async fn start<D: Dataplane>(
     });
     let options = Options {
         node: node.to_owned(),
-        port,
+        port: settings.port,
         bind: std::net::IpAddr::from([0, 0, 0, 0]),
-        key,
+        key: settings.key,
         prober,
         uplink,
+        restart_store: settings.restart_store,
+        in_kernel,
+        restart_hold: settings.restart_hold,
     };
     Failover::start(options, metrics).await
 }
 
 /// Resolves when a failover role changes; never without a failover service.
-pub async fn role_changed(roles: Option<&mut tokio::sync::watch::Receiver<u64>>) {
+pub async fn role_changed(roles: Option<&mut tokio::sync::watch::Receiver<Roles>>) {
     match roles {
         Some(roles) => {
             if roles.changed().await.is_err() {

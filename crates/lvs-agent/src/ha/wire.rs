@@ -9,7 +9,7 @@
 //!
 //! Layout (big-endian): `LVSH`, version 1, name length + name, incarnation u64, sequence u64,
 //! VIP count u16, then per VIP: family (4 or 6) + address, role u8, flags u8 (1 eligible,
-//! 2 wants the VIP), healthy real servers u16, synced-backup milliseconds u32; then the 32-byte
+//! 2 wants the VIP, 4 restarting), healthy real servers u16, synced-backup milliseconds u32; then the 32-byte
 //! HMAC of everything before it.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -21,6 +21,7 @@ const VERSION: u8 = 1;
 const TAG_LENGTH: usize = 32;
 const FLAG_ELIGIBLE: u8 = 1;
 const FLAG_WANTS_VIP: u8 = 2;
+const FLAG_RESTARTING: u8 = 4;
 
 /// A director's claim on a VIP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +57,9 @@ pub struct VipReport {
     pub healthy: u16,
     /// How long it has been receiving connections as a sync backup, in milliseconds (0: not).
     pub synced_millis: u32,
+    /// The sender's agent is restarting and leaves the VIP in its kernel: peers keep it as
+    /// the holder for their restart hold, unless a probe finds nobody answering for the VIP.
+    pub restarting: bool,
 }
 
 /// One heartbeat.
@@ -147,6 +151,9 @@ pub fn encode(heartbeat: &Heartbeat, key: &HeartbeatKey) -> Vec<u8> {
         if vip.wants_vip {
             flags |= FLAG_WANTS_VIP;
         }
+        if vip.restarting {
+            flags |= FLAG_RESTARTING;
+        }
         out.push(flags);
         out.extend_from_slice(&vip.healthy.to_be_bytes());
         out.extend_from_slice(&vip.synced_millis.to_be_bytes());
@@ -191,6 +198,7 @@ pub fn decode(datagram: &[u8], key: &HeartbeatKey) -> Result<Heartbeat, WireErro
             role,
             eligible: flags & FLAG_ELIGIBLE != 0,
             wants_vip: flags & FLAG_WANTS_VIP != 0,
+            restarting: flags & FLAG_RESTARTING != 0,
             healthy: reader.u16()?,
             synced_millis: reader.u32()?,
         });
@@ -264,6 +272,7 @@ mod tests {
                     wants_vip: false,
                     healthy: 2,
                     synced_millis: 0,
+                    restarting: false,
                 },
                 VipReport {
                     address: "fd00:100::100".parse().unwrap(),
@@ -272,6 +281,7 @@ mod tests {
                     wants_vip: true,
                     healthy: 0,
                     synced_millis: 1500,
+                    restarting: true,
                 },
             ],
         }

@@ -33,27 +33,20 @@ fn report(role: Role, eligible: bool, healthy: u16, wants_vip: bool) -> VipRepor
         wants_vip,
         healthy,
         synced_millis: 0,
+        restarting: false,
     }
 }
 
 fn peers(entries: &[(&str, Instant, VipReport)]) -> BTreeMap<String, PeerReport> {
     entries
         .iter()
-        .map(|(node, heard_at, report)| {
-            (
-                (*node).to_owned(),
-                PeerReport {
-                    heard_at: *heard_at,
-                    report: report.clone(),
-                },
-            )
-        })
+        .map(|(node, heard_at, report)| ((*node).to_owned(), PeerReport::heard(*heard_at, report.clone())))
         .collect()
 }
 
-fn took_over(decision: &Decision) -> Option<&'static str> {
+fn took_over(decision: &Decision) -> Option<TakeoverReason> {
     match decision {
-        Decision::TakeOver { reason, .. } => Some(reason),
+        Decision::TakeOver { reason, .. } => Some(*reason),
         _ => None,
     }
 }
@@ -66,7 +59,7 @@ async fn a_lone_director_listens_one_dead_interval_then_takes_the_vip() {
     assert_eq!(election.evaluate(start, &local(2), &none), Decision::Stay);
     assert_eq!(
         took_over(&election.evaluate(start + DEAD, &local(2), &none)),
-        Some("Startup")
+        Some(TakeoverReason::Startup)
     );
     assert_eq!(election.role(), Role::Active);
 }
@@ -87,7 +80,7 @@ async fn the_standby_takes_over_once_the_active_is_silent_for_the_dead_interval(
     assert_eq!(
         decision,
         Decision::TakeOver {
-            reason: "PeerDead",
+            reason: TakeoverReason::PeerDead,
             from: Some("d1".into()),
             last_heard: Some(last_heard)
         }
@@ -105,7 +98,7 @@ async fn of_two_standbys_only_the_higher_priority_one_takes_over() {
     assert_eq!(d3.evaluate(now, &local(2), &seen_by_d3), Decision::Stay);
     assert_eq!(
         took_over(&d2.evaluate(now, &local(2), &seen_by_d2)),
-        Some("Startup")
+        Some(TakeoverReason::Startup)
     );
 }
 
@@ -207,7 +200,7 @@ async fn preemption_waits_for_the_delay_and_the_sync_then_the_active_hands_over(
     let handed = peers(&[("d2", at(4), report(Role::Standby, true, 2, false))]);
     assert_eq!(
         took_over(&d1.evaluate(at(4), &synced_from(1), &handed)),
-        Some("Preempt")
+        Some(TakeoverReason::Preempt)
     );
     // d2, now standby, does not take it back: d1 has a higher priority.
     let d1_active = peers(&[("d1", at(4), report(Role::Active, true, 2, false))]);

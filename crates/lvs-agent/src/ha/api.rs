@@ -1,0 +1,41 @@
+//! The failover state as `LvsNodeConfig.status` shows it: the one place the agent's typed
+//! records become the API's types.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use lvs_api::{FailoverRecord, VipFailoverStatus};
+
+use super::record::{Takeover, VipStatus};
+
+/// One VIP's failover state for the node's status.
+pub fn vip_status(status: &VipStatus) -> VipFailoverStatus {
+    VipFailoverStatus {
+        address: status.address.to_string(),
+        role: status.role.as_str().to_owned(),
+        active_director: status.active_director.clone(),
+        eligible: status.eligible,
+        message: status.message.clone(),
+        peers_alive: status.peers_alive.clone(),
+        duplicate_owners: status.duplicate_owners.clone(),
+        last_failover: status.last_failover.as_ref().map(record),
+    }
+}
+
+fn record(takeover: &Takeover) -> FailoverRecord {
+    FailoverRecord {
+        from: takeover.from.clone(),
+        to: takeover.to.clone(),
+        reason: takeover.reason.as_str().to_owned(),
+        detected_at: time(takeover.detected_at),
+        garp_sent_at: takeover.announced_at.map(time),
+        detection_millis: millis(takeover.detection),
+        duration_millis: millis(takeover.duration),
+    }
+}
+
+fn time(at: std::time::SystemTime) -> Time {
+    Time(k8s_openapi::jiff::Timestamp::try_from(at).unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH))
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

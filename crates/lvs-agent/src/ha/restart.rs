@@ -1,0 +1,152 @@
+//! What a restarted agent needs to keep holding its VIPs without asking anyone: the failover
+//! groups it was in, the VIPs it held and its own last state per VIP, saved under `/run` (which
+//! lives exactly as long as the kernel state it describes) whenever a role or a group changes.
+//! A restarted agent — a DaemonSet rollout, an OOM kill — reads it before its first pass, so it
+//! sends heartbeats as the holder at once, before its intent is even loaded, and the VIP never
+//! moves. The file is a hint, never a source of truth: a VIP counts as held only when it is
+//! also found in the kernel on our device, and a missing or unreadable file only means the
+//! agent starts as it would on a fresh node.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::groups::Group;
+
+/// The saved failover state of one node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartState {
+    /// The node that wrote it (a file of another node is ignored).
+    pub node: String,
+    /// Every failover VIP of the node.
+    pub vips: Vec<SavedVip>,
+}
+
+/// One failover VIP as it was when the file was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedVip {
+    /// The VIP.
+    pub address: IpAddr,
+    /// Its directors and timings.
+    pub group: Group,
+    /// Whether this node held it.
+    pub active: bool,
+    /// Whether this node was eligible (its IPVS services programmed).
+    pub eligible: bool,
+    /// Healthy real servers this node counted.
+    pub healthy: u16,
+}
+
+/// Where the state is kept (None: nowhere, as in tests).
+#[derive(Debug, Clone, Default)]
+pub struct RestartStore {
+    path: Option<PathBuf>,
+}
+
+impl RestartStore {
+    /// A store in the file `path`.
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: Some(path.into()),
+        }
+    }
+
+    /// No store: nothing is saved or loaded.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// The saved state of `node`; None when there is none. An unreadable or foreign file is
+    /// logged and ignored (the agent then starts as on a fresh node).
+    pub fn load(&self, node: &str) -> Option<RestartState> {
+        let path = self.path.as_deref()?;
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "cannot read the failover state; starting without it");
+                return None;
+            }
+        };
+        match serde_json::from_slice::<RestartState>(&bytes) {
+            Ok(state) if state.node == node => Some(state),
+            Ok(state) => {
+                tracing::warn!(path = %path.display(), written_by = %state.node, "the failover state is another node's; ignored");
+                None
+            }
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "the failover state is unreadable; starting without it");
+                None
+            }
+        }
+    }
+
+    /// Saves `state` atomically (a temporary file, then a rename). A failure is logged: the
+    /// only cost is a slower restart.
+    pub fn save(&self, state: &RestartState) {
+        let Some(path) = self.path.as_deref() else { return };
+        if let Err(error) = write_atomically(path, state) {
+            tracing::warn!(path = %path.display(), %error, "cannot save the failover state");
+        }
+    }
+}
+
+fn write_atomically(path: &Path, state: &RestartState) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let temporary = path.with_extension("json.tmp");
+    std::fs::write(&temporary, serde_json::to_vec_pretty(state)?)?;
+    std::fs::rename(&temporary, path)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn state() -> RestartState {
+        RestartState {
+            node: "d1".into(),
+            vips: vec![SavedVip {
+                address: "10.0.0.100".parse().unwrap(),
+                group: Group {
+                    ranked: vec!["d1".into(), "d2".into()],
+                    peers: BTreeMap::from([
+                        ("d1".to_owned(), Some("10.0.0.1".parse().unwrap())),
+                        ("d2".to_owned(), None),
+                    ]),
+                    interval: Duration::from_millis(200),
+                    dead_after_count: 3,
+                    preempt: false,
+                    preempt_delay: Duration::from_secs(5),
+                    connection_sync: None,
+                    interface: Some("eth0".into()),
+                    device: "lvs0".into(),
+                    virtual_servers: vec!["lab/web".into()],
+                },
+                active: true,
+                eligible: true,
+                healthy: 2,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_saved_state_loads_back_for_its_node_only() {
+        let folder = std::env::temp_dir().join(format!("lvs-restart-{}", std::process::id()));
+        let store = RestartStore::file(folder.join("failover.json"));
+        assert_eq!(store.load("d1"), None, "nothing saved yet");
+        store.save(&state());
+        assert_eq!(store.load("d1"), Some(state()));
+        assert_eq!(store.load("d2"), None, "another node's file is ignored");
+        std::fs::write(folder.join("failover.json"), b"{\"node\": \"d1\", \"vi").unwrap();
+        assert_eq!(store.load("d1"), None, "a truncated file is ignored");
+        std::fs::remove_dir_all(folder).unwrap();
+    }
+}

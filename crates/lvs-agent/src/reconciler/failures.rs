@@ -1,0 +1,103 @@
+//! What failed in a pass, and for which object: operations are traced back to the
+//! VirtualServer, real-server VIP or node-wide setting they were done for, so each object's
+//! status shows its own failures only.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use lvs_dataplane::Op;
+use lvs_dataplane::model::ServiceKey;
+
+use super::scope::Part;
+use crate::node_config::Intent;
+
+/// The object a failure is reported on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FailedObject {
+    /// A VirtualServer (`namespace/name`): its IPVS service or its director VIP.
+    VirtualServer(String),
+    /// A VIP this node accepts as a real server.
+    RealServerVip(IpAddr),
+    /// Node-wide state: devices, sysctls, nftables, sync daemons.
+    Node,
+    /// The manifests could not be read (standalone mode).
+    Manifests,
+}
+
+impl std::fmt::Display for FailedObject {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::VirtualServer(name) => formatter.write_str(name),
+            Self::RealServerVip(address) => write!(formatter, "vip/{address}"),
+            Self::Node => formatter.write_str("node"),
+            Self::Manifests => formatter.write_str("manifests"),
+        }
+    }
+}
+
+/// One failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The object it is reported on.
+    pub object: FailedObject,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// A failure with the part of the kernel state it was in: a pass that did not look at that
+/// part carries it forward.
+#[derive(Debug, Clone)]
+pub(super) struct ScopedFailure {
+    pub part: Part,
+    pub failure: Failure,
+}
+
+/// Which object each operation works for.
+pub(super) struct Owners {
+    pub services: BTreeMap<ServiceKey, String>,
+    director_vips: BTreeMap<IpAddr, String>,
+}
+
+impl Owners {
+    pub fn of(intent: &Intent) -> Self {
+        let mut services = BTreeMap::new();
+        let mut director_vips = BTreeMap::new();
+        for service in &intent.config.director_services {
+            if let Some(key) = lvs_dataplane::desired::service_key(service) {
+                services.insert(key, service.virtual_server.clone());
+            }
+            if let Some(address) = service
+                .address
+                .as_deref()
+                .and_then(|address| address.parse().ok())
+            {
+                director_vips.insert(address, service.virtual_server.clone());
+            }
+        }
+        Self {
+            services,
+            director_vips,
+        }
+    }
+
+    pub fn object_of(&self, op: &Op) -> FailedObject {
+        let service = |key| self.services.get(key).cloned().map(FailedObject::VirtualServer);
+        let address = |address: &IpAddr| {
+            self.director_vips
+                .get(address)
+                .cloned()
+                .map_or(FailedObject::RealServerVip(*address), FailedObject::VirtualServer)
+        };
+        match op {
+            Op::AddService(item) | Op::UpdateService(item) => service(&item.key),
+            Op::DeleteService(key) | Op::AddDestination(key, _) | Op::UpdateDestination(key, _) => {
+                service(key)
+            }
+            Op::DeleteDestination(key, ..) => service(key),
+            Op::AddAddress(vip) | Op::DeleteAddress(vip) => Some(address(&vip.address)),
+            Op::Announce { address: vip, .. } => Some(address(vip)),
+            _ => None,
+        }
+        .unwrap_or(FailedObject::Node)
+    }
+}
