@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lvs_dataplane::desired::service_key;
+use crate::desired::service_key;
 use lvs_dataplane::model::{NodeState, SyncRole};
 use lvs_dataplane::{Dataplane, Op, plan};
 use tokio::time::Instant;
