@@ -278,7 +278,7 @@ async fn plan(
         })?;
         lvs_dataplane::Dataplane::observe(&dataplane).await?
     };
-    let unknown = |_: &str, _: &str| lvs_dataplane::desired::Health::Unknown;
+    let unknown = |_: &str, _: &str| lvs_agent::desired::Health::Unknown;
     for op in lvs_dataplane::plan(&intent.desired(&unknown), &observed) {
         println!("{op}");
     }

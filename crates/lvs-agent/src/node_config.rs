@@ -6,12 +6,12 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
+use crate::desired::{Health, Inputs, desired_state};
 use lvs_api::LvsNodeConfigSpec;
 use lvs_core::build::BuildOutput;
 use lvs_core::manifest::Manifests;
 use lvs_core::object::{Kind, ObjectKey, key_of};
 use lvs_core::{BuildInput, Severity, build};
-use lvs_dataplane::desired::{Health, Inputs, desired_state};
 use lvs_dataplane::model::NodeState;
 
 /// What this node should do, and the problems found on the way.

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeSet;
 
+use crate::desired::service_key;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use lvs_api::conditions::{reasons, status as condition_status, types};
 use lvs_api::{
     DestinationStatus, LvsNodeConfigSpec, LvsNodeConfigStatus, RealServerState, ServiceStatus, VipStatus,
 };
 use lvs_core::conditions::{ConditionDraft, merge_conditions};
-use lvs_dataplane::desired::service_key;
 
 use crate::health::HealthMonitor;
 use crate::reconciler::{FailedObject, Outcome};

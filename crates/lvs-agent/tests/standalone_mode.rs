@@ -123,7 +123,7 @@ impl Agent {
         let key = ServiceKey::Address {
             address: vip.parse().unwrap(),
             port: 80,
-            protocol: lvs_api::Protocol::Tcp,
+            protocol: lvs_dataplane::model::Protocol::Tcp,
         };
         self.dataplane.kernel().with_state(|state| {
             state.services.get(&key).map(|service| {

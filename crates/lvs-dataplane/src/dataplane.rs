@@ -2,53 +2,372 @@
 //! and the quick reads a director's failover decisions need.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::model::{NodeState, ServiceKey, ServiceState, Stats, VipState};
+use crate::model::{Link, NodeState, ServiceKey, ServiceState, Stats, SyncRole, VipAddress, VipState};
 use crate::ops::Op;
 use crate::ownership::RegistryError;
 
-/// A failed kernel operation.
+/// What the dataplane was doing when something failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Creating an object (a service, destination, address, device, table) or starting a
+    /// sync daemon.
+    Create,
+    /// Changing an object in place (a service, a destination, a sysctl's value).
+    Update,
+    /// Deleting an object or stopping a sync daemon.
+    Delete,
+    /// Reading or listing.
+    Read,
+    /// Setting a device up.
+    SetUp,
+    /// Sending gratuitous ARP / unsolicited neighbour advertisements for a VIP.
+    Announce,
+    /// Probing whether another host answers for a VIP.
+    Probe,
+    /// Opening a socket or connection.
+    Open,
+    /// Running a helper program (`nft`, `ip`).
+    Run,
+}
+
+impl fmt::Display for Operation {
+    /// The verb that opens an error message: `creating`, `deleting`, …
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Self::Create => "creating",
+            Self::Update => "changing",
+            Self::Delete => "deleting",
+            Self::Read => "reading",
+            Self::SetUp => "setting up",
+            Self::Announce => "announcing",
+            Self::Probe => "probing for other holders of",
+            Self::Open => "opening",
+            Self::Run => "running",
+        })
+    }
+}
+
+/// What an operation was about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Object {
+    /// An IPVS service.
+    Service(ServiceKey),
+    /// A destination of an IPVS service.
+    Destination {
+        /// The service.
+        service: ServiceKey,
+        /// The real server's address.
+        address: IpAddr,
+        /// The real server's port.
+        port: u16,
+    },
+    /// A VIP address on a device.
+    Address(VipAddress),
+    /// A VIP on the uplink it is announced or probed on (`None`: not known yet, or every
+    /// interface whose network contains it).
+    Vip {
+        /// The VIP.
+        address: IpAddr,
+        /// The uplink.
+        interface: Option<String>,
+    },
+    /// A network device (`lvs0`, `tunl0`, an uplink).
+    Device(String),
+    /// A GUE receive port.
+    GuePort(u16),
+    /// A kernel parameter, by its path below `/proc/sys` (`net/ipv4/vs/conntrack`).
+    Sysctl(String),
+    /// One of our nftables tables (`inet lvs-operator`, or the name alone for all of them).
+    NftTable(String),
+    /// An IPVS connection-sync daemon.
+    SyncDaemon(SyncRole),
+    /// Anything else, named as a person would (`an rtnetlink socket`, `/proc/net/ip_vs_conn`,
+    /// `nft`, `the IPVS services`).
+    Other(String),
+}
+
+impl Object {
+    /// The object a dataplane op is about.
+    pub fn of(op: &Op) -> Self {
+        match op {
+            Op::AddService(service) | Op::UpdateService(service) => Self::Service(service.key),
+            Op::DeleteService(key) => Self::Service(*key),
+            Op::AddDestination(service, destination) | Op::UpdateDestination(service, destination) => {
+                Self::Destination {
+                    service: *service,
+                    address: destination.address,
+                    port: destination.port,
+                }
+            }
+            Op::DeleteDestination(service, address, port) => Self::Destination {
+                service: *service,
+                address: *address,
+                port: *port,
+            },
+            Op::AddAddress(address) | Op::DeleteAddress(address) => Self::Address(address.clone()),
+            Op::Announce { address, interface } => Self::Vip {
+                address: *address,
+                interface: interface.clone(),
+            },
+            Op::AddLink(link) | Op::DeleteLink(link) => Self::link(link),
+            Op::SetSysctl(sysctl) => Self::Sysctl(sysctl.name.clone()),
+            Op::RestoreSysctl(name) => Self::Sysctl(name.clone()),
+            Op::ReplaceNftables(_) | Op::DeleteNftables => {
+                Self::NftTable(crate::linux::nft::TABLE.to_owned())
+            }
+            Op::StartSyncDaemon(role, _) | Op::StopSyncDaemon(role) => Self::SyncDaemon(*role),
+        }
+    }
+
+    /// The object a device (or GUE port) is.
+    pub fn link(link: &Link) -> Self {
+        match link {
+            Link::Dummy { name } | Link::TunnelFallback { name, .. } => Self::Device(name.clone()),
+            Link::GueReceivePort { port, .. } => Self::GuePort(*port),
+        }
+    }
+}
+
+impl Operation {
+    /// What a dataplane op does.
+    pub fn of(op: &Op) -> Self {
+        match op {
+            Op::AddLink(_)
+            | Op::AddService(_)
+            | Op::AddDestination(..)
+            | Op::AddAddress(_)
+            | Op::StartSyncDaemon(..) => Self::Create,
+            Op::SetSysctl(_)
+            | Op::RestoreSysctl(_)
+            | Op::ReplaceNftables(_)
+            | Op::UpdateService(_)
+            | Op::UpdateDestination(..) => Self::Update,
+            Op::DeleteLink(_)
+            | Op::DeleteNftables
+            | Op::DeleteService(_)
+            | Op::DeleteDestination(..)
+            | Op::DeleteAddress(_)
+            | Op::StopSyncDaemon(_) => Self::Delete,
+            Op::Announce { .. } => Self::Announce,
+        }
+    }
+}
+
+impl fmt::Display for Object {
+    /// `service TCP 10.0.0.1:80`, `destination 10.0.0.11:80 of TCP 10.0.0.1:80`,
+    /// `address 10.0.0.1 on lvs0`, `sysctl net.ipv4.vs.conntrack`, …
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Service(key) => write!(formatter, "service {key}"),
+            Self::Destination {
+                service,
+                address,
+                port,
+            } => write!(
+                formatter,
+                "destination {} of {service}",
+                SocketAddr::new(*address, *port)
+            ),
+            Self::Address(vip) => write!(formatter, "address {} on {}", vip.address, vip.device),
+            Self::Vip {
+                address,
+                interface: Some(interface),
+            } => write!(formatter, "{address} on {interface}"),
+            Self::Vip {
+                address,
+                interface: None,
+            } => write!(formatter, "{address}"),
+            Self::Device(name) => write!(formatter, "device {name}"),
+            Self::GuePort(port) => write!(formatter, "GUE port {port}"),
+            Self::Sysctl(path) => write!(formatter, "sysctl {}", path.replace('/', ".")),
+            Self::NftTable(table) => write!(formatter, "nftables table {table}"),
+            Self::SyncDaemon(role) => write!(formatter, "IPVS sync daemon {role}"),
+            Self::Other(name) => formatter.write_str(name),
+        }
+    }
+}
+
+/// `EEXIST`.
+pub const EEXIST: i32 = 17;
+
+/// A failed dataplane operation: what was being done, to which object, and why — with the
+/// kernel's errno when the kernel refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DataplaneError {
-    /// The object exists already (creates treat this as success).
-    #[error("{what}: already exists")]
+    /// The object exists already (EEXIST; creates treat this as success when it is ours).
+    #[error("{operation} {object}: already exists")]
     Exists {
+        /// What was being done.
+        operation: Operation,
         /// The object.
-        what: String,
+        object: Object,
     },
     /// The object does not exist (deletes treat this as success).
-    #[error("{what}: not found")]
+    #[error("{operation} {object}: not found")]
     NotFound {
+        /// What was being done.
+        operation: Operation,
         /// The object.
-        what: String,
+        object: Object,
+        /// The kernel's answer (ENOENT, ESRCH, ENODEV, EADDRNOTAVAIL), when it gave one.
+        errno: Option<i32>,
     },
-    /// The kernel lacks the scheduler's module.
-    #[error("{what}: scheduler {scheduler} not available in this kernel (module ip_vs_{scheduler})")]
+    /// The kernel lacks the service's scheduler module (it answers ENOENT).
+    #[error(
+        "{operation} {object}: scheduler {scheduler} not available in this kernel (module ip_vs_{scheduler})"
+    )]
     SchedulerUnavailable {
+        /// What was being done.
+        operation: Operation,
         /// The service.
-        what: String,
+        object: Object,
         /// The scheduler.
         scheduler: String,
     },
-    /// Any other refusal, with the kernel's or tool's message.
-    #[error("{what}: {message}")]
-    Kernel {
-        /// The object and operation.
-        what: String,
-        /// Why.
-        message: String,
+    /// The kernel refused the request with an errno.
+    #[error("{operation} {object}: refused by the kernel: {}", std::io::Error::from_raw_os_error(*errno))]
+    Refused {
+        /// What was being done.
+        operation: Operation,
+        /// The object.
+        object: Object,
+        /// The (positive) errno.
+        errno: i32,
+    },
+    /// Anything else that went wrong (a system call, a helper program, a reply we could not
+    /// read, a value that did not stick), with its reason and the errno if there was one.
+    #[error("{operation} {object}: {reason}")]
+    Failed {
+        /// What was being done.
+        operation: Operation,
+        /// The object.
+        object: Object,
+        /// Why, as the kernel, the tool or the check put it.
+        reason: String,
+        /// The OS error behind it, if any.
+        errno: Option<i32>,
+    },
+    /// The object exists but lvs-operator did not create it: it is left alone.
+    #[error("{object}: exists and was not created by lvs-operator; left alone")]
+    NotOurs {
+        /// The object.
+        object: Object,
+    },
+    /// The op was not tried because the service it belongs to could not be created.
+    #[error("{object}: skipped: the service could not be created")]
+    Skipped {
+        /// The op's object.
+        object: Object,
+        /// The service that failed.
+        service: ServiceKey,
+    },
+    /// The VIP was not added because none of the services on it could be created (it would
+    /// attract traffic nothing serves).
+    #[error("{address}: not taken: none of the services on this VIP could be created")]
+    NotTaken {
+        /// The VIP.
+        address: IpAddr,
     },
     /// The ownership record could not be kept.
-    #[error("{0}")]
-    Registry(String),
+    #[error("{message}")]
+    Registry {
+        /// The record's file.
+        path: PathBuf,
+        /// The OS error, when reading or writing failed (none when the file is corrupt).
+        errno: Option<i32>,
+        /// The record's error, in full.
+        message: String,
+    },
 }
+
+impl DataplaneError {
+    /// The errno behind the failure, when the kernel or the OS gave one: EEXIST for
+    /// [`DataplaneError::Exists`], ENOENT for a missing scheduler.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Self::Exists { .. } => Some(EEXIST),
+            Self::SchedulerUnavailable { .. } => Some(ENOENT),
+            Self::Refused { errno, .. } => Some(*errno),
+            Self::NotFound { errno, .. } | Self::Failed { errno, .. } | Self::Registry { errno, .. } => {
+                *errno
+            }
+            Self::NotOurs { .. } | Self::Skipped { .. } | Self::NotTaken { .. } => None,
+        }
+    }
+
+    /// What was being done, for the errors of a kernel operation.
+    pub fn operation(&self) -> Option<Operation> {
+        match self {
+            Self::Exists { operation, .. }
+            | Self::NotFound { operation, .. }
+            | Self::SchedulerUnavailable { operation, .. }
+            | Self::Refused { operation, .. }
+            | Self::Failed { operation, .. } => Some(*operation),
+            Self::NotOurs { .. } | Self::Skipped { .. } | Self::NotTaken { .. } | Self::Registry { .. } => {
+                None
+            }
+        }
+    }
+
+    /// The object concerned (none for the ownership record).
+    pub fn object(&self) -> Option<Object> {
+        match self {
+            Self::Exists { object, .. }
+            | Self::NotFound { object, .. }
+            | Self::SchedulerUnavailable { object, .. }
+            | Self::Refused { object, .. }
+            | Self::Failed { object, .. }
+            | Self::NotOurs { object }
+            | Self::Skipped { object, .. } => Some(object.clone()),
+            Self::NotTaken { address } => Some(Object::Vip {
+                address: *address,
+                interface: None,
+            }),
+            Self::Registry { .. } => None,
+        }
+    }
+
+    /// A failure with a reason; `errno` from `error` when it is an OS error.
+    pub fn failed(operation: Operation, object: Object, error: &std::io::Error) -> Self {
+        Self::Failed {
+            operation,
+            object,
+            reason: error.to_string(),
+            errno: error.raw_os_error(),
+        }
+    }
+
+    /// A failure with a reason and no errno.
+    pub fn reason(operation: Operation, object: Object, reason: impl Into<String>) -> Self {
+        Self::Failed {
+            operation,
+            object,
+            reason: reason.into(),
+            errno: None,
+        }
+    }
+}
+
+/// `ENOENT`.
+const ENOENT: i32 = 2;
 
 impl From<RegistryError> for DataplaneError {
     fn from(error: RegistryError) -> Self {
-        Self::Registry(error.to_string())
+        let (path, errno) = match &error {
+            RegistryError::Io { path, source } => (path.clone(), source.raw_os_error()),
+            RegistryError::Corrupt { path, .. } => (path.clone(), None),
+        };
+        Self::Registry {
+            path,
+            errno,
+            message: error.to_string(),
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use batching::{director_vip, has_live_service, runs, service_of, stages};
 
-use crate::dataplane::{ApplyReport, Dataplane, DataplaneError, OpFailure, ServiceStats};
+use crate::dataplane::{ApplyReport, Dataplane, DataplaneError, Object, OpFailure, ServiceStats};
 use crate::kernel::Kernel;
 use crate::model::{Link, NftRules, NodeState, ServiceKey, ServiceState, VipAddress, VipState};
 use crate::ops::Op;
@@ -158,8 +158,10 @@ impl<K: Kernel> Executor<K> {
         let refuse = not_ours;
         match op {
             Op::AddService(service) => match self.kernel.add_service(service).await {
-                Err(DataplaneError::Exists { what }) if !ours_before.services.contains(&service.key) => {
-                    (Err(refuse(what)), Some(Forget::Service(service.key)))
+                Err(DataplaneError::Exists { object, .. })
+                    if !ours_before.services.contains(&service.key) =>
+                {
+                    (Err(refuse(object)), Some(Forget::Service(service.key)))
                 }
                 Err(DataplaneError::Exists { .. }) => (self.kernel.update_service(service).await, None),
                 other => (other, None),
@@ -184,10 +186,10 @@ impl<K: Kernel> Executor<K> {
                 None,
             ),
             Op::AddAddress(vip) => match self.kernel.add_address(vip).await {
-                Err(DataplaneError::Exists { what })
+                Err(DataplaneError::Exists { object, .. })
                     if vip.device != DUMMY_DEVICE && !ours_before.addresses.contains(vip) =>
                 {
-                    (Err(refuse(what)), Some(Forget::Address(vip.clone())))
+                    (Err(refuse(object)), Some(Forget::Address(vip.clone())))
                 }
                 other => (ignore_exists(other), None),
             },
@@ -239,11 +241,11 @@ impl<K: Kernel> Executor<K> {
         ours_before: &Registry,
     ) -> (Result<(), DataplaneError>, Option<Forget>) {
         match (op, outcome) {
-            (Op::AddService(service), Err(DataplaneError::Exists { what })) => {
+            (Op::AddService(service), Err(DataplaneError::Exists { object, .. })) => {
                 if ours_before.services.contains(&service.key) {
                     (self.kernel.update_service(service).await, None)
                 } else {
-                    (Err(not_ours(what)), Some(Forget::Service(service.key)))
+                    (Err(not_ours(object)), Some(Forget::Service(service.key)))
                 }
             }
             (Op::AddDestination(key, destination), Err(DataplaneError::Exists { .. })) => {
@@ -278,11 +280,8 @@ impl<K: Kernel> Executor<K> {
 }
 
 /// The refusal to touch an object that exists but is not ours.
-fn not_ours(what: String) -> DataplaneError {
-    DataplaneError::Kernel {
-        what,
-        message: "exists and was not created by lvs-operator; left alone".into(),
-    }
+fn not_ours(object: Object) -> DataplaneError {
+    DataplaneError::NotOurs { object }
 }
 
 /// Something the record must forget after a batch.
@@ -376,10 +375,10 @@ impl<K: Kernel> Dataplane for Executor<K> {
                             && !matches!(op, Op::AddService(_))
                     });
                     for op in skipped {
-                        let what = service_of(&op).map(|key| key.to_string()).unwrap_or_default();
-                        let error = DataplaneError::Kernel {
-                            what,
-                            message: "skipped: the service could not be created".into(),
+                        let Some(service) = service_of(&op) else { continue };
+                        let error = DataplaneError::Skipped {
+                            object: Object::of(&op),
+                            service,
                         };
                         results.push((op, Err(error), None));
                     }
@@ -400,10 +399,7 @@ impl<K: Kernel> Dataplane for Executor<K> {
                         && !has_live_service(address, &failed_services, &self.registry())
                     {
                         // A VIP whose every service failed would attract traffic nothing serves.
-                        let error = DataplaneError::Kernel {
-                            what: address.to_string(),
-                            message: "not taken: none of the services on this VIP could be created".into(),
-                        };
+                        let error = DataplaneError::NotTaken { address };
                         results.push((op, Err(error), None));
                         continue;
                     }

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::dataplane::{DataplaneError, ServiceStats};
+use crate::dataplane::{DataplaneError, Object, Operation, ServiceStats};
 use crate::executor::Executor;
 use crate::kernel::{Kernel, KernelResult};
 use crate::model::{
@@ -89,16 +89,40 @@ impl FakeKernel {
     }
 }
 
-fn exists(what: impl ToString) -> DataplaneError {
+/// The kernel's errnos for a missing object, as the fake answers them.
+const ENOENT: i32 = 2;
+const ESRCH: i32 = 3;
+const ENODEV: i32 = 19;
+const EADDRNOTAVAIL: i32 = 99;
+
+/// EEXIST, for a create.
+fn exists(object: Object) -> DataplaneError {
     DataplaneError::Exists {
-        what: what.to_string(),
+        operation: Operation::Create,
+        object,
     }
 }
 
-fn not_found(what: impl ToString) -> DataplaneError {
+/// A missing object, with the errno the kernel gives for it.
+fn not_found(operation: Operation, object: Object, errno: i32) -> DataplaneError {
     DataplaneError::NotFound {
-        what: what.to_string(),
+        operation,
+        object,
+        errno: Some(errno),
     }
+}
+
+fn no_service(operation: Operation, key: ServiceKey) -> DataplaneError {
+    not_found(operation, Object::Service(key), ESRCH)
+}
+
+fn no_destination(operation: Operation, service: ServiceKey, address: IpAddr, port: u16) -> DataplaneError {
+    let object = Object::Destination {
+        service,
+        address,
+        port,
+    };
+    not_found(operation, object, ENOENT)
 }
 
 const KNOWN_SCHEDULERS: [&str; 14] = [
@@ -106,12 +130,13 @@ const KNOWN_SCHEDULERS: [&str; 14] = [
 ];
 
 impl FakeKernel {
-    fn check_scheduler(&self, service: &Service) -> KernelResult<()> {
+    fn check_scheduler(&self, operation: Operation, service: &Service) -> KernelResult<()> {
         if !KNOWN_SCHEDULERS.contains(&service.scheduler.as_str())
             || self.unavailable_schedulers.contains(&service.scheduler)
         {
             return Err(DataplaneError::SchedulerUnavailable {
-                what: format!("service {}", service.key),
+                operation,
+                object: Object::Service(service.key),
                 scheduler: service.scheduler.clone(),
             });
         }
@@ -128,10 +153,10 @@ impl Kernel for FakeKernel {
     }
 
     async fn add_service(&self, service: &Service) -> KernelResult<()> {
-        self.check_scheduler(service)?;
+        self.check_scheduler(Operation::Create, service)?;
         self.write(|state| {
             if state.services.contains_key(&service.key) {
-                return Err(exists(format!("service {}", service.key)));
+                return Err(exists(Object::Service(service.key)));
             }
             let entry = ServiceState {
                 service: service.clone(),
@@ -143,13 +168,13 @@ impl Kernel for FakeKernel {
     }
 
     async fn update_service(&self, service: &Service) -> KernelResult<()> {
-        self.check_scheduler(service)?;
+        self.check_scheduler(Operation::Update, service)?;
         self.write(|state| match state.services.get_mut(&service.key) {
             Some(entry) => {
                 entry.service = service.clone();
                 Ok(())
             }
-            None => Err(not_found(format!("service {}", service.key))),
+            None => Err(no_service(Operation::Update, service.key)),
         })
     }
 
@@ -159,7 +184,7 @@ impl Kernel for FakeKernel {
                 .services
                 .remove(key)
                 .map(|_| ())
-                .ok_or_else(|| not_found(format!("service {key}")))
+                .ok_or_else(|| no_service(Operation::Delete, *key))
         })
     }
 
@@ -168,9 +193,13 @@ impl Kernel for FakeKernel {
             let entry = state
                 .services
                 .get_mut(key)
-                .ok_or_else(|| not_found(format!("service {key}")))?;
+                .ok_or_else(|| no_service(Operation::Create, *key))?;
             if entry.destinations.contains_key(&destination.key()) {
-                return Err(exists(format!("destination {} of {key}", destination.address)));
+                return Err(exists(Object::Destination {
+                    service: *key,
+                    address: destination.address,
+                    port: destination.port,
+                }));
             }
             entry.destinations.insert(destination.key(), destination.clone());
             Ok(())
@@ -182,13 +211,18 @@ impl Kernel for FakeKernel {
             let entry = state
                 .services
                 .get_mut(key)
-                .ok_or_else(|| not_found(format!("service {key}")))?;
+                .ok_or_else(|| no_service(Operation::Update, *key))?;
             match entry.destinations.get_mut(&destination.key()) {
                 Some(current) => {
                     *current = destination.clone();
                     Ok(())
                 }
-                None => Err(not_found(format!("destination {} of {key}", destination.address))),
+                None => Err(no_destination(
+                    Operation::Update,
+                    *key,
+                    destination.address,
+                    destination.port,
+                )),
             }
         })
     }
@@ -198,12 +232,12 @@ impl Kernel for FakeKernel {
             let entry = state
                 .services
                 .get_mut(key)
-                .ok_or_else(|| not_found(format!("service {key}")))?;
+                .ok_or_else(|| no_service(Operation::Delete, *key))?;
             entry
                 .destinations
                 .remove(&(address, port))
                 .map(|_| ())
-                .ok_or_else(|| not_found(format!("destination {address} of {key}")))
+                .ok_or_else(|| no_destination(Operation::Delete, *key, address, port))
         })
     }
 
@@ -223,10 +257,14 @@ impl Kernel for FakeKernel {
             let device_exists = address.device == "lo"
                 || state.links.iter().any(|link| matches!(link, Link::Dummy { name } | Link::TunnelFallback { name, .. } if *name == address.device));
             if !device_exists {
-                return Err(not_found(format!("device {}", address.device)));
+                return Err(not_found(
+                    Operation::Create,
+                    Object::Address(address.clone()),
+                    ENODEV,
+                ));
             }
             if !state.addresses.insert(address.clone()) {
-                return Err(exists(format!("address {} on {}", address.address, address.device)));
+                return Err(exists(Object::Address(address.clone())));
             }
             Ok(())
         })
@@ -237,7 +275,11 @@ impl Kernel for FakeKernel {
             if state.addresses.remove(address) {
                 Ok(())
             } else {
-                Err(not_found(format!("address {}", address.address)))
+                Err(not_found(
+                    Operation::Delete,
+                    Object::Address(address.clone()),
+                    EADDRNOTAVAIL,
+                ))
             }
         })
     }
@@ -251,7 +293,7 @@ impl Kernel for FakeKernel {
             if state.links.insert(link.clone()) {
                 Ok(())
             } else {
-                Err(exists(format!("{link:?}")))
+                Err(exists(Object::link(link)))
             }
         })
     }
@@ -259,7 +301,7 @@ impl Kernel for FakeKernel {
     async fn delete_link(&self, link: &Link) -> KernelResult<()> {
         self.write(|state| {
             if !state.links.remove(link) {
-                return Err(not_found(format!("{link:?}")));
+                return Err(not_found(Operation::Delete, Object::link(link), ENODEV));
             }
             if let Link::Dummy { name } = link {
                 state.addresses.retain(|vip| vip.device != *name);
@@ -297,11 +339,13 @@ impl Kernel for FakeKernel {
 
     async fn delete_nftables(&self) -> KernelResult<()> {
         self.write(|state| {
-            state
-                .nftables
-                .take()
-                .map(|_| ())
-                .ok_or_else(|| not_found("tables lvs-operator"))
+            state.nftables.take().map(|_| ()).ok_or_else(|| {
+                not_found(
+                    Operation::Delete,
+                    Object::NftTable(crate::linux::nft::TABLE.to_owned()),
+                    ENOENT,
+                )
+            })
         })
     }
 
@@ -317,7 +361,7 @@ impl Kernel for FakeKernel {
     async fn start_sync_daemon(&self, role: SyncRole, spec: &SyncDaemonSpec) -> KernelResult<()> {
         self.write(|state| {
             if state.sync_daemons.contains_key(&role) {
-                return Err(exists(format!("IPVS sync daemon {role}")));
+                return Err(exists(Object::SyncDaemon(role)));
             }
             state.sync_daemons.insert(role, spec.clone());
             Ok(())
@@ -330,7 +374,7 @@ impl Kernel for FakeKernel {
                 .sync_daemons
                 .remove(&role)
                 .map(|_| ())
-                .ok_or_else(|| not_found(format!("IPVS sync daemon {role}")))
+                .ok_or_else(|| not_found(Operation::Delete, Object::SyncDaemon(role), ESRCH))
         })
     }
 

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::dataplane::{DataplaneError, ServiceStats};
+use crate::dataplane::{DataplaneError, Object, Operation, ServiceStats};
 use crate::model::{
     Destination, Link, NftRules, Service, ServiceKey, ServiceState, SyncDaemonSpec, SyncRole, VipAddress,
 };
@@ -126,10 +126,11 @@ pub trait Kernel: Send + Sync + 'static {
                     Op::DeleteDestination(key, address, port) => {
                         self.delete_destination(key, *address, *port).await
                     }
-                    other => Err(DataplaneError::Kernel {
-                        what: other.to_string(),
-                        message: "not an IPVS operation".into(),
-                    }),
+                    other => Err(DataplaneError::reason(
+                        Operation::of(other),
+                        Object::of(other),
+                        "not an IPVS operation",
+                    )),
                 });
             }
             results

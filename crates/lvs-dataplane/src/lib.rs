@@ -5,7 +5,6 @@
 //! director's failover needs (its VIPs, connection counts, uplink state, other VIP holders).
 
 pub mod dataplane;
-pub mod desired;
 pub mod executor;
 pub mod fake;
 pub mod ipvs;

@@ -5,7 +5,77 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
-pub use lvs_api::{AddressFamily, Protocol, TunnelChecksum, TunnelType};
+/// Transport protocol of an IPVS service. Serialized as ipvsadm names it (`TCP`), the form the
+/// ownership registry on disk holds.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum Protocol {
+    /// TCP (the default).
+    #[default]
+    #[serde(rename = "TCP")]
+    Tcp,
+    /// UDP.
+    #[serde(rename = "UDP")]
+    Udp,
+    /// SCTP.
+    #[serde(rename = "SCTP")]
+    Sctp,
+}
+
+impl Protocol {
+    /// The name ipvsadm uses, e.g. `TCP`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+            Self::Sctp => "SCTP",
+        }
+    }
+}
+
+/// IP address family, for what has no address of its own (fwmark services, GUE receive ports).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum AddressFamily {
+    /// IPv4 (the default).
+    #[default]
+    IPv4,
+    /// IPv6.
+    IPv6,
+}
+
+/// Encapsulation of a tunnelled destination.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum TunnelType {
+    /// IP-in-IP (the default).
+    #[default]
+    #[serde(rename = "IPIP")]
+    Ipip,
+    /// Generic UDP Encapsulation, to a port.
+    #[serde(rename = "GUE")]
+    Gue,
+    /// Generic Routing Encapsulation.
+    #[serde(rename = "GRE")]
+    Gre,
+}
+
+/// Checksum handling of GUE and GRE tunnels.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum TunnelChecksum {
+    /// No checksum (the default).
+    #[default]
+    None,
+    /// Outer checksum.
+    Checksum,
+    /// Remote checksum offload.
+    RemoteChecksum,
+}
 
 /// What identifies an IPVS virtual service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]

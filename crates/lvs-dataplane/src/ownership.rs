@@ -208,6 +208,41 @@ mod tests {
     }
 
     #[test]
+    fn service_keys_and_links_keep_their_names_on_disk() {
+        // A restarted agent reads the record an older one wrote: the protocol, family and
+        // tunnel names must not change with the Rust types.
+        use crate::model::{AddressFamily, Protocol};
+        let mut registry = Registry::default();
+        registry.services.insert(ServiceKey::Address {
+            address: "10.0.0.1".parse().unwrap(),
+            port: 80,
+            protocol: Protocol::Sctp,
+        });
+        registry.services.insert(ServiceKey::Fwmark {
+            family: AddressFamily::IPv6,
+            mark: 7,
+        });
+        registry.links.insert(Link::GueReceivePort {
+            port: 6080,
+            family: AddressFamily::IPv4,
+        });
+        let json = serde_json::to_value(&registry).unwrap();
+        assert_eq!(
+            json["services"],
+            serde_json::json!([
+                {"Address": {"address": "10.0.0.1", "port": 80, "protocol": "SCTP"}},
+                {"Fwmark": {"family": "IPv6", "mark": 7}}
+            ])
+        );
+        assert_eq!(
+            json["links"],
+            serde_json::json!([{"GueReceivePort": {"port": 6080, "family": "IPv4"}}])
+        );
+        let back: Registry = serde_json::from_value(json).unwrap();
+        assert_eq!(back, registry);
+    }
+
+    #[test]
     fn sync_daemons_are_stored_by_role_name() {
         let mut registry = Registry::default();
         registry.sync_daemons.insert(

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use crate::desired::Health;
 use lvs_api::LvsNodeConfigSpec;
-use lvs_dataplane::desired::Health;
 use lvs_dataplane::model::{NodeState, SyncDaemonSpec, SyncRole};
 
 use super::election::Local;

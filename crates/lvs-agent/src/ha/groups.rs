@@ -87,7 +87,7 @@ pub fn groups(config: &LvsNodeConfigSpec) -> BTreeMap<IpAddr, Group> {
                 preempt_delay: Duration::from_secs(u64::from(failover.preempt_delay_seconds)),
                 connection_sync: failover.connection_sync.clone(),
                 interface: service.interface.clone(),
-                device: lvs_dataplane::desired::vip_device(service),
+                device: crate::desired::vip_device(service),
                 virtual_servers: vec![service.virtual_server.clone()],
             },
         );

@@ -8,7 +8,7 @@ pub mod probe;
 pub mod state;
 mod tls;
 
-pub use lvs_dataplane::desired::Health;
+pub use crate::desired::Health;
 pub use monitor::{HealthMonitor, ProbeObserver, TargetStatus};
 pub use probe::{ProbeError, ProbeOutcome, ProbeTarget, probe};
 pub use state::{TargetState, Thresholds, Transition};

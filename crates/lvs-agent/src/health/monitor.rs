@@ -15,10 +15,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::desired::Health;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use lvs_api::{DirectorService, HealthCheckType, RealServerState};
-use lvs_dataplane::desired::Health;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, info};

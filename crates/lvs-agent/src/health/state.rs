@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use lvs_dataplane::desired::Health;
+use crate::desired::Health;
 
 use super::probe::ProbeOutcome;
 

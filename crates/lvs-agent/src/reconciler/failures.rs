@@ -63,7 +63,7 @@ impl Owners {
         let mut services = BTreeMap::new();
         let mut director_vips = BTreeMap::new();
         for service in &intent.config.director_services {
-            if let Some(key) = lvs_dataplane::desired::service_key(service) {
+            if let Some(key) = crate::desired::service_key(service) {
                 services.insert(key, service.virtual_server.clone());
             }
             if let Some(address) = service

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::{Executor, ignore_not_found, not_ours};
-use crate::dataplane::DataplaneError;
+use crate::dataplane::{DataplaneError, Object};
 use crate::kernel::Kernel;
 use crate::model::{SyncDaemonSpec, SyncRole};
 use crate::ownership::Registry;
@@ -43,17 +43,20 @@ impl<K: Kernel> Executor<K> {
             registry.sync_daemons.insert(role, spec.clone());
         })?;
         let outcome = match self.kernel.start_sync_daemon(role, spec).await {
-            Err(DataplaneError::Exists { what }) if ours_before.sync_daemons.contains_key(&role) => {
+            Err(DataplaneError::Exists { operation, object })
+                if ours_before.sync_daemons.contains_key(&role) =>
+            {
                 match self.kernel.sync_daemons().await?.get(&role) {
                     Some(running) if running == spec => return Ok(()),
                     Some(running) => {
-                        return Err(DataplaneError::Kernel {
-                            what,
-                            message: format!(
+                        return Err(DataplaneError::reason(
+                            operation,
+                            object,
+                            format!(
                                 "runs on {} with sync ID {}; it has to be stopped first",
                                 running.interface, running.sync_id
                             ),
-                        });
+                        ));
                     }
                     // Gone in between: start it after all.
                     None => self.kernel.start_sync_daemon(role, spec).await,
@@ -63,7 +66,7 @@ impl<K: Kernel> Executor<K> {
         };
         let Err(error) = outcome else { return Ok(()) };
         let error = match error {
-            DataplaneError::Exists { what } => not_ours(what),
+            DataplaneError::Exists { object, .. } => not_ours(object),
             other => other,
         };
         if let Err(record_error) = self.record(|registry| {
@@ -79,7 +82,7 @@ impl<K: Kernel> Executor<K> {
     pub(super) async fn stop_sync_daemon(&self, role: SyncRole) -> Result<(), DataplaneError> {
         if !self.lock().sync_daemons.contains_key(&role) {
             return if self.kernel.sync_daemons().await?.contains_key(&role) {
-                Err(not_ours(format!("IPVS sync daemon {role}")))
+                Err(not_ours(Object::SyncDaemon(role)))
             } else {
                 Ok(())
             };

@@ -2,8 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::dataplane::Dataplane;
+use crate::dataplane::{Dataplane, DataplaneError, Object, Operation};
 use crate::fake::FakeDataplane;
+use crate::kernel::Kernel;
 use crate::model::*;
 use crate::plan::plan;
 
@@ -182,6 +183,12 @@ async fn a_foreign_service_with_our_key_is_not_adopted() {
             .to_string()
             .contains("was not created by lvs-operator")
     );
+    assert_eq!(
+        report.failures[0].error,
+        DataplaneError::NotOurs {
+            object: Object::Service(key)
+        }
+    );
     assert!(dataplane.kernel().with_state(|state| state.addresses.is_empty()));
     assert!(
         dataplane
@@ -249,6 +256,29 @@ async fn a_missing_scheduler_fails_its_service_and_skips_its_destinations_only()
         "{messages:?}"
     );
     assert!(messages[1].contains("skipped"), "{messages:?}");
+    assert!(
+        matches!(
+            &report.failures[0].error,
+            DataplaneError::SchedulerUnavailable { operation: Operation::Create, object: Object::Service(failed), scheduler }
+                if *failed == key && scheduler == "twos"
+        ),
+        "{:?}",
+        report.failures[0]
+    );
+    assert_eq!(
+        report.failures[0].error.errno(),
+        Some(2),
+        "ENOENT, as the kernel says"
+    );
+    assert!(
+        matches!(
+            &report.failures[1].error,
+            DataplaneError::Skipped { object: Object::Destination { service, .. }, service: failed }
+                if *service == key && *failed == key
+        ),
+        "{:?}",
+        report.failures[1]
+    );
     assert_eq!(
         dataplane.observe().await.unwrap().services.len(),
         1,
@@ -278,6 +308,14 @@ async fn a_vip_whose_only_service_failed_is_neither_added_nor_announced() {
             .count()
             == 2,
         "the address and its announcement are refused: {messages:?}"
+    );
+    assert!(
+        report.failures.iter().any(|failure| failure.error
+            == DataplaneError::NotTaken {
+                address: ip("10.0.0.1")
+            }),
+        "{:?}",
+        report.failures
     );
     dataplane.kernel().with_state(|state| {
         assert!(state.addresses.is_empty(), "{:?}", state.addresses);
@@ -363,4 +401,37 @@ async fn stats_cover_our_services_only() {
     let keys: Vec<String> = stats.iter().map(|service| service.key.to_string()).collect();
     assert_eq!(keys, ["TCP 10.0.0.1:80"]);
     assert_eq!(stats[0].destinations.len(), 1);
+}
+
+#[tokio::test]
+async fn the_fake_kernel_refuses_with_the_errno_operation_and_object_the_kernel_would() {
+    let dataplane = FakeDataplane::new_fake();
+    let kernel = dataplane.kernel();
+    let key = ServiceKey::Address {
+        address: ip("10.0.0.9"),
+        port: 80,
+        protocol: Protocol::Tcp,
+    };
+    let error = kernel.delete_service(&key).await.unwrap_err();
+    assert_eq!(
+        error,
+        DataplaneError::NotFound {
+            operation: Operation::Delete,
+            object: Object::Service(key),
+            errno: Some(3)
+        },
+        "ESRCH, as IPVS answers for a missing service"
+    );
+    assert_eq!(error.errno(), Some(3));
+    assert_eq!(error.to_string(), "deleting service TCP 10.0.0.9:80: not found");
+
+    let vip = VipAddress {
+        address: ip("10.0.0.9"),
+        device: "eth9".into(),
+    };
+    let error = kernel.add_address(&vip).await.unwrap_err();
+    assert_eq!(error.errno(), Some(19), "ENODEV: {error:?}");
+    assert_eq!(error.operation(), Some(Operation::Create));
+    assert_eq!(error.object(), Some(Object::Address(vip)));
+    assert_eq!(error.to_string(), "creating address 10.0.0.9 on eth9: not found");
 }

@@ -95,6 +95,30 @@ impl IpvsError {
         matches!(self, Self::SchedulerUnavailable { .. })
     }
 
+    /// Why it failed, without the operation the message opens with (for callers that name the
+    /// operation and object themselves).
+    pub fn reason(&self) -> String {
+        match self {
+            Self::ModuleNotLoaded { .. } => self.to_string(),
+            Self::SchedulerUnavailable { scheduler, .. } => {
+                format!("scheduler {scheduler} not available in this kernel (module ip_vs_{scheduler})")
+            }
+            Self::Kernel { errno, .. } => io::Error::from_raw_os_error(*errno).to_string(),
+            Self::MalformedReply { message, .. } => format!("malformed reply from the kernel: {message}"),
+            Self::NoReply { seconds, .. } => format!("no reply from the kernel within {seconds} s"),
+            Self::ConnectionClosed { .. } => "the netlink connection is closed".to_owned(),
+            Self::Socket { source, .. } => source.to_string(),
+        }
+    }
+
+    /// The OS error behind a socket failure.
+    pub fn os_errno(&self) -> Option<i32> {
+        match self {
+            Self::Socket { source, .. } => source.raw_os_error(),
+            other => other.errno(),
+        }
+    }
+
     fn kernel_errno(&self) -> Option<i32> {
         match self {
             Self::Kernel { errno, .. } => Some(*errno),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::task::AbortHandle;
 
 use super::datalink::{RawChannel, arp_request, icmpv6_checksum};
-use crate::dataplane::DataplaneError;
+use crate::dataplane::{DataplaneError, Object, Operation};
 
 /// A gratuitous ARP request: sender and target address are both the VIP, broadcast.
 pub fn gratuitous_arp(mac: [u8; 6], address: Ipv4Addr) -> Vec<u8> {
@@ -88,18 +88,18 @@ where
 
 /// Sends one announcement frame (on the blocking pool).
 async fn send(interface: String, address: IpAddr) -> Result<(), DataplaneError> {
-    let what = format!("announcing {address} on {interface}");
-    let task_what = what.clone();
-    tokio::task::spawn_blocking(move || send_once(&interface, address, &task_what))
+    let object = Object::Vip {
+        address,
+        interface: Some(interface.clone()),
+    };
+    let task_object = object.clone();
+    tokio::task::spawn_blocking(move || send_once(&interface, address, task_object))
         .await
-        .map_err(|error| DataplaneError::Kernel {
-            what,
-            message: error.to_string(),
-        })?
+        .map_err(|error| DataplaneError::reason(Operation::Announce, object, error.to_string()))?
 }
 
-fn send_once(interface: &str, address: IpAddr, what: &str) -> Result<(), DataplaneError> {
-    let mut channel = RawChannel::open(interface, Duration::from_millis(1), what)?;
+fn send_once(interface: &str, address: IpAddr, object: Object) -> Result<(), DataplaneError> {
+    let mut channel = RawChannel::open(interface, Duration::from_millis(1), Operation::Announce, object)?;
     let frame = match address {
         IpAddr::V4(address) => gratuitous_arp(channel.mac, address),
         IpAddr::V6(address) => unsolicited_neighbour_advertisement(channel.mac, address),
@@ -150,9 +150,14 @@ mod tests {
         move || {
             let attempt = sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             std::future::ready(if fail_first && attempt == 0 {
-                Err(DataplaneError::Kernel {
-                    what: "announcing 10.0.0.1 on eth0".into(),
-                    message: "raw socket: permission denied".into(),
+                Err(DataplaneError::Failed {
+                    operation: Operation::Announce,
+                    object: Object::Vip {
+                        address: "10.0.0.1".parse().unwrap(),
+                        interface: Some("eth0".into()),
+                    },
+                    reason: "raw socket: permission denied".into(),
+                    errno: Some(1),
                 })
             } else {
                 Ok(())

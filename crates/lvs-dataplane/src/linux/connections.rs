@@ -12,7 +12,7 @@ use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use crate::dataplane::DataplaneError;
+use crate::dataplane::{DataplaneError, Object, Operation};
 
 /// Where the kernel lists IPVS connections (present while `ip_vs` is loaded).
 pub const CONNECTION_TABLE: &str = "/proc/net/ip_vs_conn";
@@ -64,20 +64,19 @@ fn parse_address(field: &str) -> Option<IpAddr> {
 /// table (no `ip_vs` module) is an empty one.
 pub async fn read(path: &Path) -> Result<BTreeMap<IpAddr, u64>, DataplaneError> {
     let path: PathBuf = path.to_owned();
-    let what = format!("reading {}", path.display());
-    let task_what = what.clone();
-    tokio::task::spawn_blocking(move || read_blocking(&path, &task_what))
+    let object = Object::Other(path.display().to_string());
+    tokio::task::spawn_blocking(move || read_blocking(&path))
         .await
-        .map_err(|error| DataplaneError::Kernel {
-            what,
-            message: error.to_string(),
-        })?
+        .map_err(|error| DataplaneError::reason(Operation::Read, object, error.to_string()))?
 }
 
-fn read_blocking(path: &Path, what: &str) -> Result<BTreeMap<IpAddr, u64>, DataplaneError> {
-    let error = |source: std::io::Error| DataplaneError::Kernel {
-        what: what.to_owned(),
-        message: source.to_string(),
+fn read_blocking(path: &Path) -> Result<BTreeMap<IpAddr, u64>, DataplaneError> {
+    let error = |source: std::io::Error| {
+        DataplaneError::failed(
+            Operation::Read,
+            Object::Other(path.display().to_string()),
+            &source,
+        )
     };
     let file = match std::fs::File::open(path) {
         Ok(file) => file,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pnet_datalink::{DataLinkReceiver, DataLinkSender};
 
-use crate::dataplane::DataplaneError;
+use crate::dataplane::{DataplaneError, Object, Operation};
 
 /// A raw channel open on an interface.
 pub struct RawChannel {
@@ -16,27 +16,37 @@ pub struct RawChannel {
     /// Receives the frames the interface sees (each read waits at most the read timeout).
     pub receiver: Box<dyn DataLinkReceiver>,
     sender: Box<dyn DataLinkSender>,
-    what: String,
+    operation: Operation,
+    object: Object,
 }
 
 impl RawChannel {
     /// Opens a channel on the interface named `interface_name`, not promiscuous (frames for
-    /// this host, broadcast and multicast are all announcements and probes need). `what` names
-    /// the operation in errors.
-    pub fn open(interface_name: &str, read_timeout: Duration, what: &str) -> Result<Self, DataplaneError> {
-        let error = |message: String| DataplaneError::Kernel {
-            what: what.to_owned(),
-            message,
+    /// this host, broadcast and multicast are all announcements and probes need). `operation`
+    /// and `object` name what the channel is for in errors.
+    pub fn open(
+        interface_name: &str,
+        read_timeout: Duration,
+        operation: Operation,
+        object: Object,
+    ) -> Result<Self, DataplaneError> {
+        let error = |reason: String, errno: Option<i32>| DataplaneError::Failed {
+            operation,
+            object: object.clone(),
+            reason,
+            errno,
         };
         let interface = pnet_datalink::interfaces()
             .into_iter()
             .find(|interface| interface.name == interface_name)
             .ok_or_else(|| DataplaneError::NotFound {
-                what: format!("interface {interface_name}"),
+                operation,
+                object: Object::Device(interface_name.to_owned()),
+                errno: None,
             })?;
         let mac = interface
             .mac
-            .ok_or_else(|| error(format!("{interface_name} has no MAC address")))?
+            .ok_or_else(|| error(format!("{interface_name} has no MAC address"), None))?
             .octets();
         let config = pnet_datalink::Config {
             read_timeout: Some(read_timeout),
@@ -44,28 +54,31 @@ impl RawChannel {
             ..Default::default()
         };
         let channel = pnet_datalink::channel(&interface, config)
-            .map_err(|source| error(format!("raw socket: {source}")))?;
+            .map_err(|source| error(format!("raw socket: {source}"), source.raw_os_error()))?;
         let pnet_datalink::Channel::Ethernet(sender, receiver) = channel else {
-            return Err(error("not an Ethernet interface".into()));
+            return Err(error("not an Ethernet interface".into(), None));
         };
         Ok(Self {
             mac,
             receiver,
             sender,
-            what: what.to_owned(),
+            operation,
+            object,
         })
     }
 
     /// Sends one frame.
     pub fn send(&mut self, frame: &[u8]) -> Result<(), DataplaneError> {
-        let error = |message: String| DataplaneError::Kernel {
-            what: self.what.clone(),
-            message,
+        let error = |reason: String, errno: Option<i32>| DataplaneError::Failed {
+            operation: self.operation,
+            object: self.object.clone(),
+            reason,
+            errno,
         };
         match self.sender.send_to(frame, None) {
             Some(Ok(())) => Ok(()),
-            Some(Err(source)) => Err(error(format!("send: {source}"))),
-            None => Err(error("send: no buffer".into())),
+            Some(Err(source)) => Err(error(format!("send: {source}"), source.raw_os_error())),
+            None => Err(error("send: no buffer".into(), None)),
         }
     }
 }

@@ -10,29 +10,34 @@ use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeade
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State};
 use rtnetlink::{Handle, LinkDummy, LinkUnspec};
 
-use crate::dataplane::DataplaneError;
+use crate::dataplane::{DataplaneError, Object, Operation};
 use crate::model::{AddressFamily, Link, VipAddress};
 use crate::ops::host_prefix;
 
-/// Maps an rtnetlink error to ours: EEXIST → Exists, ENOENT/ENODEV/EADDRNOTAVAIL/ESRCH → NotFound.
-pub fn map_error(what: impl Into<String>, error: rtnetlink::Error) -> DataplaneError {
-    let what = what.into();
+/// Maps an rtnetlink error to ours, keeping the kernel's errno: EEXIST → Exists,
+/// ENOENT/ENODEV/EADDRNOTAVAIL/ESRCH → NotFound, any other NACK → Refused.
+pub fn map_error(operation: Operation, object: Object, error: rtnetlink::Error) -> DataplaneError {
     if let rtnetlink::Error::NetlinkError(message) = &error {
         let errno = message.code.map_or(0, |code| -code.get());
-        match errno {
-            17 => return DataplaneError::Exists { what },
-            2 | 3 | 19 | 99 => return DataplaneError::NotFound { what },
-            _ => {}
-        }
-        return DataplaneError::Kernel {
-            what,
-            message: std::io::Error::from_raw_os_error(errno).to_string(),
+        return match errno {
+            17 => DataplaneError::Exists { operation, object },
+            2 | 3 | 19 | 99 => DataplaneError::NotFound {
+                operation,
+                object,
+                errno: Some(errno),
+            },
+            _ => DataplaneError::Refused {
+                operation,
+                object,
+                errno,
+            },
         };
     }
-    DataplaneError::Kernel {
-        what,
-        message: error.to_string(),
-    }
+    DataplaneError::reason(operation, object, error.to_string())
+}
+
+fn devices_object() -> Object {
+    Object::Other("the network devices".into())
 }
 
 /// Device names by index, and whether each is up.
@@ -42,7 +47,7 @@ pub async fn devices(handle: &Handle) -> Result<BTreeMap<u32, (String, bool)>, D
     while let Some(message) = stream
         .try_next()
         .await
-        .map_err(|error| map_error("listing devices", error))?
+        .map_err(|error| map_error(Operation::Read, devices_object(), error))?
     {
         let name = message.attributes.iter().find_map(|attribute| match attribute {
             LinkAttribute::IfName(name) => Some(name.clone()),
@@ -66,7 +71,9 @@ pub async fn index_of(handle: &Handle, name: &str) -> Result<u32, DataplaneError
         .find(|(_, (device, _))| device == name)
         .map(|(index, _)| index)
         .ok_or_else(|| DataplaneError::NotFound {
-            what: format!("device {name}"),
+            operation: Operation::Read,
+            object: Object::Device(name.to_owned()),
+            errno: None,
         })
 }
 
@@ -88,11 +95,13 @@ async fn all_addresses(handle: &Handle) -> Result<Vec<(String, u8, IpAddr)>, Dat
     let devices = devices(handle).await?;
     let mut found = Vec::new();
     let mut stream = handle.address().get().execute();
-    while let Some(message) = stream
-        .try_next()
-        .await
-        .map_err(|error| map_error("listing addresses", error))?
-    {
+    while let Some(message) = stream.try_next().await.map_err(|error| {
+        map_error(
+            Operation::Read,
+            Object::Other("the node's addresses".into()),
+            error,
+        )
+    })? {
         if let (Some((device, _)), Some(address)) = (devices.get(&message.header.index), address_of(&message))
         {
             found.push((device.clone(), message.header.prefix_len, address));
@@ -113,12 +122,7 @@ pub async fn addresses(handle: &Handle, names: &BTreeSet<String>) -> Result<Vec<
 
 /// Adds a VIP as a host route (IPv6: no duplicate address detection, so it is usable at once).
 pub async fn add_address(handle: &Handle, vip: &VipAddress) -> Result<(), DataplaneError> {
-    let what = format!(
-        "address {}/{} on {}",
-        vip.address,
-        host_prefix(&vip.address),
-        vip.device
-    );
+    let object = Object::Address(vip.clone());
     let index = index_of(handle, &vip.device).await?;
     let mut request = handle
         .address()
@@ -130,14 +134,22 @@ pub async fn add_address(handle: &Handle, vip: &VipAddress) -> Result<(), Datapl
             .attributes
             .push(AddressAttribute::Flags(AddressFlags::Nodad));
     }
-    request.execute().await.map_err(|error| map_error(what, error))
+    request
+        .execute()
+        .await
+        .map_err(|error| map_error(Operation::Create, object, error))
 }
 
 /// Removes a VIP.
 pub async fn delete_address(handle: &Handle, vip: &VipAddress) -> Result<(), DataplaneError> {
-    let what = format!("address {} on {}", vip.address, vip.device);
+    let object = Object::Address(vip.clone());
+    let not_found = |errno| DataplaneError::NotFound {
+        operation: Operation::Delete,
+        object: object.clone(),
+        errno,
+    };
     let Ok(index) = index_of(handle, &vip.device).await else {
-        return Err(DataplaneError::NotFound { what });
+        return Err(not_found(None));
     };
     let mut stream = handle
         .address()
@@ -148,16 +160,16 @@ pub async fn delete_address(handle: &Handle, vip: &VipAddress) -> Result<(), Dat
     let Some(message) = stream
         .try_next()
         .await
-        .map_err(|error| map_error(what.clone(), error))?
+        .map_err(|error| map_error(Operation::Delete, object.clone(), error))?
     else {
-        return Err(DataplaneError::NotFound { what });
+        return Err(not_found(None));
     };
     handle
         .address()
         .del(message)
         .execute()
         .await
-        .map_err(|error| map_error(what, error))
+        .map_err(|error| map_error(Operation::Delete, object, error))
 }
 
 /// Whether a device exists and is up (GUE ports: whether `ip fou show` lists the port).
@@ -168,7 +180,12 @@ pub async fn link_present(handle: &Handle, link: &Link) -> Result<bool, Dataplan
             .values()
             .any(|(device, up)| device == name && *up)),
         Link::GueReceivePort { port, family } => {
-            let output = run_ip(&fou_family(*family, &["fou", "show"])).await?;
+            let output = run_ip(
+                Operation::Read,
+                Object::GuePort(*port),
+                &fou_family(*family, &["fou", "show"]),
+            )
+            .await?;
             Ok(output.lines().any(|line| {
                 line.split_whitespace()
                     .collect::<Vec<_>>()
@@ -189,7 +206,7 @@ pub async fn add_link(handle: &Handle, link: &Link) -> Result<(), DataplaneError
                 .add(LinkDummy::new(name).up().build())
                 .execute()
                 .await;
-            match created.map_err(|error| map_error(format!("device {name} (type dummy)"), error)) {
+            match created.map_err(|error| map_error(Operation::Create, Object::Device(name.clone()), error)) {
                 Ok(()) | Err(DataplaneError::Exists { .. }) => set_up(handle, name).await,
                 Err(error) => Err(error),
             }
@@ -200,10 +217,15 @@ pub async fn add_link(handle: &Handle, link: &Link) -> Result<(), DataplaneError
         }
         Link::GueReceivePort { port, family } => {
             modprobe("fou").await?;
+            let object = Object::GuePort(*port);
             let port = port.to_string();
-            run_ip(&fou_family(*family, &["fou", "add", "port", &port, "gue"]))
-                .await
-                .map(|_| ())
+            run_ip(
+                Operation::Create,
+                object,
+                &fou_family(*family, &["fou", "add", "port", &port, "gue"]),
+            )
+            .await
+            .map(|_| ())
         }
     }
 }
@@ -218,14 +240,19 @@ pub async fn delete_link(handle: &Handle, link: &Link) -> Result<(), DataplaneEr
                 .del(index)
                 .execute()
                 .await
-                .map_err(|error| map_error(format!("device {name}"), error))
+                .map_err(|error| map_error(Operation::Delete, Object::Device(name.clone()), error))
         }
         Link::TunnelFallback { .. } => Ok(()),
         Link::GueReceivePort { port, family } => {
+            let object = Object::GuePort(*port);
             let port = port.to_string();
-            run_ip(&fou_family(*family, &["fou", "del", "port", &port]))
-                .await
-                .map(|_| ())
+            run_ip(
+                Operation::Delete,
+                object,
+                &fou_family(*family, &["fou", "del", "port", &port]),
+            )
+            .await
+            .map(|_| ())
         }
     }
 }
@@ -237,7 +264,7 @@ async fn set_up(handle: &Handle, name: &str) -> Result<(), DataplaneError> {
         .set(LinkUnspec::new_with_index(index).up().build())
         .execute()
         .await
-        .map_err(|error| map_error(format!("setting {name} up"), error))
+        .map_err(|error| map_error(Operation::SetUp, Object::Device(name.to_owned()), error))
 }
 
 /// The interfaces with a non-host address whose network contains `address` (the uplinks a VIP
@@ -263,7 +290,7 @@ pub async fn carries_traffic(handle: &Handle, name: &str) -> Result<bool, Datapl
     match stream.try_next().await {
         Ok(Some(message)) => Ok(is_operational(&message)),
         Ok(None) => Ok(false),
-        Err(error) => match map_error(format!("device {name}"), error) {
+        Err(error) => match map_error(Operation::Read, Object::Device(name.to_owned()), error) {
             DataplaneError::NotFound { .. } => Ok(false),
             other => Err(other),
         },
@@ -306,27 +333,39 @@ fn fou_family<'a>(family: AddressFamily, arguments: &[&'a str]) -> Vec<&'a str> 
     all
 }
 
-async fn run_ip(arguments: &[&str]) -> Result<String, DataplaneError> {
-    let what = format!("ip {}", arguments.join(" "));
+/// Runs `ip` with `arguments` for `operation` on `object`; its "File exists" and "No such …"
+/// become Exists and NotFound (errno unknown: `ip` prints only the text).
+async fn run_ip(operation: Operation, object: Object, arguments: &[&str]) -> Result<String, DataplaneError> {
+    let command = format!("ip {}", arguments.join(" "));
     let output = tokio::process::Command::new("ip")
         .args(arguments)
         .output()
         .await
-        .map_err(|error| DataplaneError::Kernel {
-            what: what.clone(),
-            message: error.to_string(),
+        .map_err(|error| DataplaneError::Failed {
+            operation,
+            object: object.clone(),
+            reason: format!("{command}: {error}"),
+            errno: error.raw_os_error(),
         })?;
     if output.status.success() {
         return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
     }
     let message = String::from_utf8_lossy(&output.stderr).trim().to_owned();
     if message.contains("File exists") {
-        return Err(DataplaneError::Exists { what });
+        return Err(DataplaneError::Exists { operation, object });
     }
     if message.contains("No such") {
-        return Err(DataplaneError::NotFound { what });
+        return Err(DataplaneError::NotFound {
+            operation,
+            object,
+            errno: None,
+        });
     }
-    Err(DataplaneError::Kernel { what, message })
+    Err(DataplaneError::reason(
+        operation,
+        object,
+        format!("{command}: {message}"),
+    ))
 }
 
 /// Loads a kernel module (a no-op when it is built in or loaded).
@@ -369,6 +408,49 @@ mod tests {
         assert!(!is_operational(&link(true, Some(State::Dormant))));
         assert!(!is_operational(&link(false, Some(State::Unknown))), "set down");
         assert!(!is_operational(&link(false, None)));
+    }
+
+    fn nack(errno: i32) -> rtnetlink::Error {
+        let mut message = netlink_packet_core::ErrorMessage::default();
+        message.code = std::num::NonZeroI32::new(-errno);
+        rtnetlink::Error::NetlinkError(message)
+    }
+
+    #[test]
+    fn a_kernel_refusal_keeps_its_errno_operation_and_object() {
+        let vip = VipAddress {
+            address: "10.0.0.1".parse().unwrap(),
+            device: "lvs0".into(),
+        };
+        let error = map_error(Operation::Create, Object::Address(vip.clone()), nack(1));
+        assert_eq!(
+            error,
+            DataplaneError::Refused {
+                operation: Operation::Create,
+                object: Object::Address(vip.clone()),
+                errno: 1
+            }
+        );
+        assert_eq!(error.errno(), Some(1), "EPERM");
+        assert_eq!(
+            error.to_string(),
+            "creating address 10.0.0.1 on lvs0: refused by the kernel: Operation not permitted (os error 1)"
+        );
+
+        let exists = map_error(Operation::Create, Object::Address(vip), nack(17));
+        assert!(matches!(exists, DataplaneError::Exists { .. }), "{exists:?}");
+        assert_eq!(exists.errno(), Some(17));
+        let gone = map_error(Operation::Delete, Object::Device("lvs0".into()), nack(19));
+        assert_eq!(
+            gone,
+            DataplaneError::NotFound {
+                operation: Operation::Delete,
+                object: Object::Device("lvs0".into()),
+                errno: Some(19)
+            },
+            "ENODEV"
+        );
+        assert_eq!(gone.to_string(), "deleting device lvs0: not found");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
-use crate::dataplane::{DataplaneError, ServiceStats};
+use crate::dataplane::{DataplaneError, Object, Operation, ServiceStats};
 use crate::executor::Executor;
 use crate::ipvs::{IpvsError, IpvsHandle, IpvsRequest, ObservedDestination, ObservedService, SyncDaemon};
 use crate::kernel::{Kernel, KernelResult};
@@ -65,11 +65,13 @@ impl LinuxDataplane {
     /// Connects to the kernel (rtnetlink now, IPVS generic netlink when first needed, on the
     /// current tokio runtime) and loads the ownership record.
     pub async fn connect(settings: LinuxSettings) -> Result<Self, DataplaneError> {
-        let (connection, routes, _) =
-            rtnetlink::new_connection().map_err(|error| DataplaneError::Kernel {
-                what: "opening an rtnetlink socket".into(),
-                message: error.to_string(),
-            })?;
+        let (connection, routes, _) = rtnetlink::new_connection().map_err(|error| {
+            DataplaneError::failed(
+                Operation::Open,
+                Object::Other("an rtnetlink socket".into()),
+                &error,
+            )
+        })?;
         tokio::spawn(connection);
         let registry = settings.registry.clone();
         let kernel = LinuxKernel {
@@ -83,23 +85,52 @@ impl LinuxDataplane {
     }
 }
 
-/// Maps an IPVS error to the dataplane's.
-pub fn ipvs_error(error: IpvsError) -> DataplaneError {
-    let what = error.to_string();
-    if error.is_exists() {
-        DataplaneError::Exists { what }
-    } else if error.is_not_found() {
-        DataplaneError::NotFound { what }
-    } else if let IpvsError::SchedulerUnavailable { context, scheduler } = error {
-        DataplaneError::SchedulerUnavailable {
-            what: context,
-            scheduler,
+/// Maps an IPVS error of `operation` on `object` to the dataplane's, keeping the errno:
+/// EEXIST → Exists, ENOENT/ESRCH → NotFound, a missing scheduler → SchedulerUnavailable, any
+/// other NACK → Refused, and the rest (no module, no reply, a bad reply, the socket) → Failed.
+pub fn ipvs_error(operation: Operation, object: Object) -> impl FnOnce(IpvsError) -> DataplaneError {
+    move |error| {
+        if error.is_exists() {
+            return DataplaneError::Exists { operation, object };
         }
-    } else {
-        DataplaneError::Kernel {
-            what,
-            message: "refused by the kernel".into(),
+        if error.is_not_found() {
+            return DataplaneError::NotFound {
+                operation,
+                object,
+                errno: error.errno(),
+            };
         }
+        match error {
+            IpvsError::SchedulerUnavailable { scheduler, .. } => DataplaneError::SchedulerUnavailable {
+                operation,
+                object,
+                scheduler,
+            },
+            IpvsError::Kernel { errno, .. } => DataplaneError::Refused {
+                operation,
+                object,
+                errno,
+            },
+            other => DataplaneError::Failed {
+                operation,
+                object,
+                reason: other.reason(),
+                errno: other.os_errno(),
+            },
+        }
+    }
+}
+
+/// The IPVS table as a whole, for reads.
+fn ipvs_table() -> Object {
+    Object::Other("the IPVS services".into())
+}
+
+fn destination_object(service: &ServiceKey, destination: &Destination) -> Object {
+    Object::Destination {
+        service: *service,
+        address: destination.address,
+        port: destination.port,
     }
 }
 
@@ -136,7 +167,10 @@ impl LinuxKernel {
     async fn loaded_ipvs(&self) -> KernelResult<Option<&IpvsHandle>> {
         Ok(match self.ipvs.get() {
             Some(ipvs) => Some(ipvs),
-            None => match IpvsHandle::open_if_loaded().await.map_err(ipvs_error)? {
+            None => match IpvsHandle::open_if_loaded()
+                .await
+                .map_err(ipvs_error(Operation::Open, ipvs_table()))?
+            {
                 Some(ipvs) => Some(self.ipvs.get_or_init(|| async { ipvs }).await),
                 None => None,
             },
@@ -150,11 +184,15 @@ impl LinuxKernel {
             return Ok(Vec::new());
         };
         let mut all = Vec::new();
-        for observed in ipvs.services().await.map_err(ipvs_error)? {
+        for observed in ipvs
+            .services()
+            .await
+            .map_err(ipvs_error(Operation::Read, ipvs_table()))?
+        {
             let destinations = ipvs
                 .destinations(&observed.service.key)
                 .await
-                .map_err(ipvs_error)?;
+                .map_err(ipvs_error(Operation::Read, Object::Service(observed.service.key)))?;
             all.push((observed, destinations));
         }
         Ok(all)
@@ -177,14 +215,18 @@ impl LinuxKernel {
         &self,
         address: IpAddr,
         interface: Option<&str>,
-        what: String,
+        operation: Operation,
     ) -> KernelResult<Vec<String>> {
         let uplinks = self.uplinks(address, interface).await?;
         if uplinks.is_empty() {
-            return Err(DataplaneError::Kernel {
-                what,
-                message: "no interface has a network containing it; set spec.directors.interface".into(),
-            });
+            return Err(DataplaneError::reason(
+                operation,
+                Object::Vip {
+                    address,
+                    interface: None,
+                },
+                "no interface has a network containing it; set spec.directors.interface",
+            ));
         }
         Ok(uplinks)
     }
@@ -218,57 +260,67 @@ impl Kernel for LinuxKernel {
     }
 
     async fn add_service(&self, service: &Service) -> KernelResult<()> {
+        let object = Object::Service(service.key);
         self.ipvs()
             .await
-            .map_err(ipvs_error)?
+            .map_err(ipvs_error(Operation::Create, object.clone()))?
             .new_service(service)
             .await
-            .map_err(ipvs_error)
+            .map_err(ipvs_error(Operation::Create, object))
     }
 
     async fn update_service(&self, service: &Service) -> KernelResult<()> {
+        let object = Object::Service(service.key);
         self.ipvs()
             .await
-            .map_err(ipvs_error)?
+            .map_err(ipvs_error(Operation::Update, object.clone()))?
             .set_service(service)
             .await
-            .map_err(ipvs_error)
+            .map_err(ipvs_error(Operation::Update, object))
     }
 
     async fn delete_service(&self, key: &ServiceKey) -> KernelResult<()> {
+        let object = Object::Service(*key);
         self.ipvs()
             .await
-            .map_err(ipvs_error)?
+            .map_err(ipvs_error(Operation::Delete, object.clone()))?
             .delete_service(key)
             .await
-            .map_err(ipvs_error)
+            .map_err(ipvs_error(Operation::Delete, object))
     }
 
     async fn add_destination(&self, key: &ServiceKey, destination: &Destination) -> KernelResult<()> {
+        let object = destination_object(key, destination);
         self.ipvs()
             .await
-            .map_err(ipvs_error)?
+            .map_err(ipvs_error(Operation::Create, object.clone()))?
             .new_destination(key, destination)
             .await
-            .map_err(ipvs_error)
+            .map_err(ipvs_error(Operation::Create, object))
     }
 
     async fn update_destination(&self, key: &ServiceKey, destination: &Destination) -> KernelResult<()> {
+        let object = destination_object(key, destination);
         self.ipvs()
             .await
-            .map_err(ipvs_error)?
+            .map_err(ipvs_error(Operation::Update, object.clone()))?
             .set_destination(key, destination)
             .await
-            .map_err(ipvs_error)
+            .map_err(ipvs_error(Operation::Update, object))
     }
 
     async fn delete_destination(&self, key: &ServiceKey, address: IpAddr, port: u16) -> KernelResult<()> {
+        let object = Object::Destination {
+            service: *key,
+            address,
+            port,
+        };
         self.ipvs()
             .await
-            .map_err(ipvs_error)?
+            .map_err(ipvs_error(Operation::Delete, object.clone()))?
             .delete_destination(key, address, port)
             .await
-            .map_err(ipvs_error)
+            .map_err(ipvs_error(Operation::Delete, object))
     }
 
     async fn ipvs_batch(&self, ops: &[Op]) -> Vec<KernelResult<()>> {
@@ -276,8 +328,19 @@ impl Kernel for LinuxKernel {
         let ipvs = match self.ipvs().await {
             Ok(ipvs) => ipvs,
             Err(error) => {
-                let error = ipvs_error(error);
-                return ops.iter().map(|_| Err(error.clone())).collect();
+                // No IPVS connection (no module, no socket): every op fails for that reason.
+                let (reason, errno) = (error.reason(), error.os_errno());
+                return ops
+                    .iter()
+                    .map(|op| {
+                        Err(DataplaneError::Failed {
+                            operation: Operation::of(op),
+                            object: Object::of(op),
+                            reason: reason.clone(),
+                            errno,
+                        })
+                    })
+                    .collect();
             }
         };
         let mut answers = ipvs
@@ -296,11 +359,12 @@ impl Kernel for LinuxKernel {
                             seconds: 0,
                         })
                     })
-                    .map_err(ipvs_error),
-                None => Err(DataplaneError::Kernel {
-                    what: op.to_string(),
-                    message: "not an IPVS operation".into(),
-                }),
+                    .map_err(ipvs_error(Operation::of(op), Object::of(op))),
+                None => Err(DataplaneError::reason(
+                    Operation::of(op),
+                    Object::of(op),
+                    "not an IPVS operation",
+                )),
             })
             .collect()
     }
@@ -353,23 +417,30 @@ impl Kernel for LinuxKernel {
 
     async fn replace_nftables(&self, rules: &NftRules) -> KernelResult<String> {
         self.count();
-        nft::apply(&self.settings.nft_binary, &nft::replace_batch(rules)).await?;
-        nft::fingerprint(&self.settings.nft_binary)
-            .await?
-            .ok_or_else(|| DataplaneError::Kernel {
-                what: format!("nftables table {}", nft::TABLE),
-                message: "missing right after it was created".into(),
-            })
+        nft::apply(
+            &self.settings.nft_binary,
+            &nft::replace_batch(rules),
+            Operation::Update,
+        )
+        .await?;
+        nft::fingerprint(&self.settings.nft_binary).await?.ok_or_else(|| {
+            DataplaneError::reason(
+                Operation::Create,
+                Object::NftTable(nft::TABLE.to_owned()),
+                "missing right after it was created",
+            )
+        })
     }
 
     async fn delete_nftables(&self) -> KernelResult<()> {
         self.count();
-        nft::apply(&self.settings.nft_binary, &nft::delete_batch()).await
+        nft::apply(&self.settings.nft_binary, &nft::delete_batch(), Operation::Delete).await
     }
 
     async fn announce(&self, address: IpAddr, interface: Option<&str>) -> KernelResult<()> {
-        let what = format!("announcing {address}");
-        let interfaces = self.required_uplinks(address, interface, what).await?;
+        let interfaces = self
+            .required_uplinks(address, interface, Operation::Announce)
+            .await?;
         self.stop_repeats(address);
         for interface in interfaces {
             let repeats = announce::announce(
@@ -396,10 +467,21 @@ impl Kernel for LinuxKernel {
             return Ok(BTreeMap::new());
         };
         let mut daemons = BTreeMap::new();
-        for daemon in ipvs.daemons().await.map_err(ipvs_error)? {
-            let (role, spec) = daemon.role_and_spec().ok_or_else(|| DataplaneError::Kernel {
-                what: format!("IPVS sync daemon {} on {}", daemon.state, daemon.interface),
-                message: format!("sync ID {} out of range 0..=255", daemon.sync_id),
+        let daemons_object = || Object::Other("the IPVS sync daemons".into());
+        for daemon in ipvs
+            .daemons()
+            .await
+            .map_err(ipvs_error(Operation::Read, daemons_object()))?
+        {
+            let (role, spec) = daemon.role_and_spec().ok_or_else(|| {
+                DataplaneError::reason(
+                    Operation::Read,
+                    Object::Other(format!(
+                        "IPVS sync daemon {} on {}",
+                        daemon.state, daemon.interface
+                    )),
+                    format!("sync ID {} out of range 0..=255", daemon.sync_id),
+                )
             })?;
             daemons.insert(role, spec);
         }
@@ -407,21 +489,27 @@ impl Kernel for LinuxKernel {
     }
 
     async fn start_sync_daemon(&self, role: SyncRole, spec: &SyncDaemonSpec) -> KernelResult<()> {
+        let object = Object::SyncDaemon(role);
         self.ipvs()
             .await
-            .map_err(ipvs_error)?
+            .map_err(ipvs_error(Operation::Create, object.clone()))?
             .start_daemon(&SyncDaemon::for_role(role, spec))
             .await
-            .map_err(ipvs_error)
+            .map_err(ipvs_error(Operation::Create, object))
     }
 
     async fn stop_sync_daemon(&self, role: SyncRole) -> KernelResult<()> {
         let Some(ipvs) = self.loaded_ipvs().await? else {
+            // IPVS is not loaded: no daemon runs.
             return Err(DataplaneError::NotFound {
-                what: format!("IPVS sync daemon {role} (IPVS not loaded)"),
+                operation: Operation::Delete,
+                object: Object::SyncDaemon(role),
+                errno: None,
             });
         };
-        ipvs.stop_daemon(role).await.map_err(ipvs_error)
+        ipvs.stop_daemon(role)
+            .await
+            .map_err(ipvs_error(Operation::Delete, Object::SyncDaemon(role)))
     }
 
     async fn connection_counts(&self) -> KernelResult<BTreeMap<IpAddr, u64>> {
@@ -443,8 +531,9 @@ impl Kernel for LinuxKernel {
         interface: Option<&str>,
         wait: Duration,
     ) -> KernelResult<Vec<[u8; 6]>> {
-        let what = format!("probing for other holders of {address}");
-        let uplinks = self.required_uplinks(address, interface, what).await?;
+        let uplinks = self
+            .required_uplinks(address, interface, Operation::Probe)
+            .await?;
         let probes = uplinks
             .iter()
             .map(|uplink| probe::claimants(uplink, address, wait));
@@ -493,5 +582,92 @@ impl Kernel for LinuxKernel {
     fn write_count(&self) -> u64 {
         self.writes.load(std::sync::atomic::Ordering::Relaxed)
             + self.ipvs.get().map_or(0, IpvsHandle::write_count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Protocol;
+
+    fn service() -> Object {
+        Object::Service(ServiceKey::Address {
+            address: "10.0.0.1".parse().unwrap(),
+            port: 80,
+            protocol: Protocol::Tcp,
+        })
+    }
+
+    fn convert(error: IpvsError) -> DataplaneError {
+        ipvs_error(Operation::Create, service())(error)
+    }
+
+    #[test]
+    fn an_ipvs_refusal_keeps_its_errno_operation_and_object() {
+        let context = || "creating service TCP 10.0.0.1:80".to_owned();
+        let refused = convert(IpvsError::Kernel {
+            context: context(),
+            errno: 22,
+        });
+        assert_eq!(
+            refused,
+            DataplaneError::Refused {
+                operation: Operation::Create,
+                object: service(),
+                errno: 22
+            }
+        );
+        assert_eq!(refused.errno(), Some(22), "EINVAL");
+        assert_eq!(
+            refused.to_string(),
+            "creating service TCP 10.0.0.1:80: refused by the kernel: Invalid argument (os error 22)"
+        );
+
+        let exists = convert(IpvsError::Kernel {
+            context: context(),
+            errno: 17,
+        });
+        assert_eq!(
+            exists,
+            DataplaneError::Exists {
+                operation: Operation::Create,
+                object: service()
+            }
+        );
+        assert_eq!(exists.errno(), Some(17));
+        let missing = convert(IpvsError::Kernel {
+            context: context(),
+            errno: 3,
+        });
+        assert!(
+            matches!(missing, DataplaneError::NotFound { errno: Some(3), .. }),
+            "ESRCH: {missing:?}"
+        );
+
+        let scheduler = convert(IpvsError::SchedulerUnavailable {
+            context: context(),
+            scheduler: "twos".into(),
+        });
+        assert_eq!(
+            scheduler.to_string(),
+            "creating service TCP 10.0.0.1:80: scheduler twos not available in this kernel (module ip_vs_twos)"
+        );
+        assert_eq!(scheduler.errno(), Some(2));
+
+        let no_reply = convert(IpvsError::NoReply {
+            context: context(),
+            seconds: 5,
+        });
+        assert_eq!(
+            no_reply.to_string(),
+            "creating service TCP 10.0.0.1:80: no reply from the kernel within 5 s",
+            "the operation is named once"
+        );
+        assert_eq!(no_reply.errno(), None);
+        let socket = convert(IpvsError::Socket {
+            context: context(),
+            source: std::io::Error::from_raw_os_error(13),
+        });
+        assert_eq!(socket.errno(), Some(13), "EACCES from the socket: {socket:?}");
     }
 }

@@ -10,7 +10,7 @@ use nftables::schema::{Chain, NfListObject, Nftables, Rule, Table};
 use nftables::stmt::{Mangle, Match, NAT, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
-use crate::dataplane::DataplaneError;
+use crate::dataplane::{DataplaneError, Object, Operation};
 use crate::model::{NftRules, PortMatch, Protocol};
 
 /// Name of both our tables (`arp lvs-operator`, `inet lvs-operator`).
@@ -144,14 +144,24 @@ pub fn delete_batch() -> Nftables<'static> {
 
 /// Applies a batch with `nft -j -f -` (from `binary`), in one transaction; nft's own message
 /// is kept when it refuses.
-pub async fn apply(binary: &str, nftables: &Nftables<'_>) -> Result<(), DataplaneError> {
+/// `operation`: what the batch does to our tables (replace: Update, delete: Delete).
+pub async fn apply(
+    binary: &str,
+    nftables: &Nftables<'_>,
+    operation: Operation,
+) -> Result<(), DataplaneError> {
     use tokio::io::AsyncWriteExt;
-    let what = format!("nftables table {TABLE}");
-    let failure = |message: String| DataplaneError::Kernel {
-        what: what.clone(),
-        message,
+    let object = || Object::NftTable(TABLE.to_owned());
+    let failure = |reason: String, errno: Option<i32>| DataplaneError::Failed {
+        operation,
+        object: object(),
+        reason,
+        errno,
     };
-    let json = serde_json::to_vec(nftables).map_err(|error| failure(error.to_string()))?;
+    let io_failure = |doing: &str, error: std::io::Error| {
+        failure(format!("{doing} {binary}: {error}"), error.raw_os_error())
+    };
+    let json = serde_json::to_vec(nftables).map_err(|error| failure(error.to_string(), None))?;
     let mut child = tokio::process::Command::new(binary)
         // `-f -` opens /dev/stdin, which minimal images lack; /proc/self/fd/0 is always there.
         .args(["-j", "-f", "/proc/self/fd/0"])
@@ -159,24 +169,27 @@ pub async fn apply(binary: &str, nftables: &Nftables<'_>) -> Result<(), Dataplan
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .map_err(|error| failure(format!("cannot run {binary}: {error}")))?;
+        .map_err(|error| io_failure("cannot run", error))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(&json)
             .await
-            .map_err(|error| failure(format!("writing to {binary}: {error}")))?;
+            .map_err(|error| io_failure("writing to", error))?;
     }
     let output = child
         .wait_with_output()
         .await
-        .map_err(|error| failure(format!("waiting for {binary}: {error}")))?;
+        .map_err(|error| io_failure("waiting for", error))?;
     if output.status.success() {
         Ok(())
     } else {
-        Err(failure(format!(
-            "nft refused the ruleset: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )))
+        Err(failure(
+            format!(
+                "nft refused the ruleset: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+            None,
+        ))
     }
 }
 
@@ -188,19 +201,19 @@ pub async fn fingerprint(binary: &str) -> Result<Option<String>, DataplaneError>
             .args(["-j", "list", "table", family, TABLE])
             .output()
             .await
-            .map_err(|error| DataplaneError::Kernel {
-                what: format!("running {binary}"),
-                message: error.to_string(),
+            .map_err(|error| {
+                DataplaneError::failed(Operation::Run, Object::Other(binary.to_owned()), &error)
             })?;
         if output.status.success() {
             listing.push(strip_handles(&String::from_utf8_lossy(&output.stdout)));
         } else {
             let stderr = String::from_utf8_lossy(&output.stderr);
             if !stderr.contains("No such file or directory") {
-                return Err(DataplaneError::Kernel {
-                    what: format!("listing table {family} {TABLE}"),
-                    message: stderr.trim().to_owned(),
-                });
+                return Err(DataplaneError::reason(
+                    Operation::Read,
+                    Object::NftTable(format!("{family} {TABLE}")),
+                    stderr.trim(),
+                ));
             }
         }
     }

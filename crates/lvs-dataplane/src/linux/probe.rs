@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use super::datalink::{ARP_LENGTH, ETHERNET_HEADER, RawChannel, arp_request, icmpv6_checksum};
-use crate::dataplane::DataplaneError;
+use crate::dataplane::{DataplaneError, Object, Operation};
 
 /// IPv6 header length.
 const IPV6_HEADER: usize = 40;
@@ -130,25 +130,25 @@ pub async fn claimants(
     address: IpAddr,
     wait: Duration,
 ) -> Result<Vec<[u8; 6]>, DataplaneError> {
-    let what = format!("probing for other holders of {address} on {interface}");
-    let task_what = what.clone();
+    let object = Object::Vip {
+        address,
+        interface: Some(interface.to_owned()),
+    };
+    let task_object = object.clone();
     let interface = interface.to_owned();
-    tokio::task::spawn_blocking(move || listen(&interface, address, wait, &task_what))
+    tokio::task::spawn_blocking(move || listen(&interface, address, wait, task_object))
         .await
-        .map_err(|error| DataplaneError::Kernel {
-            what,
-            message: error.to_string(),
-        })?
+        .map_err(|error| DataplaneError::reason(Operation::Probe, object, error.to_string()))?
 }
 
 fn listen(
     interface: &str,
     address: IpAddr,
     wait: Duration,
-    what: &str,
+    object: Object,
 ) -> Result<Vec<[u8; 6]>, DataplaneError> {
     // The channel listens before the probe leaves, so no early answer is missed.
-    let mut channel = RawChannel::open(interface, READ_TIMEOUT, what)?;
+    let mut channel = RawChannel::open(interface, READ_TIMEOUT, Operation::Probe, object.clone())?;
     let own = channel.mac;
     channel.send(&probe_frame(own, address))?;
     let deadline = Instant::now() + wait;
@@ -164,9 +164,11 @@ fn listen(
                         | std::io::ErrorKind::Interrupted
                 ) => {}
             Err(error) => {
-                return Err(DataplaneError::Kernel {
-                    what: what.to_owned(),
-                    message: format!("receive: {error}"),
+                return Err(DataplaneError::Failed {
+                    operation: Operation::Probe,
+                    object,
+                    reason: format!("receive: {error}"),
+                    errno: error.raw_os_error(),
                 });
             }
         }

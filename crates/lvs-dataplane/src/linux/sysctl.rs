@@ -3,60 +3,64 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::dataplane::DataplaneError;
+use crate::dataplane::{DataplaneError, Object, Operation};
 
-/// The path of `name` below `root` (normally `/proc/sys`), refusing anything that could escape.
-pub fn path_of(root: &Path, name: &str) -> Result<PathBuf, DataplaneError> {
+/// The path of `name` below `root` (normally `/proc/sys`), refusing anything that could escape
+/// (`operation`: what the path is for).
+pub fn path_of(root: &Path, name: &str, operation: Operation) -> Result<PathBuf, DataplaneError> {
     let valid = !name.is_empty()
         && name
             .split('/')
             .all(|component| !component.is_empty() && component != "." && component != "..")
         && !name.contains('\0');
     if !valid {
-        return Err(DataplaneError::Kernel {
-            what: format!("sysctl {name:?}"),
-            message: "is not a valid sysctl path".into(),
-        });
+        return Err(DataplaneError::reason(
+            operation,
+            Object::Other(format!("sysctl {name:?}")),
+            "is not a valid sysctl path",
+        ));
     }
     Ok(root.join(name))
 }
 
 /// Reads a sysctl's value (trimmed).
 pub async fn read(root: &Path, name: &str) -> Result<String, DataplaneError> {
-    let path = path_of(root, name)?;
+    let path = path_of(root, name, Operation::Read)?;
     tokio::fs::read_to_string(&path)
         .await
         .map(|value| value.trim().to_owned())
-        .map_err(|error| io_error(name, "reading", &error))
+        .map_err(|error| io_error(name, Operation::Read, &error))
 }
 
 /// Writes a sysctl's value and reads it back to verify the kernel took it.
 pub async fn write(root: &Path, name: &str, value: &str) -> Result<(), DataplaneError> {
-    let path = path_of(root, name)?;
+    let path = path_of(root, name, Operation::Update)?;
     tokio::fs::write(&path, format!("{value}\n"))
         .await
-        .map_err(|error| io_error(name, "writing", &error))?;
+        .map_err(|error| io_error(name, Operation::Update, &error))?;
     let now = read(root, name).await?;
     if now != value {
-        return Err(DataplaneError::Kernel {
-            what: format!("sysctl {}", name.replace('/', ".")),
-            message: format!("wrote {value} but it reads back as {now}"),
-        });
+        return Err(DataplaneError::reason(
+            Operation::Update,
+            Object::Sysctl(name.to_owned()),
+            format!("wrote {value} but it reads back as {now}"),
+        ));
     }
     Ok(())
 }
 
-fn io_error(name: &str, action: &str, error: &std::io::Error) -> DataplaneError {
-    let what = format!("sysctl {}", name.replace('/', "."));
-    match error.kind() {
-        std::io::ErrorKind::NotFound => DataplaneError::Kernel {
-            what,
-            message: "does not exist here (is the interface present, the module loaded?)".into(),
-        },
-        _ => DataplaneError::Kernel {
-            what,
-            message: format!("{action} failed: {error}"),
-        },
+fn io_error(name: &str, operation: Operation, error: &std::io::Error) -> DataplaneError {
+    let reason = match error.kind() {
+        std::io::ErrorKind::NotFound => {
+            "does not exist here (is the interface present, the module loaded?)".to_owned()
+        }
+        _ => error.to_string(),
+    };
+    DataplaneError::Failed {
+        operation,
+        object: Object::Sysctl(name.to_owned()),
+        reason,
+        errno: error.raw_os_error(),
     }
 }
 
@@ -73,10 +77,13 @@ mod tests {
         assert_eq!(read(&root, name).await.unwrap(), "0");
         write(&root, name, "1").await.unwrap();
         assert_eq!(std::fs::read_to_string(root.join(name)).unwrap(), "1\n");
-        let missing = read(&root, "net/ipv4/vs/conntrack")
-            .await
-            .unwrap_err()
-            .to_string();
+        let missing = read(&root, "net/ipv4/vs/conntrack").await.unwrap_err();
+        assert_eq!(missing.errno(), Some(2), "ENOENT kept: {missing:?}");
+        assert_eq!(
+            missing.object(),
+            Some(Object::Sysctl("net/ipv4/vs/conntrack".into()))
+        );
+        let missing = missing.to_string();
         assert!(
             missing.contains("sysctl net.ipv4.vs.conntrack: does not exist here"),
             "{missing}"
@@ -87,7 +94,10 @@ mod tests {
     #[test]
     fn paths_cannot_escape_the_root() {
         for bad in ["", "../etc/passwd", "net//ipv4", "net/./x", "/net/ipv4"] {
-            assert!(path_of(Path::new("/proc/sys"), bad).is_err(), "{bad:?}");
+            assert!(
+                path_of(Path::new("/proc/sys"), bad, Operation::Read).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -220,7 +220,7 @@ fn nat_masquerades_its_destinations_and_tunnel_encapsulates() {
     assert_eq!(
         forwarding,
         Forwarding::Tunnel {
-            kind: TunnelType::Gue,
+            kind: lvs_dataplane::model::TunnelType::Gue,
             port: 6080,
             checksum: Default::default()
         }
@@ -320,6 +320,36 @@ fn real_server_methods() {
     }));
     assert!(tunnel.links.contains(&Link::GueReceivePort {
         port: 6080,
-        family: lvs_api::AddressFamily::IPv4
+        family: AddressFamily::IPv4
     }));
+}
+
+#[test]
+fn the_dummy_device_is_the_one_core_resolves_real_server_vips_to() {
+    // lvs-core names the device in the config it builds; the dataplane owns what is on it.
+    // Two constants, one name: the executor's is the one this crate uses.
+    assert_eq!(DUMMY_DEVICE, lvs_core::DUMMY_DEVICE);
+}
+
+#[test]
+fn api_enums_become_the_dataplane_enums_of_the_same_name() {
+    for api in [Protocol::Tcp, Protocol::Udp, Protocol::Sctp] {
+        assert_eq!(protocol(api).as_str(), api.as_str());
+    }
+    for api in [lvs_api::AddressFamily::IPv4, lvs_api::AddressFamily::IPv6] {
+        assert_eq!(format!("{:?}", address_family(api)), format!("{api:?}"));
+    }
+    for api in [TunnelType::Ipip, TunnelType::Gue, TunnelType::Gre] {
+        assert_eq!(
+            serde_json::to_value(tunnel_type(api)).unwrap(),
+            serde_json::to_value(api).unwrap()
+        );
+    }
+    for api in [
+        lvs_api::TunnelChecksum::None,
+        lvs_api::TunnelChecksum::Checksum,
+        lvs_api::TunnelChecksum::RemoteChecksum,
+    ] {
+        assert_eq!(format!("{:?}", tunnel_checksum(api)), format!("{api:?}"));
+    }
 }

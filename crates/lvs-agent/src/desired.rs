@@ -2,19 +2,23 @@
 //! checks say) → `NodeState`. Pure. Health decides weights: unhealthy real servers get weight 0
 //! (Quiescent) or disappear (Remove); with no real server able to take traffic the fallback
 //! server takes it; a real server whose node has not reported its VIP gets weight 0.
+//!
+//! This is the edge between the API and the dataplane: the CRD's enums become the dataplane's
+//! own (`protocol`, `address_family`, `tunnel_type`, `tunnel_checksum`), so the netlink crate
+//! never sees a Kubernetes type.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use lvs_api::{
     ArpMethod, DirectorService, FailureAction, ForwardingMethod, LvsNodeConfigSpec, RealServerVip,
-    SchedulerFlag, TunnelType, VipPlacement,
+    SchedulerFlag, VipPlacement,
 };
-
-use crate::executor::DUMMY_DEVICE;
-use crate::model::{
-    ArpGuard, Destination, Forwarding, Link, MarkRule, NftRules, NodeState, Persistence, PortMatch, Service,
-    ServiceFlags, ServiceKey, ServiceState, VipAddress,
+use lvs_dataplane::executor::DUMMY_DEVICE;
+use lvs_dataplane::model::{
+    AddressFamily, ArpGuard, Destination, Forwarding, Link, MarkRule, NftRules, NodeState, Persistence,
+    PortMatch, Protocol, Service, ServiceFlags, ServiceKey, ServiceState, TunnelChecksum, TunnelType,
+    VipAddress,
 };
 
 /// What the health checks say about one real server of one service.
@@ -55,17 +59,52 @@ pub fn desired_state(config: &LvsNodeConfigSpec, inputs: &Inputs<'_>) -> NodeSta
     state
 }
 
+/// The dataplane's protocol for the API's.
+pub fn protocol(protocol: lvs_api::Protocol) -> Protocol {
+    match protocol {
+        lvs_api::Protocol::Tcp => Protocol::Tcp,
+        lvs_api::Protocol::Udp => Protocol::Udp,
+        lvs_api::Protocol::Sctp => Protocol::Sctp,
+    }
+}
+
+/// The dataplane's address family for the API's.
+pub fn address_family(family: lvs_api::AddressFamily) -> AddressFamily {
+    match family {
+        lvs_api::AddressFamily::IPv4 => AddressFamily::IPv4,
+        lvs_api::AddressFamily::IPv6 => AddressFamily::IPv6,
+    }
+}
+
+/// The dataplane's tunnel encapsulation for the API's.
+pub fn tunnel_type(tunnel: lvs_api::TunnelType) -> TunnelType {
+    match tunnel {
+        lvs_api::TunnelType::Ipip => TunnelType::Ipip,
+        lvs_api::TunnelType::Gue => TunnelType::Gue,
+        lvs_api::TunnelType::Gre => TunnelType::Gre,
+    }
+}
+
+/// The dataplane's tunnel checksum mode for the API's.
+pub fn tunnel_checksum(checksum: lvs_api::TunnelChecksum) -> TunnelChecksum {
+    match checksum {
+        lvs_api::TunnelChecksum::None => TunnelChecksum::None,
+        lvs_api::TunnelChecksum::Checksum => TunnelChecksum::Checksum,
+        lvs_api::TunnelChecksum::RemoteChecksum => TunnelChecksum::RemoteChecksum,
+    }
+}
+
 /// The IPVS key of a director service, when it has one (a fwmark or an address and port).
 pub fn service_key(service: &DirectorService) -> Option<ServiceKey> {
     match (service.fwmark, &service.address, service.port) {
         (Some(mark), _, _) => Some(ServiceKey::Fwmark {
-            family: service.family,
+            family: address_family(service.family),
             mark,
         }),
         (None, Some(address), Some(port)) => Some(ServiceKey::Address {
             address: address.parse().ok()?,
             port,
-            protocol: service.protocol,
+            protocol: protocol(service.protocol),
         }),
         _ => None,
     }
@@ -97,9 +136,9 @@ fn add_director_service(
         ForwardingMethod::Tunnel => {
             let tunnel = service.forwarding.tunnel.clone().unwrap_or_default();
             Forwarding::Tunnel {
-                kind: tunnel.tunnel_type,
+                kind: tunnel_type(tunnel.tunnel_type),
                 port: tunnel.port.unwrap_or(0),
-                checksum: tunnel.checksum,
+                checksum: tunnel_checksum(tunnel.checksum),
             }
         }
     };
@@ -126,7 +165,7 @@ fn add_director_service(
         if service.forwarding.method == ForwardingMethod::Nat {
             rules.masquerade.push(PortMatch {
                 address: destination_address,
-                protocol: service.protocol,
+                protocol: protocol(service.protocol),
                 port: destination.port,
             });
         }
@@ -147,7 +186,7 @@ fn add_director_service(
         if service.forwarding.method == ForwardingMethod::Nat {
             rules.masquerade.push(PortMatch {
                 address: fallback_address,
-                protocol: service.protocol,
+                protocol: protocol(service.protocol),
                 port: fallback.port,
             });
         }
@@ -185,7 +224,7 @@ fn add_director_service(
     if let (Some(mark), ServiceKey::Fwmark { .. }) = (service.fwmark, key) {
         rules.marks.push(MarkRule {
             address,
-            protocol: service.protocol,
+            protocol: protocol(service.protocol),
             ports: service.fwmark_ports.clone(),
             mark,
         });
@@ -215,7 +254,7 @@ fn add_real_server_vip(
         for port in &vip.ports {
             rules.redirects.push(PortMatch {
                 address,
-                protocol: port.protocol,
+                protocol: protocol(port.protocol),
                 port: port.port,
             });
         }
@@ -223,7 +262,7 @@ fn add_real_server_vip(
     }
     let Some(device) = vip.device.clone() else { return };
     if let Some(tunnel) = &vip.tunnel {
-        let module = match (tunnel.tunnel_type, address.is_ipv6()) {
+        let module = match (tunnel_type(tunnel.tunnel_type), address.is_ipv6()) {
             (TunnelType::Ipip | TunnelType::Gue, false) => "ipip",
             (TunnelType::Ipip | TunnelType::Gue, true) => "ip6_tunnel",
             (TunnelType::Gre, false) => "ip_gre",
@@ -233,11 +272,11 @@ fn add_real_server_vip(
             name: device.clone(),
             module: module.to_owned(),
         });
-        if let (TunnelType::Gue, Some(port)) = (tunnel.tunnel_type, tunnel.port) {
+        if let (TunnelType::Gue, Some(port)) = (tunnel_type(tunnel.tunnel_type), tunnel.port) {
             let family = if address.is_ipv6() {
-                lvs_api::AddressFamily::IPv6
+                AddressFamily::IPv6
             } else {
-                lvs_api::AddressFamily::IPv4
+                AddressFamily::IPv4
             };
             state.links.insert(Link::GueReceivePort { port, family });
         }
