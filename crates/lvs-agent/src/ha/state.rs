@@ -498,3 +498,7 @@ fn apply_decision(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "state/tests.rs"]
+mod tests;

@@ -1,0 +1,306 @@
+//! The failover state on its own, with the time chosen by the test: records come and go whole,
+//! a restarted agent keeps what it holds, a restarting peer keeps its VIP until nobody answers.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use super::*;
+use crate::ha::election::Local;
+use crate::ha::restart::{RestartState, SavedVip};
+use crate::ha::wire::{Heartbeat, Role, VipReport};
+
+const INTERVAL: Duration = Duration::from_millis(200);
+const DEAD: Duration = Duration::from_millis(600);
+
+fn vip(last: u8) -> IpAddr {
+    IpAddr::from([10, 0, 0, last])
+}
+
+fn group() -> Group {
+    Group {
+        ranked: vec!["d1".into(), "d2".into()],
+        peers: BTreeMap::from([("d1".to_owned(), Some(vip(1))), ("d2".to_owned(), Some(vip(2)))]),
+        interval: INTERVAL,
+        dead_after_count: 3,
+        preempt: false,
+        preempt_delay: Duration::ZERO,
+        connection_sync: None,
+        interface: Some("eth0".into()),
+        device: "lvs0".into(),
+        virtual_servers: vec!["lab/web".into()],
+    }
+}
+
+fn eligible() -> Local {
+    Local {
+        eligible: true,
+        reason: None,
+        healthy: 2,
+        synced_since: None,
+    }
+}
+
+/// A moment `millis` after `start`.
+fn at(start: Instant, millis: u64) -> Now {
+    Now {
+        instant: start + Duration::from_millis(millis),
+        wall: SystemTime::UNIX_EPOCH + Duration::from_millis(millis),
+    }
+}
+
+fn state(node: &str) -> FailoverState {
+    FailoverState::new(
+        node,
+        7,
+        None,
+        Duration::from_secs(30),
+        crate::metrics::Metrics::new(node),
+    )
+}
+
+fn report(vips: &[IpAddr]) -> PassReport {
+    PassReport {
+        groups: vips.iter().map(|address| (*address, group())).collect(),
+        local: vips.iter().map(|address| (*address, eligible())).collect(),
+        ..PassReport::default()
+    }
+}
+
+fn uplinks_up(state: &mut FailoverState, now: Now) {
+    let checks = state
+        .uplink_targets()
+        .into_iter()
+        .map(|(address, _)| (address, Uplink::Up))
+        .collect();
+    state.uplinks(checks, now);
+}
+
+fn heartbeat(node: &str, incarnation: u64, sequence: u64, vips: &[(IpAddr, Role, bool)]) -> Heartbeat {
+    Heartbeat {
+        node: node.into(),
+        incarnation,
+        sequence,
+        vips: vips
+            .iter()
+            .map(|(address, role, restarting)| VipReport {
+                address: *address,
+                role: *role,
+                eligible: true,
+                wants_vip: false,
+                healthy: 2,
+                synced_millis: 0,
+                restarting: *restarting,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn vips_added_and_removed_leave_no_state_behind() {
+    let start = Instant::now();
+    let mut d1 = state("d1");
+    d1.report(report(&[vip(100), vip(101)]), at(start, 0));
+    uplinks_up(&mut d1, at(start, 0));
+    d1.accept(heartbeat("d2", 1, 1, &[(vip(100), Role::Standby, false)]), start)
+        .unwrap();
+    // After listening one dead interval d1 takes both, with takeover records and pending
+    // announcements...
+    assert!(d1.evaluate(at(start, 1_000)));
+    assert_eq!(d1.roles().held(), BTreeSet::from([vip(100), vip(101)]));
+    // ...and another host answers for one of them: a re-announcement is due.
+    assert!(d1.probed(vip(101), vec!["02:00:00:00:00:09".into()], at(start, 1_100)));
+    assert_eq!(d1.roles().reannounce, BTreeSet::from([vip(101)]));
+    assert_eq!(d1.status(start).len(), 2);
+
+    d1.report(report(&[vip(100)]), at(start, 1_200));
+    assert_eq!(d1.len(), 1, "one VIP gone: its record is gone");
+    assert!(
+        d1.roles().reannounce.is_empty(),
+        "and its re-announcement with it"
+    );
+    d1.report(PassReport::default(), at(start, 1_300));
+    assert!(d1.is_empty());
+    assert_eq!(
+        d1.roles(),
+        Roles::default(),
+        "no role, no adoption, no announcement left"
+    );
+    assert!(d1.status(start).is_empty());
+    assert!(d1.heartbeat(start, 9751).is_none(), "nothing to say");
+    assert!(d1.probe_targets(start).is_empty() && d1.uplink_targets().is_empty());
+
+    // Added again: a fresh standby, no record of the old takeover.
+    d1.report(report(&[vip(100)]), at(start, 1_400));
+    let status = d1.status(start);
+    assert_eq!((status[0].role, &status[0].last_failover), (Role::Standby, &None));
+}
+
+fn saved(active: bool) -> RestartState {
+    RestartState {
+        node: "d1".into(),
+        vips: vec![SavedVip {
+            address: vip(100),
+            group: group(),
+            active,
+            eligible: true,
+            healthy: 2,
+        }],
+    }
+}
+
+#[test]
+fn a_restarted_agent_still_holding_its_vip_is_active_at_once() {
+    let start = Instant::now();
+    let mut d1 = state("d1");
+    d1.resume(Some(saved(true)), &BTreeSet::from([vip(100)]), at(start, 0));
+    uplinks_up(&mut d1, at(start, 0));
+    assert!(!d1.evaluate(at(start, 10)), "no change: it holds the VIP");
+    assert!(d1.roles().holds(&vip(100), false));
+    let (heartbeat, targets) = d1.heartbeat(start, 9751).unwrap();
+    assert_eq!(
+        heartbeat.vips[0].role,
+        Role::Active,
+        "its first heartbeat says so"
+    );
+    assert!(heartbeat.vips[0].eligible, "with its last state, before any pass");
+    assert_eq!(targets, ["10.0.0.2:9751".parse().unwrap()], "to the saved peers");
+    // The standby is heard: the restarted director stays active.
+    d1.accept(heartbeat_of_standby(), at(start, 50).instant).unwrap();
+    assert!(!d1.evaluate(at(start, 60)));
+    assert!(d1.roles().holds(&vip(100), false));
+}
+
+fn heartbeat_of_standby() -> Heartbeat {
+    heartbeat("d2", 2, 1, &[(vip(100), Role::Standby, false)])
+}
+
+#[test]
+fn a_saved_vip_gone_from_the_kernel_or_not_held_starts_as_standby() {
+    let start = Instant::now();
+    let mut gone = state("d1");
+    gone.resume(Some(saved(true)), &BTreeSet::new(), at(start, 0));
+    assert!(
+        !gone.roles().holds(&vip(100), false),
+        "not in the kernel: not held"
+    );
+    let mut standby = state("d1");
+    standby.resume(Some(saved(false)), &BTreeSet::from([vip(100)]), at(start, 0));
+    assert!(
+        !standby.roles().holds(&vip(100), false),
+        "was standby: stays standby"
+    );
+}
+
+#[test]
+fn without_a_saved_state_a_vip_in_the_kernel_is_kept_until_the_first_report() {
+    let start = Instant::now();
+    let mut d1 = state("d1");
+    d1.resume(None, &BTreeSet::from([vip(100)]), at(start, 0));
+    assert!(
+        d1.roles().holds(&vip(100), false),
+        "kept, not dropped, before any pass"
+    );
+    let mut held = report(&[vip(100)]);
+    held.held = BTreeSet::from([vip(100)]);
+    d1.report(held, at(start, 10));
+    assert_eq!(
+        d1.roles().elections[&vip(100)],
+        Role::Active,
+        "the pass held it: active"
+    );
+    assert!(d1.roles().adopt.is_empty());
+}
+
+#[test]
+fn a_restarting_holder_keeps_its_vip_until_nobody_answers_for_it() {
+    let start = Instant::now();
+    let mut d2 = state("d2");
+    d2.report(report(&[vip(100)]), at(start, 0));
+    uplinks_up(&mut d2, at(start, 0));
+    d2.accept(heartbeat("d1", 1, 1, &[(vip(100), Role::Active, false)]), start)
+        .unwrap();
+    // SIGTERM: d1 says it is restarting, then falls silent for longer than the dead interval.
+    d2.accept(
+        heartbeat("d1", 1, 2, &[(vip(100), Role::Active, true)]),
+        at(start, 100).instant,
+    )
+    .unwrap();
+    assert!(
+        !d2.evaluate(at(start, 5_000)),
+        "held for the restart: no takeover"
+    );
+    assert_eq!(
+        d2.probe_targets(at(start, 5_000).instant),
+        [(vip(100), Some("eth0".to_owned()))],
+        "the standby checks the holder still answers"
+    );
+    d2.probed(vip(100), vec!["02:00:00:00:00:01".into()], at(start, 5_100));
+    assert!(!d2.evaluate(at(start, 5_200)), "it answers: still no takeover");
+    assert!(
+        d2.status(at(start, 5_200).instant)[0].duplicate_owners.is_empty(),
+        "and no duplicate"
+    );
+    // The restarted agent is heard (a new incarnation): normal heartbeats again.
+    d2.accept(
+        heartbeat("d1", 2, 1, &[(vip(100), Role::Active, false)]),
+        at(start, 6_000).instant,
+    )
+    .unwrap();
+    assert!(!d2.evaluate(at(start, 6_100)));
+    assert!(d2.probe_targets(at(start, 6_100).instant).is_empty());
+
+    // Restarting again, and this time nobody answers for the VIP any more: taken over.
+    d2.accept(
+        heartbeat("d1", 2, 2, &[(vip(100), Role::Active, true)]),
+        at(start, 7_000).instant,
+    )
+    .unwrap();
+    assert!(!d2.evaluate(at(start, 8_000)));
+    d2.probed(vip(100), Vec::new(), at(start, 8_100));
+    assert!(d2.evaluate(at(start, 8_200)), "gone: taken over");
+    assert!(d2.roles().holds(&vip(100), false));
+}
+
+#[test]
+fn a_restart_hold_ends_by_itself() {
+    let start = Instant::now();
+    let mut d2 = FailoverState::new(
+        "d2",
+        7,
+        None,
+        Duration::from_secs(2),
+        crate::metrics::Metrics::new("d2"),
+    );
+    d2.report(report(&[vip(100)]), at(start, 0));
+    uplinks_up(&mut d2, at(start, 0));
+    d2.accept(heartbeat("d1", 1, 1, &[(vip(100), Role::Active, true)]), start)
+        .unwrap();
+    assert!(!d2.evaluate(at(start, 1_900)));
+    assert!(d2.evaluate(at(start, 2_100)), "the hold is over: taken over");
+}
+
+#[test]
+fn the_saved_state_follows_roles_and_groups() {
+    let start = Instant::now();
+    let mut d1 = state("d1");
+    d1.report(report(&[vip(100)]), at(start, 0));
+    uplinks_up(&mut d1, at(start, 0));
+    assert!(d1.evaluate(at(start, 1_000)), "alone: takes the VIP");
+    let saved = d1.restart_state();
+    assert_eq!(saved.node, "d1");
+    assert_eq!(
+        saved
+            .vips
+            .iter()
+            .map(|vip| (vip.address, vip.active))
+            .collect::<Vec<_>>(),
+        [(vip(100), true)]
+    );
+    d1.report(PassReport::default(), at(start, 1_100));
+    assert!(d1.restart_state().vips.is_empty());
+}
