@@ -20,7 +20,8 @@ lab_agent_once() {
     shift
     node=$(lab_agent_node "$ns")
     lab_ns "$ns" lvs-agent --standalone --manifests "$@" --node-name "$node" --once \
-        --registry "$LAB_RUN/agent.$ns.owned.json" --status-file "$LAB_RUN/agent.$ns.status"
+        --registry "$LAB_RUN/agent.$ns.owned.json" --failover-state "$LAB_RUN/agent.$ns.failover.json" \
+        --status-file "$LAB_RUN/agent.$ns.status"
 }
 
 # lab_agent_status_field NS FIELD — a number from the last status of NS's agent.
@@ -49,7 +50,8 @@ lab_agent_start() {
     lab_agent_mark "$ns"
     # shellcheck disable=SC2086 # LAB_AGENT_ARGS is a list of flags
     lab_spawn "$ns" agent lvs-agent --standalone $LAB_AGENT_ARGS \
-        --registry "$LAB_RUN/agent.$ns.owned.json" --status-file "$LAB_RUN/agent.$ns.status" \
+        --registry "$LAB_RUN/agent.$ns.owned.json" --failover-state "$LAB_RUN/agent.$ns.failover.json" \
+        --status-file "$LAB_RUN/agent.$ns.status" \
         --node-name "$node" --manifests "$@"
 }
 

@@ -72,5 +72,5 @@ lab_kmock_agent() {
     node=$(lab_agent_node "$ns")
     lab_spawn "$ns" agent env SSL_CERT_FILE=/lab/scenarios/kmock-smoke.d/ca.pem RUST_LOG="${LAB_AGENT_LOG:-info,kube=debug}" \
         KUBECONFIG="$LAB_RUN/kubeconfig" NODE_NAME="$node" NODE_IP="$(lab_ip4 "$ns")" "$@" \
-        lvs-agent --registry "$LAB_RUN/agent.$ns.owned.json"
+        lvs-agent --registry "$LAB_RUN/agent.$ns.owned.json" --failover-state "$LAB_RUN/agent.$ns.failover.json"
 }

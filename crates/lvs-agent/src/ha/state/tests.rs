@@ -15,7 +15,6 @@ use crate::ha::restart::{RestartState, SavedVip};
 use crate::ha::wire::{Heartbeat, Role, VipReport};
 
 const INTERVAL: Duration = Duration::from_millis(200);
-const DEAD: Duration = Duration::from_millis(600);
 
 fn vip(last: u8) -> IpAddr {
     IpAddr::from([10, 0, 0, last])
