@@ -181,31 +181,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let reconciler = Reconciler::new(Arc::clone(&dataplane), health, Arc::clone(&metrics), &node_name)
         .with_failover(failover);
     let (ready, ready_receiver) = tokio::sync::watch::channel(false);
-    let metrics_address = match (arguments.metrics_address, arguments.standalone) {
-        (Some(address), _) => Some(address),
-        (None, false) => Some(DEFAULT_METRICS_ADDRESS.parse()?),
-        (None, true) => None,
-    };
-    if !arguments.once
-        && let Some(address) = metrics_address
-    {
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .map_err(|error| anyhow::anyhow!("cannot listen on {address} for /metrics: {error}"))?;
-        let served = Arc::clone(&metrics);
-        tokio::spawn(async move {
-            if let Err(error) =
-                lvs_agent::server::serve(listener, served, ready_receiver, shutdown_signal()).await
-            {
-                tracing::error!(%error, "the /metrics server stopped");
-            }
-        });
-        tokio::spawn(lvs_agent::refresh_ipvs_metrics(
-            Arc::clone(&dataplane),
-            Arc::clone(&metrics),
-            reconciler.service_names(),
-            Duration::from_secs(10),
-        ));
+    if !arguments.once {
+        serve_metrics(&arguments, &dataplane, &metrics, &reconciler, ready_receiver).await?;
     }
     let resync = Duration::from_secs(arguments.resync_seconds);
     if arguments.standalone {
@@ -218,12 +195,55 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         };
         return standalone::run(reconciler, options, ready).await;
     }
+    run_kubernetes(reconciler, node_name, arguments.node_address, resync, ready).await
+}
+
+/// Serves /healthz, /readyz and /metrics (Kubernetes mode: on 0.0.0.0:9750 unless told
+/// otherwise; standalone: only when asked) and refreshes the IPVS counters every 10 s.
+async fn serve_metrics(
+    arguments: &RunArguments,
+    dataplane: &Arc<LinuxDataplane>,
+    metrics: &Arc<Metrics>,
+    reconciler: &Reconciler<LinuxDataplane>,
+    ready: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let address = match (arguments.metrics_address, arguments.standalone) {
+        (Some(address), _) => address,
+        (None, false) => DEFAULT_METRICS_ADDRESS.parse()?,
+        (None, true) => return Ok(()),
+    };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot listen on {address} for /metrics: {error}"))?;
+    let served = Arc::clone(metrics);
+    tokio::spawn(async move {
+        if let Err(error) = lvs_agent::server::serve(listener, served, ready, shutdown_signal()).await {
+            tracing::error!(%error, "the /metrics server stopped");
+        }
+    });
+    tokio::spawn(lvs_agent::refresh_ipvs_metrics(
+        Arc::clone(dataplane),
+        Arc::clone(metrics),
+        reconciler.service_names(),
+        Duration::from_secs(10),
+    ));
+    Ok(())
+}
+
+/// Kubernetes mode: this node's LvsNodeConfig from the API server.
+async fn run_kubernetes(
+    reconciler: Reconciler<LinuxDataplane>,
+    node_name: String,
+    node_address: Option<IpAddr>,
+    resync: Duration,
+    ready: tokio::sync::watch::Sender<bool>,
+) -> anyhow::Result<ExitCode> {
     let client = kube::Client::try_default().await.map_err(|error| {
         anyhow::anyhow!(
             "cannot reach the Kubernetes API ({error}); to run without a cluster use --standalone --manifests DIR"
         )
     })?;
-    let node_address = match arguments.node_address {
+    let node_address = match node_address {
         Some(IpAddr::V4(address)) => Some(address),
         Some(IpAddr::V6(address)) => {
             tracing::info!(%address, "the node address is IPv6; NFTablesARP real servers need an IPv4 one");

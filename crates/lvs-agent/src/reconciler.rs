@@ -296,6 +296,7 @@ impl<D: Dataplane> Reconciler<D> {
             );
         }
         for op in &ops {
+            let _span = op_span(op).entered();
             tracing::info!("{op}");
         }
         let writes_before = self.dataplane.write_count();
@@ -333,7 +334,8 @@ impl<D: Dataplane> Reconciler<D> {
                 },
             })
             .collect();
-        for ScopedFailure { failure, .. } in &failures {
+        for (ScopedFailure { failure, .. }, op) in failures.iter().zip(&applied.report.failures) {
+            let _span = op_span(&op.op).entered();
             tracing::error!(object = %failure.object, "{}", failure.message);
         }
         failures.extend(
@@ -467,5 +469,19 @@ impl<D: Dataplane> Reconciler<D> {
             synced = outcome.synced,
             "reconciled"
         );
+    }
+}
+
+/// The span an operation's log lines go in: its IPVS service, or its VIP.
+fn op_span(op: &Op) -> tracing::Span {
+    match op {
+        Op::AddService(item) | Op::UpdateService(item) => tracing::info_span!("service", service = %item.key),
+        Op::DeleteService(key)
+        | Op::AddDestination(key, _)
+        | Op::UpdateDestination(key, _)
+        | Op::DeleteDestination(key, ..) => tracing::info_span!("service", service = %key),
+        Op::AddAddress(vip) | Op::DeleteAddress(vip) => tracing::info_span!("vip", vip = %vip.address),
+        Op::Announce { address, .. } => tracing::info_span!("vip", vip = %address),
+        _ => tracing::Span::none(),
     }
 }

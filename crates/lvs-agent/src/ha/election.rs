@@ -294,117 +294,123 @@ impl Election {
         } else {
             self.eligible_since = None;
         }
-        let some_healthy = (local.eligible && local.healthy > 0)
-            || live.values().any(|report| report.eligible && report.healthy > 0);
-        let candidate = |eligible: bool, healthy: u16| eligible && (healthy > 0 || !some_healthy);
-        let me_candidate = candidate(local.eligible, local.healthy);
-        let my_rank = self.settings.rank(&self.settings.me);
-        let better = |node: &str| self.settings.rank(node) < my_rank;
-        let active_peer = live
+        let view = View::new(&self.settings, local, live);
+        match self.role {
+            Role::Active => self.evaluate_active(local, &view),
+            Role::Standby => self.evaluate_standby(now, local, &view),
+        }
+    }
+
+    /// The rules for an active director: step down when another can serve and this one cannot,
+    /// when a higher-priority director is active too, or when one asks for the VIP (preemption).
+    fn evaluate_active(&mut self, local: &Local, view: &View<'_>) -> Decision {
+        self.wants_vip = false;
+        if !view.me_candidate
+            && let Some((node, _)) = view
+                .live
+                .iter()
+                .find(|(_, report)| view.candidate(report.eligible, report.healthy))
+        {
+            let why = local
+                .reason
+                .clone()
+                .unwrap_or_else(|| "no healthy real server".to_owned());
+            return self.step_down(format!("{why}; {node} can serve"));
+        }
+        if let Some((node, _)) = view
+            .live
+            .iter()
+            .find(|(node, report)| report.role == Role::Active && view.better(node))
+        {
+            return self.step_down(format!("{node}, which has a higher priority, holds it too"));
+        }
+        if self.settings.preempt
+            && let Some((node, _)) = view.live.iter().find(|(node, report)| {
+                report.wants_vip && view.better(node) && view.candidate(report.eligible, report.healthy)
+            })
+        {
+            return self.step_down(format!("handing over to {node} (preemption)"));
+        }
+        self.message = (!view.me_candidate).then(|| {
+            local
+                .reason
+                .clone()
+                .unwrap_or_else(|| "no healthy real server".to_owned())
+        });
+        Decision::Stay
+    }
+
+    /// The rules for a standby director: ask for the VIP (preemption), and take it when nobody
+    /// holds it and this is the best candidate that listened long enough.
+    fn evaluate_standby(&mut self, now: Instant, local: &Local, view: &View<'_>) -> Decision {
+        let active_peer = view
+            .live
             .iter()
             .find(|(_, report)| report.role == Role::Active)
             .map(|(node, _)| (*node).to_owned());
-
-        match self.role {
-            Role::Active => {
-                self.wants_vip = false;
-                if !me_candidate
-                    && let Some((node, _)) = live
-                        .iter()
-                        .find(|(_, report)| candidate(report.eligible, report.healthy))
-                {
-                    let why = local
-                        .reason
-                        .clone()
-                        .unwrap_or_else(|| "no healthy real server".to_owned());
-                    return self.step_down(format!("{why}; {node} can serve"));
-                }
-                if let Some((node, _)) = live
-                    .iter()
-                    .find(|(node, report)| report.role == Role::Active && better(node))
-                {
-                    return self.step_down(format!("{node}, which has a higher priority, holds it too"));
-                }
-                if self.settings.preempt
-                    && let Some((node, _)) = live.iter().find(|(node, report)| {
-                        report.wants_vip && better(node) && candidate(report.eligible, report.healthy)
-                    })
-                {
-                    return self.step_down(format!("handing over to {node} (preemption)"));
-                }
-                self.message = (!me_candidate).then(|| {
-                    local
-                        .reason
-                        .clone()
-                        .unwrap_or_else(|| "no healthy real server".to_owned())
-                });
-                Decision::Stay
-            }
-            Role::Standby => {
-                self.wants_vip = self.settings.preempt
-                    && me_candidate
-                    && active_peer.as_deref().is_some_and(|node| !better(node))
-                    && self.eligible_since.is_some_and(|since| {
-                        now.saturating_duration_since(since) >= self.settings.preempt_delay
-                    })
-                    && self.settings.failback_sync.is_none_or(|needed| {
-                        local
-                            .synced_since
-                            .is_some_and(|since| now.saturating_duration_since(since) >= needed)
-                    });
-                self.asked = (self.asked || self.wants_vip) && self.settings.preempt && me_candidate;
-                if let Some(node) = active_peer {
-                    self.message = Some(format!("{node} holds the VIP"));
-                    return Decision::Stay;
-                }
-                if self.held_back {
-                    self.message = Some(format!(
-                        "another host ({}) answers for the VIP",
-                        self.duplicates.join(", ")
-                    ));
-                    return Decision::Stay;
-                }
-                if now.saturating_duration_since(self.started) < self.settings.dead_after {
-                    self.message = Some("listening for peers before taking the VIP".to_owned());
-                    return Decision::Stay;
-                }
-                if !me_candidate {
-                    self.message = Some(
-                        local
-                            .reason
-                            .clone()
-                            .unwrap_or_else(|| "no healthy real server while a peer has some".to_owned()),
-                    );
-                    return Decision::Stay;
-                }
-                if let Some((node, _)) = live
-                    .iter()
-                    .find(|(node, report)| better(node) && candidate(report.eligible, report.healthy))
-                {
-                    self.message = Some(format!("{node} has a higher priority"));
-                    return Decision::Stay;
-                }
-                let wanted = self.asked;
-                self.role = Role::Active;
-                self.wants_vip = false;
-                self.asked = false;
-                self.message = None;
-                let (from, last_heard) = match self.last_active.take() {
-                    Some((node, heard)) => (Some(node), Some(heard)),
-                    None => (None, None),
-                };
-                let reason = match (&from, wanted) {
-                    (_, true) => TakeoverReason::Preempt,
-                    (Some(node), false) if live.contains_key(node.as_str()) => TakeoverReason::PeerStandby,
-                    (Some(_), false) => TakeoverReason::PeerDead,
-                    (None, false) => TakeoverReason::Startup,
-                };
-                Decision::TakeOver {
-                    reason,
-                    from,
-                    last_heard,
-                }
-            }
+        self.wants_vip = self.settings.preempt
+            && view.me_candidate
+            && active_peer.as_deref().is_some_and(|node| !view.better(node))
+            && self
+                .eligible_since
+                .is_some_and(|since| now.saturating_duration_since(since) >= self.settings.preempt_delay)
+            && self.settings.failback_sync.is_none_or(|needed| {
+                local
+                    .synced_since
+                    .is_some_and(|since| now.saturating_duration_since(since) >= needed)
+            });
+        self.asked = (self.asked || self.wants_vip) && self.settings.preempt && view.me_candidate;
+        if let Some(node) = active_peer {
+            self.message = Some(format!("{node} holds the VIP"));
+            return Decision::Stay;
+        }
+        if self.held_back {
+            self.message = Some(format!(
+                "another host ({}) answers for the VIP",
+                self.duplicates.join(", ")
+            ));
+            return Decision::Stay;
+        }
+        if now.saturating_duration_since(self.started) < self.settings.dead_after {
+            self.message = Some("listening for peers before taking the VIP".to_owned());
+            return Decision::Stay;
+        }
+        if !view.me_candidate {
+            self.message = Some(
+                local
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| "no healthy real server while a peer has some".to_owned()),
+            );
+            return Decision::Stay;
+        }
+        if let Some((node, _)) = view
+            .live
+            .iter()
+            .find(|(node, report)| view.better(node) && view.candidate(report.eligible, report.healthy))
+        {
+            self.message = Some(format!("{node} has a higher priority"));
+            return Decision::Stay;
+        }
+        let wanted = self.asked;
+        self.role = Role::Active;
+        self.wants_vip = false;
+        self.asked = false;
+        self.message = None;
+        let (from, last_heard) = match self.last_active.take() {
+            Some((node, heard)) => (Some(node), Some(heard)),
+            None => (None, None),
+        };
+        let reason = match (&from, wanted) {
+            (_, true) => TakeoverReason::Preempt,
+            (Some(node), false) if view.live.contains_key(node.as_str()) => TakeoverReason::PeerStandby,
+            (Some(_), false) => TakeoverReason::PeerDead,
+            (None, false) => TakeoverReason::Startup,
+        };
+        Decision::TakeOver {
+            reason,
+            from,
+            last_heard,
         }
     }
 
@@ -413,6 +419,44 @@ impl Election {
         self.wants_vip = false;
         self.message = Some(reason.clone());
         Decision::StepDown { reason }
+    }
+}
+
+/// What one evaluation sees: the live peers' reports and who counts as a candidate.
+struct View<'a> {
+    /// The directors with a higher priority than this node.
+    higher: Vec<String>,
+    /// Live peers (not this node) and what each last said.
+    live: BTreeMap<&'a str, &'a VipReport>,
+    /// Whether some candidate has healthy real servers (then those without are no candidates).
+    some_healthy: bool,
+    /// Whether this node is a candidate.
+    me_candidate: bool,
+}
+
+impl<'a> View<'a> {
+    fn new(settings: &Settings, local: &Local, live: BTreeMap<&'a str, &'a VipReport>) -> Self {
+        let some_healthy = (local.eligible && local.healthy > 0)
+            || live.values().any(|report| report.eligible && report.healthy > 0);
+        let my_rank = settings.rank(&settings.me);
+        let mut view = Self {
+            higher: settings.ranked.iter().take(my_rank).cloned().collect(),
+            live,
+            some_healthy,
+            me_candidate: false,
+        };
+        view.me_candidate = view.candidate(local.eligible, local.healthy);
+        view
+    }
+
+    /// Whether a director that says this is a candidate.
+    fn candidate(&self, eligible: bool, healthy: u16) -> bool {
+        eligible && (healthy > 0 || !self.some_healthy)
+    }
+
+    /// Whether `node` has a higher priority than this node.
+    fn better(&self, node: &str) -> bool {
+        self.higher.iter().any(|higher| higher == node)
     }
 }
 

@@ -239,6 +239,7 @@ impl FailoverState {
         }
         let mut changed = false;
         for (address, record) in &mut self.vips {
+            let _span = tracing::info_span!("vip", vip = %address).entered();
             // A synced backup: standby, receiving from a live active peer's master daemon.
             let synced = self.backup_running
                 && record.role() == Role::Standby
@@ -387,8 +388,9 @@ impl FailoverState {
         let Some(record) = self.vips.get_mut(&address) else {
             return false;
         };
+        let _span = tracing::info_span!("vip", vip = %address).entered();
         if claimants.is_empty() && record.restarting_peer(now.instant) {
-            tracing::warn!(vip = %address, "nobody answers for the VIP while its holder restarts: it is gone");
+            tracing::warn!("nobody answers for the VIP while its holder restarts: it is gone");
             for peer in record.peers.values_mut() {
                 peer.hold_until = None;
             }
@@ -471,7 +473,7 @@ fn apply_decision(
             from,
             last_heard,
         } => {
-            tracing::warn!(vip = %address, from = from.as_deref().unwrap_or("none"), %reason, "taking over the VIP");
+            tracing::warn!(from = from.as_deref().unwrap_or("none"), %reason, "taking over the VIP");
             metrics.election(address, true);
             record.last_takeover = Some(Takeover {
                 from,
@@ -490,7 +492,7 @@ fn apply_decision(
             true
         }
         Decision::StepDown { reason } => {
-            tracing::warn!(vip = %address, "stepping down: {reason}");
+            tracing::warn!("stepping down: {reason}");
             metrics.election(address, false);
             record.pending = None;
             record.releasing_until = Some(now.instant + record.dead_after());

@@ -21,7 +21,7 @@ use futures::stream::FuturesUnordered;
 use lvs_api::{DirectorService, HealthCheckType, RealServerState};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::time::Instant;
-use tracing::{debug, info};
+use tracing::{Instrument, debug, info};
 
 use super::probe::{ProbeOutcome, ProbeTarget, probe};
 use super::state::{TargetState, Thresholds, Transition};
@@ -108,6 +108,8 @@ struct Dispatch {
     id: u64,
     target: Arc<ProbeTarget>,
     permit: OwnedSemaphorePermit,
+    /// The probe's span: its VirtualServer and real server.
+    span: tracing::Span,
 }
 
 /// A finished probe.
@@ -265,6 +267,11 @@ impl Shared {
                     id,
                     target: Arc::clone(&entry.target),
                     permit,
+                    span: tracing::debug_span!(
+                        "real_server",
+                        virtual_server = %entry.virtual_server,
+                        real_server = %entry.real_server
+                    ),
                 });
             }
         }
@@ -309,9 +316,13 @@ impl Shared {
                 (Health::Healthy, _) => format!("{} consecutive checks passed", report.successes),
                 _ => "check failed".to_owned(),
             };
-            info!(
+            let _span = tracing::info_span!(
+                "real_server",
                 virtual_server = %report.virtual_server,
-                real_server = %report.real_server,
+                real_server = %report.real_server
+            )
+            .entered();
+            info!(
                 address = %report.address,
                 from = ?transition.from,
                 to = ?transition.to,
@@ -401,7 +412,7 @@ async fn schedule(shared: Arc<Shared>, mut woken: mpsc::Receiver<()>, permits: A
 
 async fn run_probe(dispatch: Dispatch) -> Completed {
     let started = Instant::now();
-    let outcome = probe(&dispatch.target).await;
+    let outcome = probe(&dispatch.target).instrument(dispatch.span.clone()).await;
     drop(dispatch.permit);
     Completed {
         id: dispatch.id,
