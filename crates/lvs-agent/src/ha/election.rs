@@ -57,9 +57,12 @@ pub struct PeerReport {
     pub heard_at: Instant,
     /// What it said.
     pub report: VipReport,
-    /// The peer said it is restarting while holding the VIP: it counts as live (and keeps its
-    /// role) until then, unless a probe finds nobody answering for the VIP.
+    /// The peer holds the VIP but its agent is restarting (it said so) or fell silent while the
+    /// VIP may still be served: it counts as live (and keeps its role) until then, unless a
+    /// probe finds nobody answering for the VIP.
     pub hold_until: Option<Instant>,
+    /// A probe found nobody answering for the VIP since this report: no hold any more.
+    pub gone: bool,
 }
 
 impl PeerReport {
@@ -69,6 +72,7 @@ impl PeerReport {
             heard_at,
             report,
             hold_until: None,
+            gone: false,
         }
     }
 

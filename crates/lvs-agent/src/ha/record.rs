@@ -98,6 +98,9 @@ pub struct VipRecord {
     pub releasing_until: Option<Instant>,
     /// Another host claimed the VIP (or stopped): announce it again.
     pub reannounce: bool,
+    /// While active: a live peer said it is active too (it will step down, and its gratuitous
+    /// ARP may have turned clients to it: announce again once it stopped).
+    pub rival: bool,
 }
 
 impl VipRecord {
@@ -118,7 +121,56 @@ impl VipRecord {
             pending: None,
             releasing_until: None,
             reannounce: false,
+            rival: false,
         }
+    }
+
+    /// A standby whose active peer fell silent holds it as the holder for `hold` (from its last
+    /// heartbeat) until a probe shows whether the VIP still answers: a holder whose agent is
+    /// down or restarting (a rollout, an OOM kill, `kill -9`) still serves the VIP from its
+    /// kernel, and taking it over would put it on two nodes. Returns whether a hold started
+    /// (a probe is due at once).
+    pub fn hold_silent_holder(&mut self, now: Instant, hold: Duration) -> bool {
+        if self.role() != Role::Standby {
+            return false;
+        }
+        let dead_after = self.dead_after();
+        let mut started = false;
+        for (node, peer) in &mut self.peers {
+            if peer.report.role == Role::Active
+                && !peer.gone
+                && peer.hold_until.is_none()
+                && now.saturating_duration_since(peer.heard_at) >= dead_after
+            {
+                tracing::info!(peer = %node, "the holder fell silent: checking whether the VIP still answers before taking it");
+                peer.hold_until = Some(peer.heard_at + hold);
+                started = true;
+            }
+        }
+        started
+    }
+
+    /// A probe found nobody answering for the VIP: holders under a hold are gone.
+    pub fn holders_gone(&mut self) {
+        for peer in self.peers.values_mut() {
+            if peer.hold_until.take().is_some() {
+                peer.gone = true;
+            }
+        }
+    }
+
+    /// While active: notes a live peer that says it is active too; when it stops, the VIP is to
+    /// be announced again (its announcement may have turned clients to it).
+    pub fn watch_rival(&mut self, now: Instant) {
+        if self.role() != Role::Active {
+            self.rival = false;
+            return;
+        }
+        let rival = self.active_peer(now).is_some();
+        if self.rival && !rival {
+            self.reannounce = true;
+        }
+        self.rival = rival;
     }
 
     /// The role now.

@@ -137,6 +137,7 @@ impl Failover {
         if !state.is_empty() {
             let checks = check_uplinks(&options.uplink, state.uplink_targets()).await;
             state.uplinks(checks, Now::current());
+            state.release_unreachable(Now::current());
         }
         let (roles, roles_receiver) = watch::channel(state.roles());
         let (plan, plan_receiver) = watch::channel(ProbePlan::of(&state));
@@ -409,7 +410,7 @@ impl Checker {
             if self.commands.send(Command::Uplinks(uplinks)).is_err() {
                 return;
             }
-            for (address, interface) in current.probes {
+            for (address, interface) in current.probes.clone() {
                 match (self.prober)(address, interface).await {
                     Ok(claimants) => {
                         if self.commands.send(Command::Probed(address, claimants)).is_err() {
@@ -429,7 +430,10 @@ impl Checker {
                         if changed.is_err() {
                             return;
                         }
-                        if plan.borrow().unchecked {
+                        // At once when an uplink is not checked yet, or there is a new VIP to
+                        // probe (a silent holder: is the VIP still answered?).
+                        let next = plan.borrow();
+                        if next.unchecked || next.probes.iter().any(|target| !current.probes.contains(target)) {
                             break;
                         }
                     }

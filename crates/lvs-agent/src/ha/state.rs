@@ -250,9 +250,11 @@ impl FailoverState {
             } else if record.synced_since.is_none() {
                 record.synced_since = Some(now.instant);
             }
+            record.hold_silent_holder(now.instant, self.restart_hold);
             let mut local = record.effective_local();
             local.synced_since = record.synced_since;
             let decision = record.election.evaluate(now.instant, &local, &record.peers);
+            record.watch_rival(now.instant);
             changed |= apply_decision(
                 &self.node,
                 &self.metrics.failover,
@@ -368,6 +370,22 @@ impl FailoverState {
             .any(|record| record.uplink == Uplink::Unchecked)
     }
 
+    /// After the first uplink check of a resumed state: a VIP held before the restart whose
+    /// uplink is down now is not held again (the agent came back on a node cut off; the VIP has
+    /// moved on), it starts as standby.
+    pub fn release_unreachable(&mut self, now: Now) {
+        for (address, record) in &mut self.vips {
+            if record.role() == Role::Active && matches!(record.uplink, Uplink::Down(_)) {
+                tracing::info!(vip = %address, "restarted holding the VIP but its uplink is down: standby");
+                let uplink = record.uplink.clone();
+                let local = record.local.take();
+                *record = VipRecord::new(record.group.clone(), *address, &self.node, false, now.instant);
+                record.uplink = uplink;
+                record.local = local;
+            }
+        }
+    }
+
     /// Takes in uplink checks; returns whether a role changed.
     pub fn uplinks(&mut self, checks: BTreeMap<IpAddr, Uplink>, now: Now) -> bool {
         let mut any = false;
@@ -390,10 +408,8 @@ impl FailoverState {
         };
         let _span = tracing::info_span!("vip", vip = %address).entered();
         if claimants.is_empty() && record.restarting_peer(now.instant) {
-            tracing::warn!("nobody answers for the VIP while its holder restarts: it is gone");
-            for peer in record.peers.values_mut() {
-                peer.hold_until = None;
-            }
+            tracing::warn!("nobody answers for the VIP while its holder is held: it is gone");
+            record.holders_gone();
         }
         let had_duplicates = !record.election.duplicates().is_empty();
         let decision = record.election.probed(claimants, now.instant, &record.peers);

@@ -303,3 +303,80 @@ fn the_saved_state_follows_roles_and_groups() {
     d1.report(PassReport::default(), at(start, 1_100));
     assert!(d1.restart_state().vips.is_empty());
 }
+
+#[test]
+fn a_silent_holder_whose_vip_still_answers_keeps_it_until_nobody_answers() {
+    let start = Instant::now();
+    let mut d2 = state("d2");
+    d2.report(report(&[vip(100)]), at(start, 0));
+    uplinks_up(&mut d2, at(start, 0));
+    d2.accept(heartbeat("d1", 1, 1, &[(vip(100), Role::Active, false)]), start)
+        .unwrap();
+    // d1 falls silent (kill -9 of its agent): past the dead interval a probe is due first.
+    assert!(!d2.evaluate(at(start, 700)), "no takeover before a probe");
+    assert_eq!(d2.probe_targets(at(start, 700).instant).len(), 1);
+    d2.probed(vip(100), vec!["02:00:00:00:00:01".into()], at(start, 800));
+    assert!(!d2.evaluate(at(start, 900)), "the VIP still answers: held");
+    assert!(!d2.evaluate(at(start, 20_000)), "still held 20 s later");
+    // Nobody answers any more (the node is gone): taken over at once.
+    d2.probed(vip(100), Vec::new(), at(start, 21_000));
+    assert!(d2.evaluate(at(start, 21_010)));
+    let status = d2.status(at(start, 21_010).instant);
+    let takeover = status[0].last_failover.as_ref().unwrap();
+    assert_eq!(
+        (takeover.from.as_deref(), takeover.reason),
+        (Some("d1"), crate::ha::election::TakeoverReason::PeerDead)
+    );
+}
+
+#[test]
+fn a_silent_holder_that_does_not_answer_is_taken_over_after_one_probe() {
+    let start = Instant::now();
+    let mut d2 = state("d2");
+    d2.report(report(&[vip(100)]), at(start, 0));
+    uplinks_up(&mut d2, at(start, 0));
+    d2.accept(heartbeat("d1", 1, 1, &[(vip(100), Role::Active, false)]), start)
+        .unwrap();
+    assert!(!d2.evaluate(at(start, 650)));
+    d2.probed(vip(100), Vec::new(), at(start, 850));
+    assert!(d2.evaluate(at(start, 860)), "gone: taken over");
+    // The hold is not started again for the same silence.
+    assert!(d2.roles().holds(&vip(100), false));
+}
+
+#[test]
+fn the_holder_announces_again_when_a_rival_holder_steps_down() {
+    let start = Instant::now();
+    let mut d1 = state("d1");
+    d1.resume(Some(saved(true)), &BTreeSet::from([vip(100)]), at(start, 0));
+    uplinks_up(&mut d1, at(start, 0));
+    // d2 took the VIP meanwhile (and announced it): two actives, d2 steps down.
+    d1.accept(heartbeat("d2", 1, 1, &[(vip(100), Role::Active, false)]), start)
+        .unwrap();
+    d1.evaluate(at(start, 10));
+    assert!(d1.roles().reannounce.is_empty(), "not while d2 still says active");
+    d1.accept(
+        heartbeat("d2", 1, 2, &[(vip(100), Role::Standby, false)]),
+        at(start, 200).instant,
+    )
+    .unwrap();
+    d1.evaluate(at(start, 210));
+    assert_eq!(
+        d1.roles().reannounce,
+        BTreeSet::from([vip(100)]),
+        "announced again"
+    );
+}
+
+#[test]
+fn a_holder_restarted_with_its_uplink_down_starts_as_standby() {
+    let start = Instant::now();
+    let mut d1 = state("d1");
+    d1.resume(Some(saved(true)), &BTreeSet::from([vip(100)]), at(start, 0));
+    d1.uplinks(
+        BTreeMap::from([(vip(100), Uplink::Down("eth0 is down".into()))]),
+        at(start, 0),
+    );
+    d1.release_unreachable(at(start, 0));
+    assert!(!d1.roles().holds(&vip(100), false));
+}
