@@ -96,13 +96,13 @@ pub fn tunnel_checksum(checksum: lvs_api::TunnelChecksum) -> TunnelChecksum {
 
 /// The IPVS key of a director service, when it has one (a fwmark or an address and port).
 pub fn service_key(service: &DirectorService) -> Option<ServiceKey> {
-    match (service.fwmark, &service.address, service.port) {
+    match (service.fwmark, service.address, service.port) {
         (Some(mark), _, _) => Some(ServiceKey::Fwmark {
             family: address_family(service.family),
             mark,
         }),
         (None, Some(address), Some(port)) => Some(ServiceKey::Address {
-            address: address.parse().ok()?,
+            address,
             port,
             protocol: protocol(service.protocol),
         }),
@@ -126,10 +126,6 @@ fn add_director_service(
     rules: &mut NftRules,
 ) {
     let Some(key) = service_key(service) else { return };
-    let address: Option<IpAddr> = service
-        .address
-        .as_deref()
-        .and_then(|address| address.parse().ok());
     let forwarding = match service.forwarding.method {
         ForwardingMethod::DirectRouting => Forwarding::DirectRouting,
         ForwardingMethod::Nat => Forwarding::Nat,
@@ -144,9 +140,6 @@ fn add_director_service(
     };
     let mut destinations = BTreeMap::new();
     for destination in &service.destinations {
-        let Ok(destination_address) = destination.address.parse::<IpAddr>() else {
-            continue;
-        };
         let health = (inputs.health)(&service.virtual_server, &destination.real_server);
         let weight = match (health, service.on_failure) {
             (Health::Unhealthy, FailureAction::Remove) => continue,
@@ -155,7 +148,7 @@ fn add_director_service(
             _ => u32::from(destination.weight),
         };
         let entry = Destination {
-            address: destination_address,
+            address: destination.address,
             port: destination.port,
             weight,
             forwarding,
@@ -164,7 +157,7 @@ fn add_director_service(
         };
         if service.forwarding.method == ForwardingMethod::Nat {
             rules.masquerade.push(PortMatch {
-                address: destination_address,
+                address: destination.address,
                 protocol: protocol(service.protocol),
                 port: destination.port,
             });
@@ -173,10 +166,9 @@ fn add_director_service(
     }
     if let Some(fallback) = &service.fallback
         && destinations.values().all(|destination| destination.weight == 0)
-        && let Ok(fallback_address) = fallback.address.parse::<IpAddr>()
     {
         let entry = Destination {
-            address: fallback_address,
+            address: fallback.address,
             port: fallback.port,
             weight: 1,
             forwarding,
@@ -185,7 +177,7 @@ fn add_director_service(
         };
         if service.forwarding.method == ForwardingMethod::Nat {
             rules.masquerade.push(PortMatch {
-                address: fallback_address,
+                address: fallback.address,
                 protocol: protocol(service.protocol),
                 port: fallback.port,
             });
@@ -220,7 +212,7 @@ fn add_director_service(
         },
     );
 
-    let Some(address) = address else { return };
+    let Some(address) = service.address else { return };
     if let (Some(mark), ServiceKey::Fwmark { .. }) = (service.fwmark, key) {
         rules.marks.push(MarkRule {
             address,
@@ -247,9 +239,7 @@ fn add_real_server_vip(
     state: &mut NodeState,
     rules: &mut NftRules,
 ) {
-    let Ok(address) = vip.address.parse::<IpAddr>() else {
-        return;
-    };
+    let address = vip.address;
     if vip.arp_method == ArpMethod::Redirect {
         for port in &vip.ports {
             rules.redirects.push(PortMatch {

@@ -3,19 +3,19 @@
 //! built the same way for the Kubernetes status subresource and the standalone status file.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 
 use crate::desired::service_key;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use lvs_api::conditions::{reasons, status as condition_status, types};
 use lvs_api::{
-    DestinationStatus, LvsNodeConfigSpec, LvsNodeConfigStatus, RealServerState, ServiceStatus, VipStatus,
+    DestinationStatus, FailoverRole, LvsNodeConfigSpec, LvsNodeConfigStatus, RealServerState, ServiceStatus,
+    VipStatus,
 };
 use lvs_core::conditions::{ConditionDraft, merge_conditions};
 
 use crate::health::HealthMonitor;
 use crate::reconciler::{FailedObject, Outcome};
-
-use lvs_api::ACTIVE;
 
 /// The status of `config` (one shard or the whole node) after `outcome`. `previous` carries the
 /// conditions' transition times forward.
@@ -46,16 +46,15 @@ pub fn node_status(
                 .or_else(|| node_problem.clone());
             let role = service
                 .address
-                .as_deref()
                 .and_then(|address| outcome.failover.iter().find(|vip| vip.address == address))
-                .map_or(ACTIVE, |vip| vip.role.as_str());
+                .map_or(FailoverRole::Active, |vip| vip.role);
             let key = service_key(service);
             let programmed_destinations = key.as_ref().and_then(|key| outcome.desired.services.get(key));
             ServiceStatus {
                 virtual_server: service.virtual_server.clone(),
                 generation: service.generation,
                 programmed: message.is_none() && programmed_destinations.is_some(),
-                role: Some(role.to_owned()),
+                role: Some(role),
                 message: message.or_else(|| {
                     programmed_destinations
                         .is_none()
@@ -68,7 +67,7 @@ pub fn node_status(
                         let weight = programmed_destinations
                             .and_then(|state| {
                                 state.destinations.iter().find(|((address, port), _)| {
-                                    address.to_string() == destination.address && *port == destination.port
+                                    *address == destination.address && *port == destination.port
                                 })
                             })
                             .map_or(0, |(_, programmed)| {
@@ -104,15 +103,13 @@ pub fn node_status(
         .real_server_vips
         .iter()
         .map(|vip| {
-            let object = vip.address.parse().map(FailedObject::RealServerVip);
-            let message = object
-                .iter()
-                .flat_map(|object| outcome.failures_of(object))
+            let message = outcome
+                .failures_of(&FailedObject::RealServerVip(vip.address))
                 .next()
                 .map(str::to_owned)
                 .or_else(|| node_problem.clone());
             VipStatus {
-                address: vip.address.clone(),
+                address: vip.address,
                 configured: message.is_none(),
                 message,
             }
@@ -144,15 +141,15 @@ pub fn node_status(
                 .unwrap_or_else(|| "not every operation succeeded".to_owned()),
         )
     };
-    let addresses: BTreeSet<&str> = config
+    let addresses: BTreeSet<IpAddr> = config
         .director_services
         .iter()
-        .filter_map(|service| service.address.as_deref())
+        .filter_map(|service| service.address)
         .collect();
     let failover: Vec<_> = outcome
         .failover
         .iter()
-        .filter(|vip| addresses.contains(vip.address.as_str()))
+        .filter(|vip| addresses.contains(&vip.address))
         .cloned()
         .collect();
     let mut drafts = vec![synced];
@@ -182,7 +179,7 @@ fn duplicate_vip(failover: &[lvs_api::VipFailoverStatus]) -> ConditionDraft {
         .iter()
         .filter(|vip| !vip.duplicate_owners.is_empty())
         .map(|vip| {
-            let what = if vip.role == ACTIVE {
+            let what = if vip.role == FailoverRole::Active {
                 "this node holds it too"
             } else {
                 "this node stepped down"

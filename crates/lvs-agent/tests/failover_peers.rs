@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lvs_agent::ha::election::Local;
-use lvs_agent::ha::wire::HeartbeatKey;
+use lvs_agent::ha::wire::{HeartbeatKey, Role};
 use lvs_agent::ha::{Failover, Group, Now, Options, PassReport, Prober, UplinkCheck, VipStatus};
 use lvs_agent::metrics::Metrics;
 use tokio::time::Instant;
@@ -181,10 +181,7 @@ async fn the_standby_takes_over_when_the_active_director_stops() {
     // A VIP removed from the config and added again starts afresh: no record of the old takeover.
     d2.failover.report(PassReport::default()).await;
     let status = d2.report(PassReport::default()).await;
-    assert_eq!(
-        (status[0].role.as_str(), &status[0].last_failover),
-        ("Standby", &None)
-    );
+    assert_eq!((status[0].role, &status[0].last_failover), (Role::Standby, &None));
     d1.failover.stop();
     d2.failover.stop();
 }

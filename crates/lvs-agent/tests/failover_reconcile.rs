@@ -15,6 +15,7 @@ use lvs_agent::health::HealthMonitor;
 use lvs_agent::metrics::Metrics;
 use lvs_agent::node_config::Intent;
 use lvs_agent::reconciler::{Pass, Reconciler};
+use lvs_api::{FailoverRole, TakeoverReason};
 use lvs_dataplane::FakeDataplane;
 use lvs_dataplane::model::SyncRole;
 use serde_json::{Value, json};
@@ -98,7 +99,7 @@ async fn a_standby_holds_no_vip_until_it_wins_then_a_failover_pass_takes_it() {
             "a standby receives connections"
         );
     });
-    assert_eq!(first.failover[0].role, "Standby");
+    assert_eq!(first.failover[0].role, FailoverRole::Standby);
 
     // director-1 is never heard: after one dead interval (150 ms) director-2 takes the VIP.
     tokio::time::timeout(Duration::from_secs(5), roles.changed())
@@ -118,14 +119,14 @@ async fn a_standby_holds_no_vip_until_it_wins_then_a_failover_pass_takes_it() {
             [SyncRole::Master, SyncRole::Backup]
         );
     });
-    assert_eq!(takeover.failover[0].role, "Active");
+    assert_eq!(takeover.failover[0].role, FailoverRole::Active);
     let record = takeover.failover[0]
         .last_failover
         .clone()
         .expect("a takeover record");
     assert_eq!(
-        (record.to.as_str(), record.reason.as_str()),
-        ("director-2", "Startup")
+        (record.to.as_str(), record.reason),
+        ("director-2", TakeoverReason::Startup)
     );
     assert!(record.garp_sent_at.is_some(), "announced");
     let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
@@ -138,7 +139,7 @@ async fn a_standby_holds_no_vip_until_it_wins_then_a_failover_pass_takes_it() {
         None,
         &now,
     );
-    assert_eq!(status.services[0].role.as_deref(), Some("Active"));
+    assert_eq!(status.services[0].role, Some(FailoverRole::Active));
     let sync = status.connection_sync.expect("sync status");
     assert!(sync.master && sync.backup && sync.sync_id == 7);
     let duplicate = status
@@ -161,7 +162,11 @@ async fn a_vip_that_gets_a_second_director_stays_where_it_is() {
         .reconcile(&intent(Some(two_directors())), Pass::Change)
         .await;
     assert!(shared.synced, "{:?}", shared.failures);
-    assert_eq!(shared.failover[0].role, "Active", "adopted, not dropped");
+    assert_eq!(
+        shared.failover[0].role,
+        FailoverRole::Active,
+        "adopted, not dropped"
+    );
     dataplane.kernel().with_state(|state| {
         assert!(state.addresses.iter().any(|address| address.address == vip()));
         assert_eq!(state.announcements.len(), announced, "nothing to announce again");

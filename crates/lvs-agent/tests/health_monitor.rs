@@ -35,7 +35,7 @@ fn check(check_type: HealthCheckType, rise: u32, fall: u32) -> HealthCheckSpec {
 fn destination(real_server: &str, port: u16, state: RealServerState) -> Destination {
     Destination {
         real_server: real_server.to_owned(),
-        address: "127.0.0.1".to_owned(),
+        address: "127.0.0.1".parse().unwrap(),
         port,
         weight: 1,
         thresholds: ThresholdsSpec::default(),

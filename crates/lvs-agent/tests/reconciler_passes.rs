@@ -87,7 +87,7 @@ async fn a_health_pass_touches_only_ipvs_and_a_resync_repairs_the_rest() {
     let mut wider = intent.clone();
     let mut second = wider.config.director_services[0].clone();
     second.virtual_server = "default/api".to_owned();
-    second.address = Some("10.100.0.101".to_owned());
+    second.address = Some("10.100.0.101".parse().unwrap());
     wider.config.director_services.push(second);
     let full = reconciler.reconcile(&wider, Pass::Health).await;
     assert!(full.synced);
@@ -106,7 +106,7 @@ async fn a_partial_pass_keeps_reporting_failures_it_did_not_look_at() {
     let mut intent = intent();
     let mut twos = intent.config.director_services[0].clone();
     twos.virtual_server = "default/twos".to_owned();
-    twos.address = Some("10.100.0.106".to_owned());
+    twos.address = Some("10.100.0.106".parse().unwrap());
     twos.scheduler = serde_json::from_value(json!("twos")).unwrap();
     intent.config.director_services.push(twos);
     let change = reconciler.reconcile(&intent, Pass::Change).await;

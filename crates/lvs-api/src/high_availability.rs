@@ -1,6 +1,8 @@
 //! Highly available directors: how the directors of a VIP elect the one that holds it (the
 //! spec users write), what the controller resolves for each agent, and what agents report.
 
+use std::net::IpAddr;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::KubeSchema;
 use schemars::JsonSchema;
@@ -116,11 +118,65 @@ fn default_failback_sync() -> u32 {
     3
 }
 
-/// The role a director reports for a VIP it holds (`ServiceStatus.role`,
-/// `VipFailoverStatus.role`).
-pub const ACTIVE: &str = "Active";
-/// The role a director reports for a VIP another director holds.
-pub const STANDBY: &str = "Standby";
+/// A director's role for a VIP, as it reports it (`ServiceStatus.role`, `VipFailoverStatus.role`,
+/// `DirectorStatus.role`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+// No schema description of its own: kube hoists an `Option`'s inner schema over the field's, and
+// the field's description is the one `kubectl explain` should show.
+#[schemars(description = "")]
+pub enum FailoverRole {
+    /// This director holds the VIP.
+    Active,
+    /// Another director holds the VIP, or none does.
+    Standby,
+}
+
+impl FailoverRole {
+    /// `Active` or `Standby`, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Standby => "Standby",
+        }
+    }
+}
+
+impl std::fmt::Display for FailoverRole {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// Why a director took a VIP over (`FailoverRecord.reason`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+pub enum TakeoverReason {
+    /// The holder fell silent.
+    PeerDead,
+    /// The holder is alive but gave the VIP up.
+    PeerStandby,
+    /// A higher-priority director asked for the VIP back.
+    Preempt,
+    /// No holder was known.
+    Startup,
+}
+
+impl TakeoverReason {
+    /// The name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PeerDead => "PeerDead",
+            Self::PeerStandby => "PeerStandby",
+            Self::Preempt => "Preempt",
+            Self::Startup => "Startup",
+        }
+    }
+}
+
+impl std::fmt::Display for TakeoverReason {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
 
 /// Failover settings of one VIP as lvs-controller resolved them for its directors' agents.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -153,7 +209,7 @@ pub struct DirectorPeer {
     /// first InternalIP, else an ExternalIP. Absent when the Node lists none: its peers then cannot
     /// reach it and treat it as down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
+    pub address: Option<IpAddr>,
 }
 
 /// Connection sync as resolved for the directors of one VIP.
@@ -170,13 +226,13 @@ pub struct ResolvedConnectionSync {
 }
 
 /// Failover state of one VIP on one director, as that director's agent reports it.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VipFailoverStatus {
     /// The VIP.
-    pub address: String,
+    pub address: IpAddr,
     /// Active when this node holds the VIP, Standby otherwise.
-    pub role: String,
+    pub role: FailoverRole,
     /// The director holding the VIP as this node sees it: itself when Active, else a live peer that
     /// reports Active; absent when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -216,7 +272,7 @@ pub struct FailoverRecord {
     /// Why: `PeerDead` (the holder fell silent), `PeerStandby` (the holder is alive but gave the
     /// VIP up), `Preempt` (a higher-priority director asked for it back) or `Startup` (no holder
     /// was known).
-    pub reason: String,
+    pub reason: TakeoverReason,
     /// When the takeover was decided.
     pub detected_at: Time,
     /// When the first gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6) went out;

@@ -2,6 +2,8 @@
 //! in memory by a standalone agent) and read only by that node's agent, which reports back in
 //! its status. Large configs are split into shards found by the `lvs.operator.io/node` label.
 
+use std::net::IpAddr;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -89,7 +91,7 @@ pub struct DirectorService {
     pub generation: Option<i64>,
     /// The VIP; absent for a fwmark service whose traffic is marked by someone else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
+    pub address: Option<IpAddr>,
     /// Service port; absent for fwmark services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
@@ -145,10 +147,8 @@ pub struct DirectorService {
 impl DirectorService {
     /// The VIP and failover settings of a service with an election (more than one director and
     /// an address); None otherwise.
-    pub fn failover(&self) -> Option<(std::net::IpAddr, &crate::ResolvedHighAvailability)> {
-        let settings = self.high_availability.as_ref()?;
-        let address = self.address.as_deref()?.parse().ok()?;
-        Some((address, settings))
+    pub fn failover(&self) -> Option<(IpAddr, &crate::ResolvedHighAvailability)> {
+        Some((self.address?, self.high_availability.as_ref()?))
     }
 }
 
@@ -168,7 +168,7 @@ pub struct ResolvedPersistence {
 #[serde(rename_all = "camelCase")]
 pub struct Endpoint {
     /// IPv4 or IPv6 address.
-    pub address: String,
+    pub address: IpAddr,
     /// Port; 0 for a fwmark service means the packet's own destination port.
     pub port: u16,
 }
@@ -180,7 +180,7 @@ pub struct Destination {
     /// The RealServer it comes from, as `namespace/name`.
     pub real_server: String,
     /// The real server's address.
-    pub address: String,
+    pub address: IpAddr,
     /// The real server's port; 0 for a fwmark service means the packet's own destination port.
     pub port: u16,
     /// Weight from the RealServer (0 when Draining). In the kernel, failed health checks and
@@ -203,7 +203,7 @@ pub struct Destination {
 #[serde(rename_all = "camelCase")]
 pub struct RealServerVip {
     /// The VIP.
-    pub address: String,
+    pub address: IpAddr,
     /// How the node avoids answering ARP for it: Sysctl, NFTablesARP or Redirect.
     pub arp_method: ArpMethod,
     /// Device holding the VIP: `lo`, `lvs0`, or a tunnel device (`tunl0`, `ip6tnl0`, `gre0`,
@@ -291,7 +291,7 @@ pub struct ServiceStatus {
     pub programmed: bool,
     /// Active when this node holds the VIP, Standby otherwise; a sole director is always Active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub role: Option<crate::FailoverRole>,
     /// Why the service is not programmed, e.g. the error of a failed operation; absent when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -330,11 +330,11 @@ pub struct DestinationStatus {
 }
 
 /// A real-server VIP as the agent sees it.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VipStatus {
     /// The VIP.
-    pub address: String,
+    pub address: IpAddr,
     /// Whether the VIP and its ARP method are in place on this node.
     pub configured: bool,
     /// Why the VIP is not configured, e.g. the error of a failed operation; absent when it is.

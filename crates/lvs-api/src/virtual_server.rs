@@ -262,7 +262,7 @@ pub struct DirectorStatus {
     /// Active (holds the VIP) or Standby; absent until the node's agent has reported. A sole
     /// director is always Active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub role: Option<crate::FailoverRole>,
     /// Whether the node's agent has programmed the IPVS service for the current spec.
     #[serde(default)]
     pub programmed: bool,

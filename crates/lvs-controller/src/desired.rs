@@ -20,7 +20,7 @@ pub fn configured_vips(node_configs: &[LvsNodeConfig]) -> BTreeSet<(String, IpAd
                 .real_server_vips
                 .iter()
                 .filter(|vip| vip.configured)
-                .filter_map(move |vip| Some((node.clone(), vip.address.parse().ok()?)))
+                .map(move |vip| (node.clone(), vip.address))
         })
         .collect()
 }

@@ -10,10 +10,11 @@ mod tests;
 mod virtual_server;
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use lvs_api::{
-    DestinationStatus, DirectorService, DirectorStatus, FailoverRecord, LvsNodeConfig, RealServerStatus,
-    ServiceStatus, VipFailoverStatus, VipStatus, VirtualServerStatus,
+    DestinationStatus, DirectorService, DirectorStatus, FailoverRecord, FailoverRole, LvsNodeConfig,
+    RealServerStatus, ServiceStatus, VipFailoverStatus, VipStatus, VirtualServerStatus,
 };
 use lvs_core::BuildOutput;
 use lvs_core::build::VirtualServerOutcome;
@@ -23,14 +24,12 @@ use lvs_core::object::ObjectKey;
 pub use real_server::real_server_status;
 pub use virtual_server::virtual_server_status;
 
-use lvs_api::ACTIVE;
-
 /// What every node's agent reported, merged across the node's shards.
 #[derive(Debug, Clone, Default)]
 pub struct AgentReports {
     services: BTreeMap<(String, String), ServiceStatus>,
-    vips: BTreeMap<(String, String), VipStatus>,
-    failover: BTreeMap<(String, String), VipFailoverStatus>,
+    vips: BTreeMap<(String, IpAddr), VipStatus>,
+    failover: BTreeMap<(String, IpAddr), VipFailoverStatus>,
 }
 
 impl AgentReports {
@@ -48,14 +47,10 @@ impl AgentReports {
                     .insert((node.clone(), service.virtual_server.clone()), service.clone());
             }
             for vip in &status.real_server_vips {
-                reports
-                    .vips
-                    .insert((node.clone(), vip.address.clone()), vip.clone());
+                reports.vips.insert((node.clone(), vip.address), vip.clone());
             }
             for vip in &status.failover {
-                reports
-                    .failover
-                    .insert((node.clone(), vip.address.clone()), vip.clone());
+                reports.failover.insert((node.clone(), vip.address), vip.clone());
             }
         }
         reports
@@ -67,13 +62,13 @@ impl AgentReports {
     }
 
     /// What director `node` reported about the failover of `vip`.
-    pub fn failover(&self, node: &str, vip: &str) -> Option<&VipFailoverStatus> {
-        self.failover.get(&(node.to_owned(), vip.to_owned()))
+    pub fn failover(&self, node: &str, vip: IpAddr) -> Option<&VipFailoverStatus> {
+        self.failover.get(&(node.to_owned(), vip))
     }
 
     /// What `node` reported about accepting `vip` as a real server.
-    pub fn vip(&self, node: &str, vip: &str) -> Option<&VipStatus> {
-        self.vips.get(&(node.to_owned(), vip.to_owned()))
+    pub fn vip(&self, node: &str, vip: IpAddr) -> Option<&VipStatus> {
+        self.vips.get(&(node.to_owned(), vip))
     }
 }
 
@@ -129,8 +124,8 @@ impl Service {
             {
                 service.failure = Some((director.clone(), message));
             }
-            let role = report.and_then(|report| report.role.clone());
-            if programmed && service.active.is_none() && role.as_deref() == Some(ACTIVE) {
+            let role = report.and_then(|report| report.role);
+            if programmed && service.active.is_none() && role == Some(FailoverRole::Active) {
                 service.active = Some(director.clone());
                 service.destinations = report
                     .into_iter()
@@ -146,7 +141,7 @@ impl Service {
             let failover = service
                 .resolved
                 .as_ref()
-                .and_then(|resolved| resolved.address.as_deref())
+                .and_then(|resolved| resolved.address)
                 .and_then(|address| reports.failover(director, address));
             if let Some(failover) = failover {
                 if !failover.duplicate_owners.is_empty() {

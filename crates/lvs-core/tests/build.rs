@@ -52,11 +52,15 @@ fn service<'a>(output: &'a BuildOutput, node: &str, name: &str) -> &'a DirectorS
         .unwrap_or_else(|| panic!("{node} has no service {name}"))
 }
 
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
 fn vip<'a>(config: &'a LvsNodeConfigSpec, address: &str) -> &'a RealServerVip {
     config
         .real_server_vips
         .iter()
-        .find(|vip| vip.address == address)
+        .find(|vip| vip.address == ip(address))
         .unwrap_or_else(|| panic!("no VIP {address}"))
 }
 
@@ -87,18 +91,21 @@ fn direct_routing_example_configures_the_director_and_both_real_servers() {
     );
 
     let web = service(&output, "director-1", "default/web");
-    assert_eq!(web.address.as_deref(), Some("10.100.0.100"));
+    assert_eq!(web.address, Some(ip("10.100.0.100")));
     assert_eq!(web.port, Some(80));
     assert_eq!(web.forwarding.method, ForwardingMethod::DirectRouting);
     assert_eq!(web.directors, ["director-1"]);
     let destinations: Vec<_> = web
         .destinations
         .iter()
-        .map(|d| (d.address.as_str(), d.port, d.weight, d.awaiting_node))
+        .map(|d| (d.address, d.port, d.weight, d.awaiting_node))
         .collect();
     assert_eq!(
         destinations,
-        [("10.100.0.11", 80, 1, false), ("10.100.0.12", 80, 1, false)]
+        [
+            (ip("10.100.0.11"), 80, 1, false),
+            (ip("10.100.0.12"), 80, 1, false)
+        ]
     );
     assert!(
         output.node_configs["director-1"].sysctls.is_empty(),
@@ -140,8 +147,8 @@ fn nat_forwards_remaps_ports_and_leaves_real_servers_alone() {
         [(8080, 1), (8080, 3)]
     );
     assert_eq!(
-        nat.fallback.as_ref().map(|f| (f.address.as_str(), f.port)),
-        Some(("10.100.0.13", 8080))
+        nat.fallback.as_ref().map(|f| (f.address, f.port)),
+        Some((ip("10.100.0.13"), 8080))
     );
     assert_eq!(
         output.node_configs["director-1"].sysctls,
@@ -568,11 +575,11 @@ fn two_directors_get_failover_settings_in_priority_order_with_peer_addresses() {
     let peers: Vec<_> = ha
         .peers
         .iter()
-        .map(|peer| (peer.node.as_str(), peer.address.as_deref()))
+        .map(|peer| (peer.node.as_str(), peer.address))
         .collect();
     assert_eq!(
         peers,
-        [("lb-b", Some("192.0.2.3")), ("lb-a", Some("192.0.2.2"))],
+        [("lb-b", Some(ip("192.0.2.3"))), ("lb-a", Some(ip("192.0.2.2")))],
         "listed first, then by name; unknown names ignored"
     );
     assert_eq!(
@@ -638,8 +645,8 @@ status: {addresses: [{type: ExternalIP, address: 1.2.3.5}]}
     assert_eq!(
         peers,
         [
-            ("lb-a".to_owned(), Some("10.0.0.5".to_owned())),
-            ("lb-b".to_owned(), Some("1.2.3.5".to_owned())),
+            ("lb-a".to_owned(), Some(ip("10.0.0.5"))),
+            ("lb-b".to_owned(), Some(ip("1.2.3.5"))),
         ],
         "InternalIP first; an ExternalIP only when there is none"
     );

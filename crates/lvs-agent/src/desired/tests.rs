@@ -11,7 +11,7 @@ use super::*;
 fn destination(name: &str, address: &str, weight: u16) -> ApiDestination {
     ApiDestination {
         real_server: format!("default/{name}"),
-        address: address.into(),
+        address: address.parse().unwrap(),
         port: 80,
         weight,
         thresholds: ThresholdsSpec::default(),
@@ -23,7 +23,7 @@ fn destination(name: &str, address: &str, weight: u16) -> ApiDestination {
 fn service(method: ForwardingMethod) -> DirectorService {
     DirectorService {
         virtual_server: "default/web".into(),
-        address: Some("10.100.0.100".into()),
+        address: Some("10.100.0.100".parse().unwrap()),
         port: Some(80),
         protocol: Protocol::Tcp,
         scheduler: Scheduler::Sh,
@@ -142,7 +142,7 @@ fn unhealthy_real_servers_go_quiescent_or_away_and_the_fallback_takes_over() {
 
     quiescent.on_failure = FailureAction::Quiescent;
     quiescent.fallback = Some(Endpoint {
-        address: "10.100.0.13".into(),
+        address: "10.100.0.13".parse().unwrap(),
         port: 80,
     });
     let all_down = |_: &str, _: &str| Health::Unhealthy;
@@ -252,7 +252,7 @@ fn awaiting_real_servers_get_no_traffic() {
 
 fn vip(method: ArpMethod, device: Option<&str>, tunnel: Option<TunnelSpec>) -> RealServerVip {
     RealServerVip {
-        address: "10.100.0.100".into(),
+        address: "10.100.0.100".parse().unwrap(),
         arp_method: method,
         device: device.map(str::to_owned),
         tunnel,

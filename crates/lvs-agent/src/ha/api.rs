@@ -2,15 +2,17 @@
 //! records become the API's types.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use lvs_api::{FailoverRecord, VipFailoverStatus};
+use lvs_api::{FailoverRecord, FailoverRole, VipFailoverStatus};
 
+use super::election::TakeoverReason;
 use super::record::{Takeover, VipStatus};
+use super::wire::Role;
 
 /// One VIP's failover state for the node's status.
 pub fn vip_status(status: &VipStatus) -> VipFailoverStatus {
     VipFailoverStatus {
-        address: status.address.to_string(),
-        role: status.role.as_str().to_owned(),
+        address: status.address,
+        role: role(status.role),
         active_director: status.active_director.clone(),
         eligible: status.eligible,
         message: status.message.clone(),
@@ -24,11 +26,29 @@ fn record(takeover: &Takeover) -> FailoverRecord {
     FailoverRecord {
         from: takeover.from.clone(),
         to: takeover.to.clone(),
-        reason: takeover.reason.as_str().to_owned(),
+        reason: reason(takeover.reason),
         detected_at: time(takeover.detected_at),
         garp_sent_at: takeover.announced_at.map(time),
         detection_millis: millis(takeover.detection),
         duration_millis: millis(takeover.duration),
+    }
+}
+
+/// The role as status shows it.
+pub fn role(role: Role) -> FailoverRole {
+    match role {
+        Role::Active => FailoverRole::Active,
+        Role::Standby => FailoverRole::Standby,
+    }
+}
+
+/// The takeover reason as status shows it.
+pub fn reason(reason: TakeoverReason) -> lvs_api::TakeoverReason {
+    match reason {
+        TakeoverReason::PeerDead => lvs_api::TakeoverReason::PeerDead,
+        TakeoverReason::PeerStandby => lvs_api::TakeoverReason::PeerStandby,
+        TakeoverReason::Preempt => lvs_api::TakeoverReason::Preempt,
+        TakeoverReason::Startup => lvs_api::TakeoverReason::Startup,
     }
 }
 

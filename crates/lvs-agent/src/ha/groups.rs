@@ -76,10 +76,7 @@ pub fn groups(config: &LvsNodeConfigSpec) -> BTreeMap<IpAddr, Group> {
                 peers: failover
                     .peers
                     .iter()
-                    .map(|peer| {
-                        let address = peer.address.as_deref().and_then(|address| address.parse().ok());
-                        (peer.node.clone(), address)
-                    })
+                    .map(|peer| (peer.node.clone(), peer.address))
                     .collect(),
                 interval: Duration::from_millis(u64::from(failover.heartbeat_interval_millis.max(20))),
                 dead_after_count: failover.dead_after.max(2),

@@ -32,16 +32,6 @@ pub enum Role {
     Active,
 }
 
-impl Role {
-    /// `Active` / `Standby`, as in status.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Standby => lvs_api::STANDBY,
-            Self::Active => lvs_api::ACTIVE,
-        }
-    }
-}
-
 /// What one director says about one VIP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VipReport {

@@ -25,15 +25,14 @@ pub struct ProbeTarget {
 }
 
 impl ProbeTarget {
-    /// The target for `destination` of `service`; `None` when the check type is `None` or the
-    /// destination's address is not an IP address (the dataplane skips such destinations).
+    /// The target for `destination` of `service`; `None` when the check type is `None`.
     pub fn for_destination(service: &DirectorService, destination: &Destination) -> Option<Self> {
         let check = &service.health_check;
         if check.check_type == HealthCheckType::None {
             return None;
         }
         Some(Self {
-            address: destination.address.parse().ok()?,
+            address: destination.address,
             port: check.port.filter(|&port| port != 0).unwrap_or(destination.port),
             protocol: service.protocol,
             check: check.clone(),
@@ -216,7 +215,7 @@ mod tests {
     fn destination(address: &str, port: u16) -> Destination {
         Destination {
             real_server: "default/rs-1".to_owned(),
-            address: address.to_owned(),
+            address: address.parse().unwrap(),
             port,
             weight: 1,
             thresholds: ThresholdsSpec::default(),
@@ -239,12 +238,8 @@ mod tests {
     }
 
     #[test]
-    fn no_target_without_a_check_or_an_ip_address() {
+    fn no_target_without_a_check() {
         let mut service = DirectorService::default();
-        assert_eq!(
-            ProbeTarget::for_destination(&service, &destination("rs-1.example", 80)),
-            None
-        );
         service.health_check.check_type = HealthCheckType::None;
         assert_eq!(
             ProbeTarget::for_destination(&service, &destination("10.0.0.1", 80)),

@@ -66,11 +66,7 @@ impl Owners {
             if let Some(key) = crate::desired::service_key(service) {
                 services.insert(key, service.virtual_server.clone());
             }
-            if let Some(address) = service
-                .address
-                .as_deref()
-                .and_then(|address| address.parse().ok())
-            {
+            if let Some(address) = service.address {
                 director_vips.insert(address, service.virtual_server.clone());
             }
         }

@@ -3,6 +3,7 @@
 //! or from the build's problems, and the node and VirtualServers it was resolved to.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use lvs_api::conditions::{reasons, status as condition_status, types};
@@ -159,13 +160,13 @@ fn configured(
         .iter()
         .map(ObjectKey::qualified_name)
         .collect();
-    let needed: Vec<&str> = output
+    let needed: Vec<IpAddr> = output
         .node_configs
         .get(node)
         .into_iter()
         .flat_map(|config| config.real_server_vips.iter())
         .filter(|vip| vip.virtual_servers.iter().any(|user| users.contains(user)))
-        .map(|vip| vip.address.as_str())
+        .map(|vip| vip.address)
         .collect();
     if needed.is_empty() {
         return ConditionDraft::new(
@@ -176,7 +177,7 @@ fn configured(
         );
     }
     let mut waiting = Vec::new();
-    for vip in &needed {
+    for &vip in &needed {
         match reports.vip(node, vip) {
             Some(report) if report.configured => {}
             Some(report) => {
@@ -188,7 +189,7 @@ fn configured(
                     format!("node {node}: VIP {vip}: {message}"),
                 );
             }
-            None => waiting.push(*vip),
+            None => waiting.push(vip),
         }
     }
     if waiting.is_empty() {
@@ -196,7 +197,7 @@ fn configured(
             types::CONFIGURED,
             condition_status::TRUE,
             reasons::CONFIGURED,
-            format!("node {node} accepts {}", needed.join(", ")),
+            format!("node {node} accepts {}", listed(&needed)),
         )
     } else {
         ConditionDraft::new(
@@ -205,8 +206,17 @@ fn configured(
             reasons::PENDING,
             format!(
                 "waiting for the agent on node {node} to configure {}",
-                waiting.join(", ")
+                listed(&waiting)
             ),
         )
     }
+}
+
+/// `addresses`, comma-separated.
+fn listed(addresses: &[IpAddr]) -> String {
+    addresses
+        .iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -338,11 +338,14 @@ fn failover_directors_report_the_active_one_the_last_takeover_and_a_duplicate_vi
     let roles: Vec<_> = status
         .directors
         .iter()
-        .map(|director| (director.node.as_str(), director.role.as_deref()))
+        .map(|director| (director.node.as_str(), director.role))
         .collect();
     assert_eq!(
         roles,
-        [("director-1", Some("Standby")), ("director-2", Some("Active"))]
+        [
+            ("director-1", Some(FailoverRole::Standby)),
+            ("director-2", Some(FailoverRole::Active))
+        ]
     );
     let last = status.last_failover.expect("the newest takeover");
     assert_eq!(

@@ -64,9 +64,7 @@ pub(super) fn assemble(
         config
             .director_services
             .sort_by(|left, right| left.virtual_server.cmp(&right.virtual_server));
-        config
-            .real_server_vips
-            .sort_by(|left, right| left.address.cmp(&right.address));
+        config.real_server_vips.sort_by_key(|vip| vip.address);
         config.sysctls = sysctls.remove(node).unwrap_or_default().into_iter().collect();
     }
     let keys = selections
@@ -96,7 +94,7 @@ fn director_service(
     DirectorService {
         virtual_server: virtual_server.key.qualified_name(),
         generation: virtual_server.generation,
-        address: virtual_server.address.map(|address| address.to_string()),
+        address: virtual_server.address,
         port: service_port,
         protocol: virtual_server.protocol,
         fwmark: match virtual_server.identity {
@@ -122,7 +120,7 @@ fn director_service(
         health_check: virtual_server.health_check.clone(),
         on_failure: virtual_server.on_failure,
         fallback: virtual_server.fallback.map(|(address, port)| Endpoint {
-            address: address.to_string(),
+            address,
             port: port.map(|port| port.get()).or(service_port).unwrap_or(0),
         }),
         directors: selection.directors.clone(),
@@ -171,7 +169,7 @@ fn real_server_vip(virtual_server: &ValidVirtualServer) -> Option<RealServerVip>
             .collect(),
     };
     Some(RealServerVip {
-        address: address.to_string(),
+        address,
         arp_method: virtual_server.arp_method,
         device: device.map(str::to_owned),
         tunnel,
@@ -246,7 +244,7 @@ fn director_sysctls(virtual_server: &ValidVirtualServer) -> Vec<SysctlSetting> {
 /// receiving interface) and relaxed reverse-path filtering on tunnel devices. The effective
 /// values are the maximum of `all` and the interface, so `all` is set.
 fn real_server_sysctls(vip: &RealServerVip) -> Vec<SysctlSetting> {
-    let Ok(IpAddr::V4(_)) = vip.address.parse::<IpAddr>() else {
+    let IpAddr::V4(_) = vip.address else {
         return Vec::new();
     };
     let mut settings = Vec::new();

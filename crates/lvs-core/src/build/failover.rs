@@ -49,7 +49,7 @@ pub(super) fn resolve(
                     .or_else(|| internal.first())
                     .or_else(|| facts.addresses.iter().find(same_family))
                     .or_else(|| facts.addresses.iter().next())
-                    .map(IpAddr::to_string)
+                    .copied()
             });
             if address.is_none() {
                 problems.push(Problem::warning(

@@ -168,7 +168,7 @@ pub(super) fn select(
         }
         let destination = (spec.state != RealServerState::Disabled).then(|| Destination {
             real_server: spec.key.qualified_name(),
-            address: spec.address.to_string(),
+            address: spec.address,
             port,
             weight: if spec.state == RealServerState::Draining {
                 0
