@@ -9,10 +9,11 @@ use crate::desired::service_key;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use lvs_api::conditions::{reasons, status as condition_status, types};
 use lvs_api::{
-    DestinationStatus, FailoverRole, LvsNodeConfigSpec, LvsNodeConfigStatus, RealServerState, ServiceStatus,
-    VipStatus,
+    Destination, DestinationStatus, DirectorService, FailoverRole, LvsNodeConfigSpec, LvsNodeConfigStatus,
+    RealServerState, ServiceStatus, VipStatus,
 };
 use lvs_core::conditions::{ConditionDraft, merge_conditions};
+use lvs_dataplane::model::ServiceState;
 
 use crate::health::HealthMonitor;
 use crate::reconciler::{FailedObject, Outcome};
@@ -28,76 +29,11 @@ pub fn node_status(
     previous: Option<&LvsNodeConfigStatus>,
     now: &Time,
 ) -> LvsNodeConfigStatus {
-    let node_failures: Vec<&str> = outcome.failures_of(&FailedObject::Node).collect();
-    let node_problem = outcome
-        .observe_error
-        .as_ref()
-        .map(|error| format!("reading the kernel: {error}"))
-        .or_else(|| node_failures.first().map(|failure| (*failure).to_owned()));
+    let node_problem = node_problem(outcome);
     let services = config
         .director_services
         .iter()
-        .map(|service| {
-            let object = FailedObject::VirtualServer(service.virtual_server.clone());
-            let failures: Vec<&str> = outcome.failures_of(&object).collect();
-            let message = failures
-                .first()
-                .map(|failure| (*failure).to_owned())
-                .or_else(|| node_problem.clone());
-            let role = service
-                .address
-                .and_then(|address| outcome.failover.iter().find(|vip| vip.address == address))
-                .map_or(FailoverRole::Active, |vip| vip.role);
-            let key = service_key(service);
-            let programmed_destinations = key.as_ref().and_then(|key| outcome.desired.services.get(key));
-            ServiceStatus {
-                virtual_server: service.virtual_server.clone(),
-                generation: service.generation,
-                programmed: message.is_none() && programmed_destinations.is_some(),
-                role: Some(role),
-                message: message.or_else(|| {
-                    programmed_destinations
-                        .is_none()
-                        .then(|| "no usable address, port or fwmark".to_owned())
-                }),
-                destinations: service
-                    .destinations
-                    .iter()
-                    .map(|destination| {
-                        let weight = programmed_destinations
-                            .and_then(|state| {
-                                state.destinations.iter().find(|((address, port), _)| {
-                                    *address == destination.address && *port == destination.port
-                                })
-                            })
-                            .map_or(0, |(_, programmed)| {
-                                u16::try_from(programmed.weight).unwrap_or(u16::MAX)
-                            });
-                        let checked = health.status(&service.virtual_server, &destination.real_server);
-                        let probed = destination.state == RealServerState::Active;
-                        DestinationStatus {
-                            real_server: destination.real_server.clone(),
-                            healthy: checked
-                                .as_ref()
-                                .filter(|_| probed)
-                                .and_then(|status| status.healthy),
-                            weight,
-                            latency_millis: checked
-                                .as_ref()
-                                .and_then(|status| status.latency)
-                                .map(|latency| u64::try_from(latency.as_millis()).unwrap_or(u64::MAX)),
-                            consecutive_successes: checked
-                                .as_ref()
-                                .map_or(0, |status| status.consecutive_successes),
-                            consecutive_failures: checked
-                                .as_ref()
-                                .map_or(0, |status| status.consecutive_failures),
-                            last_failure: checked.and_then(|status| status.last_failure),
-                        }
-                    })
-                    .collect(),
-            }
-        })
+        .map(|service| service_status(service, outcome, health, node_problem.as_deref()))
         .collect();
     let real_server_vips = config
         .real_server_vips
@@ -115,10 +51,127 @@ pub fn node_status(
             }
         })
         .collect();
+    let addresses: BTreeSet<IpAddr> = config
+        .director_services
+        .iter()
+        .filter_map(|service| service.address)
+        .collect();
+    let failover: Vec<_> = outcome
+        .failover
+        .iter()
+        .filter(|vip| addresses.contains(&vip.address))
+        .cloned()
+        .collect();
     let mut conditions = previous
         .map(|status| status.conditions.clone())
         .unwrap_or_default();
-    let synced = if outcome.synced {
+    let mut drafts = vec![synced(outcome, drift_repairs)];
+    let mut owned = vec![types::SYNCED];
+    if !failover.is_empty() {
+        drafts.push(duplicate_vip(&failover));
+        owned.push(types::DUPLICATE_VIP);
+    }
+    merge_conditions(&mut conditions, drafts, &owned, generation, now);
+    LvsNodeConfigStatus {
+        observed_generation: generation,
+        conditions,
+        services,
+        real_server_vips,
+        connection_sync: (!failover.is_empty())
+            .then(|| outcome.connection_sync.clone())
+            .flatten(),
+        failover,
+        drift_repairs,
+        last_error: outcome.error_summary(),
+    }
+}
+
+/// What is wrong node-wide, if anything: the kernel could not be read, or a node-wide
+/// operation failed. Every object without a failure of its own shows it.
+fn node_problem(outcome: &Outcome) -> Option<String> {
+    outcome
+        .observe_error
+        .as_ref()
+        .map(|error| format!("reading the kernel: {error}"))
+        .or_else(|| outcome.failures_of(&FailedObject::Node).next().map(str::to_owned))
+}
+
+/// One director service: programmed or why not, this node's role for its VIP, and each real
+/// server's programmed weight and health.
+fn service_status(
+    service: &DirectorService,
+    outcome: &Outcome,
+    health: &HealthMonitor,
+    node_problem: Option<&str>,
+) -> ServiceStatus {
+    let object = FailedObject::VirtualServer(service.virtual_server.clone());
+    let message = outcome
+        .failures_of(&object)
+        .next()
+        .or(node_problem)
+        .map(str::to_owned);
+    let role = service
+        .address
+        .and_then(|address| outcome.failover.iter().find(|vip| vip.address == address))
+        .map_or(FailoverRole::Active, |vip| vip.role);
+    let programmed = service_key(service).and_then(|key| outcome.desired.services.get(&key));
+    ServiceStatus {
+        virtual_server: service.virtual_server.clone(),
+        generation: service.generation,
+        programmed: message.is_none() && programmed.is_some(),
+        role: Some(role),
+        message: message.or_else(|| {
+            programmed
+                .is_none()
+                .then(|| "no usable address, port or fwmark".to_owned())
+        }),
+        destinations: service
+            .destinations
+            .iter()
+            .map(|destination| destination_status(service, destination, programmed, health))
+            .collect(),
+    }
+}
+
+/// One real server of a director service: the weight the kernel has, and its health checks.
+fn destination_status(
+    service: &DirectorService,
+    destination: &Destination,
+    programmed: Option<&ServiceState>,
+    health: &HealthMonitor,
+) -> DestinationStatus {
+    let weight = programmed
+        .and_then(|state| {
+            state
+                .destinations
+                .iter()
+                .find(|((address, port), _)| *address == destination.address && *port == destination.port)
+        })
+        .map_or(0, |(_, programmed)| {
+            u16::try_from(programmed.weight).unwrap_or(u16::MAX)
+        });
+    let checked = health.status(&service.virtual_server, &destination.real_server);
+    let probed = destination.state == RealServerState::Active;
+    DestinationStatus {
+        real_server: destination.real_server.clone(),
+        healthy: checked
+            .as_ref()
+            .filter(|_| probed)
+            .and_then(|status| status.healthy),
+        weight,
+        latency_millis: checked
+            .as_ref()
+            .and_then(|status| status.latency)
+            .map(|latency| u64::try_from(latency.as_millis()).unwrap_or(u64::MAX)),
+        consecutive_successes: checked.as_ref().map_or(0, |status| status.consecutive_successes),
+        consecutive_failures: checked.as_ref().map_or(0, |status| status.consecutive_failures),
+        last_failure: checked.and_then(|status| status.last_failure),
+    }
+}
+
+/// `Synced`: True when every operation succeeded (saying how often drift was repaired).
+fn synced(outcome: &Outcome, drift_repairs: u64) -> ConditionDraft {
+    if outcome.synced {
         ConditionDraft::new(
             types::SYNCED,
             condition_status::TRUE,
@@ -140,36 +193,6 @@ pub fn node_status(
                 .error_summary()
                 .unwrap_or_else(|| "not every operation succeeded".to_owned()),
         )
-    };
-    let addresses: BTreeSet<IpAddr> = config
-        .director_services
-        .iter()
-        .filter_map(|service| service.address)
-        .collect();
-    let failover: Vec<_> = outcome
-        .failover
-        .iter()
-        .filter(|vip| addresses.contains(&vip.address))
-        .cloned()
-        .collect();
-    let mut drafts = vec![synced];
-    let mut owned = vec![types::SYNCED];
-    if !failover.is_empty() {
-        drafts.push(duplicate_vip(&failover));
-        owned.push(types::DUPLICATE_VIP);
-    }
-    merge_conditions(&mut conditions, drafts, &owned, generation, now);
-    LvsNodeConfigStatus {
-        observed_generation: generation,
-        conditions,
-        services,
-        real_server_vips,
-        connection_sync: (!failover.is_empty())
-            .then(|| outcome.connection_sync.clone())
-            .flatten(),
-        failover,
-        drift_repairs,
-        last_error: outcome.error_summary(),
     }
 }
 
