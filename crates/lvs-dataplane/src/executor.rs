@@ -28,16 +28,20 @@ pub struct Executor<K> {
     kernel: K,
     store: RegistryStore,
     registry: Mutex<Registry>,
+    /// The record was corrupt and set aside at start: a sync daemon running exactly as asked is
+    /// taken for ours (one per role per node; the record that said so is lost).
+    recovered: bool,
 }
 
 impl<K: Kernel> Executor<K> {
     /// Wraps `kernel`, loading the ownership record from `store` (a corrupt one is set aside:
     /// `RegistryStore::load_or_set_aside`).
     pub fn new(kernel: K, store: RegistryStore) -> Result<Self, DataplaneError> {
-        let registry = store.load_or_set_aside()?;
+        let (registry, recovered) = store.load_or_set_aside()?;
         Ok(Self {
             kernel,
             store,
+            recovered,
             registry: Mutex::new(registry),
         })
     }
@@ -48,6 +52,7 @@ impl<K: Kernel> Executor<K> {
             kernel,
             store: RegistryStore::Memory,
             registry: Mutex::new(registry),
+            recovered: false,
         }
     }
 

@@ -95,9 +95,9 @@ impl RegistryStore {
     /// peer would take them — the VIP on two nodes. With an empty record the VIPs and IPVS
     /// services on our own `lvs0` device are still ours and are kept; what is lost is what only
     /// the record knew — the original values of sysctls we changed (left as they are) and
-    /// objects outside `lvs0` (left in place, never pruned).
-    pub fn load_or_set_aside(&self) -> Result<Registry, RegistryError> {
-        match self.load() {
+    /// objects outside `lvs0` (left in place, never pruned). Returns whether it was set aside.
+    pub fn load_or_set_aside(&self) -> Result<(Registry, bool), RegistryError> {
+        match self.load().map(|registry| (registry, false)) {
             Err(RegistryError::Corrupt { path, source }) => {
                 let aside = path.with_extension("json.corrupt");
                 std::fs::rename(&path, &aside).map_err(|source| RegistryError::Io {
@@ -110,7 +110,7 @@ impl RegistryStore {
                     error = %source,
                     "the ownership record is corrupt: set aside, starting from an empty one (VIPs and services on lvs0 are kept; sysctl originals are lost)"
                 );
-                Ok(Registry::default())
+                Ok((Registry::default(), true))
             }
             other => other,
         }
@@ -171,7 +171,7 @@ mod tests {
         assert!(error.contains("is corrupt"), "{error}");
         assert_eq!(
             store.load_or_set_aside().unwrap(),
-            Registry::default(),
+            (Registry::default(), true),
             "a corrupt record is set aside and the agent starts from an empty one"
         );
         assert_eq!(

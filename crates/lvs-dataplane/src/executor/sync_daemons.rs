@@ -31,8 +31,8 @@ impl<K: Kernel> Executor<K> {
     }
 
     /// Starts a sync daemon, recording it first (write-ahead). When a daemon of that role runs
-    /// already: ours (before this batch) is success if it runs as asked; anyone else's is
-    /// refused and left alone. A start that fails leaves nothing recorded.
+    /// already: ours (before this batch, or any after a corrupt record was set aside) is
+    /// success if it runs as asked; anyone else's is refused and left alone. A start that fails leaves nothing recorded.
     pub(super) async fn start_sync_daemon(
         &self,
         role: SyncRole,
@@ -44,7 +44,7 @@ impl<K: Kernel> Executor<K> {
         })?;
         let outcome = match self.kernel.start_sync_daemon(role, spec).await {
             Err(DataplaneError::Exists { operation, object })
-                if ours_before.sync_daemons.contains_key(&role) =>
+                if ours_before.sync_daemons.contains_key(&role) || self.recovered =>
             {
                 match self.kernel.sync_daemons().await?.get(&role) {
                     Some(running) if running == spec => return Ok(()),

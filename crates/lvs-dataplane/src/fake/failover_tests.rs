@@ -245,3 +245,35 @@ async fn failover_reads_return_what_the_fake_kernel_holds() {
         [other_mac]
     );
 }
+
+#[tokio::test]
+async fn after_a_corrupt_record_a_daemon_running_as_asked_is_taken_for_ours() {
+    let folder = std::env::temp_dir().join(format!("lvs-sync-recovered-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let path = folder.join("owned.json");
+    std::fs::write(&path, b"{\"services\": [").unwrap();
+    let kernel = crate::fake::FakeKernel::default();
+    kernel.with_state(|state| {
+        state.sync_daemons.insert(SyncRole::Master, daemon("eth0", 7));
+    });
+    let dataplane =
+        crate::executor::Executor::new(kernel, crate::ownership::RegistryStore::File(path.clone())).unwrap();
+    assert!(folder.join("owned.json.corrupt").exists(), "set aside");
+    let desired = with_daemon(SyncRole::Master, daemon("eth0", 7));
+    converge(&dataplane, &desired).await;
+    assert_eq!(dataplane.registry().sync_daemons, desired.sync_daemons, "adopted");
+    // One running otherwise is still refused, even now.
+    dataplane.kernel().with_state(|state| {
+        state.sync_daemons.insert(SyncRole::Backup, daemon("eth1", 9));
+    });
+    let ops = plan(
+        &with_daemon(SyncRole::Backup, daemon("eth0", 7)),
+        &dataplane.observe().await.unwrap(),
+    );
+    let report = dataplane.apply(ops).await;
+    assert!(
+        !report.is_success(),
+        "a backup running on eth1 with sync ID 9 is not as asked"
+    );
+    std::fs::remove_dir_all(folder).unwrap();
+}
