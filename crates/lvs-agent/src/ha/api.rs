@@ -4,7 +4,6 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use lvs_api::{FailoverRecord, FailoverRole, VipFailoverStatus};
 
-use super::election::TakeoverReason;
 use super::record::{Takeover, VipStatus};
 use super::wire::Role;
 
@@ -26,7 +25,7 @@ fn record(takeover: &Takeover) -> FailoverRecord {
     FailoverRecord {
         from: takeover.from.clone(),
         to: takeover.to.clone(),
-        reason: reason(takeover.reason),
+        reason: takeover.reason,
         detected_at: time(takeover.detected_at),
         garp_sent_at: takeover.announced_at.map(time),
         detection_millis: millis(takeover.detection),
@@ -39,16 +38,6 @@ pub fn role(role: Role) -> FailoverRole {
     match role {
         Role::Active => FailoverRole::Active,
         Role::Standby => FailoverRole::Standby,
-    }
-}
-
-/// The takeover reason as status shows it.
-pub fn reason(reason: TakeoverReason) -> lvs_api::TakeoverReason {
-    match reason {
-        TakeoverReason::PeerDead => lvs_api::TakeoverReason::PeerDead,
-        TakeoverReason::PeerStandby => lvs_api::TakeoverReason::PeerStandby,
-        TakeoverReason::Preempt => lvs_api::TakeoverReason::Preempt,
-        TakeoverReason::Startup => lvs_api::TakeoverReason::Startup,
     }
 }
 

@@ -84,36 +84,8 @@ impl PeerReport {
     }
 }
 
-/// Why a director took a VIP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TakeoverReason {
-    /// The director holding it fell silent.
-    PeerDead,
-    /// The director holding it is alive but stepped down (not eligible, handing over).
-    PeerStandby,
-    /// This director has the higher priority and asked for it back (preemption).
-    Preempt,
-    /// Nobody held it when this director started.
-    Startup,
-}
-
-impl TakeoverReason {
-    /// The name shown in status and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PeerDead => "PeerDead",
-            Self::PeerStandby => "PeerStandby",
-            Self::Preempt => "Preempt",
-            Self::Startup => "Startup",
-        }
-    }
-}
-
-impl std::fmt::Display for TakeoverReason {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(self.as_str())
-    }
-}
+/// Why a director took a VIP: the API's reason, shown as is in `FailoverRecord.reason`.
+pub use lvs_api::TakeoverReason;
 
 /// This node's own state for the VIP.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
