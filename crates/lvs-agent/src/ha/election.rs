@@ -159,6 +159,14 @@ impl Election {
         self.role = Role::Active;
     }
 
+    /// A standby that could not hear its peers (its uplink was down) listens for one dead
+    /// interval from `now` before it may take the VIP, as after a start.
+    pub fn listen_again(&mut self, now: Instant) {
+        if self.role == Role::Standby {
+            self.started = now;
+        }
+    }
+
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings

@@ -128,19 +128,21 @@ impl VipRecord {
     /// A standby whose active peer fell silent holds it as the holder for `hold` (from its last
     /// heartbeat) until a probe shows whether the VIP still answers: a holder whose agent is
     /// down or restarting (a rollout, an OOM kill, `kill -9`) still serves the VIP from its
-    /// kernel, and taking it over would put it on two nodes. Returns whether a hold started
-    /// (a probe is due at once).
+    /// kernel, and taking it over would put it on two nodes. The hold (and its probe) starts
+    /// after half the dead interval of silence, so that a holder that is really gone is known
+    /// to be by the time the dead interval ends and the takeover is not delayed. Returns
+    /// whether a hold started (a probe is due at once).
     pub fn hold_silent_holder(&mut self, now: Instant, hold: Duration) -> bool {
         if self.role() != Role::Standby {
             return false;
         }
-        let dead_after = self.dead_after();
+        let suspect_after = self.dead_after() / 2;
         let mut started = false;
         for (node, peer) in &mut self.peers {
             if peer.report.role == Role::Active
                 && !peer.gone
                 && peer.hold_until.is_none()
-                && now.saturating_duration_since(peer.heard_at) >= dead_after
+                && now.saturating_duration_since(peer.heard_at) >= suspect_after
             {
                 tracing::info!(peer = %node, "the holder fell silent: checking whether the VIP still answers before taking it");
                 peer.hold_until = Some(peer.heard_at + hold);

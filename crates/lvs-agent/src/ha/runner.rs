@@ -348,11 +348,14 @@ impl Actor {
     /// Publishes roles and the checker's plan, and saves the restart state, where they
     /// changed; returns whether a role changed.
     fn publish(&mut self) -> bool {
-        // Passes wake only when what they act on changes — which VIPs are held, which to
-        // announce again — not when a report adds a record that follows the pass's own choice.
+        // Passes wake only when what they act on or report changes — which VIPs are held, which
+        // to announce again, which another host answers for — not when a report adds a record
+        // that follows the pass's own choice.
         let roles = self.state.roles();
         let changed = self.roles.send_if_modified(|current| {
-            let changed = current.held() != roles.held() || current.reannounce != roles.reannounce;
+            let changed = current.held() != roles.held()
+                || current.reannounce != roles.reannounce
+                || current.duplicates != roles.duplicates;
             *current = roles;
             changed
         });

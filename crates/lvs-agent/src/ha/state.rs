@@ -45,6 +45,8 @@ pub struct Roles {
     pub adopt: BTreeSet<IpAddr>,
     /// VIPs held that must be announced again (another host claimed them).
     pub reannounce: BTreeSet<IpAddr>,
+    /// VIPs another host answers for (the status reports them, so a change wakes a pass).
+    pub duplicates: BTreeSet<IpAddr>,
 }
 
 impl Roles {
@@ -393,6 +395,10 @@ impl FailoverState {
             if let Some(record) = self.vips.get_mut(&address)
                 && record.uplink != uplink
             {
+                if matches!(record.uplink, Uplink::Down(_)) && uplink == Uplink::Up {
+                    // Back on the network: who holds the VIP is not known yet.
+                    record.election.listen_again(now.instant);
+                }
                 record.uplink = uplink;
                 any = true;
             }
@@ -443,6 +449,12 @@ impl FailoverState {
                 .vips
                 .iter()
                 .filter(|(_, record)| record.reannounce && record.role() == Role::Active)
+                .map(|(address, _)| *address)
+                .collect(),
+            duplicates: self
+                .vips
+                .iter()
+                .filter(|(_, record)| !record.election.duplicates().is_empty())
                 .map(|(address, _)| *address)
                 .collect(),
         }

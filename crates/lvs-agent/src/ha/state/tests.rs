@@ -380,3 +380,22 @@ fn a_holder_restarted_with_its_uplink_down_starts_as_standby() {
     d1.release_unreachable(at(start, 0));
     assert!(!d1.roles().holds(&vip(100), false));
 }
+
+#[test]
+fn a_standby_back_on_the_network_listens_before_taking_the_vip() {
+    let start = Instant::now();
+    let mut d1 = state("d1");
+    d1.report(report(&[vip(100)]), at(start, 0));
+    d1.uplinks(
+        BTreeMap::from([(vip(100), Uplink::Down("eth0 is down".into()))]),
+        at(start, 0),
+    );
+    assert!(!d1.evaluate(at(start, 5_000)), "cut off: not eligible");
+    // The link comes back at 5 s: the peer holding the VIP may not have been heard yet.
+    d1.uplinks(BTreeMap::from([(vip(100), Uplink::Up)]), at(start, 5_000));
+    assert!(!d1.evaluate(at(start, 5_100)), "listening first");
+    assert!(
+        d1.evaluate(at(start, 5_700)),
+        "nobody heard for a dead interval: takes it"
+    );
+}
