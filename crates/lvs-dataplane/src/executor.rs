@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use batching::{director_vip, has_live_service, runs, service_of, stages};
 
+use crate::changes::Watched;
 use crate::dataplane::{ApplyReport, Dataplane, DataplaneError, OpFailure, ServiceStats};
 use crate::kernel::Kernel;
 use crate::model::{Link, NftRules, NodeState, ServiceKey, ServiceState, VipAddress, VipState};
@@ -34,6 +35,7 @@ impl<K: Kernel> Executor<K> {
     /// Wraps `kernel`, loading the ownership record from `store`.
     pub fn new(kernel: K, store: RegistryStore) -> Result<Self, DataplaneError> {
         let registry = store.load()?;
+        kernel.watch(Watched::of(&registry));
         Ok(Self {
             kernel,
             store,
@@ -43,6 +45,7 @@ impl<K: Kernel> Executor<K> {
 
     /// Wraps `kernel` with an in-memory record (tests: a restarted agent that kept its record).
     pub fn new_with_registry(kernel: K, registry: Registry) -> Self {
+        kernel.watch(Watched::of(&registry));
         Self {
             kernel,
             store: RegistryStore::Memory,
@@ -74,6 +77,7 @@ impl<K: Kernel> Executor<K> {
     fn record(&self, change: impl FnOnce(&mut Registry)) -> Result<(), DataplaneError> {
         let mut registry = self.lock();
         change(&mut registry);
+        self.kernel.watch(Watched::of(&registry));
         self.store.save(&registry)?;
         Ok(())
     }
@@ -466,6 +470,10 @@ impl<K: Kernel> Dataplane for Executor<K> {
 
     fn write_count(&self) -> u64 {
         self.kernel.write_count()
+    }
+
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.kernel.changes()
     }
 
     async fn connection_counts(&self) -> Result<BTreeMap<IpAddr, u64>, DataplaneError> {
