@@ -115,7 +115,7 @@ impl Shared {
 }
 
 /// The change notifications of a Linux node: started on the first `subscribe`, so a program
-/// that never asks (a benchmark, a one-shot run) opens no extra socket.
+/// that never asks (a benchmark, `lvs-agent plan`) opens no extra socket.
 #[derive(Debug)]
 pub struct ChangeMonitor {
     shared: Arc<Shared>,
