@@ -58,6 +58,8 @@ pub async fn run<D: Dataplane>(
     let mut shutdown = std::pin::pin!(shutdown);
     // The intent changes only with the shards (a Change pass); other passes reuse it.
     let mut cached: Option<Intent> = None;
+    let mut drift = crate::drift::DriftWatch::new(reconciler.dataplane().as_ref());
+    let mut synced = false;
     loop {
         let retry = reconciler.next_retry();
         let pass = tokio::select! {
@@ -87,6 +89,8 @@ pub async fn run<D: Dataplane>(
             () = crate::ha::role_changed(role_changes.as_mut()) => Pass::Failover,
             () = lvs_runtime::sleep_until_some(retry) => Pass::Retry,
             () = tokio::time::sleep_until(next_resync) => Pass::Resync,
+            // Drift found between passes: repaired now, not at the next resync.
+            () = drift.drifted(&reconciler, synced) => Pass::Resync,
             () = &mut shutdown => return Ok(()),
         };
         if !shards.listed {
@@ -100,7 +104,9 @@ pub async fn run<D: Dataplane>(
                 intent
             }
         };
+        drift.pass_started();
         let outcome = reconciler.reconcile(&intent, pass).await;
+        synced = outcome.synced;
         if pass == Pass::Resync || outcome.synced {
             next_resync = Instant::now() + options.resync;
         }

@@ -3,6 +3,7 @@
 //! against a mock API server).
 
 pub mod access;
+pub mod drift;
 pub mod ha;
 pub mod health;
 pub mod kubernetes;

@@ -1,6 +1,7 @@
 //! Standalone mode: intent from a folder of manifests, re-read when it changes; a pass on every
-//! change (manifests or real-server health), a full observe-and-repair pass on the resync timer,
-//! retries of failed objects on their backoff; status to a file and the log.
+//! change (manifests or real-server health), a full observe-and-repair pass on the resync timer
+//! and when drift is found between passes (`drift`), retries of failed objects on their backoff;
+//! status to a file and the log.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +76,8 @@ pub async fn run<D: Dataplane>(
     let mut status = StandaloneStatus::default();
     let mut pending = Some(Pass::Change);
     let mut cached: Option<Intent> = None;
+    let mut drift = crate::drift::DriftWatch::new(reconciler.dataplane().as_ref());
+    let mut synced = false;
     loop {
         if let Some(pass) = pending.take() {
             let fingerprint = manifests_fingerprint(&options.manifests);
@@ -97,6 +100,7 @@ pub async fn run<D: Dataplane>(
             };
             let (outcome, intent) = match loaded {
                 Ok(intent) => {
+                    drift.pass_started();
                     let outcome = reconciler.reconcile(&intent, pass).await;
                     (outcome, Some(intent))
                 }
@@ -134,6 +138,7 @@ pub async fn run<D: Dataplane>(
                 last_seen = fingerprint;
             }
             cached = intent;
+            synced = outcome.synced;
             if outcome.synced {
                 ready.send_replace(true);
             }
@@ -160,6 +165,7 @@ pub async fn run<D: Dataplane>(
             }
             () = lvs_runtime::sleep_until_some(retry) => pending = Some(Pass::Retry),
             () = tokio::time::sleep_until(next_resync) => pending = Some(Pass::Resync),
+            () = drift.drifted(&reconciler, synced) => pending = Some(Pass::Resync),
             () = crate::shutdown_signal() => return Ok(ExitCode::SUCCESS),
         }
     }
