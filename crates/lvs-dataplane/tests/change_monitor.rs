@@ -182,6 +182,10 @@ async fn hand_edits_of_lvs0_and_our_nftables_tables_are_notified() {
     // Creating lvs0 sends link notifications without a port id (before Linux 6.3) and the
     // kernel gives it a link-local address; none of it is drift.
     quiet(&mut changes, "our own writes").await;
+    // The tables' listing is cached on the nftables notifications: twice the same, and right.
+    for _ in 0..2 {
+        assert_eq!(dataplane.observe().await.unwrap().nftables, Some(rules.clone()));
+    }
 
     run("nft", &["add", "table", "inet", "someone-else"]);
     run("nft", &["add", "chain", "inet", "someone-else", "input"]);
@@ -190,6 +194,11 @@ async fn hand_edits_of_lvs0_and_our_nftables_tables_are_notified() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     run("nft", &["delete", "table", "inet", "lvs-operator"]);
     seen(&mut changes, "our nftables table deleted by hand").await;
+    assert_eq!(
+        dataplane.observe().await.unwrap().nftables,
+        None,
+        "the cached listing of our tables was dropped"
+    );
     ip(&["addr", "del", "10.9.0.1/32", "dev", "lvs0"]);
     seen(&mut changes, "our VIP deleted from lvs0 by hand").await;
     ip(&["addr", "add", "10.9.0.77/32", "dev", "lvs0"]);

@@ -61,6 +61,9 @@ pub struct LinuxKernel {
     repeats: std::sync::Mutex<BTreeMap<IpAddr, Vec<AbortHandle>>>,
     /// Change notifications (started when first asked for).
     monitor: ChangeMonitor,
+    /// The fingerprint of our nftables tables, and the monitor's nftables generation it was
+    /// listed under.
+    nftables_listed: std::sync::Mutex<Option<(u64, Option<String>)>>,
 }
 
 /// The dataplane of a Linux node.
@@ -91,6 +94,7 @@ impl LinuxDataplane {
             writes: std::sync::atomic::AtomicU64::new(0),
             repeats: std::sync::Mutex::default(),
             monitor,
+            nftables_listed: std::sync::Mutex::default(),
         };
         Executor::new(kernel, registry)
     }
@@ -200,6 +204,12 @@ impl LinuxKernel {
             });
         }
         Ok(uplinks)
+    }
+
+    fn listed_nftables(&self) -> std::sync::MutexGuard<'_, Option<(u64, Option<String>)>> {
+        self.nftables_listed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Stops the announcement repeats of a VIP still under way.
@@ -375,11 +385,24 @@ impl Kernel for LinuxKernel {
     }
 
     async fn nftables_fingerprint(&self) -> KernelResult<Option<String>> {
-        nft::fingerprint(&self.settings.nft_binary).await
+        let generation = self.monitor.nftables_generation();
+        if let Some(generation) = generation
+            && let Some((listed_under, fingerprint)) = self.listed_nftables().clone()
+            && listed_under == generation
+        {
+            return Ok(fingerprint);
+        }
+        let fingerprint = nft::fingerprint(&self.settings.nft_binary).await?;
+        if let Some(generation) = generation {
+            *self.listed_nftables() = Some((generation, fingerprint.clone()));
+        }
+        Ok(fingerprint)
     }
 
     async fn replace_nftables(&self, rules: &NftRules) -> KernelResult<String> {
         self.count();
+        // Our notifications may reach the monitor after the next read: list again then.
+        self.listed_nftables().take();
         self.monitor
             .own_write(
                 Subject::Nftables,
@@ -396,6 +419,7 @@ impl Kernel for LinuxKernel {
 
     async fn delete_nftables(&self) -> KernelResult<()> {
         self.count();
+        self.listed_nftables().take();
         self.monitor
             .own_write(
                 Subject::Nftables,

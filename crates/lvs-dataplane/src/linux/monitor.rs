@@ -27,12 +27,17 @@
 //! marked object counts as ours. (A hand edit of that same object within that second is then
 //! left to the next resync; anything that slips through costs one pass that finds nothing.)
 //!
+//! The nftables notifications also keep a generation number: while it stands, the kernel's
+//! listing of our tables (the fingerprint `observe` compares) is reused instead of starting
+//! `nft` twice per pass.
+//!
 //! A burst of notifications is debounced (`DEBOUNCE`) into one bump of the counter. When a
 //! socket fails or its buffer overran (notifications were lost), the counter is bumped and the
 //! socket opened again.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -87,6 +92,11 @@ struct Shared {
     own_writes: Mutex<Vec<(Subject, Instant)>>,
     /// The port id of the socket we write devices and addresses through (0: unknown).
     writer_port: u32,
+    /// Bumped on every notification that names our tables (ours included), and whenever
+    /// notifications may have been lost.
+    nftables_generation: AtomicU64,
+    /// The nf_tables socket is subscribed: `nftables_generation` covers every change.
+    nftables_live: AtomicBool,
 }
 
 impl Shared {
@@ -131,6 +141,8 @@ impl ChangeMonitor {
                 watched: RwLock::new(Watched::default()),
                 own_writes: Mutex::default(),
                 writer_port,
+                nftables_generation: AtomicU64::new(0),
+                nftables_live: AtomicBool::new(false),
             }),
             counter: OnceLock::new(),
         }
@@ -153,6 +165,17 @@ impl ChangeMonitor {
         let result = write.await;
         self.shared.mark(subject);
         result
+    }
+
+    /// A number that changes whenever our nftables tables may have changed (by anyone), while
+    /// their notifications are subscribed; `None` otherwise. A listing of the tables taken
+    /// under one number stays true while the number does (the kernel's fingerprint is cached
+    /// on it: `nft` is a process to start, the slowest part of a pass).
+    pub fn nftables_generation(&self) -> Option<u64> {
+        self.shared
+            .nftables_live
+            .load(Ordering::SeqCst)
+            .then(|| self.shared.nftables_generation.load(Ordering::SeqCst))
     }
 
     /// The counter of changes made by others. Once this returns, the sockets are subscribed:
@@ -180,6 +203,7 @@ impl ChangeMonitor {
         }
         match open_nftables_socket() {
             Ok(socket) => {
+                self.shared.nftables_live.store(true, Ordering::SeqCst);
                 runtime.spawn(watch_nftables(Arc::clone(&self.shared), signal, socket));
             }
             Err(error) => tracing::warn!(
@@ -326,12 +350,24 @@ fn open_nftables_socket() -> std::io::Result<TokioSocket> {
 }
 
 async fn watch_nftables(shared: Arc<Shared>, signal: mpsc::UnboundedSender<()>, mut socket: TokioSocket) {
+    let bump = || shared.nftables_generation.fetch_add(1, Ordering::SeqCst);
     loop {
         let changed = match socket.recv_from_full().await {
-            Ok((datagram, _)) => names_our_table(&datagram) && !shared.recently_written(&Subject::Nftables),
-            Err(error) if error.raw_os_error() == Some(ENOBUFS) => true,
+            Ok((datagram, _)) => {
+                let ours = names_our_table(&datagram);
+                if ours {
+                    bump();
+                }
+                ours && !shared.recently_written(&Subject::Nftables)
+            }
+            Err(error) if error.raw_os_error() == Some(ENOBUFS) => {
+                bump();
+                true
+            }
             Err(error) => {
                 tracing::warn!(%error, "reading nftables notifications; opening the socket again");
+                shared.nftables_live.store(false, Ordering::SeqCst);
+                bump();
                 if signal.send(()).is_err() {
                     return;
                 }
@@ -340,6 +376,8 @@ async fn watch_nftables(shared: Arc<Shared>, signal: mpsc::UnboundedSender<()>, 
                     match open_nftables_socket() {
                         Ok(reopened) => {
                             socket = reopened;
+                            bump();
+                            shared.nftables_live.store(true, Ordering::SeqCst);
                             break;
                         }
                         Err(error) => tracing::warn!(%error, "opening the nftables notification socket"),

@@ -147,6 +147,8 @@ async fn marks_of_our_writes_expire() {
         watched: RwLock::new(Watched::default()),
         own_writes: Mutex::default(),
         writer_port: 0,
+        nftables_generation: AtomicU64::new(0),
+        nftables_live: AtomicBool::new(false),
     };
     shared.mark(Subject::Nftables);
     assert!(shared.recently_written(&Subject::Nftables));
