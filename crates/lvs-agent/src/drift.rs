@@ -5,10 +5,12 @@
 //! operations it finds count as drift; with nothing changed it writes nothing).
 
 use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lvs_dataplane::model::{NodeState, ServiceKey, ServiceState};
-use lvs_dataplane::{Dataplane, Op, plan};
+use lvs_dataplane::{Dataplane, DataplaneError, Op, plan};
 use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior};
 
@@ -17,13 +19,33 @@ use crate::reconciler::Reconciler;
 /// How often our IPVS services are read and compared with the last pass's aim.
 pub const IPVS_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
+/// A read of our IPVS services under way.
+type ServicesRead =
+    Pin<Box<dyn Future<Output = Result<BTreeMap<ServiceKey, ServiceState>, DataplaneError>> + Send>>;
+
 /// What a run loop waits on for drift between passes.
-#[derive(Debug)]
 pub struct DriftWatch {
     changes: watch::Receiver<u64>,
     /// The dataplane stopped notifying (it never does while it lives): only the IPVS check is left.
     closed: bool,
     ipvs_check: Interval,
+    /// The IPVS read under way, kept here so it survives `drifted` being dropped: a run loop's
+    /// `select!` drops it whenever another branch wins (the manifest poll every second), and a
+    /// read dropped halfway would never finish (netlink answers left with no one to take them).
+    reading: Option<ServicesRead>,
+    /// A pass started since the read began: what it read may be older than that pass's aim.
+    stale: bool,
+}
+
+impl std::fmt::Debug for DriftWatch {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("DriftWatch")
+            .field("closed", &self.closed)
+            .field("reading", &self.reading.is_some())
+            .field("stale", &self.stale)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DriftWatch {
@@ -35,6 +57,8 @@ impl DriftWatch {
             changes: dataplane.changes(),
             closed: false,
             ipvs_check,
+            reading: None,
+            stale: false,
         }
     }
 
@@ -44,29 +68,48 @@ impl DriftWatch {
     /// nothing.)
     pub fn pass_started(&mut self) {
         self.changes.borrow_and_update();
+        self.stale = true;
     }
 
     /// Resolves when a drift-repair pass is due: the kernel notified a change of what we own,
     /// or our IPVS services differ from what the last pass aimed for. The IPVS check runs only
     /// after a pass that programmed everything (`synced`): otherwise it would find the failed
-    /// operations every second, and those are retried on their backoff.
+    /// operations every second, and those are retried on their backoff. Cancel-safe.
     pub async fn drifted<D: Dataplane>(&mut self, reconciler: &Reconciler<D>, synced: bool) {
+        let Self {
+            changes,
+            closed,
+            ipvs_check,
+            reading,
+            stale,
+        } = self;
         loop {
             tokio::select! {
-                changed = self.changes.changed(), if !self.closed => {
+                changed = changes.changed(), if !*closed => {
                     if changed.is_ok() {
                         tracing::debug!("kernel change notification: a pass looks for drift");
                         return;
                     }
-                    self.closed = true;
+                    *closed = true;
                 }
-                _ = self.ipvs_check.tick() => {
-                    let Some(desired) = reconciler.last_desired_services().filter(|_| synced) else {
-                        continue;
-                    };
-                    match reconciler.dataplane().observe_services().await {
+                _ = ipvs_check.tick(), if reading.is_none() => {
+                    if synced && reconciler.last_desired_services().is_some() {
+                        let dataplane = Arc::clone(reconciler.dataplane());
+                        *reading = Some(Box::pin(async move { dataplane.observe_services().await }));
+                        *stale = false;
+                    }
+                }
+                observed = async {
+                    match reading.as_mut() {
+                        Some(read) => read.await,
+                        None => std::future::pending().await,
+                    }
+                }, if reading.is_some() => {
+                    *reading = None;
+                    let desired = reconciler.last_desired_services();
+                    match observed {
                         Ok(observed) => {
-                            if !same_services(desired, observed) {
+                            if !*stale && synced && desired.is_some_and(|desired| !same_services(desired, observed)) {
                                 tracing::info!("our IPVS services differ from the config: a pass repairs them");
                                 return;
                             }

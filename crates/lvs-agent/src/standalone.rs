@@ -78,6 +78,9 @@ pub async fn run<D: Dataplane>(
     let mut cached: Option<Intent> = None;
     let mut drift = crate::drift::DriftWatch::new(reconciler.dataplane().as_ref());
     let mut synced = false;
+    // The pending pass repairs drift found between passes: the files did not change, so the
+    // intent as last read is reused (reading and resolving them is most of a pass's time).
+    let mut repair = false;
     loop {
         if let Some(pass) = pending.take() {
             let fingerprint = manifests_fingerprint(&options.manifests);
@@ -91,13 +94,14 @@ pub async fn run<D: Dataplane>(
             // change, and reading and resolving them again is the whole build.
             let loaded = match cached.take() {
                 Some(intent)
-                    if matches!(pass, Pass::Health | Pass::Retry | Pass::Failover)
+                    if (matches!(pass, Pass::Health | Pass::Retry | Pass::Failover) || repair)
                         && fingerprint == last_seen =>
                 {
                     Ok(intent)
                 }
                 _ => source.load().inspect(Intent::report_problems),
             };
+            repair = false;
             let (outcome, intent) = match loaded {
                 Ok(intent) => {
                     drift.pass_started();
@@ -165,7 +169,10 @@ pub async fn run<D: Dataplane>(
             }
             () = lvs_runtime::sleep_until_some(retry) => pending = Some(Pass::Retry),
             () = tokio::time::sleep_until(next_resync) => pending = Some(Pass::Resync),
-            () = drift.drifted(&reconciler, synced) => pending = Some(Pass::Resync),
+            () = drift.drifted(&reconciler, synced) => {
+                pending = Some(Pass::Resync);
+                repair = true;
+            }
             () = crate::shutdown_signal() => return Ok(ExitCode::SUCCESS),
         }
     }
