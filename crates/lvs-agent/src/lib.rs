@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod desired;
+pub mod drift;
 pub mod ha;
 pub mod health;
 pub mod kubernetes;

@@ -470,6 +470,18 @@ impl<D: Dataplane> Reconciler<D> {
             "reconciled"
         );
     }
+
+    /// The dataplane (the run loops read it between passes to find drift).
+    pub fn dataplane(&self) -> &Arc<D> {
+        &self.dataplane
+    }
+
+    /// The IPVS services the last pass aimed for (`None` before the first pass).
+    pub fn last_desired_services(
+        &self,
+    ) -> Option<&BTreeMap<lvs_dataplane::model::ServiceKey, lvs_dataplane::model::ServiceState>> {
+        self.last_desired.as_ref().map(|desired| &desired.services)
+    }
 }
 
 /// The span an operation's log lines go in: its IPVS service, or its VIP.

@@ -1,7 +1,7 @@
 //! The one run loop of the agent, for both sources of intent (a folder of manifests, this
 //! node's `LvsNodeConfig` watch): it waits for whatever calls for a pass — the intent changed,
 //! a real server's health changed, a failover role changed, a failed object is due for a retry,
-//! the resync timer — and runs it. One rule for every source: the intent is read again only
+//! the resync timer, drift found between passes (`drift`) — and runs it. One rule for every source: the intent is read again only
 //! on a change (other passes reuse it), and the resync timer restarts after a resync pass or
 //! any pass that synced.
 
@@ -51,6 +51,8 @@ pub async fn run<D: Dataplane, S: IntentSource>(
     let mut shutdown = std::pin::pin!(shutdown);
     let mut cached: Option<Intent> = None;
     let mut pending = Some(Pass::Change);
+    let mut drift = crate::drift::DriftWatch::new(reconciler.dataplane().as_ref());
+    let mut synced = false;
     loop {
         if let Some(pass) = pending.take() {
             let loaded = match cached.take() {
@@ -61,9 +63,13 @@ pub async fn run<D: Dataplane, S: IntentSource>(
             };
             if let Some(loaded) = loaded {
                 let (outcome, intent) = match loaded {
-                    Ok(intent) => (reconciler.reconcile(&intent, pass).await, Some(intent)),
+                    Ok(intent) => {
+                        drift.pass_started();
+                        (reconciler.reconcile(&intent, pass).await, Some(intent))
+                    }
                     Err(error) => (unreadable(error), None),
                 };
+                synced = outcome.synced;
                 if let Some(code) = source.passed(&reconciler, intent.as_ref(), &outcome, pass) {
                     return Ok(code);
                 }
@@ -91,6 +97,9 @@ pub async fn run<D: Dataplane, S: IntentSource>(
             () = crate::ha::role_changed(role_changes.as_mut()) => Pass::Failover,
             () = lvs_runtime::sleep_until_some(retry) => Pass::Retry,
             () = tokio::time::sleep_until(next_resync) => Pass::Resync,
+            // Drift found between passes (a kernel notification, or IPVS read once a second):
+            // repaired now, counted as drift, not left to the next resync.
+            () = drift.drifted(&reconciler, synced) => Pass::Resync,
             () = &mut shutdown => {
                 // Stopping is a restart as far as the peers know: the VIPs stay in the kernel
                 // and the next run of the agent takes them up again.

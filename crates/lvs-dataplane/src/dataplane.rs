@@ -446,4 +446,12 @@ pub trait Dataplane: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<[u8; 6]>, DataplaneError>> + Send;
     /// Kernel writes issued so far (IPVS, address, device, sysctl and nftables changes).
     fn write_count(&self) -> u64;
+    /// Change notifications: a counter bumped (once per burst, after `changes::DEBOUNCE`) when
+    /// someone else may have changed kernel state we own and the kernel tells — our devices,
+    /// the VIP addresses we hold, our nftables tables. A bump means "run a repair pass": it is a
+    /// hint, not a diff, and a pass after one that finds nothing to do is normal (our own
+    /// writes are filtered out as far as the kernel lets us tell them). IPVS and sysctls have
+    /// no notifications: read them (`observe_services`) to find their drift. Each call returns
+    /// a new receiver that has seen the current count.
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
 }

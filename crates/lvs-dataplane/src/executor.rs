@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use batching::{director_vip, has_live_service, runs, service_of, stages};
 
+use crate::changes::Watched;
 use crate::dataplane::{ApplyReport, Dataplane, DataplaneError, Object, OpFailure, ServiceStats};
 use crate::kernel::Kernel;
 use crate::model::{Link, NftRules, NodeState, ServiceKey, ServiceState, VipAddress, VipState};
@@ -38,6 +39,7 @@ impl<K: Kernel> Executor<K> {
     /// `RegistryStore::load_or_set_aside`).
     pub fn new(kernel: K, store: RegistryStore) -> Result<Self, DataplaneError> {
         let (registry, recovered) = store.load_or_set_aside()?;
+        kernel.watch(Watched::of(&registry));
         Ok(Self {
             kernel,
             store,
@@ -48,6 +50,7 @@ impl<K: Kernel> Executor<K> {
 
     /// Wraps `kernel` with an in-memory record (tests: a restarted agent that kept its record).
     pub fn new_with_registry(kernel: K, registry: Registry) -> Self {
+        kernel.watch(Watched::of(&registry));
         Self {
             kernel,
             store: RegistryStore::Memory,
@@ -80,6 +83,7 @@ impl<K: Kernel> Executor<K> {
     fn record(&self, change: impl FnOnce(&mut Registry)) -> Result<(), DataplaneError> {
         let mut registry = self.lock();
         change(&mut registry);
+        self.kernel.watch(Watched::of(&registry));
         self.store.save(&registry)?;
         Ok(())
     }
@@ -468,6 +472,10 @@ impl<K: Kernel> Dataplane for Executor<K> {
 
     fn write_count(&self) -> u64 {
         self.kernel.write_count()
+    }
+
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.kernel.changes()
     }
 
     async fn connection_counts(&self) -> Result<BTreeMap<IpAddr, u64>, DataplaneError> {

@@ -1,7 +1,8 @@
 //! `FakeDataplane`: the ownership-aware executor over an in-memory kernel with the kernel's
 //! semantics — EEXIST and ENOENT, destinations need their service, missing scheduler modules,
 //! foreign objects that must survive — for unit tests of the agent and of the executor. The
-//! failover reads (connection counts, uplink state, VIP claimants) return what a test set.
+//! failover reads (connection counts, uplink state, VIP claimants) return what a test set. Its
+//! change notifications fire when a test edits by hand what Linux would notify about.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -9,6 +10,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tokio::sync::watch;
+
+use crate::changes::Watched;
 use crate::dataplane::{DataplaneError, Object, Operation, ServiceStats};
 use crate::executor::Executor;
 use crate::kernel::{Kernel, KernelResult};
@@ -53,12 +57,35 @@ pub struct FakeKernelState {
     pub ipvs_dumps: u64,
 }
 
+impl FakeKernelState {
+    /// The part of the state whose changes Linux notifies us about (see `Watched`).
+    fn notified(&self, watched: &Watched) -> (Vec<VipAddress>, Vec<Link>, Option<NftRules>, u64) {
+        let addresses = self
+            .addresses
+            .iter()
+            .filter(|vip| watched.holds_address(vip.address, Some(&vip.device)))
+            .cloned()
+            .collect();
+        let links = self
+            .links
+            .iter()
+            .filter(|link| {
+                matches!(link, Link::Dummy { name } | Link::TunnelFallback { name, .. } if watched.holds_device(name))
+            })
+            .cloned()
+            .collect();
+        (addresses, links, self.nftables.clone(), self.nftables_generation)
+    }
+}
+
 /// The in-memory kernel.
 #[derive(Debug)]
 pub struct FakeKernel {
     state: Mutex<FakeKernelState>,
     unavailable_schedulers: BTreeSet<String>,
     writes: AtomicU64,
+    changes: watch::Sender<u64>,
+    watched: Mutex<Watched>,
 }
 
 impl Default for FakeKernel {
@@ -68,13 +95,36 @@ impl Default for FakeKernel {
             // Like Debian's 6.1 cloud kernel.
             unavailable_schedulers: BTreeSet::from(["twos".to_owned()]),
             writes: AtomicU64::new(0),
+            changes: watch::channel(0).0,
+            watched: Mutex::default(),
         }
     }
 }
 
 impl FakeKernel {
-    /// Reads or changes the state directly (what an administrator does by hand).
+    /// Reads or changes the state directly (what an administrator does by hand). A change to
+    /// what the Linux kernel notifies about — our devices, the addresses we hold (or any on
+    /// `lvs0`), our nftables tables — bumps the change counter, as the Linux dataplane's
+    /// notifications do; IPVS, sysctls and the failover reads do not.
     pub fn with_state<T>(&self, change: impl FnOnce(&mut FakeKernelState) -> T) -> T {
+        let watched = self
+            .watched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let (result, changed) = self.locked(|state| {
+            let before = state.notified(&watched);
+            let result = change(state);
+            (result, state.notified(&watched) != before)
+        });
+        if changed {
+            self.changes.send_modify(|count| *count += 1);
+        }
+        result
+    }
+
+    /// The state under its lock, as the kernel's own operations see it (no notification).
+    fn locked<T>(&self, change: impl FnOnce(&mut FakeKernelState) -> T) -> T {
         change(
             &mut self
                 .state
@@ -85,7 +135,7 @@ impl FakeKernel {
 
     fn write<T>(&self, change: impl FnOnce(&mut FakeKernelState) -> KernelResult<T>) -> KernelResult<T> {
         self.writes.fetch_add(1, Ordering::Relaxed);
-        self.with_state(change)
+        self.locked(change)
     }
 }
 
@@ -146,7 +196,7 @@ impl FakeKernel {
 
 impl Kernel for FakeKernel {
     async fn services(&self) -> KernelResult<Vec<ServiceState>> {
-        Ok(self.with_state(|state| {
+        Ok(self.locked(|state| {
             state.ipvs_dumps += 1;
             state.services.values().cloned().collect()
         }))
@@ -242,7 +292,7 @@ impl Kernel for FakeKernel {
     }
 
     async fn addresses(&self, devices: &BTreeSet<String>) -> KernelResult<Vec<VipAddress>> {
-        Ok(self.with_state(|state| {
+        Ok(self.locked(|state| {
             state
                 .addresses
                 .iter()
@@ -285,7 +335,7 @@ impl Kernel for FakeKernel {
     }
 
     async fn link_present(&self, link: &Link) -> KernelResult<bool> {
-        Ok(self.with_state(|state| state.links.contains(link)))
+        Ok(self.locked(|state| state.links.contains(link)))
     }
 
     async fn add_link(&self, link: &Link) -> KernelResult<()> {
@@ -311,7 +361,7 @@ impl Kernel for FakeKernel {
     }
 
     async fn read_sysctl(&self, name: &str) -> KernelResult<String> {
-        Ok(self.with_state(|state| state.sysctls.get(name).cloned().unwrap_or_else(|| "0".to_owned())))
+        Ok(self.locked(|state| state.sysctls.get(name).cloned().unwrap_or_else(|| "0".to_owned())))
     }
 
     async fn write_sysctl(&self, name: &str, value: &str) -> KernelResult<()> {
@@ -322,7 +372,7 @@ impl Kernel for FakeKernel {
     }
 
     async fn nftables_fingerprint(&self) -> KernelResult<Option<String>> {
-        Ok(self.with_state(|state| {
+        Ok(self.locked(|state| {
             state
                 .nftables
                 .as_ref()
@@ -350,12 +400,12 @@ impl Kernel for FakeKernel {
     }
 
     async fn announce(&self, address: IpAddr, interface: Option<&str>) -> KernelResult<()> {
-        self.with_state(|state| state.announcements.push((address, interface.map(str::to_owned))));
+        self.locked(|state| state.announcements.push((address, interface.map(str::to_owned))));
         Ok(())
     }
 
     async fn sync_daemons(&self) -> KernelResult<BTreeMap<SyncRole, SyncDaemonSpec>> {
-        Ok(self.with_state(|state| state.sync_daemons.clone()))
+        Ok(self.locked(|state| state.sync_daemons.clone()))
     }
 
     async fn start_sync_daemon(&self, role: SyncRole, spec: &SyncDaemonSpec) -> KernelResult<()> {
@@ -379,12 +429,12 @@ impl Kernel for FakeKernel {
     }
 
     async fn connection_counts(&self) -> KernelResult<BTreeMap<IpAddr, u64>> {
-        Ok(self.with_state(|state| state.connections.clone()))
+        Ok(self.locked(|state| state.connections.clone()))
     }
 
     async fn uplink_up(&self, _address: IpAddr, interface: Option<&str>) -> KernelResult<bool> {
         let interface = interface.unwrap_or(FAKE_UPLINK);
-        Ok(self.with_state(|state| !state.uplinks_down.contains(interface)))
+        Ok(self.locked(|state| !state.uplinks_down.contains(interface)))
     }
 
     async fn vip_claimants(
@@ -393,11 +443,11 @@ impl Kernel for FakeKernel {
         _interface: Option<&str>,
         _wait: Duration,
     ) -> KernelResult<Vec<[u8; 6]>> {
-        Ok(self.with_state(|state| state.claimants.get(&address).cloned().unwrap_or_default()))
+        Ok(self.locked(|state| state.claimants.get(&address).cloned().unwrap_or_default()))
     }
 
     async fn stats(&self) -> KernelResult<Vec<ServiceStats>> {
-        Ok(self.with_state(|state| {
+        Ok(self.locked(|state| {
             state.ipvs_dumps += 1;
             state
                 .services
@@ -417,6 +467,17 @@ impl Kernel for FakeKernel {
 
     fn write_count(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn watch(&self, watched: Watched) {
+        *self
+            .watched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = watched;
     }
 }
 

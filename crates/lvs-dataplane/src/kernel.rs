@@ -6,6 +6,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::changes::Watched;
 use crate::dataplane::{DataplaneError, Object, Operation, ServiceStats};
 use crate::model::{
     Destination, Link, NftRules, Service, ServiceKey, ServiceState, SyncDaemonSpec, SyncRole, VipAddress,
@@ -108,6 +109,12 @@ pub trait Kernel: Send + Sync + 'static {
     fn stats(&self) -> impl Future<Output = KernelResult<Vec<ServiceStats>>> + Send;
     /// Writes issued so far.
     fn write_count(&self) -> u64;
+    /// A counter bumped when someone else may have changed what `watch` names or our nftables
+    /// tables (see `Dataplane::changes`).
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// Sets what change notifications cover: called with what the ownership record holds,
+    /// whenever it changes.
+    fn watch(&self, watched: Watched);
 
     /// Applies IPVS service and destination ops (only those) in order, pipelined where the
     /// implementation can; one result per op. The default runs them one by one.

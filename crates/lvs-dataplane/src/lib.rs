@@ -2,8 +2,10 @@
 //! destinations, connection-sync daemons, VIP addresses, sysctls, nftables tables, gratuitous
 //! ARP — modelled as plain data, diffed by a pure `plan`, and applied by a Linux implementation
 //! (or an in-memory fake with the kernel's semantics, for tests); plus the quick reads a
-//! director's failover needs (its VIPs, connection counts, uplink state, other VIP holders).
+//! director's failover needs (its VIPs, connection counts, uplink state, other VIP holders); and
+//! notifications when someone else changes what we own.
 
+pub mod changes;
 pub mod dataplane;
 pub mod executor;
 pub mod fake;

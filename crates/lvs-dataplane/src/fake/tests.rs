@@ -435,3 +435,46 @@ async fn the_fake_kernel_refuses_with_the_errno_operation_and_object_the_kernel_
     assert_eq!(error.object(), Some(Object::Address(vip)));
     assert_eq!(error.to_string(), "creating address 10.0.0.9 on eth9: not found");
 }
+
+#[tokio::test]
+async fn hand_edits_of_what_linux_notifies_about_bump_the_change_counter_and_our_writes_do_not() {
+    let dataplane = FakeDataplane::new_fake();
+    let mut changes = dataplane.changes();
+    assert!(converge(&dataplane, &desired(1)).await > 0);
+    assert!(!changes.has_changed().unwrap(), "our own writes are not changes");
+
+    // By hand: IPVS and sysctls have no notifications; neither have reads.
+    dataplane.kernel().with_state(|state| {
+        state.services.clear();
+        state.sysctls.clear();
+    });
+    dataplane.kernel().with_state(|state| state.addresses.len());
+    assert!(!changes.has_changed().unwrap());
+    // A foreign address on another device is not ours.
+    dataplane.kernel().with_state(|state| {
+        state.addresses.insert(VipAddress {
+            address: ip("192.0.2.7"),
+            device: "lo".into(),
+        })
+    });
+    assert!(!changes.has_changed().unwrap());
+
+    // Our VIP deleted by hand, our tables edited, our device deleted: one bump each.
+    for edit in [
+        |state: &mut crate::fake::FakeKernelState| {
+            state.addresses.retain(|vip| vip.device != "lvs0");
+        },
+        |state: &mut crate::fake::FakeKernelState| state.nftables_generation += 1,
+        |state: &mut crate::fake::FakeKernelState| {
+            state.links.clear();
+        },
+    ] {
+        let before = *changes.borrow_and_update();
+        dataplane.kernel().with_state(edit);
+        assert!(changes.has_changed().unwrap());
+        assert_eq!(*changes.borrow_and_update(), before + 1);
+    }
+    // Repairing writes nothing that counts as a change.
+    assert!(converge(&dataplane, &desired(1)).await > 0);
+    assert!(!changes.has_changed().unwrap());
+}

@@ -79,7 +79,7 @@ pub async fn index_of(handle: &Handle, name: &str) -> Result<u32, DataplaneError
 
 /// The address of an address message: `IFA_LOCAL` when present (point-to-point), else
 /// `IFA_ADDRESS`.
-fn address_of(message: &netlink_packet_route::address::AddressMessage) -> Option<IpAddr> {
+pub fn address_of(message: &netlink_packet_route::address::AddressMessage) -> Option<IpAddr> {
     let find = |local: bool| {
         message.attributes.iter().find_map(|attribute| match attribute {
             AddressAttribute::Local(address) if local => Some(*address),

@@ -6,12 +6,15 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rtnetlink::sys::AsyncSocket as _;
 use tokio::task::AbortHandle;
 
+use crate::changes::Watched;
 use crate::dataplane::{DataplaneError, Object, Operation, ServiceStats};
 use crate::executor::Executor;
 use crate::ipvs::{IpvsError, IpvsHandle, IpvsRequest, ObservedDestination, ObservedService, SyncDaemon};
 use crate::kernel::{Kernel, KernelResult};
+use crate::linux::monitor::{ChangeMonitor, Subject};
 use crate::linux::{announce, connections, interfaces, nft, probe, sysctl};
 use crate::model::{
     Destination, Link, NftRules, Service, ServiceKey, ServiceState, SyncDaemonSpec, SyncRole, VipAddress,
@@ -56,6 +59,11 @@ pub struct LinuxKernel {
     writes: std::sync::atomic::AtomicU64,
     /// Announcement repeats still to be sent, by VIP (stopped when the VIP is released).
     repeats: std::sync::Mutex<BTreeMap<IpAddr, Vec<AbortHandle>>>,
+    /// Change notifications (started when first asked for).
+    monitor: ChangeMonitor,
+    /// The fingerprint of our nftables tables, and the monitor's nftables generation it was
+    /// listed under.
+    nftables_listed: std::sync::Mutex<Option<(u64, Option<String>)>>,
 }
 
 /// The dataplane of a Linux node.
@@ -65,14 +73,21 @@ impl LinuxDataplane {
     /// Connects to the kernel (rtnetlink now, IPVS generic netlink when first needed, on the
     /// current tokio runtime) and loads the ownership record.
     pub async fn connect(settings: LinuxSettings) -> Result<Self, DataplaneError> {
-        let (connection, routes, _) = rtnetlink::new_connection().map_err(|error| {
+        let (mut connection, routes, _) = rtnetlink::new_connection().map_err(|error| {
             DataplaneError::failed(
                 Operation::Open,
                 Object::Other("an rtnetlink socket".into()),
                 &error,
             )
         })?;
+        // Bound now, so change notifications can tell our writes by the port id they carry.
+        let writer_port = connection
+            .socket_mut()
+            .socket_mut()
+            .bind_auto()
+            .map_or(0, |address| address.port_number());
         tokio::spawn(connection);
+        let monitor = ChangeMonitor::new(writer_port);
         let registry = settings.registry.clone();
         let kernel = LinuxKernel {
             ipvs: tokio::sync::OnceCell::new(),
@@ -80,6 +95,8 @@ impl LinuxDataplane {
             settings,
             writes: std::sync::atomic::AtomicU64::new(0),
             repeats: std::sync::Mutex::default(),
+            monitor,
+            nftables_listed: std::sync::Mutex::default(),
         };
         Executor::new(kernel, registry)
     }
@@ -231,6 +248,12 @@ impl LinuxKernel {
         Ok(uplinks)
     }
 
+    fn listed_nftables(&self) -> std::sync::MutexGuard<'_, Option<(u64, Option<String>)>> {
+        self.nftables_listed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Stops the announcement repeats of a VIP still under way.
     fn stop_repeats(&self, address: IpAddr) {
         let mut repeats = self
@@ -375,14 +398,24 @@ impl Kernel for LinuxKernel {
 
     async fn add_address(&self, address: &VipAddress) -> KernelResult<()> {
         self.count();
-        interfaces::add_address(&self.routes, address).await
+        self.monitor
+            .own_write(
+                Subject::Address(address.address),
+                interfaces::add_address(&self.routes, address),
+            )
+            .await
     }
 
     async fn delete_address(&self, address: &VipAddress) -> KernelResult<()> {
         self.count();
         // A released VIP is not announced any more.
         self.stop_repeats(address.address);
-        interfaces::delete_address(&self.routes, address).await
+        self.monitor
+            .own_write(
+                Subject::Address(address.address),
+                interfaces::delete_address(&self.routes, address),
+            )
+            .await
     }
 
     async fn link_present(&self, link: &Link) -> KernelResult<bool> {
@@ -391,12 +424,16 @@ impl Kernel for LinuxKernel {
 
     async fn add_link(&self, link: &Link) -> KernelResult<()> {
         self.count();
-        interfaces::add_link(&self.routes, link).await
+        self.monitor
+            .own_write(device_of(link), interfaces::add_link(&self.routes, link))
+            .await
     }
 
     async fn delete_link(&self, link: &Link) -> KernelResult<()> {
         self.count();
-        interfaces::delete_link(&self.routes, link).await
+        self.monitor
+            .own_write(device_of(link), interfaces::delete_link(&self.routes, link))
+            .await
     }
 
     async fn read_sysctl(&self, name: &str) -> KernelResult<String> {
@@ -412,17 +449,34 @@ impl Kernel for LinuxKernel {
     }
 
     async fn nftables_fingerprint(&self) -> KernelResult<Option<String>> {
-        nft::fingerprint(&self.settings.nft_binary).await
+        let generation = self.monitor.nftables_generation();
+        if let Some(generation) = generation
+            && let Some((listed_under, fingerprint)) = self.listed_nftables().clone()
+            && listed_under == generation
+        {
+            return Ok(fingerprint);
+        }
+        let fingerprint = nft::fingerprint(&self.settings.nft_binary).await?;
+        if let Some(generation) = generation {
+            *self.listed_nftables() = Some((generation, fingerprint.clone()));
+        }
+        Ok(fingerprint)
     }
 
     async fn replace_nftables(&self, rules: &NftRules) -> KernelResult<String> {
         self.count();
-        nft::apply(
-            &self.settings.nft_binary,
-            &nft::replace_batch(rules),
-            Operation::Update,
-        )
-        .await?;
+        // Our notifications may reach the monitor after the next read: list again then.
+        self.listed_nftables().take();
+        self.monitor
+            .own_write(
+                Subject::Nftables,
+                nft::apply(
+                    &self.settings.nft_binary,
+                    &nft::replace_batch(rules),
+                    Operation::Update,
+                ),
+            )
+            .await?;
         nft::fingerprint(&self.settings.nft_binary).await?.ok_or_else(|| {
             DataplaneError::reason(
                 Operation::Create,
@@ -434,7 +488,13 @@ impl Kernel for LinuxKernel {
 
     async fn delete_nftables(&self) -> KernelResult<()> {
         self.count();
-        nft::apply(&self.settings.nft_binary, &nft::delete_batch(), Operation::Delete).await
+        self.listed_nftables().take();
+        self.monitor
+            .own_write(
+                Subject::Nftables,
+                nft::apply(&self.settings.nft_binary, &nft::delete_batch(), Operation::Delete),
+            )
+            .await
     }
 
     async fn announce(&self, address: IpAddr, interface: Option<&str>) -> KernelResult<()> {
@@ -582,6 +642,23 @@ impl Kernel for LinuxKernel {
     fn write_count(&self) -> u64 {
         self.writes.load(std::sync::atomic::Ordering::Relaxed)
             + self.ipvs.get().map_or(0, IpvsHandle::write_count)
+    }
+
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.monitor.subscribe()
+    }
+
+    fn watch(&self, watched: Watched) {
+        self.monitor.watch(watched);
+    }
+}
+
+/// What a device write changes, for the change monitor (a GUE port has no device: any name
+/// that no notification carries will do).
+fn device_of(link: &Link) -> Subject {
+    match link {
+        Link::Dummy { name } | Link::TunnelFallback { name, .. } => Subject::Device(name.clone()),
+        Link::GueReceivePort { port, .. } => Subject::Device(format!("gue port {port}")),
     }
 }
 
