@@ -94,3 +94,134 @@ pub fn pass_report(
         groups,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use lvs_dataplane::model::VipAddress;
+
+    use super::*;
+    use crate::ha::wire::Role;
+
+    fn address(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    fn group() -> Group {
+        Group {
+            ranked: vec!["d1".into(), "d2".into()],
+            peers: BTreeMap::new(),
+            interval: Duration::from_millis(200),
+            dead_after_count: 3,
+            preempt: false,
+            preempt_delay: Duration::ZERO,
+            connection_sync: None,
+            interface: None,
+            device: "lvs0".into(),
+            virtual_servers: vec!["lab/web".into()],
+        }
+    }
+
+    fn with_vips(vips: &[u8]) -> NodeState {
+        NodeState {
+            addresses: vips
+                .iter()
+                .map(|last| VipAddress {
+                    address: address(*last),
+                    device: "lvs0".into(),
+                })
+                .collect(),
+            announce: vips.iter().map(|last| (address(*last), None)).collect(),
+            ..NodeState::default()
+        }
+    }
+
+    #[test]
+    fn only_held_failover_vips_stay_and_an_unknown_one_stays_as_it_was() {
+        let groups = BTreeMap::from([
+            (address(1), group()),
+            (address(2), group()),
+            (address(3), group()),
+        ]);
+        let roles = Roles {
+            elections: BTreeMap::from([(address(1), Role::Active), (address(2), Role::Standby)]),
+            reannounce: BTreeSet::from([address(1), address(2)]),
+            ..Roles::default()
+        };
+        let mut desired = with_vips(&[1, 2, 3, 4]);
+        let last = with_vips(&[3]);
+        let holding = restrict(&mut desired, &groups, &roles, Some(&last));
+        assert_eq!(
+            holding.held,
+            BTreeSet::from([address(1), address(3)]),
+            "3: unknown, held before"
+        );
+        assert_eq!(holding.released, BTreeSet::from([address(2)]));
+        assert_eq!(
+            holding.reannounce,
+            BTreeSet::from([address(1)]),
+            "only what is held"
+        );
+        let kept: BTreeSet<IpAddr> = desired.addresses.iter().map(|vip| vip.address).collect();
+        assert_eq!(
+            kept,
+            BTreeSet::from([address(1), address(3), address(4)]),
+            "4 has no election"
+        );
+        assert!(!desired.announce.contains_key(&address(2)));
+    }
+
+    #[test]
+    fn a_vip_is_released_only_once_the_pass_saw_it_gone() {
+        let groups = BTreeMap::from([(address(1), group()), (address(2), group())]);
+        let holding = Holding {
+            released: BTreeSet::from([address(1), address(2)]),
+            ..Holding::default()
+        };
+        let observed = with_vips(&[1, 2]);
+        let delete = Op::DeleteAddress(VipAddress {
+            address: address(1),
+            device: "lvs0".into(),
+        });
+        let ops = [delete];
+        let report = pass_report(
+            groups.clone(),
+            &holding,
+            &observed,
+            true,
+            &ops,
+            &|_| true,
+            BTreeMap::new(),
+            false,
+        );
+        assert_eq!(report.released, [address(1)], "2 is still there: not released");
+        let report = pass_report(
+            groups.clone(),
+            &holding,
+            &observed,
+            true,
+            &ops,
+            &|_| false,
+            BTreeMap::new(),
+            false,
+        );
+        assert!(report.released.is_empty(), "the delete failed");
+        let report = pass_report(
+            groups,
+            &holding,
+            &NodeState::default(),
+            false,
+            &[],
+            &|_| true,
+            BTreeMap::new(),
+            false,
+        );
+        assert!(
+            report.released.is_empty(),
+            "addresses not read: nothing known to be gone"
+        );
+    }
+}

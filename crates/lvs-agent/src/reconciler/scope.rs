@@ -154,3 +154,128 @@ fn is_removal(op: &Op) -> bool {
             | Op::StopSyncDaemon(_)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use lvs_dataplane::model::{Link, VipAddress};
+
+    use super::*;
+
+    fn vip(last: u8, device: &str) -> VipAddress {
+        VipAddress {
+            address: IpAddr::from([10, 0, 0, last]),
+            device: device.into(),
+        }
+    }
+
+    fn state(vips: &[VipAddress], links: &[&str]) -> NodeState {
+        NodeState {
+            addresses: vips.iter().cloned().collect(),
+            announce: vips
+                .iter()
+                .map(|vip| (vip.address, Some("eth0".to_owned())))
+                .collect(),
+            links: links
+                .iter()
+                .map(|name| Link::Dummy {
+                    name: (*name).to_owned(),
+                })
+                .collect(),
+            ..NodeState::default()
+        }
+    }
+
+    #[test]
+    fn a_scope_plans_only_its_part() {
+        let desired = state(&[vip(1, "lvs0")], &["lvs0"]);
+        let observed_vips = Scope::Vips.of_state(&NodeState::default());
+        let ops = operations(
+            &desired,
+            &observed_vips,
+            Scope::Vips,
+            true,
+            &BTreeSet::new(),
+            &BTreeSet::new(),
+        );
+        assert!(
+            ops.iter().all(|op| Part::of(op) == Part::Vips),
+            "a VIP pass touches no device: {ops:?}"
+        );
+        assert!(ops.contains(&Op::AddAddress(vip(1, "lvs0"))));
+        let ops = operations(
+            &desired,
+            &NodeState::default(),
+            Scope::Services,
+            true,
+            &BTreeSet::new(),
+            &BTreeSet::new(),
+        );
+        assert!(
+            ops.is_empty(),
+            "a services pass finds no service to change: {ops:?}"
+        );
+        assert!(Scope::Everything.covers(Part::Rest) && !Scope::Services.covers(Part::Vips));
+    }
+
+    #[test]
+    fn an_incomplete_intent_removes_only_the_vips_given_up() {
+        let observed = state(&[vip(1, "lvs0"), vip(2, "lvs0")], &["lvs0"]);
+        let desired = state(&[], &["lvs0"]);
+        let released = BTreeSet::from([IpAddr::from([10, 0, 0, 2])]);
+        let ops = operations(
+            &desired,
+            &observed,
+            Scope::Everything,
+            false,
+            &released,
+            &BTreeSet::new(),
+        );
+        assert_eq!(ops, [Op::DeleteAddress(vip(2, "lvs0"))]);
+        let ops = operations(
+            &desired,
+            &observed,
+            Scope::Everything,
+            true,
+            &released,
+            &BTreeSet::new(),
+        );
+        assert_eq!(ops.len(), 2, "a complete intent prunes: {ops:?}");
+    }
+
+    #[test]
+    fn a_vip_claimed_elsewhere_is_announced_again_once() {
+        let desired = state(&[vip(1, "lvs0")], &[]);
+        let reannounce = BTreeSet::from([IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 9])]);
+        let ops = operations(
+            &desired,
+            &desired,
+            Scope::Vips,
+            true,
+            &BTreeSet::new(),
+            &reannounce,
+        );
+        assert_eq!(
+            ops,
+            [Op::Announce {
+                address: IpAddr::from([10, 0, 0, 1]),
+                interface: Some("eth0".into())
+            }],
+            "held and in the desired state: announced; not desired: not"
+        );
+        let ops = operations(
+            &desired,
+            &NodeState::default(),
+            Scope::Vips,
+            true,
+            &BTreeSet::new(),
+            &reannounce,
+        );
+        assert_eq!(
+            ops.iter().filter(|op| matches!(op, Op::Announce { .. })).count(),
+            1,
+            "added now: announced by the plan, not twice: {ops:?}"
+        );
+    }
+}
