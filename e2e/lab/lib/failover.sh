@@ -39,7 +39,7 @@ lab_ha_setup() {
     lab_agent_start director2 "$LAB_HA_DIR"
     lab_must lab_agent_wait_synced director2 2 0
     lab_must lab_agent_wait_all 0 1 rs1 rs2
-    lab_check "director (priority 1) holds the VIP, director2 does not" lab_wait 15 lab_ha_only director
+    lab_check "director (started first) holds the VIP, director2 does not" lab_wait 15 lab_ha_only director
 }
 
 # lab_ha_key — a random failover key shared by the directors, in the file $LAB_HA_KEY.
