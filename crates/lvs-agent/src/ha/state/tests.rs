@@ -139,6 +139,16 @@ fn vips_added_and_removed_leave_no_state_behind() {
     assert_eq!((status[0].role, &status[0].last_failover), (Role::Standby, &None));
 }
 
+/// d2, standby for VIP .100 (uplink up), having heard d1 hold it at `start`.
+fn standby_hearing_d1(start: Instant) -> FailoverState {
+    let mut d2 = state("d2");
+    d2.report(report(&[vip(100)]), at(start, 0));
+    uplinks_up(&mut d2, at(start, 0));
+    d2.accept(heartbeat("d1", 1, 1, &[(vip(100), Role::Active, false)]), start)
+        .unwrap();
+    d2
+}
+
 fn saved(active: bool) -> RestartState {
     RestartState {
         node: "d1".into(),
@@ -218,11 +228,7 @@ fn without_a_saved_state_a_vip_in_the_kernel_is_kept_until_the_first_report() {
 #[test]
 fn a_restarting_holder_keeps_its_vip_until_nobody_answers_for_it() {
     let start = Instant::now();
-    let mut d2 = state("d2");
-    d2.report(report(&[vip(100)]), at(start, 0));
-    uplinks_up(&mut d2, at(start, 0));
-    d2.accept(heartbeat("d1", 1, 1, &[(vip(100), Role::Active, false)]), start)
-        .unwrap();
+    let mut d2 = standby_hearing_d1(start);
     // SIGTERM: d1 says it is restarting, then falls silent for longer than the dead interval.
     d2.accept(
         heartbeat("d1", 1, 2, &[(vip(100), Role::Active, true)]),
@@ -307,11 +313,7 @@ fn the_saved_state_follows_roles_and_groups() {
 #[test]
 fn a_silent_holder_whose_vip_still_answers_keeps_it_until_nobody_answers() {
     let start = Instant::now();
-    let mut d2 = state("d2");
-    d2.report(report(&[vip(100)]), at(start, 0));
-    uplinks_up(&mut d2, at(start, 0));
-    d2.accept(heartbeat("d1", 1, 1, &[(vip(100), Role::Active, false)]), start)
-        .unwrap();
+    let mut d2 = standby_hearing_d1(start);
     // d1 falls silent (kill -9 of its agent): past the dead interval a probe is due first.
     assert!(!d2.evaluate(at(start, 700)), "no takeover before a probe");
     assert_eq!(d2.probe_targets(at(start, 700).instant).len(), 1);
@@ -332,11 +334,7 @@ fn a_silent_holder_whose_vip_still_answers_keeps_it_until_nobody_answers() {
 #[test]
 fn a_silent_holder_that_does_not_answer_is_taken_over_after_one_probe() {
     let start = Instant::now();
-    let mut d2 = state("d2");
-    d2.report(report(&[vip(100)]), at(start, 0));
-    uplinks_up(&mut d2, at(start, 0));
-    d2.accept(heartbeat("d1", 1, 1, &[(vip(100), Role::Active, false)]), start)
-        .unwrap();
+    let mut d2 = standby_hearing_d1(start);
     assert!(!d2.evaluate(at(start, 650)));
     d2.probed(vip(100), Vec::new(), at(start, 850));
     assert!(d2.evaluate(at(start, 860)), "gone: taken over");
