@@ -1,4 +1,4 @@
-//! Kubernetes mode: intent from this node's own `LvsNodeConfig` shards (found by the
+//! Kubernetes mode: the intent source of the run loop that reads this node's own `LvsNodeConfig` shards (found by the
 //! `lvs.operator.io/node` label; every agent watches only its own), status written back to each
 //! shard by server-side apply — only when it changed, from a task of its own so a slow or dead
 //! API server never holds up a pass. Nothing is reconciled before the first

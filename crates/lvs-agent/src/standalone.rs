@@ -1,6 +1,6 @@
-//! Standalone mode: intent from a folder of manifests, re-read when it changes; a pass on every
-//! change (manifests or real-server health), a full observe-and-repair pass on the resync timer,
-//! retries of failed objects on their backoff; status to a file and the log.
+//! Standalone mode: the intent source of the run loop that reads a folder of manifests (polled
+//! every second, re-read when a file changes) and writes the status to a file after each pass;
+//! `--once` stops after the first pass with its verdict as the exit status.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
