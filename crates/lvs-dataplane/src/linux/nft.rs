@@ -1,64 +1,63 @@
-//! Our nftables tables, built as nft JSON with the `nftables` crate and applied by `nft -j -f -`
+//! Our nftables tables, written as nft JSON (our own types, `json`) and applied by `nft -j -f`
 //! in one transaction. Each table is replaced atomically (add, delete, add in one batch: the
 //! idiom that works on nft 1.0.6, which lacks `destroy`); other tables are never touched.
 
-use std::borrow::Cow;
+pub mod json;
 
-use nftables::batch::Batch;
-use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, SetItem};
-use nftables::schema::{Chain, NfListObject, Nftables, Rule, Table};
-use nftables::stmt::{Mangle, Match, NAT, Operator, Statement};
-use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+use json::{
+    ChainType, Command, Expression, Family, Hook, Mangle, Match, Meta, MetaKey, Nftables, Object, Operator,
+    Payload, Policy, Statement,
+};
 
-use crate::dataplane::{DataplaneError, Object, Operation};
+use crate::dataplane::{DataplaneError, Object as DataplaneObject, Operation};
 use crate::model::{NftRules, PortMatch, Protocol};
 
 /// Name of both our tables (`arp lvs-operator`, `inet lvs-operator`).
 pub const TABLE: &str = "lvs-operator";
 
 /// The batch that makes our tables hold exactly `rules` (an empty part deletes its table).
-pub fn replace_batch(rules: &NftRules) -> Nftables<'static> {
-    let mut batch = Batch::new();
-    reset_table(&mut batch, NfFamily::ARP, !rules.arp_guards.is_empty());
+pub fn replace_batch(rules: &NftRules) -> Nftables {
+    let mut batch = Vec::new();
+    reset_table(&mut batch, Family::Arp, !rules.arp_guards.is_empty());
     if !rules.arp_guards.is_empty() {
         chain(
             &mut batch,
-            NfFamily::ARP,
+            Family::Arp,
             "input",
-            NfChainType::Filter,
-            NfHook::Input,
+            ChainType::Filter,
+            Hook::Input,
             0,
         );
         chain(
             &mut batch,
-            NfFamily::ARP,
+            Family::Arp,
             "output",
-            NfChainType::Filter,
-            NfHook::Output,
+            ChainType::Filter,
+            Hook::Output,
             0,
         );
         for guard in &rules.arp_guards {
             let vip = guard.vip.to_string();
             rule(
                 &mut batch,
-                NfFamily::ARP,
+                Family::Arp,
                 "input",
                 vec![
                     matches(payload("arp", "operation"), Expression::String("request".into())),
-                    matches(payload("arp", "daddr ip"), Expression::String(vip.clone().into())),
-                    Statement::Drop(None),
+                    matches(payload("arp", "daddr ip"), Expression::String(vip.clone())),
+                    Statement::Drop,
                 ],
             );
             if let Some(real_address) = guard.real_address {
                 rule(
                     &mut batch,
-                    NfFamily::ARP,
+                    Family::Arp,
                     "output",
                     vec![
-                        matches(payload("arp", "saddr ip"), Expression::String(vip.into())),
+                        matches(payload("arp", "saddr ip"), Expression::String(vip)),
                         Statement::Mangle(Mangle {
                             key: payload("arp", "saddr ip"),
-                            value: Expression::String(real_address.to_string().into()),
+                            value: Expression::String(real_address.to_string()),
                         }),
                     ],
                 );
@@ -66,30 +65,30 @@ pub fn replace_batch(rules: &NftRules) -> Nftables<'static> {
         }
     }
     let inet_needed = !(rules.redirects.is_empty() && rules.masquerade.is_empty() && rules.marks.is_empty());
-    reset_table(&mut batch, NfFamily::INet, inet_needed);
+    reset_table(&mut batch, Family::Inet, inet_needed);
     if inet_needed {
         chain(
             &mut batch,
-            NfFamily::INet,
+            Family::Inet,
             "mark",
-            NfChainType::Filter,
-            NfHook::Prerouting,
+            ChainType::Filter,
+            Hook::Prerouting,
             -150,
         );
         chain(
             &mut batch,
-            NfFamily::INet,
+            Family::Inet,
             "redirect",
-            NfChainType::NAT,
-            NfHook::Prerouting,
+            ChainType::Nat,
+            Hook::Prerouting,
             -100,
         );
         chain(
             &mut batch,
-            NfFamily::INet,
+            Family::Inet,
             "masquerade",
-            NfChainType::NAT,
-            NfHook::Postrouting,
+            ChainType::Nat,
+            Hook::Postrouting,
             100,
         );
         for mark in &rules.marks {
@@ -98,60 +97,56 @@ pub fn replace_batch(rules: &NftRules) -> Nftables<'static> {
                 statements.push(port_match(mark.protocol, &mark.ports));
             } else {
                 statements.push(matches(
-                    Expression::Named(NamedExpression::Meta(Meta {
+                    Expression::Meta(Meta {
                         key: MetaKey::L4proto,
-                    })),
+                    }),
                     Expression::String(protocol_name(mark.protocol).into()),
                 ));
             }
             statements.push(Statement::Mangle(Mangle {
-                key: Expression::Named(NamedExpression::Meta(Meta { key: MetaKey::Mark })),
+                key: Expression::Meta(Meta { key: MetaKey::Mark }),
                 value: Expression::Number(mark.mark),
             }));
-            rule(&mut batch, NfFamily::INet, "mark", statements);
+            rule(&mut batch, Family::Inet, "mark", statements);
         }
         for redirect in &rules.redirects {
             rule(
                 &mut batch,
-                NfFamily::INet,
+                Family::Inet,
                 "redirect",
                 vec![
                     address_match(&redirect.address),
                     port_match(redirect.protocol, &[redirect.port]),
-                    Statement::Redirect(None::<NAT<'static>>),
+                    Statement::Redirect,
                 ],
             );
         }
         for target in &rules.masquerade {
             rule(
                 &mut batch,
-                NfFamily::INet,
+                Family::Inet,
                 "masquerade",
-                port_statements(target, Statement::Masquerade(None)),
+                port_statements(target, Statement::Masquerade),
             );
         }
     }
-    batch.to_nftables()
+    Nftables { nftables: batch }
 }
 
 /// The batch that removes both our tables (if they exist).
-pub fn delete_batch() -> Nftables<'static> {
-    let mut batch = Batch::new();
-    reset_table(&mut batch, NfFamily::ARP, false);
-    reset_table(&mut batch, NfFamily::INet, false);
-    batch.to_nftables()
+pub fn delete_batch() -> Nftables {
+    let mut batch = Vec::new();
+    reset_table(&mut batch, Family::Arp, false);
+    reset_table(&mut batch, Family::Inet, false);
+    Nftables { nftables: batch }
 }
 
 /// Applies a batch with `nft -j -f -` (from `binary`), in one transaction; nft's own message
 /// is kept when it refuses.
 /// `operation`: what the batch does to our tables (replace: Update, delete: Delete).
-pub async fn apply(
-    binary: &str,
-    nftables: &Nftables<'_>,
-    operation: Operation,
-) -> Result<(), DataplaneError> {
+pub async fn apply(binary: &str, nftables: &Nftables, operation: Operation) -> Result<(), DataplaneError> {
     use tokio::io::AsyncWriteExt;
-    let object = || Object::NftTable(TABLE.to_owned());
+    let object = || DataplaneObject::NftTable(TABLE.to_owned());
     let failure = |reason: String, errno: Option<i32>| DataplaneError::Failed {
         operation,
         object: object(),
@@ -202,7 +197,7 @@ pub async fn fingerprint(binary: &str) -> Result<Option<String>, DataplaneError>
             .output()
             .await
             .map_err(|error| {
-                DataplaneError::failed(Operation::Run, Object::Other(binary.to_owned()), &error)
+                DataplaneError::failed(Operation::Run, DataplaneObject::Other(binary.to_owned()), &error)
             })?;
         if output.status.success() {
             listing.push(strip_handles(&String::from_utf8_lossy(&output.stdout)));
@@ -211,7 +206,7 @@ pub async fn fingerprint(binary: &str) -> Result<Option<String>, DataplaneError>
             if !stderr.contains("No such file or directory") {
                 return Err(DataplaneError::reason(
                     Operation::Read,
-                    Object::NftTable(format!("{family} {TABLE}")),
+                    DataplaneObject::NftTable(format!("{family} {TABLE}")),
                     stderr.trim(),
                 ));
             }
@@ -240,82 +235,65 @@ fn strip_handles(json: &str) -> String {
     value.to_string()
 }
 
-fn table(family: NfFamily) -> NfListObject<'static> {
-    NfListObject::Table(Table {
-        family,
-        name: Cow::Borrowed(TABLE),
-        handle: None,
-    })
+fn table(family: Family) -> Object {
+    Object::Table(json::Table { family, name: TABLE })
 }
 
 /// Add-then-delete empties a table whether or not it existed; a final add recreates it.
-fn reset_table(batch: &mut Batch<'static>, family: NfFamily, keep: bool) {
-    batch.add(table(family));
-    batch.delete(table(family));
+fn reset_table(batch: &mut Vec<Command>, family: Family, keep: bool) {
+    batch.push(Command::Add(table(family)));
+    batch.push(Command::Delete(table(family)));
     if keep {
-        batch.add(table(family));
+        batch.push(Command::Add(table(family)));
     }
 }
 
+/// Adds a base chain that accepts what its rules do not decide.
 fn chain(
-    batch: &mut Batch<'static>,
-    family: NfFamily,
+    batch: &mut Vec<Command>,
+    family: Family,
     name: &'static str,
-    kind: NfChainType,
-    hook: NfHook,
+    kind: ChainType,
+    hook: Hook,
     priority: i32,
 ) {
-    batch.add(NfListObject::Chain(Chain {
+    batch.push(Command::Add(Object::Chain(json::Chain {
         family,
-        table: Cow::Borrowed(TABLE),
-        name: Cow::Borrowed(name),
-        newname: None,
-        handle: None,
-        _type: Some(kind),
-        hook: Some(hook),
-        prio: Some(priority),
-        dev: None,
-        policy: Some(NfChainPolicy::Accept),
-    }));
+        table: TABLE,
+        name,
+        kind,
+        hook,
+        priority,
+        policy: Policy::Accept,
+    })));
 }
 
-fn rule(
-    batch: &mut Batch<'static>,
-    family: NfFamily,
-    chain: &'static str,
-    statements: Vec<Statement<'static>>,
-) {
-    batch.add(NfListObject::Rule(Rule {
+fn rule(batch: &mut Vec<Command>, family: Family, chain: &'static str, statements: Vec<Statement>) {
+    batch.push(Command::Add(Object::Rule(json::Rule {
         family,
-        table: Cow::Borrowed(TABLE),
-        chain: Cow::Borrowed(chain),
-        expr: Cow::Owned(statements),
-        handle: None,
-        index: None,
-        comment: None,
-    }));
+        table: TABLE,
+        chain,
+        statements,
+    })));
 }
 
-fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
-    Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField {
-        protocol: Cow::Borrowed(protocol),
-        field: Cow::Borrowed(field),
-    })))
+fn payload(protocol: &'static str, field: &'static str) -> Expression {
+    Expression::Payload(Payload { protocol, field })
 }
 
-fn matches(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
+fn matches(left: Expression, right: Expression) -> Statement {
     Statement::Match(Match {
         left,
         right,
-        op: Operator::EQ,
+        op: Operator::Equal,
     })
 }
 
-fn address_match(address: &std::net::IpAddr) -> Statement<'static> {
+fn address_match(address: &std::net::IpAddr) -> Statement {
     let protocol = if address.is_ipv4() { "ip" } else { "ip6" };
     matches(
         payload(protocol, "daddr"),
-        Expression::String(address.to_string().into()),
+        Expression::String(address.to_string()),
     )
 }
 
@@ -327,20 +305,21 @@ fn protocol_name(protocol: Protocol) -> &'static str {
     }
 }
 
-fn port_match(protocol: Protocol, ports: &[u16]) -> Statement<'static> {
+/// One port as a number, several as an anonymous set.
+fn port_match(protocol: Protocol, ports: &[u16]) -> Statement {
     let right = match ports {
         [port] => Expression::Number(u32::from(*port)),
-        ports => Expression::Named(NamedExpression::Set(
+        ports => Expression::Set(
             ports
                 .iter()
-                .map(|port| SetItem::Element(Expression::Number(u32::from(*port))))
+                .map(|port| Expression::Number(u32::from(*port)))
                 .collect(),
-        )),
+        ),
     };
     matches(payload(protocol_name(protocol), "dport"), right)
 }
 
-fn port_statements(target: &PortMatch, verdict: Statement<'static>) -> Vec<Statement<'static>> {
+fn port_statements(target: &PortMatch, verdict: Statement) -> Vec<Statement> {
     vec![
         address_match(&target.address),
         port_match(target.protocol, &[target.port]),
