@@ -3,11 +3,13 @@
 //! idiom that works on nft 1.0.6, which lacks `destroy`); other tables are never touched.
 
 pub mod json;
+mod run;
 
 use json::{
     ChainType, Command, Expression, Family, Hook, Mangle, Match, Meta, MetaKey, Nftables, Object, Operator,
     Payload, Policy, Statement,
 };
+use run::RunError;
 
 use crate::dataplane::{DataplaneError, Object as DataplaneObject, Operation};
 use crate::model::{NftRules, PortMatch, Protocol};
@@ -141,78 +143,45 @@ pub fn delete_batch() -> Nftables {
     Nftables { nftables: batch }
 }
 
-/// Applies a batch with `nft -j -f -` (from `binary`), in one transaction; nft's own message
-/// is kept when it refuses.
+/// Applies a batch with `nft -j -f` (from `binary`), in one transaction; nft's exit status and
+/// message are kept when it refuses.
 /// `operation`: what the batch does to our tables (replace: Update, delete: Delete).
 pub async fn apply(binary: &str, nftables: &Nftables, operation: Operation) -> Result<(), DataplaneError> {
-    use tokio::io::AsyncWriteExt;
     let object = || DataplaneObject::NftTable(TABLE.to_owned());
-    let failure = |reason: String, errno: Option<i32>| DataplaneError::Failed {
-        operation,
-        object: object(),
-        reason,
-        errno,
-    };
-    let io_failure = |doing: &str, error: std::io::Error| {
-        failure(format!("{doing} {binary}: {error}"), error.raw_os_error())
-    };
-    let json = serde_json::to_vec(nftables).map_err(|error| failure(error.to_string(), None))?;
-    let mut child = tokio::process::Command::new(binary)
-        // `-f -` opens /dev/stdin, which minimal images lack; /proc/self/fd/0 is always there.
-        .args(["-j", "-f", "/proc/self/fd/0"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|error| io_failure("cannot run", error))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(&json)
-            .await
-            .map_err(|error| io_failure("writing to", error))?;
-    }
-    let output = child
-        .wait_with_output()
+    let json = serde_json::to_vec(nftables)
+        .map_err(|error| DataplaneError::reason(operation, object(), error.to_string()))?;
+    // `-f -` opens /dev/stdin, which minimal images lack; /proc/self/fd/0 is always there.
+    run::run(binary, &["-j", "-f", "/proc/self/fd/0"], Some(&json))
         .await
-        .map_err(|error| io_failure("waiting for", error))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(failure(
-            format!(
-                "nft refused the ruleset: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-            None,
-        ))
-    }
+        .map(drop)
+        .map_err(|error| failure(operation, object(), &error))
 }
 
-/// Our tables as the kernel lists them, with handles removed (`None` when neither exists).
+/// Our tables as the kernel lists them (`nft -j list table`), with handles removed (`None`
+/// when neither exists).
 pub async fn fingerprint(binary: &str) -> Result<Option<String>, DataplaneError> {
     let mut listing = Vec::new();
     for family in ["arp", "inet"] {
-        let output = tokio::process::Command::new(binary)
-            .args(["-j", "list", "table", family, TABLE])
-            .output()
-            .await
-            .map_err(|error| {
-                DataplaneError::failed(Operation::Run, DataplaneObject::Other(binary.to_owned()), &error)
-            })?;
-        if output.status.success() {
-            listing.push(strip_handles(&String::from_utf8_lossy(&output.stdout)));
-        } else {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            if !stderr.contains("No such file or directory") {
-                return Err(DataplaneError::reason(
-                    Operation::Read,
-                    DataplaneObject::NftTable(format!("{family} {TABLE}")),
-                    stderr.trim(),
-                ));
+        match run::run(binary, &["-j", "list", "table", family, TABLE], None).await {
+            Ok(stdout) => listing.push(strip_handles(&String::from_utf8_lossy(&stdout))),
+            Err(RunError::Exit { ref stderr, .. }) if stderr.contains("No such file or directory") => {}
+            Err(error) => {
+                let object = DataplaneObject::NftTable(format!("{family} {TABLE}"));
+                return Err(failure(Operation::Read, object, &error));
             }
         }
     }
     Ok((!listing.is_empty()).then(|| listing.join("\n")))
+}
+
+/// A failed `nft` run as a dataplane error on `object`, with the errno when the OS gave one.
+fn failure(operation: Operation, object: DataplaneObject, error: &RunError) -> DataplaneError {
+    DataplaneError::Failed {
+        operation,
+        object,
+        reason: error.to_string(),
+        errno: error.errno(),
+    }
 }
 
 /// Removes `"handle": N` pairs and the metainfo object so equal tables compare equal.
