@@ -1,64 +1,65 @@
-//! Our nftables tables, built as nft JSON with the `nftables` crate and applied by `nft -j -f -`
+//! Our nftables tables, written as nft JSON (our own types, `json`) and applied by `nft -j -f`
 //! in one transaction. Each table is replaced atomically (add, delete, add in one batch: the
 //! idiom that works on nft 1.0.6, which lacks `destroy`); other tables are never touched.
 
-use std::borrow::Cow;
+pub mod json;
+mod run;
 
-use nftables::batch::Batch;
-use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, SetItem};
-use nftables::schema::{Chain, NfListObject, Nftables, Rule, Table};
-use nftables::stmt::{Mangle, Match, NAT, Operator, Statement};
-use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+use json::{
+    ChainType, Command, Expression, Family, Hook, Mangle, Match, Meta, MetaKey, Nftables, Object, Operator,
+    Payload, Policy, Statement,
+};
+use run::RunError;
 
-use crate::dataplane::{DataplaneError, Object, Operation};
+use crate::dataplane::{DataplaneError, Object as DataplaneObject, Operation};
 use crate::model::{NftRules, PortMatch, Protocol};
 
 /// Name of both our tables (`arp lvs-operator`, `inet lvs-operator`).
 pub const TABLE: &str = "lvs-operator";
 
 /// The batch that makes our tables hold exactly `rules` (an empty part deletes its table).
-pub fn replace_batch(rules: &NftRules) -> Nftables<'static> {
-    let mut batch = Batch::new();
-    reset_table(&mut batch, NfFamily::ARP, !rules.arp_guards.is_empty());
+pub fn replace_batch(rules: &NftRules) -> Nftables {
+    let mut batch = Vec::new();
+    reset_table(&mut batch, Family::Arp, !rules.arp_guards.is_empty());
     if !rules.arp_guards.is_empty() {
         chain(
             &mut batch,
-            NfFamily::ARP,
+            Family::Arp,
             "input",
-            NfChainType::Filter,
-            NfHook::Input,
+            ChainType::Filter,
+            Hook::Input,
             0,
         );
         chain(
             &mut batch,
-            NfFamily::ARP,
+            Family::Arp,
             "output",
-            NfChainType::Filter,
-            NfHook::Output,
+            ChainType::Filter,
+            Hook::Output,
             0,
         );
         for guard in &rules.arp_guards {
             let vip = guard.vip.to_string();
             rule(
                 &mut batch,
-                NfFamily::ARP,
+                Family::Arp,
                 "input",
                 vec![
                     matches(payload("arp", "operation"), Expression::String("request".into())),
-                    matches(payload("arp", "daddr ip"), Expression::String(vip.clone().into())),
-                    Statement::Drop(None),
+                    matches(payload("arp", "daddr ip"), Expression::String(vip.clone())),
+                    Statement::Drop,
                 ],
             );
             if let Some(real_address) = guard.real_address {
                 rule(
                     &mut batch,
-                    NfFamily::ARP,
+                    Family::Arp,
                     "output",
                     vec![
-                        matches(payload("arp", "saddr ip"), Expression::String(vip.into())),
+                        matches(payload("arp", "saddr ip"), Expression::String(vip)),
                         Statement::Mangle(Mangle {
                             key: payload("arp", "saddr ip"),
-                            value: Expression::String(real_address.to_string().into()),
+                            value: Expression::String(real_address.to_string()),
                         }),
                     ],
                 );
@@ -66,30 +67,30 @@ pub fn replace_batch(rules: &NftRules) -> Nftables<'static> {
         }
     }
     let inet_needed = !(rules.redirects.is_empty() && rules.masquerade.is_empty() && rules.marks.is_empty());
-    reset_table(&mut batch, NfFamily::INet, inet_needed);
+    reset_table(&mut batch, Family::Inet, inet_needed);
     if inet_needed {
         chain(
             &mut batch,
-            NfFamily::INet,
+            Family::Inet,
             "mark",
-            NfChainType::Filter,
-            NfHook::Prerouting,
+            ChainType::Filter,
+            Hook::Prerouting,
             -150,
         );
         chain(
             &mut batch,
-            NfFamily::INet,
+            Family::Inet,
             "redirect",
-            NfChainType::NAT,
-            NfHook::Prerouting,
+            ChainType::Nat,
+            Hook::Prerouting,
             -100,
         );
         chain(
             &mut batch,
-            NfFamily::INet,
+            Family::Inet,
             "masquerade",
-            NfChainType::NAT,
-            NfHook::Postrouting,
+            ChainType::Nat,
+            Hook::Postrouting,
             100,
         );
         for mark in &rules.marks {
@@ -98,126 +99,89 @@ pub fn replace_batch(rules: &NftRules) -> Nftables<'static> {
                 statements.push(port_match(mark.protocol, &mark.ports));
             } else {
                 statements.push(matches(
-                    Expression::Named(NamedExpression::Meta(Meta {
+                    Expression::Meta(Meta {
                         key: MetaKey::L4proto,
-                    })),
+                    }),
                     Expression::String(protocol_name(mark.protocol).into()),
                 ));
             }
             statements.push(Statement::Mangle(Mangle {
-                key: Expression::Named(NamedExpression::Meta(Meta { key: MetaKey::Mark })),
+                key: Expression::Meta(Meta { key: MetaKey::Mark }),
                 value: Expression::Number(mark.mark),
             }));
-            rule(&mut batch, NfFamily::INet, "mark", statements);
+            rule(&mut batch, Family::Inet, "mark", statements);
         }
         for redirect in &rules.redirects {
             rule(
                 &mut batch,
-                NfFamily::INet,
+                Family::Inet,
                 "redirect",
                 vec![
                     address_match(&redirect.address),
                     port_match(redirect.protocol, &[redirect.port]),
-                    Statement::Redirect(None::<NAT<'static>>),
+                    Statement::Redirect,
                 ],
             );
         }
         for target in &rules.masquerade {
             rule(
                 &mut batch,
-                NfFamily::INet,
+                Family::Inet,
                 "masquerade",
-                port_statements(target, Statement::Masquerade(None)),
+                port_statements(target, Statement::Masquerade),
             );
         }
     }
-    batch.to_nftables()
+    Nftables { nftables: batch }
 }
 
 /// The batch that removes both our tables (if they exist).
-pub fn delete_batch() -> Nftables<'static> {
-    let mut batch = Batch::new();
-    reset_table(&mut batch, NfFamily::ARP, false);
-    reset_table(&mut batch, NfFamily::INet, false);
-    batch.to_nftables()
+pub fn delete_batch() -> Nftables {
+    let mut batch = Vec::new();
+    reset_table(&mut batch, Family::Arp, false);
+    reset_table(&mut batch, Family::Inet, false);
+    Nftables { nftables: batch }
 }
 
-/// Applies a batch with `nft -j -f -` (from `binary`), in one transaction; nft's own message
-/// is kept when it refuses.
+/// Applies a batch with `nft -j -f` (from `binary`), in one transaction; nft's exit status and
+/// message are kept when it refuses.
 /// `operation`: what the batch does to our tables (replace: Update, delete: Delete).
-pub async fn apply(
-    binary: &str,
-    nftables: &Nftables<'_>,
-    operation: Operation,
-) -> Result<(), DataplaneError> {
-    use tokio::io::AsyncWriteExt;
-    let object = || Object::NftTable(TABLE.to_owned());
-    let failure = |reason: String, errno: Option<i32>| DataplaneError::Failed {
-        operation,
-        object: object(),
-        reason,
-        errno,
-    };
-    let io_failure = |doing: &str, error: std::io::Error| {
-        failure(format!("{doing} {binary}: {error}"), error.raw_os_error())
-    };
-    let json = serde_json::to_vec(nftables).map_err(|error| failure(error.to_string(), None))?;
-    let mut child = tokio::process::Command::new(binary)
-        // `-f -` opens /dev/stdin, which minimal images lack; /proc/self/fd/0 is always there.
-        .args(["-j", "-f", "/proc/self/fd/0"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|error| io_failure("cannot run", error))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(&json)
-            .await
-            .map_err(|error| io_failure("writing to", error))?;
-    }
-    let output = child
-        .wait_with_output()
+pub async fn apply(binary: &str, nftables: &Nftables, operation: Operation) -> Result<(), DataplaneError> {
+    let object = || DataplaneObject::NftTable(TABLE.to_owned());
+    let json = serde_json::to_vec(nftables)
+        .map_err(|error| DataplaneError::reason(operation, object(), error.to_string()))?;
+    // `-f -` opens /dev/stdin, which minimal images lack; /proc/self/fd/0 is always there.
+    run::run(binary, &["-j", "-f", "/proc/self/fd/0"], Some(&json))
         .await
-        .map_err(|error| io_failure("waiting for", error))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(failure(
-            format!(
-                "nft refused the ruleset: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-            None,
-        ))
-    }
+        .map(drop)
+        .map_err(|error| failure(operation, object(), &error))
 }
 
-/// Our tables as the kernel lists them, with handles removed (`None` when neither exists).
+/// Our tables as the kernel lists them (`nft -j list table`), with handles removed (`None`
+/// when neither exists).
 pub async fn fingerprint(binary: &str) -> Result<Option<String>, DataplaneError> {
     let mut listing = Vec::new();
     for family in ["arp", "inet"] {
-        let output = tokio::process::Command::new(binary)
-            .args(["-j", "list", "table", family, TABLE])
-            .output()
-            .await
-            .map_err(|error| {
-                DataplaneError::failed(Operation::Run, Object::Other(binary.to_owned()), &error)
-            })?;
-        if output.status.success() {
-            listing.push(strip_handles(&String::from_utf8_lossy(&output.stdout)));
-        } else {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            if !stderr.contains("No such file or directory") {
-                return Err(DataplaneError::reason(
-                    Operation::Read,
-                    Object::NftTable(format!("{family} {TABLE}")),
-                    stderr.trim(),
-                ));
+        match run::run(binary, &["-j", "list", "table", family, TABLE], None).await {
+            Ok(stdout) => listing.push(strip_handles(&String::from_utf8_lossy(&stdout))),
+            Err(RunError::Exit { ref stderr, .. }) if stderr.contains("No such file or directory") => {}
+            Err(error) => {
+                let object = DataplaneObject::NftTable(format!("{family} {TABLE}"));
+                return Err(failure(Operation::Read, object, &error));
             }
         }
     }
     Ok((!listing.is_empty()).then(|| listing.join("\n")))
+}
+
+/// A failed `nft` run as a dataplane error on `object`, with the errno when the OS gave one.
+fn failure(operation: Operation, object: DataplaneObject, error: &RunError) -> DataplaneError {
+    DataplaneError::Failed {
+        operation,
+        object,
+        reason: error.to_string(),
+        errno: error.errno(),
+    }
 }
 
 /// Removes `"handle": N` pairs and the metainfo object so equal tables compare equal.
@@ -240,82 +204,65 @@ fn strip_handles(json: &str) -> String {
     value.to_string()
 }
 
-fn table(family: NfFamily) -> NfListObject<'static> {
-    NfListObject::Table(Table {
-        family,
-        name: Cow::Borrowed(TABLE),
-        handle: None,
-    })
+fn table(family: Family) -> Object {
+    Object::Table(json::Table { family, name: TABLE })
 }
 
 /// Add-then-delete empties a table whether or not it existed; a final add recreates it.
-fn reset_table(batch: &mut Batch<'static>, family: NfFamily, keep: bool) {
-    batch.add(table(family));
-    batch.delete(table(family));
+fn reset_table(batch: &mut Vec<Command>, family: Family, keep: bool) {
+    batch.push(Command::Add(table(family)));
+    batch.push(Command::Delete(table(family)));
     if keep {
-        batch.add(table(family));
+        batch.push(Command::Add(table(family)));
     }
 }
 
+/// Adds a base chain that accepts what its rules do not decide.
 fn chain(
-    batch: &mut Batch<'static>,
-    family: NfFamily,
+    batch: &mut Vec<Command>,
+    family: Family,
     name: &'static str,
-    kind: NfChainType,
-    hook: NfHook,
+    kind: ChainType,
+    hook: Hook,
     priority: i32,
 ) {
-    batch.add(NfListObject::Chain(Chain {
+    batch.push(Command::Add(Object::Chain(json::Chain {
         family,
-        table: Cow::Borrowed(TABLE),
-        name: Cow::Borrowed(name),
-        newname: None,
-        handle: None,
-        _type: Some(kind),
-        hook: Some(hook),
-        prio: Some(priority),
-        dev: None,
-        policy: Some(NfChainPolicy::Accept),
-    }));
+        table: TABLE,
+        name,
+        kind,
+        hook,
+        priority,
+        policy: Policy::Accept,
+    })));
 }
 
-fn rule(
-    batch: &mut Batch<'static>,
-    family: NfFamily,
-    chain: &'static str,
-    statements: Vec<Statement<'static>>,
-) {
-    batch.add(NfListObject::Rule(Rule {
+fn rule(batch: &mut Vec<Command>, family: Family, chain: &'static str, statements: Vec<Statement>) {
+    batch.push(Command::Add(Object::Rule(json::Rule {
         family,
-        table: Cow::Borrowed(TABLE),
-        chain: Cow::Borrowed(chain),
-        expr: Cow::Owned(statements),
-        handle: None,
-        index: None,
-        comment: None,
-    }));
+        table: TABLE,
+        chain,
+        statements,
+    })));
 }
 
-fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
-    Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField {
-        protocol: Cow::Borrowed(protocol),
-        field: Cow::Borrowed(field),
-    })))
+fn payload(protocol: &'static str, field: &'static str) -> Expression {
+    Expression::Payload(Payload { protocol, field })
 }
 
-fn matches(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
+fn matches(left: Expression, right: Expression) -> Statement {
     Statement::Match(Match {
         left,
         right,
-        op: Operator::EQ,
+        op: Operator::Equal,
     })
 }
 
-fn address_match(address: &std::net::IpAddr) -> Statement<'static> {
+fn address_match(address: &std::net::IpAddr) -> Statement {
     let protocol = if address.is_ipv4() { "ip" } else { "ip6" };
     matches(
         payload(protocol, "daddr"),
-        Expression::String(address.to_string().into()),
+        Expression::String(address.to_string()),
     )
 }
 
@@ -327,20 +274,21 @@ fn protocol_name(protocol: Protocol) -> &'static str {
     }
 }
 
-fn port_match(protocol: Protocol, ports: &[u16]) -> Statement<'static> {
+/// One port as a number, several as an anonymous set.
+fn port_match(protocol: Protocol, ports: &[u16]) -> Statement {
     let right = match ports {
         [port] => Expression::Number(u32::from(*port)),
-        ports => Expression::Named(NamedExpression::Set(
+        ports => Expression::Set(
             ports
                 .iter()
-                .map(|port| SetItem::Element(Expression::Number(u32::from(*port))))
+                .map(|port| Expression::Number(u32::from(*port)))
                 .collect(),
-        )),
+        ),
     };
     matches(payload(protocol_name(protocol), "dport"), right)
 }
 
-fn port_statements(target: &PortMatch, verdict: Statement<'static>) -> Vec<Statement<'static>> {
+fn port_statements(target: &PortMatch, verdict: Statement) -> Vec<Statement> {
     vec![
         address_match(&target.address),
         port_match(target.protocol, &[target.port]),
@@ -349,84 +297,4 @@ fn port_statements(target: &PortMatch, verdict: Statement<'static>) -> Vec<State
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{ArpGuard, MarkRule};
-
-    #[test]
-    fn the_batch_replaces_only_our_tables_and_holds_every_rule() {
-        let rules = NftRules {
-            arp_guards: vec![ArpGuard {
-                vip: "10.0.0.1".parse().unwrap(),
-                real_address: Some("10.0.0.11".parse().unwrap()),
-            }],
-            redirects: vec![PortMatch {
-                address: "10.0.0.2".parse().unwrap(),
-                protocol: Protocol::Tcp,
-                port: 80,
-            }],
-            masquerade: vec![PortMatch {
-                address: "10.0.1.1".parse().unwrap(),
-                protocol: Protocol::Tcp,
-                port: 8080,
-            }],
-            marks: vec![MarkRule {
-                address: "10.0.0.3".parse().unwrap(),
-                protocol: Protocol::Tcp,
-                ports: vec![80, 443],
-                mark: 104,
-            }],
-        };
-        let json = serde_json::to_string(&replace_batch(&rules)).unwrap();
-        for needle in [
-            r#""family":"arp","name":"lvs-operator""#,
-            r#""family":"inet","name":"lvs-operator""#,
-            r#"{"mangle":{"key":{"payload":{"protocol":"arp","field":"saddr ip"}},"value":"10.0.0.11"}}"#,
-            r#"{"match":{"left":{"payload":{"protocol":"arp","field":"daddr ip"}},"right":"10.0.0.1","op":"=="}}"#,
-            r#""redirect":null"#,
-            r#""masquerade":null"#,
-            r#""set":[80,443]"#,
-            r#""value":104"#,
-        ] {
-            assert!(json.contains(needle), "missing {needle} in {json}");
-        }
-        assert_eq!(
-            json.matches(r#""table":{"family":"arp""#).count(),
-            3,
-            "add, delete, add"
-        );
-        assert!(
-            !json.contains("filter\",\"name\":\"inet"),
-            "no foreign table named"
-        );
-    }
-
-    #[test]
-    fn an_empty_part_deletes_its_table() {
-        let rules = NftRules {
-            redirects: vec![PortMatch {
-                address: "10.0.0.2".parse().unwrap(),
-                protocol: Protocol::Udp,
-                port: 53,
-            }],
-            ..Default::default()
-        };
-        let json = serde_json::to_string(&replace_batch(&rules)).unwrap();
-        assert_eq!(
-            json.matches(r#""table":{"family":"arp""#).count(),
-            2,
-            "add, delete: no arp table left"
-        );
-        assert!(
-            json.contains(r#"{"payload":{"protocol":"udp","field":"dport"}},"right":53"#),
-            "{json}"
-        );
-    }
-
-    #[test]
-    fn handles_do_not_change_the_fingerprint() {
-        let first = r#"{"nftables":[{"metainfo":{"version":"1.0.6"}},{"table":{"family":"arp","name":"lvs-operator","handle":7}}]}"#;
-        let second = r#"{"nftables":[{"metainfo":{"version":"1.0.6"}},{"table":{"family":"arp","name":"lvs-operator","handle":9}}]}"#;
-        assert_eq!(strip_handles(first), strip_handles(second));
-    }
-}
+mod tests;
