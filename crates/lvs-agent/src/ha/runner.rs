@@ -31,8 +31,9 @@ pub type UplinkCheck =
 
 /// How often the VIPs this node holds are probed for other owners (and uplinks checked).
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
-/// How long a probe waits for answers.
-pub const PROBE_WAIT: Duration = Duration::from_millis(200);
+/// How long a probe waits for answers (ARP/NDP answers on a LAN take well under a millisecond;
+/// a takeover of a silent holder waits for one probe).
+pub const PROBE_WAIT: Duration = Duration::from_millis(100);
 /// How long a peer that said it is restarting keeps its role without heartbeats, by default.
 pub const DEFAULT_RESTART_HOLD: Duration = Duration::from_secs(30);
 
@@ -406,11 +407,18 @@ struct Checker {
 }
 
 impl Checker {
+    /// Checks the plan's uplinks and sends the results; false when the actor is gone.
+    async fn uplinks(&self, plan: &ProbePlan) -> bool {
+        let uplinks = check_uplinks(&self.uplink, plan.uplinks.clone()).await;
+        self.commands.send(Command::Uplinks(uplinks)).is_ok()
+    }
+
     async fn run(self, mut plan: watch::Receiver<ProbePlan>) {
         loop {
             let current = plan.borrow_and_update().clone();
-            let uplinks = check_uplinks(&self.uplink, current.uplinks).await;
-            if self.commands.send(Command::Uplinks(uplinks)).is_err() {
+            // Unchecked uplinks first (a new VIP is not eligible until checked); otherwise the
+            // probes first: a takeover may be waiting for one (is a silent holder still there?).
+            if current.unchecked && !self.uplinks(&current).await {
                 return;
             }
             for (address, interface) in current.probes.clone() {
@@ -422,6 +430,9 @@ impl Checker {
                     }
                     Err(error) => tracing::warn!(vip = %address, "probing who answers for the VIP: {error}"),
                 }
+            }
+            if !current.unchecked && !self.uplinks(&current).await {
+                return;
             }
             // Again after the interval, or at once when a VIP's uplink has not been checked.
             let deadline = tokio::time::sleep(PROBE_INTERVAL);
