@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod ipvs_lab;
+mod netns;
 
 use std::time::{Duration, Instant};
 
@@ -61,35 +62,11 @@ fn vip(address: &str, device: &str) -> VipAddress {
     }
 }
 
-/// Runs this test binary's test `name` again inside a new network namespace (`unshare -n`).
-fn rerun_in_private_network(name: &str) {
-    let output = std::process::Command::new("unshare")
-        .args([
-            "-n",
-            "sh",
-            "-c",
-            "exec \"$0\" --exact \"$1\" --nocapture --test-threads=1",
-        ])
-        .arg(std::env::current_exe().unwrap())
-        .arg(name)
-        .env("LVS_DATAPLANE_TEST_NETNS", "1")
-        .output()
-        .expect("cannot run unshare (util-linux) to make a private network namespace");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{name} in a private network namespace: {}\n{stdout}\n{stderr}",
-        output.status
-    );
-}
-
 #[test]
 fn hand_edits_of_our_addresses_and_devices_are_notified_and_our_writes_are_not() {
-    if std::env::var_os("LVS_DATAPLANE_TEST_NETNS").is_none() {
-        rerun_in_private_network(
-            "hand_edits_of_our_addresses_and_devices_are_notified_and_our_writes_are_not",
-        );
+    if !netns::in_private_network(
+        "hand_edits_of_our_addresses_and_devices_are_notified_and_our_writes_are_not",
+    ) {
         return;
     }
     tokio::runtime::Builder::new_multi_thread()

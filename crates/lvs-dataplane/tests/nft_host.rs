@@ -3,41 +3,11 @@
 //! refusals come back with its exit status and message. Needs root, `unshare` and `nft`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod netns;
+
 use lvs_dataplane::dataplane::Operation;
 use lvs_dataplane::linux::nft;
 use lvs_dataplane::model::{ArpGuard, MarkRule, NftRules, PortMatch, Protocol};
-
-/// Runs this test binary's test `name` again inside a new network namespace (`unshare -n`), so
-/// the host's own ruleset is never touched; fails when that is impossible.
-fn rerun_in_private_network(name: &str) {
-    let output = std::process::Command::new("unshare")
-        .args([
-            "-n",
-            "sh",
-            "-c",
-            "exec \"$0\" --exact \"$1\" --nocapture --test-threads=1",
-        ])
-        .arg(std::env::current_exe().unwrap())
-        .arg(name)
-        .env("LVS_DATAPLANE_TEST_NETNS", "1")
-        .output()
-        .expect("cannot run unshare (util-linux) to make a private network namespace");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{name} in a private network namespace: {}\n{stdout}\n{stderr}",
-        output.status
-    );
-}
-
-fn in_private_network(name: &str) -> bool {
-    if std::env::var_os("LVS_DATAPLANE_TEST_NETNS").is_some() {
-        return true;
-    }
-    rerun_in_private_network(name);
-    false
-}
 
 /// One rule of every kind: an ARP guard with its rewrite, a redirect, a masquerade, marks.
 fn rules() -> NftRules {
@@ -72,7 +42,7 @@ fn rules() -> NftRules {
 
 #[tokio::test]
 async fn nft_takes_our_tables_replaces_them_in_place_and_deletes_them() {
-    if !in_private_network("nft_takes_our_tables_replaces_them_in_place_and_deletes_them") {
+    if !netns::in_private_network("nft_takes_our_tables_replaces_them_in_place_and_deletes_them") {
         return;
     }
     assert_eq!(
@@ -112,7 +82,7 @@ async fn nft_takes_our_tables_replaces_them_in_place_and_deletes_them() {
 
 #[tokio::test]
 async fn a_refusal_and_a_missing_program_say_so() {
-    if !in_private_network("a_refusal_and_a_missing_program_say_so") {
+    if !netns::in_private_network("a_refusal_and_a_missing_program_say_so") {
         return;
     }
     // A masquerade in an ARP table is not something nft accepts.
