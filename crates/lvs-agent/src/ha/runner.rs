@@ -282,6 +282,7 @@ impl Actor {
                 () = tokio::time::sleep(interval / 4) => Event::Tick,
             };
             let now = Now::current();
+            let reported = matches!(event, Event::Command(Command::Report(..)));
             let mut send_now = match event {
                 Event::Closed => return,
                 Event::Command(command) => self.handle(command, now).await,
@@ -292,7 +293,7 @@ impl Actor {
                 Event::Tick => false,
             };
             send_now |= self.state.evaluate(now);
-            send_now |= self.publish();
+            send_now |= self.publish(reported);
             if send_now || now.instant >= next_send {
                 self.send_heartbeat().await;
                 next_send = Instant::now() + self.state.interval();
@@ -346,9 +347,10 @@ impl Actor {
         }
     }
 
-    /// Publishes roles and the checker's plan, and saves the restart state, where they
-    /// changed; returns whether a role changed.
-    fn publish(&mut self) -> bool {
+    /// Publishes roles and the checker's plan where they changed, and saves the restart state
+    /// after a pass's report or a change of the VIPs held (all it holds: groups and local state
+    /// come with reports) — not on every heartbeat; returns whether a role changed.
+    fn publish(&mut self, reported: bool) -> bool {
         // Passes wake only when what they act on or report changes — which VIPs are held, which
         // to announce again, which another host answers for — not when a report adds a record
         // that follows the pass's own choice.
@@ -368,10 +370,12 @@ impl Actor {
             }
             changed
         });
-        let saved = self.state.restart_state();
-        if saved != self.saved {
-            self.store.save(&saved);
-            self.saved = saved;
+        if reported || changed {
+            let saved = self.state.restart_state();
+            if saved != self.saved {
+                self.store.save(&saved);
+                self.saved = saved;
+            }
         }
         changed
     }
