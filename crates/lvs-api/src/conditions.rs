@@ -19,6 +19,10 @@ pub mod types {
     pub const SYNCED: &str = "Synced";
     /// VirtualServer / LvsNodeConfig: another host answers ARP or NDP for a VIP this node owns.
     pub const DUPLICATE_VIP: &str = "DuplicateVIP";
+    /// AddressPool: the spec parses and every entry is usable.
+    pub const VALID: &str = "Valid";
+    /// AddressPool: another pool holds some of the same addresses.
+    pub const OVERLAPPING: &str = "Overlapping";
 }
 
 /// Condition statuses.
@@ -41,6 +45,39 @@ pub mod reasons {
     pub const CONFLICT: &str = "Conflict";
     /// Accepted=False: the VIP is the address of a node.
     pub const VIP_IS_NODE_ADDRESS: &str = "VIPIsNodeAddress";
+    /// Accepted=False: no AddressPool admits the VirtualServer's namespace (or the pool it names
+    /// does not exist or does not admit it).
+    pub const NO_ADDRESS_POOL: &str = "NoAddressPool";
+    /// Accepted=False: the VIP is in no AddressPool that admits the namespace.
+    pub const ADDRESS_NOT_IN_POOL: &str = "AddressNotInPool";
+    /// Accepted=False: every address of the admitting pools is taken.
+    pub const POOL_EXHAUSTED: &str = "PoolExhausted";
+    /// Accepted=False: the pool does not allow the forwarding method.
+    pub const METHOD_NOT_ALLOWED: &str = "ForwardingMethodNotAllowed";
+    /// Accepted=False: the pool does not allow the directors' interface.
+    pub const INTERFACE_NOT_ALLOWED: &str = "InterfaceNotAllowed";
+    /// Accepted=False: the address is special-purpose (link-local, documentation, reserved, …)
+    /// and no pool or backend network explicitly holds it.
+    pub const SPECIAL_PURPOSE_ADDRESS: &str = "SpecialPurposeAddress";
+    /// Accepted=False: the address is in the cluster's Service network.
+    pub const SERVICE_NETWORK_ADDRESS: &str = "ServiceNetworkAddress";
+    /// Accepted=False: the fwmark has bits outside the operator's fwmark mask.
+    pub const FWMARK_OUTSIDE_MASK: &str = "FwmarkOutsideMask";
+    /// Pair refused: a real server or fallback outside the pool's backend networks, or at a
+    /// director's own address.
+    pub const BACKEND_NOT_ALLOWED: &str = "BackendNotAllowed";
+    /// Pair refused: a RealServer names a node that does not own its address and the pool does
+    /// not allow pinning.
+    pub const PINNING_NOT_ALLOWED: &str = "NodePinningNotAllowed";
+    /// Warning (Accepted=True): the VIP was handed out by a pool that no longer holds it; it keeps
+    /// working until the VirtualServer is deleted.
+    pub const OUTSIDE_POOL: &str = "OutsidePool";
+    /// AddressPool Overlapping=True.
+    pub const OVERLAPS: &str = "Overlaps";
+    /// AddressPool Overlapping=False.
+    pub const NO_OVERLAP: &str = "NoOverlap";
+    /// AddressPool Valid=True.
+    pub const VALID: &str = "Valid";
     /// Programmed=False: no node matches the director selector.
     pub const NO_DIRECTORS: &str = "NoDirectors";
     /// Programmed=True.

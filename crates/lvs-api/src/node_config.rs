@@ -104,6 +104,11 @@ pub struct DirectorService {
     /// port).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fwmark_ports: Vec<u16>,
+    /// For a fwmark service with an address: the bits of the packet mark the director's marking
+    /// rule writes (`fwmark` lies inside them); the other bits are left as they were. Absent: the
+    /// whole mark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwmark_mask: Option<u32>,
     /// Address family of the service: IPv4 or IPv6.
     pub family: AddressFamily,
     /// IPVS scheduler, by its kernel name (e.g. `wlc`).

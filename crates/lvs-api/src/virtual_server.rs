@@ -29,7 +29,7 @@ use crate::common::{
     status = "VirtualServerStatus",
     derive = "PartialEq",
     doc = "A virtual service balanced by IPVS on the director nodes.",
-    printcolumn(name = "VIP", type_ = "string", json_path = ".spec.address"),
+    printcolumn(name = "VIP", type_ = "string", json_path = ".status.address"),
     printcolumn(name = "Port", type_ = "integer", json_path = ".spec.port"),
     printcolumn(name = "Proto", type_ = "string", json_path = ".spec.protocol"),
     printcolumn(name = "Method", type_ = "string", json_path = ".spec.forwarding.method"),
@@ -41,7 +41,7 @@ use crate::common::{
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("has(self.port) != has(self.fwmark)").message("set exactly one of port and fwmark").field_path(".port"),
-    validation = Rule::new("has(self.address) || has(self.fwmark)").message("address is required unless fwmark is set").field_path(".address"),
+    validation = Rule::new("!has(self.addressPool) || !has(self.fwmark) || has(self.address)").message("addressPool with fwmark needs address: a fwmark service without address has no VIP").field_path(".addressPool"),
     validation = Rule::new("!has(self.schedulerFlags) || self.schedulerFlags.all(f, f.startsWith(self.scheduler + '-'))").message("scheduler flags must belong to the scheduler (sh-* for sh, mh-* for mh)").field_path(".schedulerFlags"),
     validation = Rule::new("!self.onePacket || self.protocol == 'UDP'").message("onePacket is only for UDP services").field_path(".onePacket"),
     validation = Rule::new("!has(self.fwmarkPorts) || (has(self.fwmark) && has(self.address))").message("fwmarkPorts needs fwmark and address").field_path(".fwmarkPorts"),
@@ -55,11 +55,21 @@ use crate::common::{
 )]
 pub struct VirtualServerSpec {
     /// The virtual IP (IPv4 or IPv6) clients connect to: the directors hold it and the real servers
-    /// accept its traffic. A unicast address that is no node's own. Required unless `fwmark` is
-    /// set; with `fwmark`, the directors mark traffic to this address themselves.
+    /// accept its traffic. It must be in an AddressPool that admits this namespace, and no node's
+    /// own address. Default (without `fwmark`): the controller picks a free address of `family`
+    /// from such a pool and shows it in `status.address`; it stays this object's until deleted.
+    /// With `fwmark`, the directors mark traffic to this address themselves; a fwmark service
+    /// without it balances traffic you mark yourself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 45))]
     #[x_kube(validation = Rule::new("isIP(self)").message("must be an IPv4 or IPv6 address"))]
     pub address: Option<String>,
+    /// The AddressPool to take the VIP from (default: any pool that admits this namespace and
+    /// holds `address`; for an address picked by the controller, the first such pool by name with
+    /// `autoAssign`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub address_pool: Option<String>,
     /// Port clients connect to, 1–65535. Required unless `fwmark` is set, and not allowed with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
@@ -79,8 +89,9 @@ pub struct VirtualServerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub fwmark_ports: Option<Vec<ServicePort>>,
-    /// Address family of a fwmark service without `address`: IPv4 (the default) or IPv6. Otherwise
-    /// it follows `address`, and must match it when set.
+    /// Address family of the VIP the controller picks when `address` is omitted, and of a fwmark
+    /// service without `address`: IPv4 (the default) or IPv6. With `address` it follows the
+    /// address, and must match it when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<AddressFamily>,
     /// IPVS scheduler that picks the real server for each new connection (default wlc): rr round
@@ -221,6 +232,13 @@ pub struct VirtualServerStatus {
     /// The `metadata.generation` of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The VIP in use: `spec.address`, or the one the controller picked. Absent while the object
+    /// is not accepted (and for fwmark services without address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The AddressPool the VIP belongs to (or belonged to when it was picked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_pool: Option<String>,
     /// Accepted (valid, and no other VirtualServer claims its VIP, port and protocol), Programmed
     /// (every director has programmed the IPVS service), Ready (the active director sends traffic
     /// to at least one real server), Degraded (some real servers or directors are not serving) and,

@@ -106,6 +106,7 @@ fn director_service(
             .iter()
             .map(|port| port.get())
             .collect(),
+        fwmark_mask: None,
         family: virtual_server.family,
         scheduler: virtual_server.scheduler,
         scheduler_flags: virtual_server.scheduler_flags.clone(),
