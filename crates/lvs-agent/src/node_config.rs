@@ -11,7 +11,7 @@ use lvs_api::LvsNodeConfigSpec;
 use lvs_core::build::BuildOutput;
 use lvs_core::manifest::Manifests;
 use lvs_core::object::{Kind, ObjectKey, key_of};
-use lvs_core::{BuildInput, Severity, build};
+use lvs_core::{ClusterSettings, Severity, build};
 use lvs_dataplane::model::NodeState;
 
 /// What this node should do, and the problems found on the way.
@@ -123,12 +123,7 @@ pub fn load(paths: &[PathBuf], node_name: &str) -> anyhow::Result<Intent> {
 }
 
 fn resolve(manifests: &Manifests) -> BuildOutput {
-    build(BuildInput {
-        virtual_servers: &manifests.virtual_servers,
-        real_servers: &manifests.real_servers,
-        nodes: &manifests.nodes,
-        configured_vips: None,
-    })
+    build(manifests.build_input(&ClusterSettings::default()))
 }
 
 /// Puts back, from `previous`, every object `broken` says is unusable now and that `manifests`
@@ -171,6 +166,16 @@ fn restore(
             manifests.nodes.push(object.clone());
         }
     }
+    for object in &previous.pools {
+        if keep(cluster_key(Kind::AddressPool, &object.metadata), manifests) {
+            manifests.pools.push(object.clone());
+        }
+    }
+    for object in &previous.namespaces {
+        if keep(cluster_key(Kind::Namespace, &object.metadata), manifests) {
+            manifests.namespaces.push(object.clone());
+        }
+    }
     kept
 }
 
@@ -188,7 +193,19 @@ fn manifests_has(manifests: &Manifests, key: &ObjectKey) -> bool {
             .nodes
             .iter()
             .any(|object| object.metadata.name.as_deref() == Some(key.name.as_str())),
+        Kind::AddressPool => manifests
+            .pools
+            .iter()
+            .any(|object| object.metadata.name.as_deref() == Some(key.name.as_str())),
+        Kind::Namespace => manifests
+            .namespaces
+            .iter()
+            .any(|object| object.metadata.name.as_deref() == Some(key.name.as_str())),
     }
+}
+
+fn cluster_key(kind: Kind, metadata: &kube::core::ObjectMeta) -> ObjectKey {
+    ObjectKey::cluster(kind, metadata.name.clone().unwrap_or_default())
 }
 
 /// This node's intent from resolved manifests.

@@ -79,6 +79,7 @@ async fn drift_is_repaired_within_seconds_without_waiting_for_the_resync() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("web.yaml"), MANIFESTS).unwrap();
+    std::fs::write(dir.join("pool.yaml"), include_str!("../../../examples/pool.yaml")).unwrap();
     let status_file = dir.with_extension("status.json");
     let dataplane = Arc::new(FakeDataplane::new_fake());
     let metrics = Metrics::new("director-1");

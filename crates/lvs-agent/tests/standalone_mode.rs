@@ -20,6 +20,9 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+/// The address pool the cluster admin owns (examples/pool.yaml).
+const POOL: &str = include_str!("../../../examples/pool.yaml");
+
 const NODES: &str = r#"
 apiVersion: v1
 kind: Node
@@ -175,6 +178,7 @@ fn problems(status: &Value) -> Vec<String> {
 async fn a_bad_manifest_is_named_the_valid_service_stays_and_fixing_it_recovers() {
     let dir = folder("bad-input");
     std::fs::write(dir.join("nodes.yaml"), NODES).unwrap();
+    std::fs::write(dir.join("pool.yaml"), POOL).unwrap();
     std::fs::write(
         dir.join("web.yaml"),
         [
@@ -358,6 +362,7 @@ async fn health_checks() {
 
     let dir = folder("health");
     std::fs::write(dir.join("nodes.yaml"), NODES).unwrap();
+    std::fs::write(dir.join("pool.yaml"), POOL).unwrap();
     let write = |on_failure: &str| {
         let extra = format!(
             "  healthCheck:\n    type: TCP\n    intervalSeconds: 1\n    timeoutSeconds: 1\n    rise: 2\n    fall: 2\n    port: {port}\n  onFailure: {on_failure}\n  fallback:\n    address: 10.100.0.13\n"

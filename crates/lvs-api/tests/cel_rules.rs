@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use kube::CustomResourceExt;
 use kube::core::cel::Validator;
-use lvs_api::{RealServer, VirtualServer};
+use lvs_api::{AddressPool, RealServer, VirtualServer};
 use serde_json::{Value, json};
 
 fn schema_of(
@@ -35,6 +35,7 @@ fn cel_errors(object: &Value) -> Vec<String> {
     let schema = match object["kind"].as_str() {
         Some("VirtualServer") => schema_of(&VirtualServer::crd()),
         Some("RealServer") => schema_of(&RealServer::crd()),
+        Some("AddressPool") => schema_of(&AddressPool::crd()),
         _ => return Vec::new(),
     };
     match Validator::new().validate(&schema, object, None) {

@@ -24,8 +24,11 @@ const LVS: &str = lvs_api::GROUP;
 /// both are listed for `lvsnodeconfigs`. Events are created (and patched when they repeat) in
 /// the namespace of the object they are about; cluster-scoped objects' events go to `default`.
 pub const API_REQUESTS: &[ApiRequest] = &[
+    request("list", "", "namespaces", "", Scope::Cluster),
+    request("watch", "", "namespaces", "", Scope::Cluster),
     request("list", "", "nodes", "", Scope::Cluster),
     request("watch", "", "nodes", "", Scope::Cluster),
+    named(CRD_GET, "addresspools.lvs.operator.io"),
     named(CRD_GET, "lvsnodeconfigs.lvs.operator.io"),
     named(CRD_GET, "realservers.lvs.operator.io"),
     named(CRD_GET, "virtualservers.lvs.operator.io"),
@@ -34,6 +37,9 @@ pub const API_REQUESTS: &[ApiRequest] = &[
     request("update", "coordination.k8s.io", "leases", "", Scope::OwnNamespace),
     request("create", "events.k8s.io", "events", "", Scope::Cluster),
     request("patch", "events.k8s.io", "events", "", Scope::Cluster),
+    request("list", LVS, "addresspools", "", Scope::Cluster),
+    request("watch", LVS, "addresspools", "", Scope::Cluster),
+    request("patch", LVS, "addresspools", "status", Scope::Cluster),
     request("create", LVS, "lvsnodeconfigs", "", Scope::Cluster),
     request("delete", LVS, "lvsnodeconfigs", "", Scope::Cluster),
     request("list", LVS, "lvsnodeconfigs", "", Scope::Cluster),
@@ -93,7 +99,7 @@ mod tests {
         );
         let json = requests_json();
         assert_eq!(json.as_array().unwrap().len(), API_REQUESTS.len());
-        assert_eq!(json[2]["name"], "lvsnodeconfigs.lvs.operator.io");
+        assert_eq!(json[4]["name"], "addresspools.lvs.operator.io");
         assert!(json[0].get("name").is_none());
     }
 

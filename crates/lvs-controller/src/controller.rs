@@ -29,6 +29,8 @@ pub struct Options {
     pub resync: Duration,
     /// This replica's name in Events (its pod name).
     pub instance: Option<String>,
+    /// Cluster-wide settings for the build (Service networks, fwmark mask).
+    pub settings: lvs_core::ClusterSettings,
 }
 
 impl Default for Options {
@@ -37,6 +39,7 @@ impl Default for Options {
             debounce: Duration::from_millis(200),
             resync: Duration::from_secs(300),
             instance: None,
+            settings: lvs_core::ClusterSettings::default(),
         }
     }
 }
@@ -84,7 +87,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let (stores, mut changes) = crate::watch::watch(&client);
     let publisher = Publisher::new(client.clone(), options.instance.clone());
-    let mut reconciler = Reconciler::new(client, publisher, Arc::clone(&metrics));
+    let mut reconciler = Reconciler::new(client, publisher, Arc::clone(&metrics), options.settings.clone());
     let mut listed = BTreeSet::new();
     let mut due: Option<Instant> = None;
     let mut backoff = Backoff::default();

@@ -3,7 +3,7 @@
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{Api, Client, CustomResourceExt};
-use lvs_api::{LvsNodeConfig, RealServer, VirtualServer};
+use lvs_api::{AddressPool, LvsNodeConfig, RealServer, VirtualServer};
 
 /// How to install the CRDs, for error messages.
 pub const INSTALL_HINT: &str = "install them with `kubectl apply -f crds/` from the lvs-operator source tree, \
@@ -42,8 +42,9 @@ pub enum CrdError {
 }
 
 /// The CRDs the controller needs.
-pub fn required() -> [String; 3] {
+pub fn required() -> [String; 4] {
     [
+        AddressPool::crd_name().to_owned(),
         VirtualServer::crd_name().to_owned(),
         RealServer::crd_name().to_owned(),
         LvsNodeConfig::crd_name().to_owned(),

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use lvs_api::LvsNodeConfig;
-use lvs_core::{BuildInput, BuildOutput};
+use lvs_core::{BuildInput, BuildOutput, ClusterSettings};
 
 use crate::watch::Snapshot;
 
@@ -26,9 +26,12 @@ pub fn configured_vips(node_configs: &[LvsNodeConfig]) -> BTreeSet<(String, IpAd
 }
 
 /// Resolves the snapshot into every node's config and every object's outcome.
-pub fn build(snapshot: &Snapshot) -> BuildOutput {
+pub fn build(snapshot: &Snapshot, settings: &ClusterSettings) -> BuildOutput {
     let configured = configured_vips(&snapshot.node_configs);
     lvs_core::build(BuildInput {
+        pools: &snapshot.pools,
+        namespaces: &snapshot.namespaces,
+        settings,
         virtual_servers: &snapshot.virtual_servers,
         real_servers: &snapshot.real_servers,
         nodes: &snapshot.nodes,

@@ -41,6 +41,15 @@ struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value = "plain", env = "LVS_LOG_FORMAT")]
     log_format: lvs_runtime::LogFormat,
+    /// The cluster's Service network (ClusterIP range), repeatable or comma-separated: refused
+    /// as VIPs and backends unless an AddressPool names it (chart value `serviceCIDRs`).
+    #[arg(long = "service-cidr", env = "LVS_SERVICE_CIDRS", value_delimiter = ',', value_parser = parse_network)]
+    service_cidrs: Vec<lvs_core::pool::AddressRange>,
+    /// The packet-mark bits the directors' marking rules for fwmark VirtualServers write, decimal
+    /// or 0x-hex (default 0xff); every such fwmark must lie inside them, and the other bits of
+    /// the packet mark are left alone (chart value `fwmarkMask`).
+    #[arg(long, env = "LVS_FWMARK_MASK", default_value = "0xff", value_parser = parse_mask)]
+    fwmark_mask: u32,
     /// Print every API request the controller makes, in RBAC terms, as JSON, and exit.
     #[arg(long)]
     print_api_requests: bool,
@@ -60,6 +69,25 @@ fn main() -> ExitCode {
         run(cli).await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn parse_network(text: &str) -> Result<lvs_core::pool::AddressRange, String> {
+    lvs_core::pool::AddressRange::parse_network(text.trim())
+}
+
+fn parse_mask(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => text.parse::<u32>(),
+    };
+    match parsed {
+        Ok(0) => Err("must not be 0: the directors could not mark anything".to_owned()),
+        Ok(mask) => Ok(mask),
+        Err(error) => Err(format!(
+            "{text:?} is not a 32-bit mask (decimal or 0x-hex): {error}"
+        )),
+    }
 }
 
 /// This host's name, for the default identity.
@@ -129,6 +157,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         debounce: Duration::from_millis(cli.debounce_ms),
         resync: Duration::from_secs(cli.resync_seconds),
         instance: Some(identity),
+        settings: lvs_core::ClusterSettings {
+            service_networks: cli.service_cidrs.clone(),
+            fwmark_mask: cli.fwmark_mask,
+        },
     };
     let result = controller::run(client, options, leader, metrics, ready, stopped()).await;
     if let Some(election) = election {

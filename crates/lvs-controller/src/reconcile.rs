@@ -11,7 +11,11 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use lvs_api::labels::CONTROLLER_FIELD_MANAGER;
-use lvs_api::{LvsNodeConfig, RealServer, RealServerStatus, VirtualServer, VirtualServerStatus};
+use lvs_api::{
+    AddressPool, AddressPoolStatus, LvsNodeConfig, RealServer, RealServerStatus, VirtualServer,
+    VirtualServerStatus,
+};
+use lvs_core::ClusterSettings;
 use lvs_core::object::{Kind, ObjectKey, key_of};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -23,8 +27,8 @@ use crate::events::{
 };
 use crate::metrics::{ConditionCounts, Metrics};
 use crate::status::{
-    AgentReports, Service, real_server_status, same_real_server_status, same_virtual_server_status,
-    virtual_server_status,
+    AgentReports, Service, address_pool_status, real_server_status, same_address_pool_status,
+    same_real_server_status, same_virtual_server_status, virtual_server_status,
 };
 use crate::watch::{Snapshot, Unreadable};
 use crate::{desired, written::Written};
@@ -62,11 +66,13 @@ pub struct Summary {
 /// and which unreadable objects were reported.
 pub struct Reconciler {
     client: Client,
+    settings: ClusterSettings,
     publisher: Publisher,
     metrics: Arc<Metrics>,
     memory: Memory,
     virtual_statuses: Written<VirtualServerStatus>,
     real_statuses: Written<RealServerStatus>,
+    pool_statuses: Written<AddressPoolStatus>,
     reported: BTreeSet<(Option<String>, Option<String>)>,
     /// Each VirtualServer's active director as last seen settled (not while its directors catch
     /// up with a new generation, when none is known), for the director-change Events.
@@ -118,15 +124,22 @@ fn count_conditions(counts: &mut ConditionCounts, kind: &'static str, conditions
 }
 
 impl Reconciler {
-    /// A reconciler writing through `client`.
-    pub fn new(client: Client, publisher: Publisher, metrics: Arc<Metrics>) -> Self {
+    /// A reconciler writing through `client`, building with the cluster-wide `settings`.
+    pub fn new(
+        client: Client,
+        publisher: Publisher,
+        metrics: Arc<Metrics>,
+        settings: ClusterSettings,
+    ) -> Self {
         Self {
             client,
+            settings,
             publisher,
             metrics,
             memory: Memory::default(),
             virtual_statuses: Written::default(),
             real_statuses: Written::default(),
+            pool_statuses: Written::default(),
             reported: BTreeSet::new(),
             active_directors: BTreeMap::new(),
         }
@@ -137,6 +150,7 @@ impl Reconciler {
         self.memory.clear();
         self.virtual_statuses.clear();
         self.real_statuses.clear();
+        self.pool_statuses.clear();
     }
 
     /// One pass over `snapshot`, writing only while `leader` holds `true`.
@@ -151,7 +165,7 @@ impl Reconciler {
         self.report_unreadable(&snapshot.unreadable, leader, &mut summary)
             .await?;
 
-        let output = desired::build(snapshot);
+        let output = desired::build(snapshot, &self.settings);
         let node_configs = output.node_config_objects();
         let node_config_count = node_configs.len();
         self.apply_node_configs(node_configs, snapshot, leader, &mut summary, &mut failures)
@@ -237,6 +251,8 @@ impl Reconciler {
                 self.publish(&notices, object, &mut summary).await;
             }
         }
+        self.write_pool_statuses(snapshot, &output, &now, leader, &mut summary, &mut failures)
+            .await?;
         let virtual_names: BTreeSet<String> = snapshot
             .virtual_servers
             .iter()
@@ -260,6 +276,39 @@ impl Reconciler {
                 first,
             }),
         }
+    }
+
+    /// Writes the AddressPools' statuses that changed.
+    async fn write_pool_statuses(
+        &mut self,
+        snapshot: &Snapshot,
+        output: &lvs_core::BuildOutput,
+        now: &Time,
+        leader: &watch::Receiver<bool>,
+        summary: &mut Summary,
+        failures: &mut Failures,
+    ) -> Result<(), ReconcileError> {
+        let api: Api<AddressPool> = Api::all(self.client.clone());
+        for object in &snapshot.pools {
+            let name = object.name_any();
+            let version = object.metadata.resource_version.as_deref();
+            self.pool_statuses.settle(&name, version);
+            let previous = self.pool_statuses.current(&name, version, object.status.as_ref());
+            let status = address_pool_status(object, output, previous, now);
+            if previous.is_some_and(|previous| same_address_pool_status(previous, &status)) {
+                continue;
+            }
+            ensure_leading(leader)?;
+            let key = ObjectKey::cluster(Kind::AddressPool, &name);
+            if self.write_status(&api, &key, &status, failures).await {
+                self.pool_statuses
+                    .record(&name, object.metadata.resource_version.clone(), status);
+                summary.statuses += 1;
+            }
+        }
+        let names: BTreeSet<String> = snapshot.pools.iter().map(ResourceExt::name_any).collect();
+        self.pool_statuses.retain(|name| names.contains(name));
+        Ok(())
     }
 
     /// Logs every unreadable object once per version and, while leading, sends a Warning Event

@@ -4,6 +4,7 @@
 //! and RealServer status. Two statuses that differ only in condition timestamps are the same, and
 //! the same status is never written.
 
+mod address_pool;
 mod real_server;
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ use lvs_core::build::VirtualServerOutcome;
 use lvs_core::conditions::lists_equal_ignoring_time;
 use lvs_core::object::ObjectKey;
 
+pub use address_pool::{address_pool_status, same_address_pool_status};
 pub use real_server::real_server_status;
 pub use virtual_server::virtual_server_status;
 
@@ -174,6 +176,8 @@ impl Service {
 /// Whether two VirtualServer statuses say the same, apart from condition timestamps.
 pub fn same_virtual_server_status(left: &VirtualServerStatus, right: &VirtualServerStatus) -> bool {
     left.observed_generation == right.observed_generation
+        && left.address == right.address
+        && left.address_pool == right.address_pool
         && left.active_director == right.active_director
         && left.ready == right.ready
         && left.ready_real_servers == right.ready_real_servers

@@ -1,5 +1,5 @@
-//! Fetch: reflector stores of VirtualServers, RealServers, Nodes and the controller's own
-//! LvsNodeConfigs, each fed by a watch that survives objects it cannot deserialize (kube's
+//! Fetch: reflector stores of AddressPools, Namespaces, VirtualServers, RealServers, Nodes and
+//! the controller's own LvsNodeConfigs, each fed by a watch that survives objects it cannot deserialize (kube's
 //! [`DeserializeGuard`]: such an object is kept aside and reported, the others flow on), and the
 //! stream of changes that triggers the global reconcile.
 
@@ -7,19 +7,23 @@ use std::fmt;
 
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher::watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use lvs_api::labels::NODE_NAME;
-use lvs_api::{LvsNodeConfig, RealServer, VirtualServer};
+use lvs_api::{AddressPool, LvsNodeConfig, RealServer, VirtualServer};
 use serde::de::DeserializeOwned;
 
 /// A watched kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Watched {
+    /// AddressPools (cluster-scoped).
+    AddressPools,
+    /// Namespaces (their labels, for the pools' namespace selectors).
+    Namespaces,
     /// VirtualServers in every namespace.
     VirtualServers,
     /// RealServers in every namespace.
@@ -32,7 +36,9 @@ pub enum Watched {
 
 impl Watched {
     /// Every watched kind.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 6] = [
+        Self::AddressPools,
+        Self::Namespaces,
         Self::VirtualServers,
         Self::RealServers,
         Self::Nodes,
@@ -42,6 +48,8 @@ impl Watched {
     /// The kind's name as Kubernetes spells it.
     pub fn kind(self) -> &'static str {
         match self {
+            Self::AddressPools => "AddressPool",
+            Self::Namespaces => "Namespace",
             Self::VirtualServers => "VirtualServer",
             Self::RealServers => "RealServer",
             Self::Nodes => "Node",
@@ -70,6 +78,8 @@ pub enum Change {
 /// The stores the reconcile reads.
 #[derive(Clone)]
 pub struct Stores {
+    pools: Store<DeserializeGuard<AddressPool>>,
+    namespaces: Store<DeserializeGuard<Namespace>>,
     virtual_servers: Store<DeserializeGuard<VirtualServer>>,
     real_servers: Store<DeserializeGuard<RealServer>>,
     nodes: Store<DeserializeGuard<Node>>,
@@ -103,6 +113,10 @@ impl Unreadable {
 /// Everything in the stores at one moment, sorted by namespace and name.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// Every readable AddressPool.
+    pub pools: Vec<AddressPool>,
+    /// Every readable Namespace.
+    pub namespaces: Vec<Namespace>,
     /// Every readable VirtualServer.
     pub virtual_servers: Vec<VirtualServer>,
     /// Every readable RealServer.
@@ -119,6 +133,8 @@ impl Stores {
     /// What the stores hold now.
     pub fn snapshot(&self) -> Snapshot {
         let mut snapshot = Snapshot::default();
+        snapshot.pools = split(&self.pools, Watched::AddressPools, &mut snapshot);
+        snapshot.namespaces = split(&self.namespaces, Watched::Namespaces, &mut snapshot);
         snapshot.virtual_servers = split(&self.virtual_servers, Watched::VirtualServers, &mut snapshot);
         snapshot.real_servers = split(&self.real_servers, Watched::RealServers, &mut snapshot);
         snapshot.nodes = split(&self.nodes, Watched::Nodes, &mut snapshot);
@@ -157,9 +173,21 @@ where
     readable
 }
 
-/// Starts the four watches: returns their stores and the merged stream of changes, which must
+/// Starts the six watches: returns their stores and the merged stream of changes, which must
 /// be polled for the stores to fill.
 pub fn watch(client: &Client) -> (Stores, BoxStream<'static, Change>) {
+    let (pools, pool_changes) = reflect(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+        Watched::AddressPools,
+        |_| {},
+    );
+    let (namespaces, namespace_changes) = reflect(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+        Watched::Namespaces,
+        slim_namespace,
+    );
     let (virtual_servers, virtual_server_changes) = reflect(
         Api::all(client.clone()),
         watcher::Config::default(),
@@ -185,6 +213,8 @@ pub fn watch(client: &Client) -> (Stores, BoxStream<'static, Change>) {
         |_| {},
     );
     let changes = stream::select_all([
+        pool_changes,
+        namespace_changes,
         virtual_server_changes,
         real_server_changes,
         node_changes,
@@ -193,6 +223,8 @@ pub fn watch(client: &Client) -> (Stores, BoxStream<'static, Change>) {
     .boxed();
     (
         Stores {
+            pools,
+            namespaces,
             virtual_servers,
             real_servers,
             nodes,
@@ -200,6 +232,15 @@ pub fn watch(client: &Client) -> (Stores, BoxStream<'static, Change>) {
         },
         changes,
     )
+}
+
+/// Namespaces: the build reads only their names and labels.
+fn slim_namespace(namespace: &mut DeserializeGuard<Namespace>) {
+    if let Ok(namespace) = &mut namespace.0 {
+        namespace.metadata.annotations = None;
+        namespace.spec = None;
+        namespace.status = None;
+    }
 }
 
 /// Nodes are large; the build reads only their names, labels and addresses.

@@ -20,8 +20,8 @@ use lvs_controller::controller::{self, Options};
 use lvs_controller::metrics::Metrics;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
-use support::cluster::{VIP, cluster, node, reported_configs, virtual_server};
-use support::{NODE_CONFIGS, NODES, REAL_SERVERS, Recorded, VIRTUAL_SERVERS, event};
+use support::cluster::{VIP, cluster, namespace, node, pool, reported_configs, virtual_server};
+use support::{NAMESPACES, NODE_CONFIGS, NODES, POOLS, REAL_SERVERS, Recorded, VIRTUAL_SERVERS, event};
 use tokio::sync::{oneshot, watch};
 
 const WEB_STATUS: &str = "/apis/lvs.operator.io/v1alpha1/namespaces/default/virtualservers/web/status";
@@ -42,6 +42,7 @@ fn start_controller(client: Client) -> Running {
         debounce: Duration::from_millis(20),
         resync: Duration::from_secs(3600),
         instance: Some("lvs-controller-0".to_owned()),
+        settings: lvs_core::ClusterSettings::default(),
     };
     tokio::spawn(async move {
         controller::run(client, options, leader, Metrics::new(), ready_sender, async {
@@ -560,6 +561,7 @@ async fn the_crd_check_says_how_to_install_missing_crds() {
         .unwrap_err()
         .to_string();
     for expected in [
+        "addresspools.lvs.operator.io",
         "virtualservers.lvs.operator.io",
         "realservers.lvs.operator.io",
         "lvsnodeconfigs.lvs.operator.io",
@@ -572,7 +574,7 @@ async fn the_crd_check_says_how_to_install_missing_crds() {
 
     let (client, server) = support::start(BTreeMap::new(), true);
     lvs_controller::crds::check(&client).await.unwrap();
-    assert_eq!(server.requests().len(), 3);
+    assert_eq!(server.requests().len(), 4, "one GET per CRD");
     server.assert_requests_listed();
 }
 
@@ -582,4 +584,204 @@ fn the_test_objects_are_valid() {
     let _: Vec<VirtualServer> = serde_json::from_value(json!(cluster[VIRTUAL_SERVERS])).unwrap();
     let _: Vec<RealServer> = serde_json::from_value(json!(cluster[REAL_SERVERS])).unwrap();
     assert_eq!(reported_configs(&cluster).len(), 3);
+}
+
+/// A VirtualServer `name` in `namespace` on `address` (none: the controller picks one).
+fn tenant_virtual_server(namespace: &str, name: &str, address: Option<&str>) -> Value {
+    let mut object = virtual_server(name, "2024-01-01T00:00:00Z");
+    object["metadata"]["namespace"] = json!(namespace);
+    object["metadata"]["uid"] = json!(format!("uid-vs-{namespace}-{name}"));
+    match address {
+        Some(address) => object["spec"]["address"] = json!(address),
+        None => {
+            object["spec"].as_object_mut().unwrap().remove("address");
+        }
+    }
+    object
+}
+
+fn vs_status_path(namespace: &str, name: &str) -> String {
+    format!("/apis/lvs.operator.io/v1alpha1/namespaces/{namespace}/virtualservers/{name}/status")
+}
+
+/// `virtualServer → address` of every service in the director's applied config.
+fn director_addresses(writes: &[Recorded]) -> BTreeMap<String, String> {
+    applied(writes)
+        .get("director-1")
+        .map(|write| {
+            write.body["spec"]["directorServices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|service| {
+                    (
+                        service["virtualServer"].as_str().unwrap().to_owned(),
+                        service["address"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_pool_admitting_one_namespace_refuses_the_other_namespaces_virtual_server() {
+    let mut objects = cluster();
+    objects.insert(
+        POOLS,
+        vec![pool("team-a", &["10.100.0.100-10.100.0.110"], &["team-a"])],
+    );
+    objects.insert(NAMESPACES, vec![namespace("team-a"), namespace("team-b")]);
+    objects.insert(
+        VIRTUAL_SERVERS,
+        vec![
+            tenant_virtual_server("team-a", "web", Some("10.100.0.100")),
+            tenant_virtual_server("team-b", "web", Some("10.100.0.101")),
+        ],
+    );
+    let (client, mut server) = support::start(objects, true);
+    let _controller = start_controller(client);
+    let writes = server.writes_until_quiet(QUIET).await;
+
+    assert_eq!(
+        director_addresses(&writes),
+        BTreeMap::from([("team-a/web".to_owned(), "10.100.0.100".to_owned())]),
+        "only the admitted namespace's service reaches a node config"
+    );
+    for write in writes.iter().filter(|write| is_apply(write)) {
+        assert!(!write.body.to_string().contains("team-b"), "{}", write.body);
+    }
+    let refused = status_of(&writes, &vs_status_path("team-b", "web"));
+    let accepted = condition(refused, "Accepted");
+    assert_eq!(accepted["status"], "False");
+    assert_eq!(accepted["reason"], "NoAddressPool");
+    assert!(
+        accepted["message"]
+            .as_str()
+            .unwrap()
+            .contains("no AddressPool admits namespace team-b"),
+        "{accepted}"
+    );
+    assert!(refused.get("address").is_none(), "{refused}");
+    let admitted = status_of(&writes, &vs_status_path("team-a", "web"));
+    assert_eq!(condition(admitted, "Accepted")["status"], "True");
+    assert_eq!(admitted["address"], "10.100.0.100");
+    assert_eq!(admitted["addressPool"], "team-a");
+    let warning = writes
+        .iter()
+        .find(|write| write.method == Method::POST && write.path.ends_with("/namespaces/team-b/events"))
+        .unwrap_or_else(|| panic!("no Event for team-b/web: {writes:#?}"));
+    assert_eq!(warning.body["type"], "Warning");
+    assert_eq!(warning.body["regarding"]["name"], "web");
+    let pool_status = status_of(&writes, &format!("{POOLS}/team-a/status"));
+    assert_eq!(pool_status["usage"], "1/11");
+    assert_eq!(pool_status["namespaces"], "team-a");
+    assert_eq!(condition(pool_status, "Valid")["status"], "True");
+    assert_eq!(condition(pool_status, "Overlapping")["status"], "False");
+    server.assert_requests_listed();
+}
+
+#[tokio::test]
+async fn fifty_virtual_servers_without_address_keep_distinct_addresses_across_restarts() {
+    let names: Vec<String> = (0..50).map(|index| format!("svc-{index:02}")).collect();
+    let mut objects = cluster();
+    objects.insert(
+        VIRTUAL_SERVERS,
+        names
+            .iter()
+            .map(|name| tenant_virtual_server("default", name, None))
+            .collect(),
+    );
+    let (client, mut server) = support::start(objects.clone(), true);
+    let controller = start_controller(client);
+    let writes = server.writes_until_quiet(QUIET).await;
+    drop(controller);
+    let picked: BTreeMap<String, String> = names
+        .iter()
+        .map(|name| {
+            let status = status_of(&writes, &vs_status_path("default", name));
+            assert_eq!(status["addressPool"], "lab", "{status}");
+            (name.clone(), status["address"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = picked.values().collect();
+    assert_eq!(distinct.len(), 50, "{picked:#?}");
+    for address in picked.values() {
+        let last: u8 = address.strip_prefix("10.100.0.").unwrap().parse().unwrap();
+        assert!((100..=199).contains(&last), "{address} is outside the pool");
+    }
+    let configured: BTreeMap<String, String> = director_addresses(&writes)
+        .into_iter()
+        .map(|(name, address)| (name.trim_start_matches("default/").to_owned(), address))
+        .collect();
+    assert_eq!(configured, picked, "the director serves the addresses in status");
+
+    // Restart on objects whose status records addresses other than a fresh pick would give
+    // (each takes the next one's): the records win, so nothing moves after a restart or re-list.
+    let rotated: Vec<String> = picked.values().cycle().skip(1).take(50).cloned().collect();
+    let recorded: BTreeMap<String, String> = names.iter().cloned().zip(rotated).collect();
+    objects.insert(
+        VIRTUAL_SERVERS,
+        names
+            .iter()
+            .map(|name| {
+                let mut object = tenant_virtual_server("default", name, None);
+                object["status"] = json!({ "address": recorded[name], "addressPool": "lab" });
+                object
+            })
+            .collect(),
+    );
+    let (client, mut server) = support::start(objects, true);
+    let _controller = start_controller(client);
+    let writes = server.writes_until_quiet(QUIET).await;
+    let configured: BTreeMap<String, String> = director_addresses(&writes)
+        .into_iter()
+        .map(|(name, address)| (name.trim_start_matches("default/").to_owned(), address))
+        .collect();
+    assert_eq!(configured, recorded, "every recorded address is kept");
+    for name in &names {
+        assert_eq!(
+            status_of(&writes, &vs_status_path("default", name))["address"],
+            recorded[name].as_str()
+        );
+    }
+}
+
+#[tokio::test]
+async fn shrinking_a_pool_under_a_picked_address_keeps_it_working_and_flags_it() {
+    let mut objects = cluster();
+    objects.insert(POOLS, vec![pool("lab", &["10.100.0.100-10.100.0.120"], &["*"])]);
+    let mut picked = tenant_virtual_server("default", "web", None);
+    picked["status"] = json!({ "address": "10.100.0.150", "addressPool": "lab" });
+    objects.insert(VIRTUAL_SERVERS, vec![picked]);
+    let (client, mut server) = support::start(objects, true);
+    let _controller = start_controller(client);
+    let writes = server.writes_until_quiet(QUIET).await;
+
+    assert_eq!(
+        director_addresses(&writes),
+        BTreeMap::from([("default/web".to_owned(), "10.100.0.150".to_owned())]),
+        "the VIP keeps working"
+    );
+    let status = status_of(&writes, WEB_STATUS);
+    let accepted = condition(status, "Accepted");
+    assert_eq!(accepted["status"], "True");
+    assert_eq!(accepted["reason"], "OutsidePool");
+    assert!(
+        accepted["message"]
+            .as_str()
+            .unwrap()
+            .contains("10.100.0.150 is no longer in AddressPool lab"),
+        "{accepted}"
+    );
+    let pool_status = status_of(&writes, &format!("{POOLS}/lab/status"));
+    assert_eq!(pool_status["outsideAddresses"], json!(["10.100.0.150"]));
+    assert_eq!(pool_status["usage"], "1/21");
+    assert!(
+        condition(pool_status, "Valid")["message"]
+            .as_str()
+            .unwrap()
+            .contains("10.100.0.150"),
+        "{pool_status}"
+    );
 }

@@ -2,30 +2,65 @@
 //! plus the problems found and each object's outcome (for status conditions). Pure and
 //! deterministic: the same input gives byte-identical output.
 //!
-//! Steps: validate each object → accept VirtualServers (node-address and VIP conflicts) → select
-//! real servers per VirtualServer (pair checks) → assemble each node's config → shard.
+//! Steps: validate the address pools → accept VirtualServers (validate, admit into a pool, pick
+//! free VIPs, conflicts) → select real servers per VirtualServer (pair checks, the pool's backend
+//! and node rules) → assemble each node's config → shard.
 
 mod accept;
+mod admit;
 mod assemble;
 mod failover;
+mod pools;
 mod select;
 mod shard;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::Node;
-use lvs_api::{LvsNodeConfig, LvsNodeConfigSpec, RealServer, VirtualServer};
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use lvs_api::{AddressPool, LvsNodeConfig, LvsNodeConfigSpec, RealServer, VirtualServer};
 
 pub use shard::{DEFAULT_SHARD_BYTES, shard};
 
+pub use pools::PoolOutcome;
+
 use crate::object::ObjectKey;
+use crate::pool::AddressRange;
 use crate::problem::{Problem, Severity};
 use crate::roles::{NodeFacts, NodeIndex, Placement};
+
+/// The packet-mark bits the directors' marking rules write unless told otherwise.
+pub const DEFAULT_FWMARK_MASK: u32 = 0xff;
+
+/// Cluster-wide settings the admin gives the controller (chart values), not objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// The cluster's Service networks (ClusterIPs): refused as VIPs and backends unless a pool
+    /// names them.
+    pub service_networks: Vec<AddressRange>,
+    /// The packet-mark bits the directors' marking rules write (default 0xff); a fwmark service
+    /// with an address must have its mark inside them.
+    pub fwmark_mask: u32,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            service_networks: Vec::new(),
+            fwmark_mask: DEFAULT_FWMARK_MASK,
+        }
+    }
+}
 
 /// Everything `build` reads.
 #[derive(Debug, Clone, Copy)]
 pub struct BuildInput<'a> {
+    /// Every AddressPool.
+    pub pools: &'a [AddressPool],
+    /// Every Namespace (for the pools' namespace selectors; namespaces not listed have no labels).
+    pub namespaces: &'a [Namespace],
+    /// Cluster-wide settings.
+    pub settings: &'a ClusterSettings,
     /// Every VirtualServer, in any namespace.
     pub virtual_servers: &'a [VirtualServer],
     /// Every RealServer.
@@ -47,6 +82,10 @@ pub struct VirtualServerOutcome {
     pub reason: &'static str,
     /// Condition message for `Accepted`.
     pub message: String,
+    /// Its VIP (asked for, recorded or picked), once admitted.
+    pub address: Option<IpAddr>,
+    /// The AddressPool the VIP comes from, once admitted.
+    pub pool: Option<String>,
     /// Its director nodes.
     pub directors: Vec<String>,
     /// The real servers it selected and uses.
@@ -75,6 +114,8 @@ pub struct BuildOutput {
     pub virtual_servers: BTreeMap<ObjectKey, VirtualServerOutcome>,
     /// Per RealServer.
     pub real_servers: BTreeMap<ObjectKey, RealServerOutcome>,
+    /// Per AddressPool, by name.
+    pub pools: BTreeMap<String, PoolOutcome>,
 }
 
 impl BuildOutput {
@@ -100,7 +141,14 @@ pub fn build(input: BuildInput<'_>) -> BuildOutput {
     let nodes = NodeIndex::new(input.nodes.iter().map(NodeFacts::from_node));
     let mut output = BuildOutput::default();
 
-    let accepted = accept::accept(input.virtual_servers, &nodes, &mut output);
+    let pools = pools::validate(input.pools, input.namespaces, &mut output);
+    let admission = admit::Admission {
+        pools: &pools,
+        nodes: &nodes,
+        settings: input.settings,
+    };
+    let accepted = accept::accept(input.virtual_servers, &admission, &mut output);
+    pools::record_usage(&pools, &accepted, &mut output);
     let real_servers = select::validate_real_servers(input.real_servers, &nodes, &mut output);
     let selections: Vec<_> = accepted
         .iter()
@@ -108,7 +156,7 @@ pub fn build(input: BuildInput<'_>) -> BuildOutput {
             select::select(
                 virtual_server,
                 &real_servers,
-                &nodes,
+                &admission,
                 input.configured_vips,
                 &mut output,
             )

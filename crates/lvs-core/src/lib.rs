@@ -9,11 +9,12 @@ pub mod build;
 pub mod conditions;
 pub mod manifest;
 pub mod object;
+pub mod pool;
 pub mod problem;
 pub mod roles;
 pub mod validate;
 
-pub use build::{BuildInput, BuildOutput, build};
+pub use build::{BuildInput, BuildOutput, ClusterSettings, build};
 
 /// The dummy device that holds VIPs owned by lvs-operator (like kube-proxy's `kube-ipvs0`).
 pub const DUMMY_DEVICE: &str = "lvs0";

@@ -1,4 +1,5 @@
-//! Reading manifests: multi-document YAML text → typed VirtualServers, RealServers and Nodes,
+//! Reading manifests: multi-document YAML text → typed AddressPools, VirtualServers, RealServers,
+//! Nodes and Namespaces,
 //! each remembered with the file it came from. Problems (syntax, unknown kinds, wrong types,
 //! unknown fields, duplicates) name the file, the object and the field path. Reading files is
 //! the caller's job; this module only sees text.
@@ -6,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use k8s_openapi::api::core::v1::Node;
-use lvs_api::{RealServer, VirtualServer};
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use lvs_api::{AddressPool, RealServer, VirtualServer};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -25,6 +26,10 @@ pub struct Manifests {
     pub real_servers: Vec<RealServer>,
     /// Nodes, in reading order.
     pub nodes: Vec<Node>,
+    /// AddressPools, in reading order.
+    pub pools: Vec<AddressPool>,
+    /// Namespaces (their labels), in reading order.
+    pub namespaces: Vec<Namespace>,
     /// The file each object came from.
     pub sources: BTreeMap<ObjectKey, String>,
 }
@@ -61,6 +66,19 @@ impl fmt::Display for ManifestProblem {
 }
 
 impl Manifests {
+    /// The build input for these objects (standalone mode: no readiness gating).
+    pub fn build_input<'a>(&'a self, settings: &'a crate::build::ClusterSettings) -> crate::BuildInput<'a> {
+        crate::BuildInput {
+            pools: &self.pools,
+            namespaces: &self.namespaces,
+            settings,
+            virtual_servers: &self.virtual_servers,
+            real_servers: &self.real_servers,
+            nodes: &self.nodes,
+            configured_vips: None,
+        }
+    }
+
     /// Reads every document of `text` (from the file `source`) into `self`. Objects with
     /// problems are skipped; the problems are returned.
     pub fn read(&mut self, source: &str, text: &str) -> Vec<ManifestProblem> {
@@ -132,8 +150,10 @@ impl Manifests {
         let kind = match (api_version.as_str(), kind_name.as_str()) {
             (API_VERSION, "VirtualServer") => Kind::VirtualServer,
             (API_VERSION, "RealServer") => Kind::RealServer,
+            (API_VERSION, "AddressPool") => Kind::AddressPool,
             ("v1", "Node") => Kind::Node,
-            (_, "VirtualServer" | "RealServer") => {
+            ("v1", "Namespace") => Kind::Namespace,
+            (_, "VirtualServer" | "RealServer" | "AddressPool") => {
                 return Err(vec![(
                     None,
                     "apiVersion".to_owned(),
@@ -150,14 +170,16 @@ impl Manifests {
                 return Err(vec![(
                     None,
                     String::new(),
-                    format!("ignored {what}: not an lvs-operator object or Node"),
+                    format!("ignored {what}: not an lvs-operator object, Node or Namespace"),
                     Severity::Warning,
                 )]);
             }
         };
         let key = match kind {
-            Kind::Node => ObjectKey::node(name),
-            _ => ObjectKey::new(kind, namespace_of(namespace.as_ref()), name),
+            Kind::Node | Kind::AddressPool | Kind::Namespace => ObjectKey::cluster(kind, name),
+            Kind::VirtualServer | Kind::RealServer => {
+                ObjectKey::new(kind, namespace_of(namespace.as_ref()), name)
+            }
         };
         if name.is_empty() {
             let message = match metadata.and_then(|metadata| metadata.get("name")) {
@@ -189,6 +211,8 @@ impl Manifests {
                 typed::<RealServer>(&document, &key).map(|object| self.real_servers.push(object))
             }
             Kind::Node => typed::<Node>(&document, &key).map(|object| self.nodes.push(object)),
+            Kind::AddressPool => typed::<AddressPool>(&document, &key).map(|object| self.pools.push(object)),
+            Kind::Namespace => typed::<Namespace>(&document, &key).map(|object| self.namespaces.push(object)),
         };
         result?;
         self.sources.insert(key, source.to_owned());
@@ -214,7 +238,7 @@ fn typed<T: DeserializeOwned + serde::Serialize>(
             Severity::Error,
         )]
     })?;
-    if key.kind == Kind::Node {
+    if matches!(key.kind, Kind::Node | Kind::Namespace) {
         return Ok(object);
     }
     let mut unknown = Vec::new();

@@ -11,6 +11,10 @@ pub enum Kind {
     RealServer,
     /// `Node`.
     Node,
+    /// `AddressPool` (cluster-scoped).
+    AddressPool,
+    /// `Namespace` (for the pools' namespace selectors).
+    Namespace,
 }
 
 impl Kind {
@@ -20,6 +24,8 @@ impl Kind {
             Self::VirtualServer => "VirtualServer",
             Self::RealServer => "RealServer",
             Self::Node => "Node",
+            Self::AddressPool => "AddressPool",
+            Self::Namespace => "Namespace",
         }
     }
 }
@@ -47,8 +53,13 @@ impl ObjectKey {
 
     /// A reference to a node.
     pub fn node(name: impl Into<String>) -> Self {
+        Self::cluster(Kind::Node, name)
+    }
+
+    /// A reference to a cluster-scoped object.
+    pub fn cluster(kind: Kind, name: impl Into<String>) -> Self {
         Self {
-            kind: Kind::Node,
+            kind,
             namespace: String::new(),
             name: name.into(),
         }

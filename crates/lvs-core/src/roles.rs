@@ -114,11 +114,18 @@ impl NodeIndex {
         self.by_address.get(address).map(String::as_str)
     }
 
-    /// The director nodes of a VirtualServer: role label plus its node selector, sorted by name.
+    /// The director nodes of a VirtualServer: role label, its pool's director selector and its
+    /// own node selector, sorted by name.
     pub fn directors_of(&self, virtual_server: &ValidVirtualServer) -> Vec<String> {
         self.by_name
             .values()
             .filter(|node| node.is_director())
+            .filter(|node| {
+                virtual_server
+                    .pool
+                    .as_ref()
+                    .is_none_or(|pool| pool.admits_director(&node.labels))
+            })
             .filter(|node| {
                 virtual_server
                     .directors

@@ -2,7 +2,7 @@
 //! enforced here too (standalone mode has no API server), plus what CEL cannot judge. All
 //! problems of an object are collected, each naming its field path.
 
-mod fields;
+pub(crate) mod fields;
 mod health_check;
 mod real_server;
 mod virtual_server;
@@ -63,7 +63,17 @@ impl std::fmt::Display for ServiceIdentity {
     }
 }
 
-/// A VirtualServer whose spec passed validation.
+/// What kind of IPVS service a VirtualServer is, before its VIP is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceKind {
+    /// Address, port and protocol.
+    Port(NonZeroU16),
+    /// A firewall mark.
+    Fwmark(NonZeroU32),
+}
+
+/// A VirtualServer whose spec passed validation. Until admission into an address pool,
+/// `address` is the requested VIP (absent: the controller picks one) and `pool` is unset.
 #[derive(Debug, Clone)]
 pub struct ValidVirtualServer {
     /// Its key.
@@ -72,10 +82,19 @@ pub struct ValidVirtualServer {
     pub generation: Option<i64>,
     /// metadata.creationTimestamp, for "the older one wins".
     pub created: Option<k8s_openapi::jiff::Timestamp>,
-    /// Service identity.
-    pub identity: ServiceIdentity,
+    /// Port or fwmark service.
+    pub service: ServiceKind,
     /// The VIP (for fwmark services, only when the directors mark traffic themselves).
     pub address: Option<IpAddr>,
+    /// The pool asked for in `spec.addressPool`.
+    pub requested_pool: Option<String>,
+    /// The VIP and pool recorded in `status` by an earlier pass (Kubernetes mode).
+    pub recorded: Option<(IpAddr, String)>,
+    /// The pool the VIP was admitted from; set by admission.
+    pub pool: Option<std::sync::Arc<crate::pool::ValidPool>>,
+    /// For a fwmark service with an address: the packet-mark bits the directors' marking rule
+    /// writes; set by admission.
+    pub mark_mask: Option<u32>,
     /// Address family.
     pub family: AddressFamily,
     /// Protocol.
@@ -117,9 +136,32 @@ pub struct ValidVirtualServer {
 impl ValidVirtualServer {
     /// The service port, if it has one.
     pub fn port(&self) -> Option<NonZeroU16> {
-        match self.identity {
-            ServiceIdentity::Address { port, .. } => Some(port),
-            ServiceIdentity::Fwmark { .. } => None,
+        match self.service {
+            ServiceKind::Port(port) => Some(port),
+            ServiceKind::Fwmark(_) => None,
+        }
+    }
+
+    /// The firewall mark, if it is a fwmark service.
+    pub fn fwmark(&self) -> Option<NonZeroU32> {
+        match self.service {
+            ServiceKind::Fwmark(mark) => Some(mark),
+            ServiceKind::Port(_) => None,
+        }
+    }
+
+    /// What identifies its IPVS service; `None` for a port service whose VIP is not known yet.
+    pub fn identity(&self) -> Option<ServiceIdentity> {
+        match self.service {
+            ServiceKind::Port(port) => Some(ServiceIdentity::Address {
+                address: self.address?,
+                port,
+                protocol: self.protocol,
+            }),
+            ServiceKind::Fwmark(mark) => Some(ServiceIdentity::Fwmark {
+                family: self.family,
+                mark,
+            }),
         }
     }
 }

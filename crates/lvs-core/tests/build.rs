@@ -14,14 +14,22 @@ use lvs_api::{
 use lvs_core::manifest::Manifests;
 use lvs_core::object::{Kind, ObjectKey};
 use lvs_core::roles::Placement;
-use lvs_core::{BuildInput, BuildOutput, Severity, build};
+use lvs_core::{BuildInput, BuildOutput, ClusterSettings, Severity, build};
 use pretty_assertions::assert_eq;
+
+static SETTINGS: std::sync::LazyLock<ClusterSettings> = std::sync::LazyLock::new(ClusterSettings::default);
+
+/// The tests' open address pool, added to manifests that define none.
+const OPEN_POOL: &str = include_str!("fixtures/open-pool.yaml");
 
 fn manifests(texts: &[&str]) -> Manifests {
     let mut manifests = Manifests::default();
     for (index, text) in texts.iter().enumerate() {
         let problems = manifests.read(&format!("input-{index}"), text);
         assert!(problems.is_empty(), "{problems:?}");
+    }
+    if manifests.pools.is_empty() {
+        assert!(manifests.read("open-pool.yaml", OPEN_POOL).is_empty());
     }
     manifests
 }
@@ -37,10 +45,8 @@ fn example(name: &str) -> String {
 
 fn run(manifests: &Manifests, configured_vips: Option<&BTreeSet<(String, IpAddr)>>) -> BuildOutput {
     build(BuildInput {
-        virtual_servers: &manifests.virtual_servers,
-        real_servers: &manifests.real_servers,
-        nodes: &manifests.nodes,
         configured_vips,
+        ..manifests.build_input(&SETTINGS)
     })
 }
 

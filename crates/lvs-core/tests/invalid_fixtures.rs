@@ -9,7 +9,12 @@
 use std::path::{Path, PathBuf};
 
 use lvs_core::manifest::Manifests;
-use lvs_core::{BuildInput, Severity, build};
+use lvs_core::pool::AddressRange;
+use lvs_core::{ClusterSettings, Severity, build};
+
+/// The tests' open address pool, added to fixtures that define none (the Service network
+/// 10.96.0.0/16 is set, as the chart's `serviceCIDRs` would).
+const OPEN_POOL: &str = include_str!("fixtures/open-pool.yaml");
 
 fn fixtures() -> Vec<PathBuf> {
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid");
@@ -38,12 +43,14 @@ fn errors_of(path: &Path) -> Vec<String> {
             }
         })
         .collect();
-    let output = build(BuildInput {
-        virtual_servers: &manifests.virtual_servers,
-        real_servers: &manifests.real_servers,
-        nodes: &manifests.nodes,
-        configured_vips: None,
-    });
+    if manifests.pools.is_empty() {
+        assert!(manifests.read("open-pool.yaml", OPEN_POOL).is_empty());
+    }
+    let settings = ClusterSettings {
+        service_networks: vec![AddressRange::parse("10.96.0.0/16").unwrap()],
+        ..ClusterSettings::default()
+    };
+    let output = build(manifests.build_input(&settings));
     errors.extend(
         output
             .problems
@@ -112,12 +119,7 @@ fn the_examples_have_no_errors_or_warnings() {
             );
         }
     }
-    let output = build(BuildInput {
-        virtual_servers: &manifests.virtual_servers,
-        real_servers: &manifests.real_servers,
-        nodes: &manifests.nodes,
-        configured_vips: None,
-    });
+    let output = build(manifests.build_input(&ClusterSettings::default()));
     problems.extend(output.problems.iter().map(ToString::to_string));
     assert!(problems.is_empty(), "{problems:#?}");
     assert_eq!(

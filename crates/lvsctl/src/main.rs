@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use lvs_core::{BuildInput, Severity, build};
+use lvs_core::{ClusterSettings, Severity, build};
 
 /// Validate lvs-operator manifests and show what each node would be configured to do.
 #[derive(Parser, Debug)]
@@ -101,10 +101,5 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Builds with gating off, as standalone mode does.
 pub(crate) fn build_standalone(manifests: &lvs_core::manifest::Manifests) -> lvs_core::BuildOutput {
-    build(BuildInput {
-        virtual_servers: &manifests.virtual_servers,
-        real_servers: &manifests.real_servers,
-        nodes: &manifests.nodes,
-        configured_vips: None,
-    })
+    build(manifests.build_input(&ClusterSettings::default()))
 }

@@ -78,7 +78,19 @@ fn resolve(
     reports: &[LvsNodeConfig],
 ) -> Cluster {
     let configured = BTreeSet::new();
+    let pools: Vec<lvs_api::AddressPool> = vec![
+        serde_json::from_value(json!({
+            "apiVersion": "lvs.operator.io/v1alpha1", "kind": "AddressPool",
+            "metadata": { "name": "open" },
+            "spec": { "addresses": ["10.100.0.0/24"], "namespaceSelector": {},
+                      "backendNetworks": ["0.0.0.0/0", "192.0.2.0/24"] },
+        }))
+        .unwrap(),
+    ];
     let output = lvs_core::build(BuildInput {
+        pools: &pools,
+        namespaces: &[],
+        settings: &lvs_core::ClusterSettings::default(),
         virtual_servers: std::slice::from_ref(&virtual_server),
         real_servers: &real_servers,
         nodes: &nodes,

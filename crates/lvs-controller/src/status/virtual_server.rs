@@ -50,6 +50,8 @@ pub fn virtual_server_status(
                 .filter(|real_server| service.serves(&real_server.qualified_name()))
                 .count();
             let total = outcome.real_servers.len();
+            status.address = outcome.address.map(|address| address.to_string());
+            status.address_pool = outcome.pool.clone();
             status.active_director = service.active.clone();
             status.ready = Some(format!("{ready}/{total}"));
             status.ready_real_servers = u32::try_from(ready).unwrap_or(u32::MAX);
@@ -64,8 +66,12 @@ pub fn virtual_server_status(
                 ConditionDraft::new(
                     types::ACCEPTED,
                     condition_status::TRUE,
-                    reasons::ACCEPTED,
-                    "valid, and no other VirtualServer claims its VIP, port and protocol",
+                    outcome.reason,
+                    if outcome.message.is_empty() {
+                        "valid, its VIP granted by an AddressPool, and no other VirtualServer claims its VIP, port and protocol".to_owned()
+                    } else {
+                        outcome.message.clone()
+                    },
                 ),
                 programmed(service, output, &key),
                 serving(object, service, ready, total),

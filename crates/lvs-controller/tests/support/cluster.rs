@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use lvs_api::{LvsNodeConfig, RealServer, VirtualServer};
 use serde_json::{Value, json};
 
-use super::{NODE_CONFIGS, NODES, REAL_SERVERS, VIRTUAL_SERVERS};
+use super::{NAMESPACES, NODE_CONFIGS, NODES, POOLS, REAL_SERVERS, VIRTUAL_SERVERS};
 
 pub const VIP: &str = "10.100.0.100";
 
@@ -50,6 +50,34 @@ pub fn node(name: &str, address: &str, role: Option<&str>) -> Value {
     })
 }
 
+/// An AddressPool of `addresses` admitting the namespaces `names` (`*`: every namespace).
+pub fn pool(name: &str, addresses: &[&str], names: &[&str]) -> Value {
+    let admits = if names == ["*"] {
+        json!({ "namespaceSelector": {} })
+    } else {
+        json!({ "namespaces": names })
+    };
+    let mut spec = json!({ "addresses": addresses });
+    spec.as_object_mut()
+        .unwrap()
+        .extend(admits.as_object().unwrap().clone());
+    json!({
+        "apiVersion": "lvs.operator.io/v1alpha1",
+        "kind": "AddressPool",
+        "metadata": { "name": name, "uid": format!("uid-pool-{name}"), "generation": 1, "resourceVersion": "13" },
+        "spec": spec,
+    })
+}
+
+pub fn namespace(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": { "name": name, "uid": format!("uid-ns-{name}"), "resourceVersion": "14",
+                      "labels": { "kubernetes.io/metadata.name": name } },
+    })
+}
+
 pub fn nodes() -> Vec<Value> {
     vec![
         node("director-1", "10.100.0.2", Some("director")),
@@ -73,6 +101,8 @@ pub fn cluster() -> BTreeMap<&'static str, Vec<Value>> {
         ),
         (NODES, nodes()),
         (NODE_CONFIGS, Vec::new()),
+        (POOLS, vec![pool("lab", &["10.100.0.100-10.100.0.199"], &["*"])]),
+        (NAMESPACES, vec![namespace("default")]),
     ])
 }
 
@@ -86,7 +116,12 @@ pub fn reported_configs(cluster: &BTreeMap<&'static str, Vec<Value>>) -> Vec<Val
     let nodes: Vec<k8s_openapi::api::core::v1::Node> = serde_json::from_value(json!(parse(NODES))).unwrap();
     let vip: IpAddr = VIP.parse().unwrap();
     let configured = BTreeSet::from([("rs-1".to_owned(), vip), ("rs-2".to_owned(), vip)]);
+    let pools: Vec<lvs_api::AddressPool> =
+        vec![serde_json::from_value(pool("lab", &["10.100.0.100-10.100.0.199"], &["*"])).unwrap()];
     let output = lvs_core::build(lvs_core::BuildInput {
+        pools: &pools,
+        namespaces: &[],
+        settings: &lvs_core::ClusterSettings::default(),
         virtual_servers: &virtual_servers,
         real_servers: &real_servers,
         nodes: &nodes,

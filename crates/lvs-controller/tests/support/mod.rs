@@ -21,8 +21,17 @@ pub const VIRTUAL_SERVERS: &str = "/apis/lvs.operator.io/v1alpha1/virtualservers
 pub const REAL_SERVERS: &str = "/apis/lvs.operator.io/v1alpha1/realservers";
 pub const NODES: &str = "/api/v1/nodes";
 pub const NODE_CONFIGS: &str = "/apis/lvs.operator.io/v1alpha1/lvsnodeconfigs";
+pub const POOLS: &str = "/apis/lvs.operator.io/v1alpha1/addresspools";
+pub const NAMESPACES: &str = "/api/v1/namespaces";
 pub const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
-pub const COLLECTIONS: [&str; 4] = [VIRTUAL_SERVERS, REAL_SERVERS, NODES, NODE_CONFIGS];
+pub const COLLECTIONS: [&str; 6] = [
+    VIRTUAL_SERVERS,
+    REAL_SERVERS,
+    NODES,
+    NODE_CONFIGS,
+    POOLS,
+    NAMESPACES,
+];
 
 /// A request that is not a list or a watch.
 #[derive(Debug, Clone)]
@@ -76,8 +85,8 @@ fn not_found(what: &str) -> Response<Body> {
     )
 }
 
-/// Starts the server with `initial` objects per collection path and, when `crds`, the three
-/// CRDs installed.
+/// Starts the server with `initial` objects per collection path and, when `crds`, the CRDs
+/// installed.
 pub fn start(initial: BTreeMap<&'static str, Vec<Value>>, crds: bool) -> (Client, ApiServer) {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let (write_sender, writes) = mpsc::unbounded_channel();
@@ -138,12 +147,14 @@ pub fn start(initial: BTreeMap<&'static str, Vec<Value>>, crds: bool) -> (Client
                         VIRTUAL_SERVERS => "VirtualServerList",
                         REAL_SERVERS => "RealServerList",
                         NODES => "NodeList",
+                        POOLS => "AddressPoolList",
+                        NAMESPACES => "NamespaceList",
                         _ => "LvsNodeConfigList",
                     };
                     json_response(
                         StatusCode::OK,
                         &json!({
-                            "apiVersion": if collection == NODES { "v1" } else { "lvs.operator.io/v1alpha1" },
+                            "apiVersion": if collection == NODES || collection == NAMESPACES { "v1" } else { "lvs.operator.io/v1alpha1" },
                             "kind": kind,
                             "metadata": { "resourceVersion": "1" },
                             "items": initial.get(collection).cloned().unwrap_or_default(),

@@ -1,52 +1,38 @@
-//! Accepting VirtualServers: validation, VIPs that are node addresses, and conflicts over the
-//! same service identity (the oldest object keeps it).
+//! Accepting VirtualServers: validation, admission into an address pool (see `admit`), then
+//! conflicts — the same service identity, a VIP of another namespace, a fwmark service marking
+//! ports another service serves. The oldest object keeps what it has.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
-use lvs_api::{VirtualServer, conditions::reasons};
+use lvs_api::{Protocol, VirtualServer, conditions::reasons};
 
+use super::admit::Admission;
 use super::{BuildOutput, VirtualServerOutcome};
+use crate::object::ObjectKey;
 use crate::problem::Problem;
-use crate::roles::NodeIndex;
-use crate::validate::{ServiceIdentity, ValidVirtualServer, virtual_server};
+use crate::validate::{ServiceIdentity, ServiceKind, ValidVirtualServer, virtual_server};
 
-/// Validates every VirtualServer and returns the accepted ones, sorted by key; records outcomes
-/// and problems for all.
+/// Validates and admits every VirtualServer and returns the accepted ones, sorted by key;
+/// records outcomes and problems for all.
 pub(super) fn accept(
     virtual_servers: &[VirtualServer],
-    nodes: &NodeIndex,
+    admission: &Admission<'_>,
     output: &mut BuildOutput,
 ) -> Vec<ValidVirtualServer> {
     let mut candidates = Vec::new();
     for object in virtual_servers {
         match virtual_server(object) {
-            Ok(valid) => match valid
-                .address
-                .and_then(|address| nodes.node_with_address(&address).map(|node| (address, node)))
-            {
-                Some((address, node)) => {
-                    let problem = Problem::error(
-                        &valid.key,
-                        "spec.address",
-                        reasons::VIP_IS_NODE_ADDRESS,
-                        format!(
-                            "{address} is an address of node {node}; a VIP must not be a node's own address"
-                        ),
-                    );
-                    reject(output, &valid.key, problem);
-                }
-                None => candidates.push(valid),
-            },
+            Ok(valid) => candidates.push(valid),
             Err(problems) => {
-                let key = problems.first().map(|problem| problem.object.clone());
-                if let Some(key) = key {
-                    let first = problems
-                        .iter()
-                        .find(|problem| problem.severity == crate::Severity::Error);
-                    let message = first.map(Problem::describe).unwrap_or_default();
-                    output
-                        .virtual_servers
-                        .insert(key, outcome(false, reasons::INVALID, message));
+                if let Some(first) = problems
+                    .iter()
+                    .find(|problem| problem.severity == crate::Severity::Error)
+                {
+                    output.virtual_servers.insert(
+                        first.object.clone(),
+                        outcome(false, reasons::INVALID, first.describe()),
+                    );
                 }
                 output.problems.extend(problems);
             }
@@ -62,35 +48,135 @@ pub(super) fn accept(
             &right.key,
         ))
     });
-    let mut owners: BTreeMap<ServiceIdentity, crate::ObjectKey> = BTreeMap::new();
+    let admitted = admission.admit(candidates, output);
+    let mut claims = Claims::default();
     let mut accepted = Vec::new();
-    for candidate in candidates {
-        if let Some(owner) = owners.get(&candidate.identity) {
-            let field = match candidate.identity {
-                ServiceIdentity::Address { .. } => "spec.address",
-                ServiceIdentity::Fwmark { .. } => "spec.fwmark",
-            };
-            let problem = Problem::error(
-                &candidate.key,
-                field,
-                reasons::CONFLICT,
-                format!("{} is already used by the older {owner}", candidate.identity),
-            );
+    for candidate in admitted {
+        if let Some(problem) = claims.conflict(&candidate) {
             reject(output, &candidate.key, problem);
             continue;
         }
-        owners.insert(candidate.identity, candidate.key.clone());
-        output.virtual_servers.insert(
-            candidate.key.clone(),
-            outcome(true, reasons::ACCEPTED, String::new()),
-        );
+        claims.insert(&candidate);
+        let mut accepted_outcome = outcome(true, reasons::ACCEPTED, String::new());
+        if let Some(warning) = output
+            .problems
+            .iter()
+            .find(|problem| problem.object == candidate.key && problem.reason == reasons::OUTSIDE_POOL)
+        {
+            accepted_outcome.reason = reasons::OUTSIDE_POOL;
+            accepted_outcome.message = warning.describe();
+        }
+        accepted_outcome.address = candidate.address;
+        accepted_outcome.pool = candidate.pool.as_ref().map(|pool| pool.name.clone());
+        output
+            .virtual_servers
+            .insert(candidate.key.clone(), accepted_outcome);
         accepted.push(candidate);
     }
     accepted.sort_by(|left, right| left.key.cmp(&right.key));
     accepted
 }
 
-fn reject(output: &mut BuildOutput, key: &crate::ObjectKey, problem: Problem) {
+/// Which ports of one protocol a service takes on its VIP.
+#[derive(Debug, Clone)]
+enum Ports {
+    /// A port service, or a fwmark service marking these ports.
+    Some(BTreeSet<u16>),
+    /// A fwmark service marking every port of the protocol.
+    All,
+}
+
+impl Ports {
+    fn overlaps(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Some(left), Self::Some(right)) => !left.is_disjoint(right),
+            _ => true,
+        }
+    }
+}
+
+/// One service on a VIP: its protocol, the ports it takes, and its VirtualServer.
+type VipService = (Protocol, Ports, ObjectKey);
+
+/// What the accepted VirtualServers hold so far.
+#[derive(Default)]
+struct Claims {
+    identities: BTreeMap<ServiceIdentity, ObjectKey>,
+    /// Per VIP: the namespace holding it, and its services.
+    vips: BTreeMap<IpAddr, (String, Vec<VipService>)>,
+}
+
+impl Claims {
+    fn ports_of(candidate: &ValidVirtualServer) -> Ports {
+        match candidate.service {
+            ServiceKind::Port(port) => Ports::Some(BTreeSet::from([port.get()])),
+            ServiceKind::Fwmark(_) if candidate.fwmark_ports.is_empty() => Ports::All,
+            ServiceKind::Fwmark(_) => {
+                Ports::Some(candidate.fwmark_ports.iter().map(|port| port.get()).collect())
+            }
+        }
+    }
+
+    fn conflict(&self, candidate: &ValidVirtualServer) -> Option<Problem> {
+        let identity = candidate.identity()?;
+        let refuse = |field: &str, message: String| {
+            Some(Problem::error(&candidate.key, field, reasons::CONFLICT, message))
+        };
+        if let Some(owner) = self.identities.get(&identity) {
+            let field = match identity {
+                ServiceIdentity::Address { .. } => "spec.address",
+                ServiceIdentity::Fwmark { .. } => "spec.fwmark",
+            };
+            return refuse(field, format!("{identity} is already used by the older {owner}"));
+        }
+        let address = candidate.address?;
+        let (namespace, services) = self.vips.get(&address)?;
+        if *namespace != candidate.key.namespace {
+            return refuse(
+                "spec.address",
+                format!(
+                    "{address} is a VIP of namespace {namespace} ({}); a VIP is shared only within one namespace",
+                    services[0].2
+                ),
+            );
+        }
+        let ports = Self::ports_of(candidate);
+        let (_, _, owner) = services
+            .iter()
+            .find(|(protocol, taken, _)| *protocol == candidate.protocol && taken.overlaps(&ports))?;
+        let what = match candidate.service {
+            ServiceKind::Fwmark(_) => "spec.fwmarkPorts",
+            ServiceKind::Port(_) => "spec.port",
+        };
+        refuse(
+            what,
+            format!(
+                "{} ports of {address} it would take are already served by the older {owner}; a fwmark service must list fwmarkPorts that no other service of its VIP uses",
+                candidate.protocol.as_str()
+            ),
+        )
+    }
+
+    fn insert(&mut self, candidate: &ValidVirtualServer) {
+        if let Some(identity) = candidate.identity() {
+            self.identities.insert(identity, candidate.key.clone());
+        }
+        if let Some(address) = candidate.address {
+            self.vips
+                .entry(address)
+                .or_insert_with(|| (candidate.key.namespace.clone(), Vec::new()))
+                .1
+                .push((
+                    candidate.protocol,
+                    Self::ports_of(candidate),
+                    candidate.key.clone(),
+                ));
+        }
+    }
+}
+
+/// Records `key` as not accepted because of `problem`.
+pub(super) fn reject(output: &mut BuildOutput, key: &ObjectKey, problem: Problem) {
     output
         .virtual_servers
         .insert(key.clone(), outcome(false, problem.reason, problem.describe()));
@@ -102,6 +188,8 @@ fn outcome(accepted: bool, reason: &'static str, message: String) -> VirtualServ
         accepted,
         reason,
         message,
+        address: None,
+        pool: None,
         directors: Vec::new(),
         real_servers: Vec::new(),
     }

@@ -97,16 +97,13 @@ fn director_service(
         address: virtual_server.address,
         port: service_port,
         protocol: virtual_server.protocol,
-        fwmark: match virtual_server.identity {
-            crate::validate::ServiceIdentity::Fwmark { mark, .. } => Some(mark.get()),
-            crate::validate::ServiceIdentity::Address { .. } => None,
-        },
+        fwmark: virtual_server.fwmark().map(std::num::NonZeroU32::get),
         fwmark_ports: virtual_server
             .fwmark_ports
             .iter()
             .map(|port| port.get())
             .collect(),
-        fwmark_mask: None,
+        fwmark_mask: virtual_server.mark_mask,
         family: virtual_server.family,
         scheduler: virtual_server.scheduler,
         scheduler_flags: virtual_server.scheduler_flags.clone(),

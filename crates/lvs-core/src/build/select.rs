@@ -1,5 +1,6 @@
 //! Selecting real servers for each accepted VirtualServer: label selection within the namespace,
-//! then the pair checks (port remap, address family, a director serving itself) and placement.
+//! then the pair checks (port remap, address family, a director serving itself, the pool's
+//! backend networks and pinning rule) and placement (only on the pool's real-server nodes).
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -7,6 +8,7 @@ use std::net::IpAddr;
 use kube::core::SelectorExt;
 use lvs_api::{Destination, ForwardingMethod, RealServer, RealServerState, conditions::reasons};
 
+use super::admit::{Admission, backend_refusal};
 use super::{BuildOutput, RealServerOutcome};
 use crate::problem::Problem;
 use crate::roles::{NodeIndex, Placement};
@@ -100,10 +102,11 @@ pub(super) fn validate_real_servers(
 pub(super) fn select(
     virtual_server: &ValidVirtualServer,
     real_servers: &[PlacedRealServer],
-    nodes: &NodeIndex,
+    admission: &Admission<'_>,
     configured_vips: Option<&BTreeSet<(String, IpAddr)>>,
     output: &mut BuildOutput,
 ) -> Selection {
+    let nodes = admission.nodes;
     let directors = nodes.directors_of(virtual_server);
     if directors.is_empty() {
         output.problems.push(Problem::warning(
@@ -113,10 +116,19 @@ pub(super) fn select(
             format!(
                 "no node carries {}=true{}; nothing programs this service",
                 lvs_api::labels::DIRECTOR_ROLE,
-                if virtual_server.directors.node_selector.is_empty() {
-                    ""
-                } else {
-                    " and matches nodeSelector"
+                match (
+                    virtual_server.directors.node_selector.is_empty(),
+                    virtual_server
+                        .pool
+                        .as_ref()
+                        .filter(|pool| !pool.director_selector.is_empty()),
+                ) {
+                    (true, None) => String::new(),
+                    (false, None) => " and matches nodeSelector".to_owned(),
+                    (_, Some(pool)) => format!(
+                        " and matches nodeSelector and the directors.nodeSelector of AddressPool {}",
+                        pool.name
+                    ),
                 }
             ),
         ));
@@ -146,7 +158,8 @@ pub(super) fn select(
             ));
             continue;
         }
-        if let Placement::Managed(node) = &candidate.placement
+        let placement = pool_placement(virtual_server, &candidate.placement, nodes, output, &spec.key);
+        if let Placement::Managed(node) = &placement
             && directors.contains(node)
         {
             output.problems.push(Problem::error(
@@ -159,6 +172,36 @@ pub(super) fn select(
                 ),
             ));
             continue;
+        }
+        if let Some(pool) = &virtual_server.pool {
+            if let Some((reason, why)) =
+                backend_refusal(pool, spec.address, &directors, nodes, admission.settings)
+            {
+                output.problems.push(Problem::error(
+                    &spec.key,
+                    "spec.address",
+                    reason,
+                    format!("cannot serve {}: {why}", virtual_server.key),
+                ));
+                continue;
+            }
+            if let Some(node) = &spec.node
+                && !pool.allow_pinning
+                && nodes
+                    .node(node)
+                    .is_none_or(|facts| !facts.addresses.contains(&spec.address))
+            {
+                output.problems.push(Problem::error(
+                    &spec.key,
+                    "spec.node",
+                    reasons::PINNING_NOT_ALLOWED,
+                    format!(
+                        "node {node} does not own {}, and AddressPool {} (of {}) does not allow pinning real servers to other nodes (realServerNodes.allowPinning)",
+                        spec.address, pool.name, virtual_server.key
+                    ),
+                ));
+                continue;
+            }
         }
         if let Some(outcome) = output.real_servers.get_mut(&spec.key) {
             outcome.virtual_servers.push(virtual_server.key.clone());
@@ -177,11 +220,11 @@ pub(super) fn select(
             },
             thresholds: spec.thresholds.unwrap_or(virtual_server.thresholds),
             state: spec.state,
-            awaiting_node: awaiting_node(virtual_server, &candidate.placement, configured_vips),
+            awaiting_node: awaiting_node(virtual_server, &placement, configured_vips),
         });
         selected.push(Selected {
             destination,
-            placement: candidate.placement.clone(),
+            placement,
         });
     }
     if let Some(outcome) = output.virtual_servers.get_mut(&virtual_server.key) {
@@ -192,6 +235,36 @@ pub(super) fn select(
         directors,
         selected,
     }
+}
+
+/// The placement as far as this VirtualServer goes: a managed node outside the pool's
+/// real-server nodes is not set up for its VIP (a warning says so).
+fn pool_placement(
+    virtual_server: &ValidVirtualServer,
+    placement: &Placement,
+    nodes: &NodeIndex,
+    output: &mut BuildOutput,
+    real_server: &crate::ObjectKey,
+) -> Placement {
+    let (Placement::Managed(node), Some(pool)) = (placement, &virtual_server.pool) else {
+        return placement.clone();
+    };
+    if nodes
+        .node(node)
+        .is_some_and(|facts| pool.admits_real_server_node(&facts.labels))
+    {
+        return placement.clone();
+    }
+    output.problems.push(Problem::warning(
+        real_server,
+        "spec.address",
+        reasons::UNMANAGED,
+        format!(
+            "node {node} does not match realServerNodes.nodeSelector of AddressPool {}, so it is not set up for the VIP of {}",
+            pool.name, virtual_server.key
+        ),
+    ));
+    Placement::UnlabelledNode(node.clone())
 }
 
 /// The destination port, or `None` (with a pair problem) when the method cannot map ports.

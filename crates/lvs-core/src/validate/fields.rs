@@ -18,14 +18,10 @@ pub(crate) fn unicast_address(sink: &mut ProblemSink<'_>, field: &str, value: &s
         sink.invalid(field, format!("must not contain spaces, got {value:?}"));
         return None;
     }
-    let unusable = match address {
-        IpAddr::V4(v4) => v4.is_unspecified() || v4.is_loopback() || v4.is_multicast() || v4.is_broadcast(),
-        IpAddr::V6(v6) => v6.is_unspecified() || v6.is_loopback() || v6.is_multicast(),
-    };
-    if unusable {
+    if let Some(what) = crate::pool::special::never_usable(address) {
         sink.invalid(
             field,
-            format!("must be a unicast address, not loopback, multicast or unspecified; got {address}"),
+            format!("must be a unicast address, not loopback, multicast, broadcast or unspecified; got {address} ({what})"),
         );
         return None;
     }
@@ -65,17 +61,29 @@ pub(crate) fn interface_name(sink: &mut ProblemSink<'_>, field: &str, value: &st
     }
 }
 
+/// Whether `label` is an RFC 1123 label: 1–63 of a-z, 0-9 and '-', not starting or ending in '-'.
+fn valid_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && label
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+}
+
+/// Checks an RFC 1123 DNS label (namespace names).
+pub(crate) fn dns_label(sink: &mut ProblemSink<'_>, field: &str, value: &str) {
+    if !valid_label(value) {
+        sink.invalid(
+            field,
+            format!("must be a lowercase RFC 1123 label (a-z, 0-9, '-', at most 63), got {value:?}"),
+        );
+    }
+}
+
 /// Checks an RFC 1123 DNS subdomain (node names).
 pub(crate) fn dns_subdomain(sink: &mut ProblemSink<'_>, field: &str, value: &str) {
-    let valid_label = |label: &str| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label
-                .bytes()
-                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-    };
     if value.is_empty() || value.len() > 253 || !value.split('.').all(valid_label) {
         sink.invalid(
             field,

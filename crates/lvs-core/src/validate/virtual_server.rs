@@ -10,7 +10,7 @@ use lvs_api::{
     TunnelType, VipPlacement, VirtualServer, VirtualServerSpec,
 };
 
-use super::{ServiceIdentity, ValidVirtualServer, family_of, fields, health_check::health_check};
+use super::{ServiceKind, ValidVirtualServer, family_of, fields, health_check::health_check};
 use crate::object::{Kind, key_of};
 use crate::problem::{Problem, ProblemSink};
 
@@ -28,7 +28,20 @@ pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<
         .as_deref()
         .and_then(|value| fields::unicast_address(&mut sink, "spec.address", value));
     let family = resolve_family(&mut sink, spec, address);
-    let identity = identity(&mut sink, spec, address, family);
+    let service = service_kind(&mut sink, spec);
+    if let Some(pool) = &spec.address_pool {
+        fields::dns_subdomain(&mut sink, "spec.addressPool", pool);
+        if spec.fwmark.is_some() && spec.address.is_none() {
+            sink.invalid(
+                "spec.addressPool",
+                "needs spec.address with spec.fwmark: a fwmark service without address has no VIP",
+            );
+        }
+    }
+    let recorded = object.status.as_ref().and_then(|status| {
+        let address = status.address.as_deref()?.parse::<IpAddr>().ok()?;
+        Some((address, status.address_pool.clone()?))
+    });
     let fwmark_ports = fwmark_ports(&mut sink, spec);
 
     let mut scheduler_flags = spec.scheduler_flags.clone().unwrap_or_default();
@@ -120,12 +133,16 @@ pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<
     let health_check = health_check(&mut sink, spec.health_check.as_ref(), spec.protocol);
     let fallback = fallback(&mut sink, spec, family);
 
-    match (identity, real_server_selector) {
-        (Some(identity), Some(real_server_selector)) if !sink.has_errors() => Ok(ValidVirtualServer {
+    match (service, real_server_selector) {
+        (Some(service), Some(real_server_selector)) if !sink.has_errors() => Ok(ValidVirtualServer {
             generation: object.metadata.generation,
             created: object.metadata.creation_timestamp.as_ref().map(|time| time.0),
-            identity,
+            service,
             address,
+            requested_pool: spec.address_pool.clone(),
+            recorded,
+            pool: None,
+            mark_mask: None,
             family,
             protocol: spec.protocol,
             fwmark_ports,
@@ -168,12 +185,7 @@ fn resolve_family(
     }
 }
 
-fn identity(
-    sink: &mut ProblemSink<'_>,
-    spec: &VirtualServerSpec,
-    address: Option<IpAddr>,
-    family: AddressFamily,
-) -> Option<ServiceIdentity> {
+fn service_kind(sink: &mut ProblemSink<'_>, spec: &VirtualServerSpec) -> Option<ServiceKind> {
     match (spec.port, spec.fwmark) {
         (Some(_), Some(_)) => {
             sink.invalid("spec.port", "must be omitted when spec.fwmark is set");
@@ -184,23 +196,13 @@ fn identity(
             None
         }
         (None, Some(mark)) => {
-            let Some(mark) = NonZeroU32::new(mark) else {
+            let mark = NonZeroU32::new(mark);
+            if mark.is_none() {
                 sink.invalid("spec.fwmark", "must be 1–4294967295, got 0");
-                return None;
-            };
-            Some(ServiceIdentity::Fwmark { family, mark })
-        }
-        (Some(port), None) => {
-            let port = fields::port(sink, "spec.port", port)?;
-            if spec.address.is_none() {
-                sink.invalid("spec.address", "is required unless spec.fwmark is set");
             }
-            Some(ServiceIdentity::Address {
-                address: address?,
-                port,
-                protocol: spec.protocol,
-            })
+            mark.map(ServiceKind::Fwmark)
         }
+        (Some(port), None) => fields::port(sink, "spec.port", port).map(ServiceKind::Port),
     }
 }
 
