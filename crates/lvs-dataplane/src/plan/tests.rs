@@ -410,3 +410,32 @@ fn sync_daemon_ops_print_what_they_do() {
         "stop IPVS sync daemon backup"
     );
 }
+
+#[test]
+fn a_mark_rule_whose_mask_changed_is_reprogrammed() {
+    let node = |mask| NodeState {
+        nftables: Some(NftRules {
+            marks: vec![MarkRule {
+                address: ip("10.0.0.3"),
+                protocol: Protocol::Tcp,
+                ports: vec![80],
+                mark: 0x68,
+                mask,
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let desired = node(0xff);
+    let ops = plan(&desired, &node(u32::MAX));
+    assert_eq!(
+        ops.last(),
+        Some(&Op::ReplaceNftables(desired.nftables.clone().unwrap())),
+        "{ops:?}"
+    );
+    assert_eq!(
+        plan(&desired, &node(0xff)),
+        Vec::<Op>::new(),
+        "the same mask: nothing to do"
+    );
+}
