@@ -434,6 +434,15 @@ fn a_mark_rule_whose_mask_changed_is_reprogrammed() {
         "{ops:?}"
     );
     assert_eq!(
+        ops.last().unwrap().to_string(),
+        "nft -f - (replace tables lvs-operator: 0 arp guards, 0 redirects, 0 masquerades, 1 marks; masked: 10.0.0.3 0x68/0xff)",
+        "the plan shows a mask that is not the whole mark"
+    );
+    assert_eq!(
+        Op::ReplaceNftables(node(u32::MAX).nftables.unwrap()).to_string(),
+        "nft -f - (replace tables lvs-operator: 0 arp guards, 0 redirects, 0 masquerades, 1 marks)"
+    );
+    assert_eq!(
         plan(&desired, &node(0xff)),
         Vec::<Op>::new(),
         "the same mask: nothing to do"
