@@ -219,6 +219,7 @@ fn add_director_service(
             protocol: protocol(service.protocol),
             ports: service.fwmark_ports.clone(),
             mark,
+            mask: service.fwmark_mask.unwrap_or(u32::MAX),
         });
     }
     if service.vip_placement == VipPlacement::Dummy {

@@ -323,6 +323,24 @@ pub struct MarkRule {
     pub ports: Vec<u16>,
     /// The mark.
     pub mark: u32,
+    /// The bits of the packet mark this rule writes; `mark` must lie inside them, and the other
+    /// bits keep what the packet carried (other software — kube-proxy, Calico, Cilium — uses
+    /// them). `u32::MAX`: the whole mark (`meta mark set MARK`), which is also what a record
+    /// written before masks existed means.
+    #[serde(default = "whole_mark")]
+    pub mask: u32,
+}
+
+impl MarkRule {
+    /// Whether the rule writes the whole packet mark.
+    pub fn writes_whole_mark(&self) -> bool {
+        self.mask == u32::MAX
+    }
+}
+
+/// The mask of a mark rule that writes the whole packet mark.
+fn whole_mark() -> u32 {
+    u32::MAX
 }
 
 /// Everything lvs-operator keeps in its own nftables tables.

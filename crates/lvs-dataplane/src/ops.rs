@@ -147,6 +147,22 @@ fn destination_options(destination: &Destination) -> String {
     text
 }
 
+/// The marks that write only some bits of the packet mark, as `; masked: VIP MARK/MASK, ...`
+/// (iptables' `--set-xmark` notation), or nothing when every mark writes the whole mark.
+fn masked_marks(rules: &NftRules) -> String {
+    let masked: Vec<String> = rules
+        .marks
+        .iter()
+        .filter(|rule| !rule.writes_whole_mark())
+        .map(|rule| format!("{} {:#x}/{:#x}", rule.address, rule.mark, rule.mask))
+        .collect();
+    if masked.is_empty() {
+        String::new()
+    } else {
+        format!("; masked: {}", masked.join(", "))
+    }
+}
+
 fn link(link: &Link) -> String {
     match link {
         Link::Dummy { name } => format!("ip link add {name} type dummy && ip link set {name} up"),
@@ -182,11 +198,12 @@ impl fmt::Display for Op {
             Self::RestoreSysctl(name) => write!(formatter, "sysctl -w {}=<original>", name.replace('/', ".")),
             Self::ReplaceNftables(rules) => write!(
                 formatter,
-                "nft -f - (replace tables lvs-operator: {} arp guards, {} redirects, {} masquerades, {} marks)",
+                "nft -f - (replace tables lvs-operator: {} arp guards, {} redirects, {} masquerades, {} marks{})",
                 rules.arp_guards.len(),
                 rules.redirects.len(),
                 rules.masquerade.len(),
-                rules.marks.len()
+                rules.marks.len(),
+                masked_marks(rules)
             ),
             Self::DeleteNftables => write!(
                 formatter,

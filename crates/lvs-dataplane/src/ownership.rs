@@ -243,6 +243,43 @@ mod tests {
     }
 
     #[test]
+    fn a_mark_rule_recorded_before_masks_existed_wrote_the_whole_mark() {
+        // What an agent without masks installed was `meta mark set MARK`: read back as the
+        // whole-mark rule, it equals an unmasked desired rule, so an upgrade reprograms nothing.
+        use crate::model::{MarkRule, Protocol};
+        let registry: Registry = serde_json::from_value(serde_json::json!({
+            "services": [],
+            "addresses": [],
+            "links": [],
+            "sysctl_originals": {},
+            "nftables": {
+                "arp_guards": [],
+                "redirects": [],
+                "masquerade": [],
+                "marks": [{"address": "10.0.0.3", "protocol": "TCP", "ports": [80], "mark": 104}]
+            },
+            "nftables_fingerprint": "listed"
+        }))
+        .unwrap();
+        let whole = MarkRule {
+            address: "10.0.0.3".parse().unwrap(),
+            protocol: Protocol::Tcp,
+            ports: vec![80],
+            mark: 104,
+            mask: u32::MAX,
+        };
+        let masked = MarkRule {
+            mask: 0xff,
+            ..whole.clone()
+        };
+        assert_eq!(registry.nftables.unwrap().marks, [whole]);
+
+        let json = serde_json::to_value(&masked).unwrap();
+        assert_eq!(json["mask"], 0xff, "{json}");
+        assert_eq!(serde_json::from_value::<MarkRule>(json).unwrap(), masked);
+    }
+
+    #[test]
     fn sync_daemons_are_stored_by_role_name() {
         let mut registry = Registry::default();
         registry.sync_daemons.insert(

@@ -1,15 +1,22 @@
 //! Our nftables tables against the host's real `nft`, in a private network namespace: the JSON
 //! we write is accepted, a replace is idempotent, a delete removes both tables, and nft's
-//! refusals come back with its exit status and message. Needs root, `unshare` and `nft`.
+//! refusals come back with its exit status and message; a masked mark leaves a real packet's other
+//! mark bits alone. Needs root, `unshare`, `nft` and iproute2's `ip`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod ipvs_lab;
 mod netns;
+
+use std::time::{Duration, Instant};
+
+use ipvs_lab::{ip, run};
 
 use lvs_dataplane::dataplane::Operation;
 use lvs_dataplane::linux::nft;
 use lvs_dataplane::model::{ArpGuard, MarkRule, NftRules, PortMatch, Protocol};
 
-/// One rule of every kind: an ARP guard with its rewrite, a redirect, a masquerade, marks.
+/// One rule of every kind: an ARP guard with its rewrite, a redirect, a masquerade, marks (one
+/// on the low byte of the packet mark, one on the whole mark).
 fn rules() -> NftRules {
     let port_match = |address: &str, protocol, port| PortMatch {
         address: address.parse().unwrap(),
@@ -29,12 +36,14 @@ fn rules() -> NftRules {
                 protocol: Protocol::Tcp,
                 ports: vec![80, 443],
                 mark: 104,
+                mask: 0xff,
             },
             MarkRule {
                 address: "10.0.0.4".parse().unwrap(),
                 protocol: Protocol::Sctp,
                 ports: vec![],
                 mark: 105,
+                mask: u32::MAX,
             },
         ],
     }
@@ -65,6 +74,14 @@ async fn nft_takes_our_tables_replaces_them_in_place_and_deletes_them() {
     nft::apply("nft", &nft::replace_batch(&rules()), Operation::Update)
         .await
         .unwrap();
+    let listed = run("nft", &["list", "table", "inet", nft::TABLE]);
+    for line in [
+        // ~0xff | 0x68: nft folds our mark into the and-mask it lists; the value is the same.
+        "ip daddr 10.0.0.3 tcp dport { 80, 443 } meta mark set meta mark & 0xffffff68 | 0x00000068",
+        "ip daddr 10.0.0.4 meta l4proto sctp meta mark set 0x00000069",
+    ] {
+        assert!(listed.contains(line), "missing {line} in {listed}");
+    }
     let second = nft::fingerprint("nft").await.unwrap().expect("our tables");
     assert_eq!(
         first, second,
@@ -113,5 +130,96 @@ async fn a_refusal_and_a_missing_program_say_so() {
     assert!(
         error.contains("cannot run /nonexistent/nft: not found"),
         "{error}"
+    );
+}
+
+/// The packets the rule commented `comment` of table `inet observe` counted.
+fn counted(comment: &str) -> u64 {
+    let listing: serde_json::Value =
+        serde_json::from_str(&run("nft", &["-j", "list", "table", "inet", "observe"])).unwrap();
+    let rule = listing["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|object| object.get("rule"))
+        .find(|rule| rule["comment"] == comment)
+        .unwrap_or_else(|| panic!("no rule {comment} in {listing}"));
+    rule["expr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|statement| statement["counter"]["packets"].as_u64())
+        .unwrap_or_else(|| panic!("no counter in {rule}"))
+}
+
+#[tokio::test]
+async fn a_masked_mark_leaves_the_other_bits_of_a_real_packet_alone() {
+    if !netns::in_private_network("a_masked_mark_leaves_the_other_bits_of_a_real_packet_alone") {
+        return;
+    }
+    // Datagrams to a local address loop back through lo and so through the prerouting hook.
+    ip(&["link", "set", "lo", "up"]);
+    ip(&["addr", "add", "10.0.0.3/32", "dev", "lo"]);
+    // Another program's table marks the packets first (kube-proxy's masquerade bit) ...
+    run("nft", &["add", "table", "inet", "foreign"]);
+    run(
+        "nft",
+        &["add chain inet foreign prerouting { type filter hook prerouting priority -200; policy accept; }"],
+    );
+    run(
+        "nft",
+        &["add rule inet foreign prerouting ip daddr 10.0.0.3 meta mark set meta mark or 0x4000"],
+    );
+    // ... and a later chain counts the marks our rules left.
+    run("nft", &["add", "table", "inet", "observe"]);
+    run(
+        "nft",
+        &["add chain inet observe prerouting { type filter hook prerouting priority -100; policy accept; }"],
+    );
+    for (port, mark, comment) in [
+        (80, "0x4068", "masked"),
+        (80, "0x68", "masked-foreign-bit-lost"),
+        (81, "0x69", "whole"),
+    ] {
+        run(
+            "nft",
+            &[&format!(
+                "add rule inet observe prerouting ip daddr 10.0.0.3 udp dport {port} meta mark {mark} counter comment {comment}"
+            )],
+        );
+    }
+    let mark = |port, mark, mask| MarkRule {
+        address: "10.0.0.3".parse().unwrap(),
+        protocol: Protocol::Udp,
+        ports: vec![port],
+        mark,
+        mask,
+    };
+    let rules = NftRules {
+        marks: vec![mark(80, 0x68, 0xff), mark(81, 0x69, u32::MAX)],
+        ..Default::default()
+    };
+    nft::apply("nft", &nft::replace_batch(&rules), Operation::Update)
+        .await
+        .unwrap();
+
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    socket.send_to(b"masked", "10.0.0.3:80").unwrap();
+    socket.send_to(b"whole", "10.0.0.3:81").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while counted("masked") + counted("masked-foreign-bit-lost") + counted("whole") < 2
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        (
+            counted("masked"),
+            counted("masked-foreign-bit-lost"),
+            counted("whole")
+        ),
+        (1, 0, 1),
+        "mask 0xff: 0x4000 kept and 0x68 added; the whole mark: 0x69 alone\n{}",
+        run("nft", &["list", "ruleset"])
     );
 }

@@ -228,6 +228,40 @@ fn nat_masquerades_its_destinations_and_tunnel_encapsulates() {
 }
 
 #[test]
+fn a_fwmark_service_marks_its_vip_within_its_mask() {
+    let marked = |mask| {
+        let mut fwmark = service(ForwardingMethod::DirectRouting);
+        fwmark.port = None;
+        fwmark.fwmark = Some(0x68);
+        fwmark.fwmark_ports = vec![80, 443];
+        fwmark.fwmark_mask = mask;
+        let state = desired_state(
+            &LvsNodeConfigSpec {
+                director_services: vec![fwmark],
+                ..Default::default()
+            },
+            &inputs(&healthy),
+        );
+        state.nftables.unwrap().marks
+    };
+    assert_eq!(
+        marked(Some(0xff)),
+        [MarkRule {
+            address: "10.100.0.100".parse().unwrap(),
+            protocol: lvs_dataplane::model::Protocol::Tcp,
+            ports: vec![80, 443],
+            mark: 0x68,
+            mask: 0xff,
+        }]
+    );
+    assert_eq!(
+        marked(None)[0].mask,
+        u32::MAX,
+        "no mask: the whole mark, as before masks existed"
+    );
+}
+
+#[test]
 fn awaiting_real_servers_get_no_traffic() {
     let mut gated = service(ForwardingMethod::DirectRouting);
     gated.destinations[0].awaiting_node = true;

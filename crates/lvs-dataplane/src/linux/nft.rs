@@ -12,7 +12,7 @@ use json::{
 use run::RunError;
 
 use crate::dataplane::{DataplaneError, Object as DataplaneObject, Operation};
-use crate::model::{NftRules, PortMatch, Protocol};
+use crate::model::{MarkRule, NftRules, PortMatch, Protocol};
 
 /// Name of both our tables (`arp lvs-operator`, `inet lvs-operator`).
 pub const TABLE: &str = "lvs-operator";
@@ -106,8 +106,8 @@ pub fn replace_batch(rules: &NftRules) -> Nftables {
                 ));
             }
             statements.push(Statement::Mangle(Mangle {
-                key: Expression::Meta(Meta { key: MetaKey::Mark }),
-                value: Expression::Number(mark.mark),
+                key: packet_mark(),
+                value: mark_value(mark),
             }));
             rule(&mut batch, Family::Inet, "mark", statements);
         }
@@ -272,6 +272,22 @@ fn protocol_name(protocol: Protocol) -> &'static str {
         Protocol::Udp => "udp",
         Protocol::Sctp => "sctp",
     }
+}
+
+fn packet_mark() -> Expression {
+    Expression::Meta(Meta { key: MetaKey::Mark })
+}
+
+/// What a mark rule sets the packet mark to: the mark itself when the rule writes the whole
+/// mark, else `meta mark & ~mask | mark` — the bits outside the mask as the packet carried them
+/// (nft lists it back as `meta mark & (~mask | mark) | mark`, the same value).
+fn mark_value(rule: &MarkRule) -> Expression {
+    let mark = Expression::Number(rule.mark);
+    if rule.writes_whole_mark() {
+        return mark;
+    }
+    let kept = Expression::And(Box::new((packet_mark(), Expression::Number(!rule.mask))));
+    Expression::Or(Box::new((kept, mark)))
 }
 
 /// One port as a number, several as an anonymous set.

@@ -410,3 +410,41 @@ fn sync_daemon_ops_print_what_they_do() {
         "stop IPVS sync daemon backup"
     );
 }
+
+#[test]
+fn a_mark_rule_whose_mask_changed_is_reprogrammed() {
+    let node = |mask| NodeState {
+        nftables: Some(NftRules {
+            marks: vec![MarkRule {
+                address: ip("10.0.0.3"),
+                protocol: Protocol::Tcp,
+                ports: vec![80],
+                mark: 0x68,
+                mask,
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let desired = node(0xff);
+    let ops = plan(&desired, &node(u32::MAX));
+    assert_eq!(
+        ops.last(),
+        Some(&Op::ReplaceNftables(desired.nftables.clone().unwrap())),
+        "{ops:?}"
+    );
+    assert_eq!(
+        ops.last().unwrap().to_string(),
+        "nft -f - (replace tables lvs-operator: 0 arp guards, 0 redirects, 0 masquerades, 1 marks; masked: 10.0.0.3 0x68/0xff)",
+        "the plan shows a mask that is not the whole mark"
+    );
+    assert_eq!(
+        Op::ReplaceNftables(node(u32::MAX).nftables.unwrap()).to_string(),
+        "nft -f - (replace tables lvs-operator: 0 arp guards, 0 redirects, 0 masquerades, 1 marks)"
+    );
+    assert_eq!(
+        plan(&desired, &node(0xff)),
+        Vec::<Op>::new(),
+        "the same mask: nothing to do"
+    );
+}

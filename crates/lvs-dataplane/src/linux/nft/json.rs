@@ -172,7 +172,7 @@ pub enum Operator {
     Equal,
 }
 
-/// An expression: a packet field, a meta key, a set, or an immediate value.
+/// An expression: a packet field, a meta key, a set, a bitwise operation, or an immediate value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Expression {
@@ -182,6 +182,12 @@ pub enum Expression {
     Meta(Meta),
     /// `{"set": [...]}`: an anonymous set, matched by membership.
     Set(Vec<Expression>),
+    /// `{"&": [LEFT, RIGHT]}`: bitwise and, e.g. of the packet mark and the bits it keeps.
+    #[serde(rename = "&")]
+    And(Box<(Expression, Expression)>),
+    /// `{"|": [LEFT, RIGHT]}`: bitwise or, e.g. of the kept bits and our mark.
+    #[serde(rename = "|")]
+    Or(Box<(Expression, Expression)>),
     /// A string nft parses in the left side's type: an address, `request`, `tcp`.
     #[serde(untagged)]
     String(String),
