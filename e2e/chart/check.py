@@ -466,6 +466,11 @@ def check_component_rbac(documents: list[render.Document], component: str, entry
             elif not requested:
                 unjustified.append(f"{describe(grant)} ({role})")
     require(not unjustified, f"{component}: granted but neither requested nor listed in alsoGranted: " + "; ".join(unjustified))
+    grants = [g for _, _, rule in rules for g in expand(rule)]
+    stale = [describe(a) for a in also if any(same_request(a, r) and same_request(r, a) for r in entry["requests"])]
+    require(not stale, f"{component}: requested now, drop from alsoGranted in api-requests.json: " + "; ".join(stale))
+    ungranted = [describe(a) for a in also if not any(same_request(g, a) and same_request(a, g) for g in grants)]
+    require(not ungranted, f"{component}: listed in alsoGranted but not granted (stale?): " + "; ".join(ungranted))
     if component == "agent":
         writes = [describe(g) for _, _, rule in rules for g in expand(rule)
                   if g["verb"] in WRITE_VERBS and (g["group"], g["resource"], g["subresource"]) != ("lvs.operator.io", "lvsnodeconfigs", "status")]
@@ -473,11 +478,50 @@ def check_component_rbac(documents: list[render.Document], component: str, entry
         note("agent: no write verb on anything but lvsnodeconfigs/status")
 
 
+# What the controller needs for address pools (#13), whatever api-requests.json says yet.
+CONTROLLER_POOL_REQUESTS = [
+    {"verb": verb, "group": group, "resource": resource, "subresource": subresource, "scope": "Cluster"}
+    for verb, group, resource, subresource in [
+        ("get", "lvs.operator.io", "addresspools", ""),
+        ("list", "lvs.operator.io", "addresspools", ""),
+        ("watch", "lvs.operator.io", "addresspools", ""),
+        ("get", "", "namespaces", ""),
+        ("list", "", "namespaces", ""),
+        ("watch", "", "namespaces", ""),
+        ("patch", "lvs.operator.io", "addresspools", "status"),
+    ]
+]
+
+
+def controller_pool_problems(documents: list[render.Document]) -> list[str]:
+    """The address-pool requests the controller's cluster-wide rules do not grant."""
+    accounts = [d for d in documents if d.kind == "ServiceAccount"
+                and d.object["metadata"]["labels"].get("app.kubernetes.io/component") == "controller"]
+    require(len(accounts) == 1, f"controller: {len(accounts)} ServiceAccounts")
+    rules = bound_rules(documents, accounts[0].name, accounts[0].object["metadata"]["namespace"])
+    return [describe(request) for request in CONTROLLER_POOL_REQUESTS
+            if not any(scope is None and rule_grants(rule, request) for scope, _, rule in rules)]
+
+
 def check_rbac() -> None:
     requests = json.loads((HERE / "api-requests.json").read_text())
     documents = render.render_chart()
     for component in ("agent", "controller"):
         check_component_rbac(documents, component, requests[component])
+    missing = controller_pool_problems(documents)
+    require(not missing, "controller: address pools need, cluster-wide: " + "; ".join(missing))
+    note("controller: cluster-wide " + ", ".join(describe(r) for r in CONTROLLER_POOL_REQUESTS))
+    # The negative control: without its addresspools and namespaces rules the controller must fail.
+    stripped = copy.deepcopy(documents)
+    for document in stripped:
+        if document.kind == "ClusterRole":
+            document.object["rules"] = [
+                rule for rule in document.object.get("rules", [])
+                if not {"addresspools", "namespaces", "addresspools/status"} & set(rule.get("resources", []))
+            ]
+    require(len(controller_pool_problems(stripped)) == len(CONTROLLER_POOL_REQUESTS),
+            "the address-pool check passes without the addresspools and namespaces rules")
+    note("negative control: without the addresspools and namespaces rules all of them are missing")
 
 
 # ---------------------------------------------------------------------------------------------
