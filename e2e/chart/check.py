@@ -113,6 +113,9 @@ BAD_VALUES = {
     "a port above 65535": {"agent": {"metricsPort": 70000}},
     "a log format the binaries do not know": {"controller": {"logFormat": "xml"}},
     "a string where a boolean belongs": {"serviceMonitor": {"enabled": "yes"}},
+    "a Service CIDR without a prefix length": {"serviceCIDRs": ["10.96.0.0"]},
+    "a fwmark mask that is not a number": {"fwmarkMask": "0xgg"},
+    "a fwmark mask of zero": {"fwmarkMask": 0},
 }
 
 
@@ -300,9 +303,15 @@ def check_controller_pod(pod: dict[str, Any], values: dict[str, Any]) -> None:
         require("--leader-election" in arguments, "controller: leader election enabled but not passed")
         require("--leader-election-namespace=$(POD_NAMESPACE)" in arguments, "controller: the lease is not in the release namespace")
     require(env_of(main).get("POD_NAMESPACE") == {"fieldRef": {"fieldPath": "metadata.namespace"}}, "controller: POD_NAMESPACE not from the downward API")
+    service_cidrs = [a.removeprefix("--service-cidr=") for a in arguments if a.startswith("--service-cidr=")]
+    require(service_cidrs == values["serviceCIDRs"], f"controller: --service-cidr {service_cidrs}, values say {values['serviceCIDRs']}")
+    masks = [a.removeprefix("--fwmark-mask=") for a in arguments if a.startswith("--fwmark-mask=")]
+    require(len(masks) == 1 and int(masks[0], 0) == int(str(values["fwmarkMask"]), 0),
+            f"controller: --fwmark-mask {masks}, values say {values['fwmarkMask']!r}")
     note("controller: non-root, read-only root, ALL capabilities dropped, none added, RuntimeDefault seccomp, "
          "no host network/PID/IPC/paths, probes /healthz and /readyz, leader election "
-         + ("on" if values["controller"]["leaderElection"]["enabled"] else "off"))
+         + ("on" if values["controller"]["leaderElection"]["enabled"] else "off")
+         + f", --service-cidr {service_cidrs or 'none'}, --fwmark-mask={masks[0]}")
 
 
 def check_agent_pod(pod: dict[str, Any], values: dict[str, Any]) -> None:
