@@ -6,6 +6,7 @@
   kubernetes-schema  every rendered built-in object passes `kubernetes-validate --strict -k 1.33.0`
   pod-security       the controller and agent pods' privileges (host access, capabilities, users, probes)
   rbac               each component's requests (api-requests.json) granted, and nothing else
+  user-roles         view/edit/admin aggregation: tenants write VirtualServers and RealServers, no status, no pools
   examples           examples/**/*.yaml and the samples against the CRD schemas (check-jsonschema)
   printer-columns    `kubectl get vs` columns resolve to the expected values on a sample with a status
 
@@ -29,6 +30,7 @@ from jsonpath_ng.ext import parse as parse_jsonpath
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import render  # noqa: E402  (the renderer beside this file)
+import user_roles  # noqa: E402
 
 ROOT = render.ROOT
 CHART = render.CHART
@@ -116,6 +118,8 @@ BAD_VALUES = {
     "a Service CIDR without a prefix length": {"serviceCIDRs": ["10.96.0.0"]},
     "a fwmark mask that is not a number": {"fwmarkMask": "0xgg"},
     "a fwmark mask of zero": {"fwmarkMask": 0},
+    "an aggregation switch that is a string": {"rbac": {"aggregateToDefaultRoles": "true"}},
+    "an AddressPool reader without a kind": {"rbac": {"addressPoolReaders": [{"name": "tenants"}]}},
 }
 
 
@@ -534,6 +538,99 @@ def check_rbac() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# user-roles
+
+WRITES = ["create", "update", "patch", "delete", "deletecollection"]
+READS = ["get", "list", "watch"]
+TENANT = "team-a"
+READERS_GROUP = "lvs-tenants"
+
+
+def asks(verbs: list[str], resources: list[str], namespace: str | None = None) -> list[user_roles.Ask]:
+    return [user_roles.Ask(verb, resource, namespace) for resource in resources for verb in verbs]
+
+
+def nobody_writes_pools_or_status(namespace: str | None) -> list[user_roles.Ask]:
+    """What only the controller (status) and cluster-admin (pools) may do."""
+    return (asks(WRITES, ["addresspools"]) + asks(["patch", "update"], ["addresspools/status"])
+            + asks(["patch", "update"], ["virtualservers/status", "realservers/status"], namespace)
+            + asks(WRITES + READS, ["lvsnodeconfigs"]))
+
+
+def user_role_scenarios() -> list[tuple[user_roles.User, list[user_roles.Ask], list[user_roles.Ask]]]:
+    """(user, what they must be allowed, what they must be refused), with rbac.addressPoolReaders
+    naming the group READERS_GROUP."""
+    tenant = user_roles.User("alice", [READERS_GROUP, "system:authenticated"], [("edit", TENANT)])
+    namespace_admin = user_roles.User("bob", ["system:authenticated"], [("admin", TENANT)])
+    viewer = user_roles.User("carol", ["system:authenticated"], [("view", None)])
+    cluster_admin_role = user_roles.User("dave", ["system:authenticated"], [("admin", None)])
+    ours = ["virtualservers", "realservers"]
+    return [
+        (tenant,
+         asks(READS, ["addresspools"]) + asks(READS + WRITES, ours, TENANT),
+         nobody_writes_pools_or_status(TENANT) + asks(READS + WRITES, ours, "team-b")),
+        (namespace_admin,
+         asks(READS + WRITES, ours, TENANT),
+         asks(READS, ["addresspools"]) + nobody_writes_pools_or_status(TENANT)),
+        (viewer,
+         asks(READS, ["addresspools"]) + asks(READS, ours) + asks(READS, ours, "team-b"),
+         asks(WRITES, ours, "team-b") + nobody_writes_pools_or_status("team-b")),
+        (cluster_admin_role,
+         asks(READS, ["addresspools"]) + asks(READS + WRITES, ours, "team-b"),
+         nobody_writes_pools_or_status("team-b")),
+    ]
+
+
+def user_role_problems(documents: list[render.Document]) -> list[str]:
+    return [problem for user, may, may_not in user_role_scenarios()
+            for problem in user_roles.problems(documents, user, may, may_not)]
+
+
+def check_user_roles() -> None:
+    readers = {"rbac": {"addressPoolReaders": [{"kind": "Group", "name": READERS_GROUP}]}}
+    documents = render.render_chart(readers)
+    found = user_role_problems(documents)
+    require(not found, "with rbac.addressPoolReaders: " + "; ".join(found))
+    for user, may, may_not in user_role_scenarios():
+        examples = [next(a for a in may_not if a.resource == r) for r in ("addresspools", "virtualservers/status") if any(a.resource == r for a in may_not)]
+        note(f"{user.describe()}: {len(may)} requests allowed, {len(may_not)} refused, e.g. may "
+             + ", ".join(a.describe() for a in may[:4]) + "; may not "
+             + ", ".join(a.describe() for a in examples + may_not[-1:]))
+    # Without readers (the default), a tenant bound in its namespace cannot reach cluster-scoped pools.
+    tenant = user_role_scenarios()[0][0]
+    default = render.render_chart()
+    require(user_roles.problems(default, tenant, [], asks(["get", "list"], ["addresspools"])) == [],
+            "default values: a tenant reads AddressPools without rbac.addressPoolReaders")
+    require(not user_roles.problems(default, tenant, asks(WRITES, ["virtualservers"], TENANT), []),
+            "default values: a tenant bound to edit cannot write VirtualServers")
+    note(f"default values: {tenant.name} may write VirtualServers in {TENANT} but not read AddressPools (no readers)")
+    off = render.render_chart({"rbac": {"aggregateToDefaultRoles": False}})
+    require(user_roles.problems(off, tenant, [], asks(READS, ["virtualservers"], TENANT)) == [],
+            "rbac.aggregateToDefaultRoles=false: edit still reads VirtualServers")
+    note("rbac.aggregateToDefaultRoles=false: view, edit and admin get nothing of lvs.operator.io")
+    # Negative controls: each breaks one promise; the scenarios must notice.
+    def mutated(change: Callable[[dict[str, Any]], None], role_suffix: str) -> list[render.Document]:
+        copied = copy.deepcopy(documents)
+        target = next(d for d in copied if d.kind == "ClusterRole" and d.name.endswith(role_suffix))
+        change(target.object)
+        return copied
+    controls = {
+        "addresspools writable through edit":
+            mutated(lambda role: role["rules"][0]["resources"].append("addresspools"), "-edit"),
+        "virtualservers/status writable through edit":
+            mutated(lambda role: role["rules"][0]["resources"].append("virtualservers/status"), "-edit"),
+        "the read role not aggregated into edit":
+            mutated(lambda role: role["metadata"]["labels"].pop("rbac.authorization.k8s.io/aggregate-to-edit"), "-view"),
+        "the AddressPool reader role without rules":
+            mutated(lambda role: role.update(rules=[]), "-addresspool-reader"),
+    }
+    for label, broken in controls.items():
+        found = user_role_problems(broken)
+        require(bool(found), f"negative control: {label}: no scenario noticed")
+        note(f"negative control: {label}: {found[0]}" + (f" (+{len(found) - 1})" if len(found) > 1 else ""))
+
+
+# ---------------------------------------------------------------------------------------------
 # examples
 
 METADATA_SCHEMA = {
@@ -771,6 +868,7 @@ CHECKS: dict[str, Callable[[], None]] = {
     "kubernetes-schema": check_kubernetes_schema,
     "pod-security": check_pod_security,
     "rbac": check_rbac,
+    "user-roles": check_user_roles,
     "examples": check_examples,
     "printer-columns": check_printer_columns,
 }
