@@ -7,6 +7,7 @@
   pod-security       the controller and agent pods' privileges (host access, capabilities, users, probes)
   rbac               each component's requests (api-requests.json) granted, and nothing else
   user-roles         view/edit/admin aggregation: tenants write VirtualServers and RealServers, no status, no pools
+  address-pools      no AddressPool by default; the ones --set addressPools=... lists, valid against the CRD
   examples           examples/**/*.yaml and the samples against the CRD schemas (check-jsonschema)
   printer-columns    `kubectl get vs` columns resolve to the expected values on a sample with a status
 
@@ -118,6 +119,8 @@ BAD_VALUES = {
     "a Service CIDR without a prefix length": {"serviceCIDRs": ["10.96.0.0"]},
     "a fwmark mask that is not a number": {"fwmarkMask": "0xgg"},
     "a fwmark mask of zero": {"fwmarkMask": 0},
+    "an AddressPool without spec": {"addressPools": [{"name": "team-a"}]},
+    "an AddressPool name that is no DNS name": {"addressPools": [{"name": "Team_A", "spec": {}}]},
     "an aggregation switch that is a string": {"rbac": {"aggregateToDefaultRoles": "true"}},
     "an AddressPool reader without a kind": {"rbac": {"addressPoolReaders": [{"name": "tenants"}]}},
 }
@@ -810,6 +813,48 @@ def check_examples() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# address-pools
+
+# As a cluster admin would pass them to `helm install`: Helm's own --set and --set-json parsers.
+POOL_SET = ("addressPools[0].name=team-a,addressPools[0].spec.addresses[0]=10.100.1.0/28,"
+            "addressPools[0].spec.namespaces[0]=team-a,addressPools[0].spec.forwardingMethods[0]=DirectRouting")
+POOL_SET_JSON = ('addressPools=[{"name":"lab","labels":{"tier":"shared"},'
+                 '"spec":{"addresses":["10.100.0.100-10.100.0.199"],"namespaceSelector":{}}}]')
+
+
+def rendered_pools(values: dict[str, Any] | None) -> list[render.Document]:
+    return [d for d in render.render_chart(values) if d.kind == "AddressPool"]
+
+
+def check_address_pools() -> None:
+    pools = rendered_pools(None)
+    require(not pools, f"default values: AddressPools rendered: {[p.name for p in pools]}")
+    deployed = render.split_documents("deploy/lvs-operator.yaml", (ROOT / "deploy" / "lvs-operator.yaml").read_text())
+    require(not any(d.kind == "AddressPool" for d in deployed), "deploy/ creates an AddressPool")
+    note("default values, deploy/: no AddressPool (every VirtualServer waits for the admin's pool)")
+    schemas = crd_schemas()
+    for flag, values in (("--set", helm.parse_set_string(POOL_SET)), ("--set-json", helm.parse_set_json(POOL_SET_JSON))):
+        pools = rendered_pools(values)
+        wanted = values["addressPools"]
+        require([p.name for p in pools] == [w["name"] for w in wanted],
+                f"{flag}: rendered AddressPools {[p.name for p in pools]}, expected {[w['name'] for w in wanted]}")
+        for pool, want in zip(pools, wanted):
+            require(pool.object["spec"] == want["spec"], f"{flag}: {pool.describe()} spec {pool.object['spec']} is not {want['spec']}")
+            labels = pool.object["metadata"]["labels"]
+            require(labels.get("app.kubernetes.io/instance") == render.RELEASE and all(labels.get(k) == v for k, v in want.get("labels", {}).items()),
+                    f"{flag}: {pool.describe()} labels {labels}")
+            require("namespace" not in pool.object["metadata"], f"{flag}: {pool.describe()} has a namespace (pools are cluster-scoped)")
+        failures = validate_by_kind([(f"{flag} {p.name}", p.object) for p in pools], schemas, WORK / "pools")
+        require(not failures, f"{flag}: rendered AddressPools do not match the CRD schema:\n" + "\n".join(failures.values()))
+        note(f"{flag} {json.dumps(values)}: renders {', '.join(p.describe() for p in pools)}, spec as given, valid against the CRD schema")
+    # The negative control: a misspelt spec field is copied through, and the CRD schema must catch it.
+    broken = helm.parse_set_string(POOL_SET.replace("spec.namespaces", "spec.namespace"))
+    failures = validate_by_kind([("broken", p.object) for p in rendered_pools(broken)], schemas, WORK / "pools-negative")
+    require("AddressPool" in failures, "a rendered AddressPool with spec.namespace (misspelt) passes the CRD schema")
+    note("negative control: a pool with the misspelt spec.namespace is rendered and rejected by the CRD schema")
+
+
+# ---------------------------------------------------------------------------------------------
 # printer-columns
 
 
@@ -869,6 +914,7 @@ CHECKS: dict[str, Callable[[], None]] = {
     "pod-security": check_pod_security,
     "rbac": check_rbac,
     "user-roles": check_user_roles,
+    "address-pools": check_address_pools,
     "examples": check_examples,
     "printer-columns": check_printer_columns,
 }
