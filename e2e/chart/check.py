@@ -8,7 +8,7 @@
   rbac               each component's requests (api-requests.json) granted, and nothing else
   user-roles         view/edit/admin aggregation: tenants write VirtualServers and RealServers, no status, no pools
   address-pools      no AddressPool by default; the ones --set addressPools=... lists, valid against the CRD
-  examples           examples/**/*.yaml and the samples against the CRD schemas (check-jsonschema)
+  examples           examples/**/*.yaml, the samples and README.md's yaml blocks against the CRD schemas
   printer-columns    `kubectl get vs` columns resolve to the expected values on a sample with a status
 
 Usage: e2e/chart/check [CHECK...]   (default: all). Exits 1 when any check failed.
@@ -778,6 +778,18 @@ def load_objects(paths: list[Path]) -> list[tuple[str, dict[str, Any]]]:
     return objects
 
 
+def readme_objects() -> list[tuple[str, dict[str, Any]]]:
+    """The objects in README.md's ```yaml blocks."""
+    objects = []
+    text = (ROOT / "README.md").read_text()
+    for number, block in enumerate(re.findall(r"^```yaml\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)):
+        for index, obj in enumerate(yaml.safe_load_all(block)):
+            if obj is not None:
+                objects.append((f"README.md-yaml{number}#{index}", obj))
+    require(any(obj["kind"] == "AddressPool" for _, obj in objects), "README.md: no AddressPool in a yaml block")
+    return objects
+
+
 def check_examples() -> None:
     schemas = crd_schemas()
     schema_folder = WORK / "schemas"
@@ -790,14 +802,14 @@ def check_examples() -> None:
     require(result.returncode == 0, f"a converted CRD schema is not a valid JSON schema:\n{result.stdout}{result.stderr}")
     note(f"JSON schemas from the CRDs' openAPIV3Schema: {', '.join(sorted(schemas))} (valid draft-07, in {schema_folder.relative_to(ROOT)})")
     paths = sorted((ROOT / "examples").rglob("*.yaml")) + sorted((HERE / "samples").glob("*.yaml"))
-    objects = load_objects(paths)
+    objects = load_objects(paths) + readme_objects()
     require(objects, "no example objects found")
     failures = validate_by_kind(objects, schemas, WORK / "examples")
     require(not failures, "\n".join(f"{kind}:\n{output}" for kind, output in failures.items()))
     counts: dict[str, int] = {}
     for _, obj in objects:
         counts[obj["kind"]] = counts.get(obj["kind"], 0) + 1
-    note(f"{len(paths)} files, {len(objects)} objects valid against the CRD schemas (check-jsonschema): "
+    note(f"{len(paths)} files and README.md's yaml blocks, {len(objects)} objects valid against the CRD schemas (check-jsonschema): "
          + ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
          + " (Node against a minimal schema of the fields standalone mode reads)")
     # The negative control: a wrong type and an unknown field must both be caught.
