@@ -6,7 +6,9 @@
   kubernetes-schema  every rendered built-in object passes `kubernetes-validate --strict -k 1.33.0`
   pod-security       the controller and agent pods' privileges (host access, capabilities, users, probes)
   rbac               each component's requests (api-requests.json) granted, and nothing else
-  examples           examples/**/*.yaml and the samples against the CRD schemas (check-jsonschema)
+  user-roles         view/edit/admin aggregation: tenants write VirtualServers and RealServers, no status, no pools
+  address-pools      no AddressPool by default; the ones --set addressPools=... lists, valid against the CRD
+  examples           examples/**/*.yaml, the samples and README.md's yaml blocks against the CRD schemas
   printer-columns    `kubectl get vs` columns resolve to the expected values on a sample with a status
 
 Usage: e2e/chart/check [CHECK...]   (default: all). Exits 1 when any check failed.
@@ -29,6 +31,7 @@ from jsonpath_ng.ext import parse as parse_jsonpath
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import render  # noqa: E402  (the renderer beside this file)
+import user_roles  # noqa: E402
 
 ROOT = render.ROOT
 CHART = render.CHART
@@ -113,6 +116,13 @@ BAD_VALUES = {
     "a port above 65535": {"agent": {"metricsPort": 70000}},
     "a log format the binaries do not know": {"controller": {"logFormat": "xml"}},
     "a string where a boolean belongs": {"serviceMonitor": {"enabled": "yes"}},
+    "a Service CIDR without a prefix length": {"serviceCIDRs": ["10.96.0.0"]},
+    "a fwmark mask that is not a number": {"fwmarkMask": "0xgg"},
+    "a fwmark mask of zero": {"fwmarkMask": 0},
+    "an AddressPool without spec": {"addressPools": [{"name": "team-a"}]},
+    "an AddressPool name that is no DNS name": {"addressPools": [{"name": "Team_A", "spec": {}}]},
+    "an aggregation switch that is a string": {"rbac": {"aggregateToDefaultRoles": "true"}},
+    "an AddressPool reader without a kind": {"rbac": {"addressPoolReaders": [{"name": "tenants"}]}},
 }
 
 
@@ -300,9 +310,15 @@ def check_controller_pod(pod: dict[str, Any], values: dict[str, Any]) -> None:
         require("--leader-election" in arguments, "controller: leader election enabled but not passed")
         require("--leader-election-namespace=$(POD_NAMESPACE)" in arguments, "controller: the lease is not in the release namespace")
     require(env_of(main).get("POD_NAMESPACE") == {"fieldRef": {"fieldPath": "metadata.namespace"}}, "controller: POD_NAMESPACE not from the downward API")
+    service_cidrs = [a.removeprefix("--service-cidr=") for a in arguments if a.startswith("--service-cidr=")]
+    require(service_cidrs == values["serviceCIDRs"], f"controller: --service-cidr {service_cidrs}, values say {values['serviceCIDRs']}")
+    masks = [a.removeprefix("--fwmark-mask=") for a in arguments if a.startswith("--fwmark-mask=")]
+    require(len(masks) == 1 and int(masks[0], 0) == int(str(values["fwmarkMask"]), 0),
+            f"controller: --fwmark-mask {masks}, values say {values['fwmarkMask']!r}")
     note("controller: non-root, read-only root, ALL capabilities dropped, none added, RuntimeDefault seccomp, "
          "no host network/PID/IPC/paths, probes /healthz and /readyz, leader election "
-         + ("on" if values["controller"]["leaderElection"]["enabled"] else "off"))
+         + ("on" if values["controller"]["leaderElection"]["enabled"] else "off")
+         + f", --service-cidr {service_cidrs or 'none'}, --fwmark-mask={masks[0]}")
 
 
 def check_agent_pod(pod: dict[str, Any], values: dict[str, Any]) -> None:
@@ -466,6 +482,11 @@ def check_component_rbac(documents: list[render.Document], component: str, entry
             elif not requested:
                 unjustified.append(f"{describe(grant)} ({role})")
     require(not unjustified, f"{component}: granted but neither requested nor listed in alsoGranted: " + "; ".join(unjustified))
+    grants = [g for _, _, rule in rules for g in expand(rule)]
+    stale = [describe(a) for a in also if any(same_request(a, r) and same_request(r, a) for r in entry["requests"])]
+    require(not stale, f"{component}: requested now, drop from alsoGranted in api-requests.json: " + "; ".join(stale))
+    ungranted = [describe(a) for a in also if not any(same_request(g, a) and same_request(a, g) for g in grants)]
+    require(not ungranted, f"{component}: listed in alsoGranted but not granted (stale?): " + "; ".join(ungranted))
     if component == "agent":
         writes = [describe(g) for _, _, rule in rules for g in expand(rule)
                   if g["verb"] in WRITE_VERBS and (g["group"], g["resource"], g["subresource"]) != ("lvs.operator.io", "lvsnodeconfigs", "status")]
@@ -473,11 +494,143 @@ def check_component_rbac(documents: list[render.Document], component: str, entry
         note("agent: no write verb on anything but lvsnodeconfigs/status")
 
 
+# What the controller needs for address pools (#13), whatever api-requests.json says yet.
+CONTROLLER_POOL_REQUESTS = [
+    {"verb": verb, "group": group, "resource": resource, "subresource": subresource, "scope": "Cluster"}
+    for verb, group, resource, subresource in [
+        ("get", "lvs.operator.io", "addresspools", ""),
+        ("list", "lvs.operator.io", "addresspools", ""),
+        ("watch", "lvs.operator.io", "addresspools", ""),
+        ("get", "", "namespaces", ""),
+        ("list", "", "namespaces", ""),
+        ("watch", "", "namespaces", ""),
+        ("patch", "lvs.operator.io", "addresspools", "status"),
+    ]
+]
+
+
+def controller_pool_problems(documents: list[render.Document]) -> list[str]:
+    """The address-pool requests the controller's cluster-wide rules do not grant."""
+    accounts = [d for d in documents if d.kind == "ServiceAccount"
+                and d.object["metadata"]["labels"].get("app.kubernetes.io/component") == "controller"]
+    require(len(accounts) == 1, f"controller: {len(accounts)} ServiceAccounts")
+    rules = bound_rules(documents, accounts[0].name, accounts[0].object["metadata"]["namespace"])
+    return [describe(request) for request in CONTROLLER_POOL_REQUESTS
+            if not any(scope is None and rule_grants(rule, request) for scope, _, rule in rules)]
+
+
 def check_rbac() -> None:
     requests = json.loads((HERE / "api-requests.json").read_text())
     documents = render.render_chart()
     for component in ("agent", "controller"):
         check_component_rbac(documents, component, requests[component])
+    missing = controller_pool_problems(documents)
+    require(not missing, "controller: address pools need, cluster-wide: " + "; ".join(missing))
+    note("controller: cluster-wide " + ", ".join(describe(r) for r in CONTROLLER_POOL_REQUESTS))
+    # The negative control: without its addresspools and namespaces rules the controller must fail.
+    stripped = copy.deepcopy(documents)
+    for document in stripped:
+        if document.kind == "ClusterRole":
+            document.object["rules"] = [
+                rule for rule in document.object.get("rules", [])
+                if not {"addresspools", "namespaces", "addresspools/status"} & set(rule.get("resources", []))
+            ]
+    require(len(controller_pool_problems(stripped)) == len(CONTROLLER_POOL_REQUESTS),
+            "the address-pool check passes without the addresspools and namespaces rules")
+    note("negative control: without the addresspools and namespaces rules all of them are missing")
+
+
+# ---------------------------------------------------------------------------------------------
+# user-roles
+
+WRITES = ["create", "update", "patch", "delete", "deletecollection"]
+READS = ["get", "list", "watch"]
+TENANT = "team-a"
+READERS_GROUP = "lvs-tenants"
+
+
+def asks(verbs: list[str], resources: list[str], namespace: str | None = None) -> list[user_roles.Ask]:
+    return [user_roles.Ask(verb, resource, namespace) for resource in resources for verb in verbs]
+
+
+def nobody_writes_pools_or_status(namespace: str | None) -> list[user_roles.Ask]:
+    """What only the controller (status) and cluster-admin (pools) may do."""
+    return (asks(WRITES, ["addresspools"]) + asks(["patch", "update"], ["addresspools/status"])
+            + asks(["patch", "update"], ["virtualservers/status", "realservers/status"], namespace)
+            + asks(WRITES + READS, ["lvsnodeconfigs"]))
+
+
+def user_role_scenarios() -> list[tuple[user_roles.User, list[user_roles.Ask], list[user_roles.Ask]]]:
+    """(user, what they must be allowed, what they must be refused), with rbac.addressPoolReaders
+    naming the group READERS_GROUP."""
+    tenant = user_roles.User("alice", [READERS_GROUP, "system:authenticated"], [("edit", TENANT)])
+    namespace_admin = user_roles.User("bob", ["system:authenticated"], [("admin", TENANT)])
+    viewer = user_roles.User("carol", ["system:authenticated"], [("view", None)])
+    cluster_admin_role = user_roles.User("dave", ["system:authenticated"], [("admin", None)])
+    ours = ["virtualservers", "realservers"]
+    return [
+        (tenant,
+         asks(READS, ["addresspools"]) + asks(READS + WRITES, ours, TENANT),
+         nobody_writes_pools_or_status(TENANT) + asks(READS + WRITES, ours, "team-b")),
+        (namespace_admin,
+         asks(READS + WRITES, ours, TENANT),
+         asks(READS, ["addresspools"]) + nobody_writes_pools_or_status(TENANT)),
+        (viewer,
+         asks(READS, ["addresspools"]) + asks(READS, ours) + asks(READS, ours, "team-b"),
+         asks(WRITES, ours, "team-b") + nobody_writes_pools_or_status("team-b")),
+        (cluster_admin_role,
+         asks(READS, ["addresspools"]) + asks(READS + WRITES, ours, "team-b"),
+         nobody_writes_pools_or_status("team-b")),
+    ]
+
+
+def user_role_problems(documents: list[render.Document]) -> list[str]:
+    return [problem for user, may, may_not in user_role_scenarios()
+            for problem in user_roles.problems(documents, user, may, may_not)]
+
+
+def check_user_roles() -> None:
+    readers = {"rbac": {"addressPoolReaders": [{"kind": "Group", "name": READERS_GROUP}]}}
+    documents = render.render_chart(readers)
+    found = user_role_problems(documents)
+    require(not found, "with rbac.addressPoolReaders: " + "; ".join(found))
+    for user, may, may_not in user_role_scenarios():
+        examples = [next(a for a in may_not if a.resource == r) for r in ("addresspools", "virtualservers/status") if any(a.resource == r for a in may_not)]
+        note(f"{user.describe()}: {len(may)} requests allowed, {len(may_not)} refused, e.g. may "
+             + ", ".join(a.describe() for a in may[:4]) + "; may not "
+             + ", ".join(a.describe() for a in examples + may_not[-1:]))
+    # Without readers (the default), a tenant bound in its namespace cannot reach cluster-scoped pools.
+    tenant = user_role_scenarios()[0][0]
+    default = render.render_chart()
+    require(user_roles.problems(default, tenant, [], asks(["get", "list"], ["addresspools"])) == [],
+            "default values: a tenant reads AddressPools without rbac.addressPoolReaders")
+    require(not user_roles.problems(default, tenant, asks(WRITES, ["virtualservers"], TENANT), []),
+            "default values: a tenant bound to edit cannot write VirtualServers")
+    note(f"default values: {tenant.name} may write VirtualServers in {TENANT} but not read AddressPools (no readers)")
+    off = render.render_chart({"rbac": {"aggregateToDefaultRoles": False}})
+    require(user_roles.problems(off, tenant, [], asks(READS, ["virtualservers"], TENANT)) == [],
+            "rbac.aggregateToDefaultRoles=false: edit still reads VirtualServers")
+    note("rbac.aggregateToDefaultRoles=false: view, edit and admin get nothing of lvs.operator.io")
+    # Negative controls: each breaks one promise; the scenarios must notice.
+    def mutated(change: Callable[[dict[str, Any]], None], role_suffix: str) -> list[render.Document]:
+        copied = copy.deepcopy(documents)
+        target = next(d for d in copied if d.kind == "ClusterRole" and d.name.endswith(role_suffix))
+        change(target.object)
+        return copied
+    controls = {
+        "addresspools writable through edit":
+            mutated(lambda role: role["rules"][0]["resources"].append("addresspools"), "-edit"),
+        "virtualservers/status writable through edit":
+            mutated(lambda role: role["rules"][0]["resources"].append("virtualservers/status"), "-edit"),
+        "the read role not aggregated into edit":
+            mutated(lambda role: role["metadata"]["labels"].pop("rbac.authorization.k8s.io/aggregate-to-edit"), "-view"),
+        "the AddressPool reader role without rules":
+            mutated(lambda role: role.update(rules=[]), "-addresspool-reader"),
+    }
+    for label, broken in controls.items():
+        found = user_role_problems(broken)
+        require(bool(found), f"negative control: {label}: no scenario noticed")
+        note(f"negative control: {label}: {found[0]}" + (f" (+{len(found) - 1})" if len(found) > 1 else ""))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -625,6 +778,18 @@ def load_objects(paths: list[Path]) -> list[tuple[str, dict[str, Any]]]:
     return objects
 
 
+def readme_objects() -> list[tuple[str, dict[str, Any]]]:
+    """The objects in README.md's ```yaml blocks."""
+    objects = []
+    text = (ROOT / "README.md").read_text()
+    for number, block in enumerate(re.findall(r"^```yaml\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)):
+        for index, obj in enumerate(yaml.safe_load_all(block)):
+            if obj is not None:
+                objects.append((f"README.md-yaml{number}#{index}", obj))
+    require(any(obj["kind"] == "AddressPool" for _, obj in objects), "README.md: no AddressPool in a yaml block")
+    return objects
+
+
 def check_examples() -> None:
     schemas = crd_schemas()
     schema_folder = WORK / "schemas"
@@ -637,14 +802,14 @@ def check_examples() -> None:
     require(result.returncode == 0, f"a converted CRD schema is not a valid JSON schema:\n{result.stdout}{result.stderr}")
     note(f"JSON schemas from the CRDs' openAPIV3Schema: {', '.join(sorted(schemas))} (valid draft-07, in {schema_folder.relative_to(ROOT)})")
     paths = sorted((ROOT / "examples").rglob("*.yaml")) + sorted((HERE / "samples").glob("*.yaml"))
-    objects = load_objects(paths)
+    objects = load_objects(paths) + readme_objects()
     require(objects, "no example objects found")
     failures = validate_by_kind(objects, schemas, WORK / "examples")
     require(not failures, "\n".join(f"{kind}:\n{output}" for kind, output in failures.items()))
     counts: dict[str, int] = {}
     for _, obj in objects:
         counts[obj["kind"]] = counts.get(obj["kind"], 0) + 1
-    note(f"{len(paths)} files, {len(objects)} objects valid against the CRD schemas (check-jsonschema): "
+    note(f"{len(paths)} files and README.md's yaml blocks, {len(objects)} objects valid against the CRD schemas (check-jsonschema): "
          + ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
          + " (Node against a minimal schema of the fields standalone mode reads)")
     # The negative control: a wrong type and an unknown field must both be caught.
@@ -657,6 +822,48 @@ def check_examples() -> None:
         failures = validate_by_kind([("negative-control", broken)], schemas, WORK / "examples-negative")
         require("VirtualServer" in failures, f"check-jsonschema accepted a VirtualServer with {label}")
         note(f"negative control: a VirtualServer with {label} is rejected")
+
+
+# ---------------------------------------------------------------------------------------------
+# address-pools
+
+# As a cluster admin would pass them to `helm install`: Helm's own --set and --set-json parsers.
+POOL_SET = ("addressPools[0].name=team-a,addressPools[0].spec.addresses[0]=10.100.1.0/28,"
+            "addressPools[0].spec.namespaces[0]=team-a,addressPools[0].spec.forwardingMethods[0]=DirectRouting")
+POOL_SET_JSON = ('addressPools=[{"name":"lab","labels":{"tier":"shared"},'
+                 '"spec":{"addresses":["10.100.0.100-10.100.0.199"],"namespaceSelector":{}}}]')
+
+
+def rendered_pools(values: dict[str, Any] | None) -> list[render.Document]:
+    return [d for d in render.render_chart(values) if d.kind == "AddressPool"]
+
+
+def check_address_pools() -> None:
+    pools = rendered_pools(None)
+    require(not pools, f"default values: AddressPools rendered: {[p.name for p in pools]}")
+    deployed = render.split_documents("deploy/lvs-operator.yaml", (ROOT / "deploy" / "lvs-operator.yaml").read_text())
+    require(not any(d.kind == "AddressPool" for d in deployed), "deploy/ creates an AddressPool")
+    note("default values, deploy/: no AddressPool (every VirtualServer waits for the admin's pool)")
+    schemas = crd_schemas()
+    for flag, values in (("--set", helm.parse_set_string(POOL_SET)), ("--set-json", helm.parse_set_json(POOL_SET_JSON))):
+        pools = rendered_pools(values)
+        wanted = values["addressPools"]
+        require([p.name for p in pools] == [w["name"] for w in wanted],
+                f"{flag}: rendered AddressPools {[p.name for p in pools]}, expected {[w['name'] for w in wanted]}")
+        for pool, want in zip(pools, wanted):
+            require(pool.object["spec"] == want["spec"], f"{flag}: {pool.describe()} spec {pool.object['spec']} is not {want['spec']}")
+            labels = pool.object["metadata"]["labels"]
+            require(labels.get("app.kubernetes.io/instance") == render.RELEASE and all(labels.get(k) == v for k, v in want.get("labels", {}).items()),
+                    f"{flag}: {pool.describe()} labels {labels}")
+            require("namespace" not in pool.object["metadata"], f"{flag}: {pool.describe()} has a namespace (pools are cluster-scoped)")
+        failures = validate_by_kind([(f"{flag} {p.name}", p.object) for p in pools], schemas, WORK / "pools")
+        require(not failures, f"{flag}: rendered AddressPools do not match the CRD schema:\n" + "\n".join(failures.values()))
+        note(f"{flag} {json.dumps(values)}: renders {', '.join(p.describe() for p in pools)}, spec as given, valid against the CRD schema")
+    # The negative control: a misspelt spec field is copied through, and the CRD schema must catch it.
+    broken = helm.parse_set_string(POOL_SET.replace("spec.namespaces", "spec.namespace"))
+    failures = validate_by_kind([("broken", p.object) for p in rendered_pools(broken)], schemas, WORK / "pools-negative")
+    require("AddressPool" in failures, "a rendered AddressPool with spec.namespace (misspelt) passes the CRD schema")
+    note("negative control: a pool with the misspelt spec.namespace is rendered and rejected by the CRD schema")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -718,6 +925,8 @@ CHECKS: dict[str, Callable[[], None]] = {
     "kubernetes-schema": check_kubernetes_schema,
     "pod-security": check_pod_security,
     "rbac": check_rbac,
+    "user-roles": check_user_roles,
+    "address-pools": check_address_pools,
     "examples": check_examples,
     "printer-columns": check_printer_columns,
 }

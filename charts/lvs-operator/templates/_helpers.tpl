@@ -71,3 +71,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "lvs-operator.failover.secretName" -}}
 {{- default (printf "%s-failover" (include "lvs-operator.fullname" .) | trunc 63 | trimSuffix "-") .Values.agent.failover.existingSecret }}
 {{- end }}
+
+{{/* fwmarkMask as the controller's flag takes it: a string as written, a number in decimal. */}}
+{{- define "lvs-operator.fwmarkMask" -}}
+{{- if kindIs "string" .Values.fwmarkMask }}{{ .Values.fwmarkMask }}{{ else }}{{ .Values.fwmarkMask | int64 }}{{ end }}
+{{- end }}
