@@ -498,10 +498,8 @@ def check_component_rbac(documents: list[render.Document], component: str, entry
 CONTROLLER_POOL_REQUESTS = [
     {"verb": verb, "group": group, "resource": resource, "subresource": subresource, "scope": "Cluster"}
     for verb, group, resource, subresource in [
-        ("get", "lvs.operator.io", "addresspools", ""),
         ("list", "lvs.operator.io", "addresspools", ""),
         ("watch", "lvs.operator.io", "addresspools", ""),
-        ("get", "", "namespaces", ""),
         ("list", "", "namespaces", ""),
         ("watch", "", "namespaces", ""),
         ("patch", "lvs.operator.io", "addresspools", "status"),
