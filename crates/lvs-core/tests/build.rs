@@ -714,3 +714,119 @@ fn failover_settings_a_director_does_not_run_are_warned_about() {
         "{sync}"
     );
 }
+
+fn pool(name: &str, spec: &str) -> String {
+    format!("apiVersion: lvs.operator.io/v1alpha1\nkind: AddressPool\nmetadata: {{name: {name}}}\nspec:\n{spec}")
+}
+
+fn warnings(output: &BuildOutput) -> Vec<String> {
+    output
+        .problems
+        .iter()
+        .filter(|problem| problem.severity == Severity::Warning)
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn a_pool_narrows_the_directors_and_the_real_server_nodes_of_its_vips() {
+    let input = manifests(&[
+        NODES,
+        &pool(
+            "zone-a",
+            "  addresses: [198.51.100.0/28]\n  namespaceSelector: {}\n  directors: {nodeSelector: {zone: a}}\n  \
+             backendNetworks: [192.0.2.0/24]\n  realServerNodes: {nodeSelector: {rack: r1}}\n",
+        ),
+        &virtual_server("ns", "web", "198.51.100.3", 80, ""),
+        &real_server("ns", "on-node", "192.0.2.11", ""),
+    ]);
+    let output = run(&input, None);
+    assert_eq!(errors(&output), Vec::<String>::new());
+    assert_eq!(service(&output, "lb-a", "ns/web").directors, ["lb-a"], "lb-b is not in zone a");
+    assert!(!output.node_configs.contains_key("lb-b"));
+    assert!(
+        !output.node_configs.contains_key("backend-1"),
+        "backend-1 lacks rack=r1, so the pool's VIP is not put on it"
+    );
+    assert!(
+        warnings(&output)
+            .iter()
+            .any(|warning| warning.contains("does not match realServerNodes.nodeSelector of AddressPool zone-a")),
+        "{:#?}",
+        warnings(&output)
+    );
+    let outcome = &output.virtual_servers[&ObjectKey::new(Kind::VirtualServer, "ns", "web")];
+    assert_eq!((outcome.address, outcome.pool.as_deref()), (Some(ip("198.51.100.3")), Some("zone-a")));
+    assert_eq!(output.pools["zone-a"].allocated.len(), 1);
+    assert_eq!(output.pools["zone-a"].total, 16);
+}
+
+#[test]
+fn namespace_labels_admit_through_the_selector_only() {
+    let namespaces = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {tenant: blue}}\n---\n\
+                      apiVersion: v1\nkind: Namespace\nmetadata: {name: other, labels: {tenant: red}}\n";
+    let input = manifests(&[
+        NODES,
+        namespaces,
+        &pool(
+            "blue",
+            "  addresses: [198.51.100.0/28]\n  namespaceSelector: {matchLabels: {tenant: blue}}\n  backendNetworks: [192.0.2.0/24]\n",
+        ),
+        &virtual_server("shop", "web", "198.51.100.3", 80, ""),
+        &virtual_server("other", "web", "198.51.100.4", 80, ""),
+    ]);
+    let output = run(&input, None);
+    let refused = &output.virtual_servers[&ObjectKey::new(Kind::VirtualServer, "other", "web")];
+    assert!(!refused.accepted);
+    assert_eq!(refused.reason, reasons::NO_ADDRESS_POOL);
+    assert!(output.virtual_servers[&ObjectKey::new(Kind::VirtualServer, "shop", "web")].accepted);
+    assert_eq!(output.pools["blue"].namespaces, "selector(tenant=blue)");
+}
+
+#[test]
+fn overlapping_pools_are_reported_on_both() {
+    let input = manifests(&[
+        NODES,
+        &pool("a", "  addresses: [198.51.100.0/28]\n  namespaces: [nx]\n"),
+        &pool("b", "  addresses: [198.51.100.8-198.51.100.20]\n  namespaces: [ny]\n"),
+        &pool("c", "  addresses: [198.51.100.64/28]\n  namespaces: [nz]\n"),
+    ]);
+    let output = run(&input, None);
+    assert_eq!(output.pools["a"].overlaps, ["b"]);
+    assert_eq!(output.pools["b"].overlaps, ["a"]);
+    assert!(output.pools["c"].overlaps.is_empty());
+    assert_eq!(
+        warnings(&output).iter().filter(|warning| warning.contains("shares addresses")).count(),
+        2
+    );
+}
+
+#[test]
+fn picked_addresses_stay_put_when_other_objects_come_and_go() {
+    let picked = |names: &[&str]| {
+        let texts: Vec<String> = names
+            .iter()
+            .map(|name| {
+                format!(
+                    "apiVersion: lvs.operator.io/v1alpha1\nkind: VirtualServer\nmetadata: {{name: {name}, namespace: ns}}\n\
+                     spec:\n  port: 80\n  realServers: {{selector: {{matchLabels: {{app: shared}}}}}}\n"
+                )
+            })
+            .collect();
+        let mut all = vec![NODES];
+        all.extend(texts.iter().map(String::as_str));
+        let output = run(&manifests(&all), None);
+        assert_eq!(errors(&output), Vec::<String>::new());
+        output
+            .virtual_servers
+            .iter()
+            .map(|(key, outcome)| (key.name.clone(), outcome.address.unwrap()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let before = picked(&["web", "api"]);
+    let after = picked(&["aaa-new", "web", "api", "zzz-new"]);
+    assert_eq!(before["web"], after["web"]);
+    assert_eq!(before["api"], after["api"]);
+    let distinct: BTreeSet<IpAddr> = after.values().copied().collect();
+    assert_eq!(distinct.len(), 4);
+}
