@@ -716,7 +716,9 @@ fn failover_settings_a_director_does_not_run_are_warned_about() {
 }
 
 fn pool(name: &str, spec: &str) -> String {
-    format!("apiVersion: lvs.operator.io/v1alpha1\nkind: AddressPool\nmetadata: {{name: {name}}}\nspec:\n{spec}")
+    format!(
+        "apiVersion: lvs.operator.io/v1alpha1\nkind: AddressPool\nmetadata: {{name: {name}}}\nspec:\n{spec}"
+    )
 }
 
 fn warnings(output: &BuildOutput) -> Vec<String> {
@@ -742,7 +744,11 @@ fn a_pool_narrows_the_directors_and_the_real_server_nodes_of_its_vips() {
     ]);
     let output = run(&input, None);
     assert_eq!(errors(&output), Vec::<String>::new());
-    assert_eq!(service(&output, "lb-a", "ns/web").directors, ["lb-a"], "lb-b is not in zone a");
+    assert_eq!(
+        service(&output, "lb-a", "ns/web").directors,
+        ["lb-a"],
+        "lb-b is not in zone a"
+    );
     assert!(!output.node_configs.contains_key("lb-b"));
     assert!(
         !output.node_configs.contains_key("backend-1"),
@@ -751,12 +757,16 @@ fn a_pool_narrows_the_directors_and_the_real_server_nodes_of_its_vips() {
     assert!(
         warnings(&output)
             .iter()
-            .any(|warning| warning.contains("does not match realServerNodes.nodeSelector of AddressPool zone-a")),
+            .any(|warning| warning
+                .contains("does not match realServerNodes.nodeSelector of AddressPool zone-a")),
         "{:#?}",
         warnings(&output)
     );
     let outcome = &output.virtual_servers[&ObjectKey::new(Kind::VirtualServer, "ns", "web")];
-    assert_eq!((outcome.address, outcome.pool.as_deref()), (Some(ip("198.51.100.3")), Some("zone-a")));
+    assert_eq!(
+        (outcome.address, outcome.pool.as_deref()),
+        (Some(ip("198.51.100.3")), Some("zone-a"))
+    );
     assert_eq!(output.pools["zone-a"].allocated.len(), 1);
     assert_eq!(output.pools["zone-a"].total, 16);
 }
@@ -788,7 +798,10 @@ fn overlapping_pools_are_reported_on_both() {
     let input = manifests(&[
         NODES,
         &pool("a", "  addresses: [198.51.100.0/28]\n  namespaces: [nx]\n"),
-        &pool("b", "  addresses: [198.51.100.8-198.51.100.20]\n  namespaces: [ny]\n"),
+        &pool(
+            "b",
+            "  addresses: [198.51.100.8-198.51.100.20]\n  namespaces: [ny]\n",
+        ),
         &pool("c", "  addresses: [198.51.100.64/28]\n  namespaces: [nz]\n"),
     ]);
     let output = run(&input, None);
@@ -796,7 +809,10 @@ fn overlapping_pools_are_reported_on_both() {
     assert_eq!(output.pools["b"].overlaps, ["a"]);
     assert!(output.pools["c"].overlaps.is_empty());
     assert_eq!(
-        warnings(&output).iter().filter(|warning| warning.contains("shares addresses")).count(),
+        warnings(&output)
+            .iter()
+            .filter(|warning| warning.contains("shares addresses"))
+            .count(),
         2
     );
 }

@@ -109,29 +109,7 @@ pub(super) fn select(
     let nodes = admission.nodes;
     let directors = nodes.directors_of(virtual_server);
     if directors.is_empty() {
-        output.problems.push(Problem::warning(
-            &virtual_server.key,
-            "spec.directors",
-            reasons::NO_DIRECTORS,
-            format!(
-                "no node carries {}=true{}; nothing programs this service",
-                lvs_api::labels::DIRECTOR_ROLE,
-                match (
-                    virtual_server.directors.node_selector.is_empty(),
-                    virtual_server
-                        .pool
-                        .as_ref()
-                        .filter(|pool| !pool.director_selector.is_empty()),
-                ) {
-                    (true, None) => String::new(),
-                    (false, None) => " and matches nodeSelector".to_owned(),
-                    (_, Some(pool)) => format!(
-                        " and matches nodeSelector and the directors.nodeSelector of AddressPool {}",
-                        pool.name
-                    ),
-                }
-            ),
-        ));
+        output.problems.push(no_directors(virtual_server));
     }
     let mut selected = Vec::new();
     for candidate in real_servers {
@@ -144,64 +122,16 @@ pub(super) fn select(
         let Some(port) = destination_port(virtual_server, spec, output) else {
             continue;
         };
-        if family_of(&spec.address) != virtual_server.family
-            && virtual_server.method != ForwardingMethod::Tunnel
-        {
-            output.problems.push(Problem::error(
-                &spec.key,
-                "spec.address",
-                reasons::INVALID,
-                format!(
-                    "{} is not {:?} like {}; only Tunnel forwards across address families",
-                    spec.address, virtual_server.family, virtual_server.key
-                ),
-            ));
-            continue;
-        }
         let placement = pool_placement(virtual_server, &candidate.placement, nodes, output, &spec.key);
-        if let Placement::Managed(node) = &placement
-            && directors.contains(node)
-        {
-            output.problems.push(Problem::error(
-                &spec.key,
-                "spec.node",
-                reasons::INVALID,
-                format!(
-                    "node {node} directs {}; a director cannot also be one of its real servers",
-                    virtual_server.key
-                ),
-            ));
+        let pair = Pair {
+            virtual_server,
+            real_server: spec,
+            placement: &placement,
+            directors: &directors,
+        };
+        if let Some(problem) = pair.refusal(admission) {
+            output.problems.push(problem);
             continue;
-        }
-        if let Some(pool) = &virtual_server.pool {
-            if let Some((reason, why)) =
-                backend_refusal(pool, spec.address, &directors, nodes, admission.settings)
-            {
-                output.problems.push(Problem::error(
-                    &spec.key,
-                    "spec.address",
-                    reason,
-                    format!("cannot serve {}: {why}", virtual_server.key),
-                ));
-                continue;
-            }
-            if let Some(node) = &spec.node
-                && !pool.allow_pinning
-                && nodes
-                    .node(node)
-                    .is_none_or(|facts| !facts.addresses.contains(&spec.address))
-            {
-                output.problems.push(Problem::error(
-                    &spec.key,
-                    "spec.node",
-                    reasons::PINNING_NOT_ALLOWED,
-                    format!(
-                        "node {node} does not own {}, and AddressPool {} (of {}) does not allow pinning real servers to other nodes (realServerNodes.allowPinning)",
-                        spec.address, pool.name, virtual_server.key
-                    ),
-                ));
-                continue;
-            }
         }
         if let Some(outcome) = output.real_servers.get_mut(&spec.key) {
             outcome.virtual_servers.push(virtual_server.key.clone());
@@ -234,6 +164,103 @@ pub(super) fn select(
         virtual_server: virtual_server.clone(),
         directors,
         selected,
+    }
+}
+
+/// The warning for a VirtualServer no node directs.
+fn no_directors(virtual_server: &ValidVirtualServer) -> Problem {
+    let pool = virtual_server
+        .pool
+        .as_ref()
+        .filter(|pool| !pool.director_selector.is_empty());
+    let selectors = match (virtual_server.directors.node_selector.is_empty(), pool) {
+        (true, None) => String::new(),
+        (false, None) => " and matches nodeSelector".to_owned(),
+        (_, Some(pool)) => format!(
+            " and matches nodeSelector and the directors.nodeSelector of AddressPool {}",
+            pool.name
+        ),
+    };
+    Problem::warning(
+        &virtual_server.key,
+        "spec.directors",
+        reasons::NO_DIRECTORS,
+        format!(
+            "no node carries {}=true{selectors}; nothing programs this service",
+            lvs_api::labels::DIRECTOR_ROLE
+        ),
+    )
+}
+
+/// One VirtualServer and one of the RealServers it selects, for the pair checks.
+struct Pair<'a> {
+    virtual_server: &'a ValidVirtualServer,
+    real_server: &'a ValidRealServer,
+    placement: &'a Placement,
+    directors: &'a [String],
+}
+
+impl Pair<'_> {
+    /// Why the real server may not serve the VirtualServer, if it may not: another address
+    /// family (except Tunnel), a director serving itself, the pool's backend and pinning rules.
+    fn refusal(&self, admission: &Admission<'_>) -> Option<Problem> {
+        let (virtual_server, spec) = (self.virtual_server, self.real_server);
+        let refuse =
+            |field: &str, reason, message: String| Some(Problem::error(&spec.key, field, reason, message));
+        if family_of(&spec.address) != virtual_server.family
+            && virtual_server.method != ForwardingMethod::Tunnel
+        {
+            return refuse(
+                "spec.address",
+                reasons::INVALID,
+                format!(
+                    "{} is not {:?} like {}; only Tunnel forwards across address families",
+                    spec.address, virtual_server.family, virtual_server.key
+                ),
+            );
+        }
+        if let Placement::Managed(node) = self.placement
+            && self.directors.contains(node)
+        {
+            return refuse(
+                "spec.node",
+                reasons::INVALID,
+                format!(
+                    "node {node} directs {}; a director cannot also be one of its real servers",
+                    virtual_server.key
+                ),
+            );
+        }
+        let pool = virtual_server.pool.as_ref()?;
+        if let Some((reason, why)) = backend_refusal(
+            pool,
+            spec.address,
+            self.directors,
+            admission.nodes,
+            admission.settings,
+        ) {
+            return refuse(
+                "spec.address",
+                reason,
+                format!("cannot serve {}: {why}", virtual_server.key),
+            );
+        }
+        let node = spec.node.as_ref()?;
+        let owns = admission
+            .nodes
+            .node(node)
+            .is_some_and(|facts| facts.addresses.contains(&spec.address));
+        if owns || pool.allow_pinning {
+            return None;
+        }
+        refuse(
+            "spec.node",
+            reasons::PINNING_NOT_ALLOWED,
+            format!(
+                "node {node} does not own {}, and AddressPool {} (of {}) does not allow pinning real servers to other nodes (realServerNodes.allowPinning)",
+                spec.address, pool.name, virtual_server.key
+            ),
+        )
     }
 }
 
