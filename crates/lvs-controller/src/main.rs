@@ -43,12 +43,12 @@ struct Cli {
     log_format: lvs_runtime::LogFormat,
     /// The cluster's Service network (ClusterIP range), repeatable or comma-separated: refused
     /// as VIPs and backends unless an AddressPool names it (chart value `serviceCIDRs`).
-    #[arg(long = "service-cidr", env = "LVS_SERVICE_CIDRS", value_delimiter = ',', value_parser = parse_network)]
+    #[arg(long = "service-cidr", env = "LVS_SERVICE_CIDRS", value_delimiter = ',', value_parser = lvs_core::ClusterSettings::parse_service_network)]
     service_cidrs: Vec<lvs_core::pool::AddressRange>,
     /// The packet-mark bits the directors' marking rules for fwmark VirtualServers write, decimal
     /// or 0x-hex (default 0xff); every such fwmark must lie inside them, and the other bits of
     /// the packet mark are left alone (chart value `fwmarkMask`).
-    #[arg(long, env = "LVS_FWMARK_MASK", default_value = "0xff", value_parser = parse_mask)]
+    #[arg(long, env = "LVS_FWMARK_MASK", default_value = "0xff", value_parser = lvs_core::ClusterSettings::parse_fwmark_mask)]
     fwmark_mask: u32,
     /// Print every API request the controller makes, in RBAC terms, as JSON, and exit.
     #[arg(long)]
@@ -69,25 +69,6 @@ fn main() -> ExitCode {
         run(cli).await?;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-fn parse_network(text: &str) -> Result<lvs_core::pool::AddressRange, String> {
-    lvs_core::pool::AddressRange::parse_network(text.trim())
-}
-
-fn parse_mask(text: &str) -> Result<u32, String> {
-    let text = text.trim();
-    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u32::from_str_radix(hex, 16),
-        None => text.parse::<u32>(),
-    };
-    match parsed {
-        Ok(0) => Err("must not be 0: the directors could not mark anything".to_owned()),
-        Ok(mask) => Ok(mask),
-        Err(error) => Err(format!(
-            "{text:?} is not a 32-bit mask (decimal or 0x-hex): {error}"
-        )),
-    }
 }
 
 /// This host's name, for the default identity.

@@ -43,6 +43,29 @@ pub struct ClusterSettings {
     pub fwmark_mask: u32,
 }
 
+impl ClusterSettings {
+    /// Parses a fwmark mask as given on a command line: decimal or `0x`-hex, not zero.
+    pub fn parse_fwmark_mask(text: &str) -> Result<u32, String> {
+        let text = text.trim();
+        let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+            Some(hex) => u32::from_str_radix(hex, 16),
+            None => text.parse::<u32>(),
+        };
+        match parsed {
+            Ok(0) => Err("must not be 0: the directors could not mark anything".to_owned()),
+            Ok(mask) => Ok(mask),
+            Err(error) => Err(format!(
+                "{text:?} is not a 32-bit mask (decimal or 0x-hex): {error}"
+            )),
+        }
+    }
+
+    /// Parses a Service network as given on a command line: a CIDR or a single address.
+    pub fn parse_service_network(text: &str) -> Result<AddressRange, String> {
+        AddressRange::parse_network(text.trim())
+    }
+}
+
 impl Default for ClusterSettings {
     fn default() -> Self {
         Self {

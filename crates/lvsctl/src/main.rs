@@ -17,13 +17,38 @@ struct Cli {
     command: Command,
 }
 
+/// The cluster-wide settings the controller takes as flags (chart values), for a faithful build.
+#[derive(clap::Args, Debug, Clone)]
+struct Settings {
+    /// The cluster's Service network (ClusterIP range), repeatable or comma-separated, as the
+    /// controller's `--service-cidr`: refused as VIPs and backends.
+    #[arg(long = "service-cidr", value_delimiter = ',', value_parser = ClusterSettings::parse_service_network)]
+    service_cidrs: Vec<lvs_core::pool::AddressRange>,
+    /// The packet-mark bits the directors write for fwmark services, as the controller's
+    /// `--fwmark-mask` (default 0xff).
+    #[arg(long, default_value = "0xff", value_parser = ClusterSettings::parse_fwmark_mask)]
+    fwmark_mask: u32,
+}
+
+impl Settings {
+    fn cluster(&self) -> ClusterSettings {
+        ClusterSettings {
+            service_networks: self.service_cidrs.clone(),
+            fwmark_mask: self.fwmark_mask,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Check VirtualServer, RealServer and Node manifests; print one line per problem.
+    /// Check AddressPool, VirtualServer, RealServer, Node and Namespace manifests; print one
+    /// line per problem.
     Validate {
         /// Files or folders of YAML (folders are read recursively, *.yaml and *.yml).
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         paths: Vec<PathBuf>,
+        #[command(flatten)]
+        settings: Settings,
     },
     /// Print every node's resolved LvsNodeConfig as YAML (what the controller would write).
     Build {
@@ -33,6 +58,8 @@ enum Command {
         /// Print only this node's config.
         #[arg(long)]
         node: Option<String>,
+        #[command(flatten)]
+        settings: Settings,
     },
 }
 
@@ -49,8 +76,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate { paths } => {
-            let loaded = files::load(&paths)?;
+        Command::Validate { paths, settings } => {
+            let loaded = files::load(&paths, &settings.cluster())?;
             let lines = loaded.problem_lines();
             let errors = lines
                 .iter()
@@ -73,8 +100,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
         }
-        Command::Build { paths, node } => {
-            let loaded = files::load(&paths)?;
+        Command::Build {
+            paths,
+            node,
+            settings,
+        } => {
+            let loaded = files::load(&paths, &settings.cluster())?;
             let lines = loaded.problem_lines();
             for (_, line) in &lines {
                 eprintln!("{line}");
@@ -100,6 +131,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Builds with gating off, as standalone mode does.
-pub(crate) fn build_standalone(manifests: &lvs_core::manifest::Manifests) -> lvs_core::BuildOutput {
-    build(manifests.build_input(&ClusterSettings::default()))
+pub(crate) fn build_standalone(
+    manifests: &lvs_core::manifest::Manifests,
+    settings: &ClusterSettings,
+) -> lvs_core::BuildOutput {
+    build(manifests.build_input(settings))
 }
