@@ -439,19 +439,21 @@ impl Default for HealthCheckSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpCheckSpec {
-    /// Path (with any query) of the GET request; must start with `/` (default `/`).
+    /// Path (with any query) of the GET request: starts with `/`, up to 1024 characters. Default
+    /// `/`.
     #[serde(default = "default_http_path")]
-    #[schemars(length(min = 1), regex(pattern = r"^/"))]
+    #[schemars(length(min = 1, max = 1024), regex(pattern = r"^/"))]
     pub path: String,
-    /// HTTP status codes, 100–599, that count as healthy; at least one (default [200]). Redirects
-    /// are not followed.
+    /// HTTP status codes, 100–599, that count as healthy; 1 to 16 of them (default [200]).
+    /// Redirects are not followed.
     #[serde(default = "default_expected_statuses")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 16))]
     pub expected_statuses: Vec<HttpStatusCode>,
     /// Host header to send, and for HTTPS the TLS server name (SNI) and the name the certificate
-    /// must match. Default: the real server's address (with its port unless it is the scheme's
-    /// default port), and no SNI.
+    /// must match, up to 253 characters. Default: the real server's address (with its port unless
+    /// it is the scheme's default port), and no SNI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
     pub host: Option<String>,
     /// HTTPS only: verify the real server's certificate against the agent's CA bundle
     /// (`SSL_CERT_FILE`, else `/etc/ssl/certs/ca-certificates.crt`) and `host`. Off by default, as
@@ -545,6 +547,7 @@ pub struct PersistenceSpec {
     /// real server, e.g. `255.255.255.0` for a /24 (default `255.255.255.255`: each address on its
     /// own). Set this or `prefixLength`, not both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 15))]
     #[x_kube(validation = Rule::new("isIP(self) && ip(self).family() == 4").message("must be an IPv4 netmask such as 255.255.255.0"))]
     pub netmask: Option<String>,
     /// IPv6 services only: clients in the same prefix of this length share a real server, 1–128

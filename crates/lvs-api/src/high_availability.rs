@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HighAvailabilitySpec {
-    /// Director node names, most preferred first; directors not listed follow in name order, and
-    /// names that are not directors of this VirtualServer are ignored. Every director computes the
-    /// same order, and the first live, eligible one holds the VIP.
+    /// Director node names, most preferred first, up to 32; directors not listed follow in name
+    /// order, and names that are not directors of this VirtualServer are ignored. Every director
+    /// computes the same order, and the first live, eligible one holds the VIP.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 253)))]
     pub priority: Vec<String>,
     /// Milliseconds between heartbeats to each peer director, 20–10000 (default 200).
     #[serde(default = "default_heartbeat_interval")]

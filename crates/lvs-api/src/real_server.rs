@@ -38,6 +38,7 @@ use crate::common::{RealServerState, ThresholdsSpec};
 pub struct RealServerSpec {
     /// The server's IPv4 or IPv6 unicast address: where the directors send its traffic, and how its
     /// node is found when `node` is not set.
+    #[schemars(length(max = 45))]
     #[x_kube(validation = Rule::new("isIP(self)").message("must be an IPv4 or IPv6 address"))]
     pub address: String,
     /// Port the server listens on, 1–65535 (default: the VirtualServer's `realServers.port`, else

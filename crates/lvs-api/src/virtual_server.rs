@@ -156,10 +156,12 @@ pub struct ServicePort(#[schemars(range(min = 1))] pub u16);
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.vipPlacement != 'Interface' || has(self.interface)").message("vipPlacement Interface needs interface").field_path(".interface"))]
 pub struct DirectorsSpec {
-    /// Labels (exact key and value) a node must carry, besides `lvs.operator.io/director=true`, to
-    /// direct this VirtualServer. Narrows the set of director nodes, never widens it (default:
-    /// every director node).
+    /// Labels (exact key and value, up to 16) a node must carry, besides
+    /// `lvs.operator.io/director=true`, to direct this VirtualServer. Narrows the set of director
+    /// nodes, never widens it (default: every director node).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 16, "additionalProperties" = {"type": "string", "maxLength": 63}))]
+    #[x_kube(validation = Rule::new(crate::limits::LABEL_KEYS).message(crate::limits::LABEL_KEYS_MESSAGE))]
     pub node_selector: BTreeMap<String, String>,
     /// The directors' uplink, where clients' traffic arrives: gratuitous ARP (IPv4) and unsolicited
     /// neighbour advertisements (IPv6) go out there, with failover a director whose uplink is down
@@ -185,7 +187,9 @@ pub struct DirectorsSpec {
 #[serde(rename_all = "camelCase")]
 pub struct RealServersSpec {
     /// Selects the `RealServer` objects, in the VirtualServer's namespace, that serve it, by their
-    /// labels. An empty selector selects every RealServer in the namespace.
+    /// labels: up to 64 `matchLabels` and 16 `matchExpressions` (of up to 64 values each). An empty
+    /// selector selects every RealServer in the namespace.
+    #[schemars(schema_with = "crate::limits::label_selector")]
     pub selector: LabelSelector,
     /// Port of the real servers that set none themselves, 1–65535 (default: the service port). Only
     /// NAT may differ from the service port.
@@ -216,6 +220,7 @@ pub struct RealServersSpec {
 pub struct FallbackSpec {
     /// Address of the fallback server, IPv4 or IPv6. It must be of the VIP's address family unless
     /// the method is Tunnel.
+    #[schemars(length(max = 45))]
     #[x_kube(validation = Rule::new("isIP(self)").message("must be an IPv4 or IPv6 address"))]
     pub address: String,
     /// Port of the fallback server, 1–65535 (default: the service port). Only NAT may use a

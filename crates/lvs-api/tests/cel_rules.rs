@@ -212,6 +212,16 @@ fn each_virtual_server_rule_passes_and_fails() {
             json!({"family": "IPv4"}),
             json!({"family": "IPv6"}),
         ),
+        (
+            "spec.directors.nodeSelector",
+            json!({"directors": {"nodeSelector": {"example.com/zone": "a"}}}),
+            json!({"directors": {"nodeSelector": {"": "a"}}}),
+        ),
+        (
+            "spec.realServers.selector.matchLabels",
+            json!({"realServers": {"selector": {"matchLabels": {"app": "web"}}}}),
+            json!({"realServers": {"selector": {"matchLabels": {"": "web"}}}}),
+        ),
     ];
     for (field, passing, failing) in cases {
         let passing_errors = cel_errors(&virtual_server(passing.clone()));

@@ -8,14 +8,28 @@ use lvs_api::ThresholdsSpec;
 
 use crate::problem::ProblemSink;
 
+/// `value` quoted for a message, cut after 64 characters: a refused value may be megabytes long
+/// (standalone mode has no API server to refuse it first), and messages end up in conditions and
+/// logs.
+pub(crate) fn quoted(value: &str) -> String {
+    const SHOWN: usize = 64;
+    match value.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}… ({} characters)", &value[..cut], value.chars().count()),
+        None => format!("{value:?}"),
+    }
+}
+
 /// Parses a unicast IP address, recording why it is not one.
 pub(crate) fn unicast_address(sink: &mut ProblemSink<'_>, field: &str, value: &str) -> Option<IpAddr> {
     let Ok(address) = value.trim().parse::<IpAddr>() else {
-        sink.invalid(field, format!("must be an IPv4 or IPv6 address, got {value:?}"));
+        sink.invalid(
+            field,
+            format!("must be an IPv4 or IPv6 address, got {}", quoted(value)),
+        );
         return None;
     };
     if value.trim() != value {
-        sink.invalid(field, format!("must not contain spaces, got {value:?}"));
+        sink.invalid(field, format!("must not contain spaces, got {}", quoted(value)));
         return None;
     }
     let unusable = match address {
@@ -79,7 +93,29 @@ pub(crate) fn dns_subdomain(sink: &mut ProblemSink<'_>, field: &str, value: &str
     if value.is_empty() || value.len() > 253 || !value.split('.').all(valid_label) {
         sink.invalid(
             field,
-            format!("must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-', '.'), got {value:?}"),
+            format!(
+                "must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-', '.'), got {}",
+                quoted(value)
+            ),
+        );
+    }
+}
+
+/// Checks the keys of a label map (a node selector, `matchLabels`): 1–317 characters each.
+/// Mirrors the CEL rule `lvs_api::limits::LABEL_KEYS`.
+pub(crate) fn label_keys<'a>(
+    sink: &mut ProblemSink<'_>,
+    field: &str,
+    mut keys: impl Iterator<Item = &'a String>,
+) {
+    let maximum = lvs_api::limits::LABEL_KEY_MAX_LENGTH;
+    if let Some(key) = keys.find(|key| key.is_empty() || key.chars().count() > maximum) {
+        sink.invalid(
+            field,
+            format!(
+                "label keys must be 1–{maximum} characters: an optional DNS-subdomain prefix and '/', then a name; got one of {}",
+                key.chars().count()
+            ),
         );
     }
 }

@@ -62,7 +62,7 @@ pub(crate) fn health_check(
             if !http.path.starts_with('/') {
                 sink.invalid(
                     format!("{FIELD}.http.path"),
-                    format!("must start with '/', got {:?}", http.path),
+                    format!("must start with '/', got {}", fields::quoted(&http.path)),
                 );
             }
             if http.expected_statuses.is_empty() {

@@ -2,7 +2,7 @@
 
 use lvs_api::RealServer;
 
-use super::{ValidRealServer, fields};
+use super::{ValidRealServer, bounds, fields};
 use crate::object::{Kind, key_of};
 use crate::problem::{Problem, ProblemSink};
 
@@ -24,6 +24,7 @@ pub fn real_server(object: &RealServer) -> Result<ValidRealServer, Vec<Problem>>
     if let Some(thresholds) = &spec.thresholds {
         fields::thresholds(&mut sink, "spec.thresholds", thresholds);
     }
+    bounds::real_server_spec(&mut sink, spec);
     match address {
         Some(address) if !sink.has_errors() => Ok(ValidRealServer {
             labels: object.metadata.labels.clone().unwrap_or_default(),

@@ -10,7 +10,7 @@ use lvs_api::{
     TunnelType, VipPlacement, VirtualServer, VirtualServerSpec,
 };
 
-use super::{ServiceIdentity, ValidVirtualServer, family_of, fields, health_check::health_check};
+use super::{ServiceIdentity, ValidVirtualServer, bounds, family_of, fields, health_check::health_check};
 use crate::object::{Kind, key_of};
 use crate::problem::{Problem, ProblemSink};
 
@@ -68,15 +68,15 @@ pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<
             "is required when vipPlacement is Interface",
         );
     }
-    for (label, value) in &spec.directors.node_selector {
-        if label.is_empty() || label.len() > 317 || value.len() > 63 {
-            sink.invalid(
-                format!("spec.directors.nodeSelector[{label:?}]"),
-                "is not a valid label key/value pair",
-            );
-        }
-    }
+    fields::label_keys(
+        &mut sink,
+        "spec.directors.nodeSelector",
+        spec.directors.node_selector.keys(),
+    );
 
+    if let Some(labels) = &spec.real_servers.selector.match_labels {
+        fields::label_keys(&mut sink, "spec.realServers.selector.matchLabels", labels.keys());
+    }
     let real_server_selector = match Selector::try_from(spec.real_servers.selector.clone()) {
         Ok(selector) => Some(selector),
         Err(error) => {
@@ -119,6 +119,7 @@ pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<
 
     let health_check = health_check(&mut sink, spec.health_check.as_ref(), spec.protocol);
     let fallback = fallback(&mut sink, spec, family);
+    bounds::virtual_server_spec(&mut sink, spec);
 
     match (identity, real_server_selector) {
         (Some(identity), Some(real_server_selector)) if !sink.has_errors() => Ok(ValidVirtualServer {
@@ -312,7 +313,10 @@ fn netmask_prefix(sink: &mut ProblemSink<'_>, field: &str, netmask: &str) -> Opt
     let Ok(mask) = netmask.parse::<Ipv4Addr>() else {
         sink.invalid(
             field,
-            format!("must be an IPv4 netmask such as 255.255.255.0, got {netmask:?}"),
+            format!(
+                "must be an IPv4 netmask such as 255.255.255.0, got {}",
+                fields::quoted(netmask)
+            ),
         );
         return None;
     };
