@@ -435,12 +435,13 @@ impl Default for HealthCheckSpec {
     }
 }
 
-/// HTTP and HTTPS probe settings.
+/// HTTP and HTTPS probe settings. (The CEL rules on `path` and `host` are stated on
+/// `VirtualServerSpec`: see `crate::limits::http_path`.)
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpCheckSpec {
-    /// Path (with any query) of the GET request: starts with `/`, up to 1024 characters. Default
-    /// `/`.
+    /// Path (with any query) of the GET request: starts with `/`, up to 1024 printable ASCII
+    /// characters without spaces (percent-encode anything else). Default `/`.
     #[serde(default = "default_http_path")]
     #[schemars(length(min = 1, max = 1024), regex(pattern = r"^/"))]
     pub path: String,
@@ -450,8 +451,9 @@ pub struct HttpCheckSpec {
     #[schemars(length(min = 1, max = 16))]
     pub expected_statuses: Vec<HttpStatusCode>,
     /// Host header to send, and for HTTPS the TLS server name (SNI) and the name the certificate
-    /// must match, up to 253 characters. Default: the real server's address (with its port unless
-    /// it is the scheme's default port), and no SNI.
+    /// must match: a host name, an IPv4 address or an IPv6 address in brackets, optionally with
+    /// `:port`, up to 253 characters. Default: the real server's address (with its port unless it
+    /// is the scheme's default port), and no SNI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub host: Option<String>,
@@ -485,11 +487,13 @@ impl Default for HttpCheckSpec {
     }
 }
 
-/// DNS probe settings.
+/// DNS probe settings. (The CEL rule on `queryName` is stated on `VirtualServerSpec`: see
+/// `crate::limits::dns_query_name`.)
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DnsCheckSpec {
-    /// Domain name to query, 1–253 characters (default `.`, the root). A server that does not
+    /// Domain name to query, 1–253 characters: labels of 1–63 printable ASCII characters (no
+    /// spaces or `\`) joined by dots, or `.`, the root (the default). A server that does not
     /// recurse may refuse the root: then use a name in one of its zones.
     #[serde(default = "default_query_name")]
     #[schemars(length(min = 1, max = 253))]

@@ -51,7 +51,10 @@ use crate::common::{
     validation = Rule::new("!has(self.realServers) || !has(self.realServers.port) || !has(self.port) || self.forwarding.method == 'NAT' || self.realServers.port == self.port").message("only NAT may map real servers to another port than the service port").field_path(".realServers.port"),
     validation = Rule::new("!has(self.realServers) || self.realServers.arpMethod != 'Redirect' || self.forwarding.method != 'Tunnel'").message("Redirect does not apply to Tunnel; use Sysctl or NFTablesARP").field_path(".realServers.arpMethod"),
     validation = Rule::new("!has(self.fallback) || !has(self.fallback.port) || !has(self.port) || self.forwarding.method == 'NAT' || self.fallback.port == self.port").message("only NAT may map the fallback server to another port than the service port").field_path(".fallback.port"),
-    validation = Rule::new("!has(self.fallback) || !has(self.address) || ip(self.fallback.address).family() == ip(self.address).family() || self.forwarding.method != 'DirectRouting'").message("a direct-routing fallback server must be of the VIP's address family").field_path(".fallback.address")
+    validation = Rule::new("!has(self.fallback) || !has(self.address) || ip(self.fallback.address).family() == ip(self.address).family() || self.forwarding.method != 'DirectRouting'").message("a direct-routing fallback server must be of the VIP's address family").field_path(".fallback.address"),
+    validation = Rule::new("!has(self.healthCheck) || !has(self.healthCheck.http) || ".to_owned() + &crate::limits::http_path("self.healthCheck.http.path")).message(crate::limits::HTTP_PATH_MESSAGE).field_path(".healthCheck.http.path"),
+    validation = Rule::new("!has(self.healthCheck) || !has(self.healthCheck.http) || !has(self.healthCheck.http.host) || ".to_owned() + &crate::limits::http_host("self.healthCheck.http.host")).message(crate::limits::HTTP_HOST_MESSAGE).field_path(".healthCheck.http.host"),
+    validation = Rule::new("!has(self.healthCheck) || !has(self.healthCheck.dns) || ".to_owned() + &crate::limits::dns_query_name("self.healthCheck.dns.queryName")).message(crate::limits::DNS_QUERY_NAME_MESSAGE).field_path(".healthCheck.dns.queryName")
 )]
 pub struct VirtualServerSpec {
     /// The virtual IP (IPv4 or IPv6) clients connect to: the directors hold it and the real servers
@@ -166,10 +169,11 @@ pub struct DirectorsSpec {
     /// The directors' uplink, where clients' traffic arrives: gratuitous ARP (IPv4) and unsolicited
     /// neighbour advertisements (IPv6) go out there, with failover a director whose uplink is down
     /// hands the VIP over, and connection sync uses it unless told otherwise. Required for
-    /// vipPlacement Interface. Default: every interface with an address in the VIP's network.
+    /// vipPlacement Interface. 1–15 characters, not `.` or `..`, without `/`, `:`, whitespace or
+    /// control characters. Default: every interface with an address in the VIP's network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 15))]
-    #[x_kube(validation = Rule::new("!self.contains('/') && self != '.' && self != '..'").message("must be a network interface name"))]
+    #[x_kube(validation = Rule::new(crate::limits::INTERFACE_NAME).message(crate::limits::INTERFACE_NAME_MESSAGE))]
     pub interface: Option<String>,
     /// Where a director holds the VIP: Dummy (the default) on the operator's dummy device `lvs0`,
     /// leaving the uplink's addresses alone; Interface on `interface` itself.

@@ -213,6 +213,31 @@ fn each_virtual_server_rule_passes_and_fails() {
             json!({"family": "IPv6"}),
         ),
         (
+            "spec.healthCheck.http.host",
+            json!({"healthCheck": {"type": "HTTPS", "http": {"host": "[2001:db8::1]:8443"}}}),
+            json!({"healthCheck": {"type": "HTTPS", "http": {"host": "www.example.com\r\nX: y"}}}),
+        ),
+        (
+            "spec.healthCheck.http.path",
+            json!({"healthCheck": {"type": "HTTP", "http": {"path": "/healthz?full=1"}}}),
+            json!({"healthCheck": {"type": "HTTP", "http": {"path": "/healthz\r\nX: y"}}}),
+        ),
+        (
+            "spec.healthCheck.dns.queryName",
+            json!({"protocol": "UDP", "healthCheck": {"type": "DNS", "dns": {"queryName": "example.com."}}}),
+            json!({"protocol": "UDP", "healthCheck": {"type": "DNS", "dns": {"queryName": "example..com"}}}),
+        ),
+        (
+            "spec.directors.highAvailability.connectionSync.interface",
+            json!({"directors": {"highAvailability": {"connectionSync": {"interface": "bond0.20"}}}}),
+            json!({"directors": {"highAvailability": {"connectionSync": {"interface": "eth0:1"}}}}),
+        ),
+        (
+            "spec.directors.highAvailability.priority",
+            json!({"directors": {"highAvailability": {"priority": ["node-a", "node-b.example"]}}}),
+            json!({"directors": {"highAvailability": {"priority": ["node-a", "Node_B"]}}}),
+        ),
+        (
             "spec.directors.nodeSelector",
             json!({"directors": {"nodeSelector": {"example.com/zone": "a"}}}),
             json!({"directors": {"nodeSelector": {"": "a"}}}),

@@ -55,22 +55,24 @@ pub(crate) fn port(sink: &mut ProblemSink<'_>, field: &str, value: u16) -> Optio
     port
 }
 
-/// Checks a network interface name the way the kernel does (`dev_valid_name`).
+/// Checks a network interface name the way the kernel does (`dev_valid_name`); control
+/// characters are refused too. Mirrors the CEL rule `lvs_api::limits::INTERFACE_NAME`.
 pub(crate) fn interface_name(sink: &mut ProblemSink<'_>, field: &str, value: &str) {
     let reason = if value.is_empty() {
         Some("must not be empty".to_owned())
     } else if value.len() > 15 {
         Some(format!(
-            "must be at most 15 characters (the kernel's IFNAMSIZ), got {}",
+            "must be at most 15 characters (15 bytes: the kernel's IFNAMSIZ), got {} bytes",
             value.len()
         ))
     } else if value == "." || value == ".." {
         Some(format!("{value:?} is not a valid interface name"))
-    } else if value
-        .chars()
-        .any(|character| character == '/' || character == ':' || character.is_whitespace())
-    {
-        Some(format!("must not contain '/', ':' or whitespace, got {value:?}"))
+    } else if value.chars().any(|character| {
+        character == '/' || character == ':' || character.is_whitespace() || character.is_control()
+    }) {
+        Some(format!(
+            "must not contain '/', ':', whitespace or control characters, got {value:?}"
+        ))
     } else {
         None
     };
@@ -79,22 +81,29 @@ pub(crate) fn interface_name(sink: &mut ProblemSink<'_>, field: &str, value: &st
     }
 }
 
-/// Checks an RFC 1123 DNS subdomain (node names).
-pub(crate) fn dns_subdomain(sink: &mut ProblemSink<'_>, field: &str, value: &str) {
+/// Whether `value` is a lowercase RFC 1123 subdomain the way Kubernetes checks object and node
+/// names (`IsDNS1123Subdomain`): at most 253 characters, labels of a-z, 0-9 and '-' that start
+/// and end alphanumeric (with no length limit of their own).
+fn is_dns_subdomain(value: &str) -> bool {
     let valid_label = |label: &str| {
         !label.is_empty()
-            && label.len() <= 63
             && label
                 .bytes()
                 .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-')
     };
-    if value.is_empty() || value.len() > 253 || !value.split('.').all(valid_label) {
+    !value.is_empty() && value.len() <= 253 && value.split('.').all(valid_label)
+}
+
+/// Checks a lowercase RFC 1123 subdomain (object and node names). Mirrors the CEL rule
+/// `lvs_api::limits::NODE_NAME`.
+pub(crate) fn dns_subdomain(sink: &mut ProblemSink<'_>, field: &str, value: &str) {
+    if !is_dns_subdomain(value) {
         sink.invalid(
             field,
             format!(
-                "must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-', '.'), got {}",
+                "must be a lowercase RFC 1123 subdomain of at most 253 characters (a-z, 0-9, '-', '.'), got {}",
                 quoted(value)
             ),
         );
@@ -117,6 +126,93 @@ pub(crate) fn label_keys<'a>(
                 key.chars().count()
             ),
         );
+    }
+}
+
+/// Checks the path of an HTTP check: printable ASCII only. Mirrors the CEL rule
+/// `lvs_api::limits::http_path` (the schema's `^/` pattern is checked by the caller).
+pub(crate) fn http_path_characters(sink: &mut ProblemSink<'_>, field: &str, value: &str) {
+    if let Some(character) = value.chars().find(|character| !character.is_ascii_graphic()) {
+        sink.invalid(
+            field,
+            format!(
+                "must be printable ASCII without spaces or control characters (percent-encode anything else), found {character:?}"
+            ),
+        );
+    }
+}
+
+/// Checks the host of an HTTP check: a host name, an IPv4 address or an IPv6 address in brackets,
+/// optionally with `:port`. Mirrors the CEL rule `lvs_api::limits::http_host`.
+pub(crate) fn http_host(sink: &mut ProblemSink<'_>, field: &str, value: &str) {
+    let valid_port = |port: &str| {
+        !port.starts_with('0')
+            && port.len() <= 5
+            && port.bytes().all(|byte| byte.is_ascii_digit())
+            && port.parse::<u16>().is_ok_and(|port| port != 0)
+    };
+    let valid_label = |label: &str| {
+        let word = |byte: u8| byte.is_ascii_alphanumeric() || byte == b'_';
+        (1..=63).contains(&label.len())
+            && label.bytes().all(|byte| word(byte) || byte == b'-')
+            && label.bytes().next().is_some_and(word)
+            && label.bytes().last().is_some_and(word)
+    };
+    let valid = if let Some(rest) = value.strip_prefix('[') {
+        rest.split_once(']').is_some_and(|(address, after)| {
+            !address.is_empty()
+                && address
+                    .bytes()
+                    .all(|byte| byte.is_ascii_hexdigit() || byte == b':' || byte == b'.')
+                && address
+                    .parse::<std::net::Ipv6Addr>()
+                    .is_ok_and(|address| address.to_ipv4_mapped().is_none())
+                && (after.is_empty() || after.strip_prefix(':').is_some_and(valid_port))
+        })
+    } else {
+        let (name, port) = match value.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (value, None),
+        };
+        name.split('.').all(valid_label) && port.is_none_or(valid_port)
+    };
+    if !valid {
+        sink.invalid(
+            field,
+            "must be a host name, an IPv4 address or an IPv6 address in brackets, optionally with :port (1–65535)",
+        );
+    }
+}
+
+/// Checks the query name of a DNS check: `.`, or labels of 1–63 printable ASCII characters other
+/// than `\` joined by dots, with an optional final dot, 1–253 characters in all. Mirrors the CEL
+/// rule `lvs_api::limits::dns_query_name`.
+pub(crate) fn dns_query_name(sink: &mut ProblemSink<'_>, field: &str, value: &str) {
+    if value == "." {
+        return;
+    }
+    let name = value.strip_suffix('.').unwrap_or(value);
+    let reason = if value.is_empty() || value.chars().count() > 253 {
+        Some(format!(
+            "must be a DNS name of 1–253 characters, got {}",
+            value.chars().count()
+        ))
+    } else if let Some(character) = value
+        .chars()
+        .find(|&character| !character.is_ascii_graphic() || character == '\\')
+    {
+        Some(format!(
+            "must be printable ASCII without spaces or '\\', found {character:?}"
+        ))
+    } else if name.split('.').any(str::is_empty) {
+        Some("must not have empty labels (a leading dot or \"..\")".to_owned())
+    } else {
+        name.split('.')
+            .find(|label| label.len() > 63)
+            .map(|label| format!("labels must be at most 63 characters, got one of {}", label.len()))
+    };
+    if let Some(reason) = reason {
+        sink.invalid(field, reason);
     }
 }
 

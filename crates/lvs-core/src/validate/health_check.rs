@@ -64,6 +64,11 @@ pub(crate) fn health_check(
                     format!("{FIELD}.http.path"),
                     format!("must start with '/', got {}", fields::quoted(&http.path)),
                 );
+            } else {
+                fields::http_path_characters(sink, &format!("{FIELD}.http.path"), &http.path);
+            }
+            if let Some(host) = &http.host {
+                fields::http_host(sink, &format!("{FIELD}.http.host"), host);
             }
             if http.expected_statuses.is_empty() {
                 sink.invalid(
@@ -88,10 +93,7 @@ pub(crate) fn health_check(
             format!("{FIELD}.dns"),
             format!("may only be set when type is DNS, not {:?}", spec.check_type),
         ),
-        (Some(dns), true) if dns.query_name.is_empty() || dns.query_name.len() > 253 => sink.invalid(
-            format!("{FIELD}.dns.queryName"),
-            "must be a DNS name of 1–253 characters",
-        ),
+        (Some(dns), true) => fields::dns_query_name(sink, &format!("{FIELD}.dns.queryName"), &dns.query_name),
         (None, true) => check.dns = Some(Default::default()),
         _ => {}
     }

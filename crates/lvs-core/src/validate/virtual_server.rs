@@ -6,8 +6,8 @@ use std::num::{NonZeroU16, NonZeroU32};
 
 use kube::core::Selector;
 use lvs_api::{
-    AddressFamily, ArpMethod, ForwardingMethod, PersistenceSpec, Protocol, ResolvedPersistence, TunnelSpec,
-    TunnelType, VipPlacement, VirtualServer, VirtualServerSpec,
+    AddressFamily, ArpMethod, ForwardingMethod, HighAvailabilitySpec, PersistenceSpec, Protocol,
+    ResolvedPersistence, TunnelSpec, TunnelType, VipPlacement, VirtualServer, VirtualServerSpec,
 };
 
 use super::{ServiceIdentity, ValidVirtualServer, bounds, family_of, fields, health_check::health_check};
@@ -73,6 +73,7 @@ pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<
         "spec.directors.nodeSelector",
         spec.directors.node_selector.keys(),
     );
+    high_availability(&mut sink, &spec.directors.high_availability);
 
     if let Some(labels) = &spec.real_servers.selector.match_labels {
         fields::label_keys(&mut sink, "spec.realServers.selector.matchLabels", labels.keys());
@@ -249,6 +250,18 @@ fn tunnel(sink: &mut ProblemSink<'_>, spec: &VirtualServerSpec) -> Option<Tunnel
             Some(tunnel)
         }
         _ => None,
+    }
+}
+
+/// Failover settings: node names in `priority` and the connection-sync interface (their ranges
+/// are schema bounds).
+fn high_availability(sink: &mut ProblemSink<'_>, spec: &HighAvailabilitySpec) {
+    const FIELD: &str = "spec.directors.highAvailability";
+    for (index, node) in spec.priority.iter().enumerate() {
+        fields::dns_subdomain(sink, &format!("{FIELD}.priority[{index}]"), node);
+    }
+    if let Some(interface) = &spec.connection_sync.interface {
+        fields::interface_name(sink, &format!("{FIELD}.connectionSync.interface"), interface);
     }
 }
 
