@@ -222,7 +222,8 @@ pub enum TunnelType {
     Gre,
 }
 
-/// Checksum of GUE and GRE encapsulation; IPIP has none.
+/// Checksum of GUE and GRE encapsulation; IPIP has none, and only GUE has remote checksum
+/// offload.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
@@ -232,7 +233,7 @@ pub enum TunnelChecksum {
     None,
     /// A checksum in the encapsulating UDP (GUE) or GRE header.
     Checksum,
-    /// Remote checksum offload; GUE only (a GRE tunnel then sends no checksum).
+    /// Remote checksum offload; GUE only.
     RemoteChecksum,
 }
 
@@ -254,7 +255,8 @@ pub struct ForwardingSpec {
     pub tunnel: Option<TunnelSpec>,
 }
 
-/// Tunnel encapsulation.
+/// Tunnel encapsulation. (The CEL rules on `checksum` are stated on `VirtualServerSpec`, to keep
+/// them out of `LvsNodeConfig`'s cost budget.)
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
@@ -271,8 +273,8 @@ pub struct TunnelSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub port: Option<u16>,
-    /// Checksum of the encapsulation: None (the default), Checksum, or RemoteChecksum (remote
-    /// checksum offload, GUE only). Has no effect on IPIP.
+    /// Checksum of the encapsulation: None (the default), Checksum (GUE and GRE), or
+    /// RemoteChecksum (remote checksum offload, GUE only). IPIP has none: only None is allowed.
     #[serde(default)]
     pub checksum: TunnelChecksum,
 }
@@ -393,8 +395,9 @@ pub struct HealthCheckSpec {
     #[serde(default = "default_fall")]
     #[schemars(range(min = 1, max = 100))]
     pub fall: u32,
-    /// Port to probe, 1–65535 (default: the real server's port). Set it for a fwmark service whose
-    /// real servers have no port of their own: without a port every check fails.
+    /// Port to probe, 1–65535 (default: the real server's port). Required for TCP, HTTP and HTTPS
+    /// checks of UDP and SCTP services (their port is not a TCP port), and for checks of a fwmark
+    /// service unless it sets `realServers.port` (NAT): a fwmark service has no port of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub port: Option<u16>,

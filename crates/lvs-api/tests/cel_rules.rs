@@ -139,7 +139,7 @@ fn each_virtual_server_rule_passes_and_fails() {
     let cases = [
         (
             "spec.port",
-            json!({"port": null, "fwmark": 3}),
+            json!({"port": null, "fwmark": 3, "healthCheck": {"port": 80}}),
             json!({"fwmark": 3}),
         ),
         (
@@ -211,6 +211,31 @@ fn each_virtual_server_rule_passes_and_fails() {
             "spec.family",
             json!({"family": "IPv4"}),
             json!({"family": "IPv6"}),
+        ),
+        (
+            "spec.fallback.address",
+            json!({"forwarding": {"method": "Tunnel"}, "fallback": {"address": "2001:db8::99"}}),
+            json!({"forwarding": {"method": "NAT"}, "fallback": {"address": "2001:db8::99"}}),
+        ),
+        (
+            "spec.forwarding.tunnel.checksum",
+            json!({"forwarding": {"method": "Tunnel", "tunnel": {"type": "GRE", "checksum": "Checksum"}}}),
+            json!({"forwarding": {"method": "Tunnel", "tunnel": {"checksum": "Checksum"}}}),
+        ),
+        (
+            "spec.forwarding.tunnel.checksum",
+            json!({"forwarding": {"method": "Tunnel", "tunnel": {"type": "GUE", "port": 6080, "checksum": "RemoteChecksum"}}}),
+            json!({"forwarding": {"method": "Tunnel", "tunnel": {"type": "GRE", "checksum": "RemoteChecksum"}}}),
+        ),
+        (
+            "spec.healthCheck.port",
+            json!({"protocol": "UDP", "healthCheck": {"type": "TCP", "port": 53}}),
+            json!({"protocol": "UDP", "healthCheck": {"type": "TCP"}}),
+        ),
+        (
+            "spec.healthCheck.port",
+            json!({"port": null, "fwmark": 3, "healthCheck": {"type": "None"}}),
+            json!({"port": null, "fwmark": 3}),
         ),
         (
             "spec.healthCheck.http.host",

@@ -7,7 +7,8 @@ use std::num::{NonZeroU16, NonZeroU32};
 use kube::core::Selector;
 use lvs_api::{
     AddressFamily, ArpMethod, ForwardingMethod, HighAvailabilitySpec, PersistenceSpec, Protocol,
-    ResolvedPersistence, TunnelSpec, TunnelType, VipPlacement, VirtualServer, VirtualServerSpec,
+    ResolvedPersistence, TunnelChecksum, TunnelSpec, TunnelType, VipPlacement, VirtualServer,
+    VirtualServerSpec,
 };
 
 use super::{ServiceIdentity, ValidVirtualServer, bounds, family_of, fields, health_check::health_check};
@@ -118,7 +119,7 @@ pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<
         fields::thresholds(&mut sink, "spec.realServers.thresholds", thresholds);
     }
 
-    let health_check = health_check(&mut sink, spec.health_check.as_ref(), spec.protocol);
+    let health_check = health_check(&mut sink, spec);
     let fallback = fallback(&mut sink, spec, family);
     bounds::virtual_server_spec(&mut sink, spec);
 
@@ -246,6 +247,17 @@ fn tunnel(sink: &mut ProblemSink<'_>, spec: &VirtualServerSpec) -> Option<Tunnel
                     format!("is only used by GUE tunnels, not {other:?}"),
                 ),
                 (_, None) => {}
+            }
+            match (tunnel.tunnel_type, tunnel.checksum) {
+                (TunnelType::Ipip, checksum) if checksum != TunnelChecksum::None => sink.invalid(
+                    "spec.forwarding.tunnel.checksum",
+                    format!("an IPIP tunnel has no checksum, so {checksum:?} needs type GUE or GRE"),
+                ),
+                (TunnelType::Gre, TunnelChecksum::RemoteChecksum) => sink.invalid(
+                    "spec.forwarding.tunnel.checksum",
+                    "remote checksum offload is GUE only; use Checksum with GRE",
+                ),
+                _ => {}
             }
             Some(tunnel)
         }
