@@ -6,7 +6,20 @@ use std::num::NonZeroU16;
 
 use lvs_api::ThresholdsSpec;
 
+use crate::object::ObjectKey;
 use crate::problem::ProblemSink;
+
+/// Checks an object's name and namespace the way the API server does: the name a DNS
+/// subdomain, the namespace a DNS label. Standalone mode reads them from files, and both end up
+/// in keys like `namespace/name`.
+pub(crate) fn object_key(sink: &mut ProblemSink<'_>, key: &ObjectKey) {
+    if key.name.is_empty() {
+        sink.invalid("metadata.name", "is required");
+    } else {
+        dns_subdomain(sink, "metadata.name", &key.name);
+    }
+    dns_label(sink, "metadata.namespace", &key.namespace);
+}
 
 /// `value` quoted for a message, cut after 64 characters: a refused value may be megabytes long
 /// (standalone mode has no API server to refuse it first), and messages end up in conditions and
@@ -104,6 +117,19 @@ pub(crate) fn dns_subdomain(sink: &mut ProblemSink<'_>, field: &str, value: &str
             field,
             format!(
                 "must be a lowercase RFC 1123 subdomain of at most 253 characters (a-z, 0-9, '-', '.'), got {}",
+                quoted(value)
+            ),
+        );
+    }
+}
+
+/// Checks a lowercase RFC 1123 label (namespace names).
+pub(crate) fn dns_label(sink: &mut ProblemSink<'_>, field: &str, value: &str) {
+    if value.len() > 63 || value.contains('.') || !is_dns_subdomain(value) {
+        sink.invalid(
+            field,
+            format!(
+                "must be a lowercase RFC 1123 label of at most 63 characters (a-z, 0-9, '-'), got {}",
                 quoted(value)
             ),
         );

@@ -10,9 +10,7 @@ use crate::problem::{Problem, ProblemSink};
 pub fn real_server(object: &RealServer) -> Result<ValidRealServer, Vec<Problem>> {
     let key = key_of(Kind::RealServer, &object.metadata);
     let mut sink = ProblemSink::new(&key);
-    if key.name.is_empty() {
-        sink.invalid("metadata.name", "is required");
-    }
+    fields::object_key(&mut sink, &key);
     let spec = &object.spec;
     let address = fields::unicast_address(&mut sink, "spec.address", &spec.address);
     let port = spec

@@ -19,9 +19,7 @@ use crate::problem::{Problem, ProblemSink};
 pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<Problem>> {
     let key = key_of(Kind::VirtualServer, &object.metadata);
     let mut sink = ProblemSink::new(&key);
-    if key.name.is_empty() {
-        sink.invalid("metadata.name", "is required");
-    }
+    fields::object_key(&mut sink, &key);
     let spec = &object.spec;
 
     let address = spec
