@@ -222,7 +222,8 @@ pub enum TunnelType {
     Gre,
 }
 
-/// Checksum of GUE and GRE encapsulation; IPIP has none.
+/// Checksum of GUE and GRE encapsulation; IPIP has none, and only GUE has remote checksum
+/// offload.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
@@ -232,7 +233,7 @@ pub enum TunnelChecksum {
     None,
     /// A checksum in the encapsulating UDP (GUE) or GRE header.
     Checksum,
-    /// Remote checksum offload; GUE only (a GRE tunnel then sends no checksum).
+    /// Remote checksum offload; GUE only.
     RemoteChecksum,
 }
 
@@ -254,7 +255,8 @@ pub struct ForwardingSpec {
     pub tunnel: Option<TunnelSpec>,
 }
 
-/// Tunnel encapsulation.
+/// Tunnel encapsulation. (The CEL rules on `checksum` are stated on `VirtualServerSpec`, to keep
+/// them out of `LvsNodeConfig`'s cost budget.)
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
@@ -271,8 +273,8 @@ pub struct TunnelSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub port: Option<u16>,
-    /// Checksum of the encapsulation: None (the default), Checksum, or RemoteChecksum (remote
-    /// checksum offload, GUE only). Has no effect on IPIP.
+    /// Checksum of the encapsulation: None (the default), Checksum (GUE and GRE), or
+    /// RemoteChecksum (remote checksum offload, GUE only). IPIP has none: only None is allowed.
     #[serde(default)]
     pub checksum: TunnelChecksum,
 }
@@ -393,8 +395,9 @@ pub struct HealthCheckSpec {
     #[serde(default = "default_fall")]
     #[schemars(range(min = 1, max = 100))]
     pub fall: u32,
-    /// Port to probe, 1–65535 (default: the real server's port). Set it for a fwmark service whose
-    /// real servers have no port of their own: without a port every check fails.
+    /// Port to probe, 1–65535 (default: the real server's port). Required for TCP, HTTP and HTTPS
+    /// checks of UDP and SCTP services (their port is not a TCP port), and for checks of a fwmark
+    /// service unless it sets `realServers.port` (NAT): a fwmark service has no port of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub port: Option<u16>,
@@ -435,23 +438,27 @@ impl Default for HealthCheckSpec {
     }
 }
 
-/// HTTP and HTTPS probe settings.
+/// HTTP and HTTPS probe settings. (The CEL rules on `path` and `host` are stated on
+/// `VirtualServerSpec`: see `crate::limits::http_path`.)
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpCheckSpec {
-    /// Path (with any query) of the GET request; must start with `/` (default `/`).
+    /// Path (with any query) of the GET request: starts with `/`, up to 1024 printable ASCII
+    /// characters without spaces (percent-encode anything else). Default `/`.
     #[serde(default = "default_http_path")]
-    #[schemars(length(min = 1), regex(pattern = r"^/"))]
+    #[schemars(length(min = 1, max = 1024), regex(pattern = r"^/"))]
     pub path: String,
-    /// HTTP status codes, 100–599, that count as healthy; at least one (default [200]). Redirects
-    /// are not followed.
+    /// HTTP status codes, 100–599, that count as healthy; 1 to 16 of them (default [200]).
+    /// Redirects are not followed.
     #[serde(default = "default_expected_statuses")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 16))]
     pub expected_statuses: Vec<HttpStatusCode>,
     /// Host header to send, and for HTTPS the TLS server name (SNI) and the name the certificate
-    /// must match. Default: the real server's address (with its port unless it is the scheme's
-    /// default port), and no SNI.
+    /// must match: a host name, an IPv4 address or an IPv6 address in brackets, optionally with
+    /// `:port`, up to 253 characters. Default: the real server's address (with its port unless it
+    /// is the scheme's default port), and no SNI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
     pub host: Option<String>,
     /// HTTPS only: verify the real server's certificate against the agent's CA bundle
     /// (`SSL_CERT_FILE`, else `/etc/ssl/certs/ca-certificates.crt`) and `host`. Off by default, as
@@ -483,11 +490,13 @@ impl Default for HttpCheckSpec {
     }
 }
 
-/// DNS probe settings.
+/// DNS probe settings. (The CEL rule on `queryName` is stated on `VirtualServerSpec`: see
+/// `crate::limits::dns_query_name`.)
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DnsCheckSpec {
-    /// Domain name to query, 1–253 characters (default `.`, the root). A server that does not
+    /// Domain name to query, 1–253 characters: labels of 1–63 printable ASCII characters (no
+    /// spaces or `\`) joined by dots, or `.`, the root (the default). A server that does not
     /// recurse may refuse the root: then use a name in one of its zones.
     #[serde(default = "default_query_name")]
     #[schemars(length(min = 1, max = 253))]
@@ -545,6 +554,7 @@ pub struct PersistenceSpec {
     /// real server, e.g. `255.255.255.0` for a /24 (default `255.255.255.255`: each address on its
     /// own). Set this or `prefixLength`, not both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 15))]
     #[x_kube(validation = Rule::new("isIP(self) && ip(self).family() == 4").message("must be an IPv4 netmask such as 255.255.255.0"))]
     pub netmask: Option<String>,
     /// IPv6 services only: clients in the same prefix of this length share a real server, 1–128

@@ -15,10 +15,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HighAvailabilitySpec {
-    /// Director node names, most preferred first; directors not listed follow in name order, and
-    /// names that are not directors of this VirtualServer are ignored. Every director computes the
-    /// same order, and the first live, eligible one holds the VIP.
+    /// Director node names, most preferred first, up to 32; directors not listed follow in name
+    /// order, and names that are not directors of this VirtualServer are ignored. Every director
+    /// computes the same order, and the first live, eligible one holds the VIP.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 253)))]
+    #[x_kube(validation = kube::core::Rule::new(crate::limits::NODE_NAMES).message(crate::limits::NODE_NAME_MESSAGE))]
     pub priority: Vec<String>,
     /// Milliseconds between heartbeats to each peer director, 20–10000 (default 200).
     #[serde(default = "default_heartbeat_interval")]
@@ -84,12 +86,13 @@ pub struct ConnectionSyncSpec {
     /// messages with another ID, which separates director groups on one network.
     #[serde(default)]
     pub sync_id: u8,
-    /// Interface the sync messages (multicast to 224.0.0.81) go out and come in on. Default:
+    /// Interface the sync messages (multicast to 224.0.0.81) go out and come in on: 1–15
+    /// characters, not `.` or `..`, without `/`, `:`, whitespace or control characters. Default:
     /// `directors.interface`; with neither set, connection sync does not run and the VirtualServer
     /// gets a NoSyncInterface warning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 15))]
-    #[x_kube(validation = kube::core::Rule::new("!self.contains('/') && self != '.' && self != '..'").message("must be a network interface name"))]
+    #[x_kube(validation = kube::core::Rule::new(crate::limits::INTERFACE_NAME).message(crate::limits::INTERFACE_NAME_MESSAGE))]
     pub interface: Option<String>,
     /// With `preempt`: seconds a returning director must have run as a synced backup before it asks
     /// for the VIP back, 0–3600 (default 3), so the connections it takes over are already in its

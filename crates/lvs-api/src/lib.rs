@@ -13,6 +13,7 @@ pub mod common;
 pub mod conditions;
 pub mod high_availability;
 pub mod labels;
+pub mod limits;
 pub mod node_config;
 pub mod real_server;
 pub mod virtual_server;

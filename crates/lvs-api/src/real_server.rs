@@ -38,6 +38,7 @@ use crate::common::{RealServerState, ThresholdsSpec};
 pub struct RealServerSpec {
     /// The server's IPv4 or IPv6 unicast address: where the directors send its traffic, and how its
     /// node is found when `node` is not set.
+    #[schemars(length(max = 45))]
     #[x_kube(validation = Rule::new("isIP(self)").message("must be an IPv4 or IPv6 address"))]
     pub address: String,
     /// Port the server listens on, 1–65535 (default: the VirtualServer's `realServers.port`, else
@@ -55,6 +56,7 @@ pub struct RealServerSpec {
     /// `lvs.operator.io/real-server=true`; a server on no known node is left to its administrator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(crate::limits::NODE_NAME).message(crate::limits::NODE_NAME_MESSAGE))]
     pub node: Option<String>,
     /// Active (the default) takes traffic by weight and health; Draining keeps weight 0, so
     /// existing connections continue but no new ones arrive; Disabled is removed from every

@@ -51,7 +51,14 @@ use crate::common::{
     validation = Rule::new("!has(self.realServers) || !has(self.realServers.port) || !has(self.port) || self.forwarding.method == 'NAT' || self.realServers.port == self.port").message("only NAT may map real servers to another port than the service port").field_path(".realServers.port"),
     validation = Rule::new("!has(self.realServers) || self.realServers.arpMethod != 'Redirect' || self.forwarding.method != 'Tunnel'").message("Redirect does not apply to Tunnel; use Sysctl or NFTablesARP").field_path(".realServers.arpMethod"),
     validation = Rule::new("!has(self.fallback) || !has(self.fallback.port) || !has(self.port) || self.forwarding.method == 'NAT' || self.fallback.port == self.port").message("only NAT may map the fallback server to another port than the service port").field_path(".fallback.port"),
-    validation = Rule::new("!has(self.fallback) || !has(self.address) || ip(self.fallback.address).family() == ip(self.address).family() || self.forwarding.method != 'DirectRouting'").message("a direct-routing fallback server must be of the VIP's address family").field_path(".fallback.address")
+    validation = Rule::new("!has(self.fallback) || self.forwarding.method == 'Tunnel' || !isIP(self.fallback.address) || (has(self.address) ? (!isIP(self.address) || ip(self.fallback.address).family() == ip(self.address).family()) : ip(self.fallback.address).family() == (has(self.family) && self.family == 'IPv6' ? 6 : 4))").message("the fallback server must be of the VIP's address family; only Tunnel may forward across families").field_path(".fallback.address"),
+    validation = Rule::new("!has(self.healthCheck) || self.protocol == 'TCP' || !(self.healthCheck.type in ['TCP', 'HTTP', 'HTTPS']) || has(self.healthCheck.port)").message("a TCP, HTTP or HTTPS check of a UDP or SCTP service needs healthCheck.port: the service port is not a TCP port").field_path(".healthCheck.port"),
+    validation = Rule::new("!has(self.fwmark) || has(self.port) || has(self.realServers.port) || (has(self.healthCheck) ? (self.healthCheck.type == 'None' || has(self.healthCheck.port)) : self.protocol != 'TCP')").message("a fwmark service has no port to probe: set healthCheck.port (or realServers.port with NAT), or healthCheck.type None").field_path(".healthCheck.port"),
+    validation = Rule::new("!has(self.healthCheck) || !has(self.healthCheck.http) || ".to_owned() + &crate::limits::http_path("self.healthCheck.http.path")).message(crate::limits::HTTP_PATH_MESSAGE).field_path(".healthCheck.http.path"),
+    validation = Rule::new("!has(self.healthCheck) || !has(self.healthCheck.http) || !has(self.healthCheck.http.host) || ".to_owned() + &crate::limits::http_host("self.healthCheck.http.host")).message(crate::limits::HTTP_HOST_MESSAGE).field_path(".healthCheck.http.host"),
+    validation = Rule::new("!has(self.healthCheck) || !has(self.healthCheck.dns) || ".to_owned() + &crate::limits::dns_query_name("self.healthCheck.dns.queryName")).message(crate::limits::DNS_QUERY_NAME_MESSAGE).field_path(".healthCheck.dns.queryName"),
+    validation = Rule::new("!has(self.forwarding.tunnel) || self.forwarding.tunnel.type != 'IPIP' || self.forwarding.tunnel.checksum == 'None'").message("an IPIP tunnel has no checksum; use GUE or GRE").field_path(".forwarding.tunnel.checksum"),
+    validation = Rule::new("!has(self.forwarding.tunnel) || self.forwarding.tunnel.type != 'GRE' || self.forwarding.tunnel.checksum != 'RemoteChecksum'").message("remote checksum offload is GUE only; use Checksum with GRE").field_path(".forwarding.tunnel.checksum")
 )]
 pub struct VirtualServerSpec {
     /// The virtual IP (IPv4 or IPv6) clients connect to: the directors hold it and the real servers
@@ -131,7 +138,8 @@ pub struct VirtualServerSpec {
     pub real_servers: RealServersSpec,
     /// How each director checks the real servers. Default: a TCP connect every 5 s (timeout 3 s,
     /// rise 2, fall 3) for TCP services; no checks for UDP and SCTP, where every real server counts
-    /// as healthy.
+    /// as healthy. A fwmark service has no port to probe: give its checks a `port` (or set
+    /// `realServers.port`, NAT), or type None.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheckSpec>,
     /// What to do with a real server that fails its checks: Quiescent (the default) keeps it with
@@ -156,18 +164,21 @@ pub struct ServicePort(#[schemars(range(min = 1))] pub u16);
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.vipPlacement != 'Interface' || has(self.interface)").message("vipPlacement Interface needs interface").field_path(".interface"))]
 pub struct DirectorsSpec {
-    /// Labels (exact key and value) a node must carry, besides `lvs.operator.io/director=true`, to
-    /// direct this VirtualServer. Narrows the set of director nodes, never widens it (default:
-    /// every director node).
+    /// Labels (exact key and value, up to 16) a node must carry, besides
+    /// `lvs.operator.io/director=true`, to direct this VirtualServer. Narrows the set of director
+    /// nodes, never widens it (default: every director node).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 16, "additionalProperties" = {"type": "string", "maxLength": 63}))]
+    #[x_kube(validation = Rule::new(crate::limits::LABEL_KEYS).message(crate::limits::LABEL_KEYS_MESSAGE))]
     pub node_selector: BTreeMap<String, String>,
     /// The directors' uplink, where clients' traffic arrives: gratuitous ARP (IPv4) and unsolicited
     /// neighbour advertisements (IPv6) go out there, with failover a director whose uplink is down
     /// hands the VIP over, and connection sync uses it unless told otherwise. Required for
-    /// vipPlacement Interface. Default: every interface with an address in the VIP's network.
+    /// vipPlacement Interface. 1–15 characters, not `.` or `..`, without `/`, `:`, whitespace or
+    /// control characters. Default: every interface with an address in the VIP's network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 15))]
-    #[x_kube(validation = Rule::new("!self.contains('/') && self != '.' && self != '..'").message("must be a network interface name"))]
+    #[x_kube(validation = Rule::new(crate::limits::INTERFACE_NAME).message(crate::limits::INTERFACE_NAME_MESSAGE))]
     pub interface: Option<String>,
     /// Where a director holds the VIP: Dummy (the default) on the operator's dummy device `lvs0`,
     /// leaving the uplink's addresses alone; Interface on `interface` itself.
@@ -185,7 +196,9 @@ pub struct DirectorsSpec {
 #[serde(rename_all = "camelCase")]
 pub struct RealServersSpec {
     /// Selects the `RealServer` objects, in the VirtualServer's namespace, that serve it, by their
-    /// labels. An empty selector selects every RealServer in the namespace.
+    /// labels: up to 64 `matchLabels` and 16 `matchExpressions` (of up to 64 values each). An empty
+    /// selector selects every RealServer in the namespace.
+    #[schemars(schema_with = "crate::limits::label_selector")]
     pub selector: LabelSelector,
     /// Port of the real servers that set none themselves, 1–65535 (default: the service port). Only
     /// NAT may differ from the service port.
@@ -216,6 +229,7 @@ pub struct RealServersSpec {
 pub struct FallbackSpec {
     /// Address of the fallback server, IPv4 or IPv6. It must be of the VIP's address family unless
     /// the method is Tunnel.
+    #[schemars(length(max = 45))]
     #[x_kube(validation = Rule::new("isIP(self)").message("must be an IPv4 or IPv6 address"))]
     pub address: String,
     /// Port of the fallback server, 1–65535 (default: the service port). Only NAT may use a

@@ -140,7 +140,7 @@ fn each_virtual_server_rule_passes_and_fails() {
     let cases = [
         (
             "spec.port",
-            json!({"port": null, "fwmark": 3}),
+            json!({"port": null, "fwmark": 3, "healthCheck": {"port": 80}}),
             json!({"fwmark": 3}),
         ),
         (
@@ -212,6 +212,66 @@ fn each_virtual_server_rule_passes_and_fails() {
             "spec.family",
             json!({"family": "IPv4"}),
             json!({"family": "IPv6"}),
+        ),
+        (
+            "spec.fallback.address",
+            json!({"forwarding": {"method": "Tunnel"}, "fallback": {"address": "2001:db8::99"}}),
+            json!({"forwarding": {"method": "NAT"}, "fallback": {"address": "2001:db8::99"}}),
+        ),
+        (
+            "spec.forwarding.tunnel.checksum",
+            json!({"forwarding": {"method": "Tunnel", "tunnel": {"type": "GRE", "checksum": "Checksum"}}}),
+            json!({"forwarding": {"method": "Tunnel", "tunnel": {"checksum": "Checksum"}}}),
+        ),
+        (
+            "spec.forwarding.tunnel.checksum",
+            json!({"forwarding": {"method": "Tunnel", "tunnel": {"type": "GUE", "port": 6080, "checksum": "RemoteChecksum"}}}),
+            json!({"forwarding": {"method": "Tunnel", "tunnel": {"type": "GRE", "checksum": "RemoteChecksum"}}}),
+        ),
+        (
+            "spec.healthCheck.port",
+            json!({"protocol": "UDP", "healthCheck": {"type": "TCP", "port": 53}}),
+            json!({"protocol": "UDP", "healthCheck": {"type": "TCP"}}),
+        ),
+        (
+            "spec.healthCheck.port",
+            json!({"port": null, "fwmark": 3, "healthCheck": {"type": "None"}}),
+            json!({"port": null, "fwmark": 3}),
+        ),
+        (
+            "spec.healthCheck.http.host",
+            json!({"healthCheck": {"type": "HTTPS", "http": {"host": "[2001:db8::1]:8443"}}}),
+            json!({"healthCheck": {"type": "HTTPS", "http": {"host": "www.example.com\r\nX: y"}}}),
+        ),
+        (
+            "spec.healthCheck.http.path",
+            json!({"healthCheck": {"type": "HTTP", "http": {"path": "/healthz?full=1"}}}),
+            json!({"healthCheck": {"type": "HTTP", "http": {"path": "/healthz\r\nX: y"}}}),
+        ),
+        (
+            "spec.healthCheck.dns.queryName",
+            json!({"protocol": "UDP", "healthCheck": {"type": "DNS", "dns": {"queryName": "example.com."}}}),
+            json!({"protocol": "UDP", "healthCheck": {"type": "DNS", "dns": {"queryName": "example..com"}}}),
+        ),
+        (
+            "spec.directors.highAvailability.connectionSync.interface",
+            json!({"directors": {"highAvailability": {"connectionSync": {"interface": "bond0.20"}}}}),
+            json!({"directors": {"highAvailability": {"connectionSync": {"interface": "eth0:1"}}}}),
+        ),
+        (
+            "spec.directors.highAvailability.priority",
+            json!({"directors": {"highAvailability": {"priority": ["node-a", "node-b.example"]}}}),
+            json!({"directors": {"highAvailability": {"priority": ["node-a", "Node_B"]}}}),
+        ),
+        (
+            "spec.directors.nodeSelector",
+            json!({"directors": {"nodeSelector": {"example.com/zone": "a"}}}),
+            json!({"directors": {"nodeSelector": {"": "a"}}}),
+        ),
+        (
+            "spec.realServers.selector.matchLabels",
+            json!({"realServers": {"selector": {"matchLabels": {"app": "web"}}}}),
+            json!({"realServers": {"selector": {"matchLabels": {"": "web"}}}}),
         ),
     ];
     for (field, passing, failing) in cases {

@@ -2,6 +2,7 @@
 //! enforced here too (standalone mode has no API server), plus what CEL cannot judge. All
 //! problems of an object are collected, each naming its field path.
 
+mod bounds;
 pub(crate) mod fields;
 mod health_check;
 mod real_server;

@@ -1,14 +1,52 @@
-//! Health-check settings: defaults by protocol, ranges and the per-type sub-blocks.
+//! Health-check settings: defaults by protocol, ranges, the per-type sub-blocks, and the port
+//! a check needs when the service has none to lend it.
 
-use lvs_api::{HealthCheckSpec, HealthCheckType, Protocol};
+use lvs_api::{HealthCheckSpec, HealthCheckType, Protocol, VirtualServerSpec};
 
 use super::fields;
 use crate::problem::ProblemSink;
 
 const FIELD: &str = "spec.healthCheck";
 
-/// Validates the health check, filling in the protocol's default when it is absent.
-pub(crate) fn health_check(
+/// Validates the health check of a VirtualServer, filling in the protocol's default when it is
+/// absent.
+pub(crate) fn health_check(sink: &mut ProblemSink<'_>, service: &VirtualServerSpec) -> HealthCheckSpec {
+    let check = check_settings(sink, service.health_check.as_ref(), service.protocol);
+    probe_port(sink, service, &check);
+    check
+}
+
+/// Refuses checks that have no port to probe, or probe the wrong protocol's port. Mirrors two
+/// CEL rules of `VirtualServerSpec`.
+fn probe_port(sink: &mut ProblemSink<'_>, service: &VirtualServerSpec, check: &HealthCheckSpec) {
+    let field = format!("{FIELD}.port");
+    if check.port.is_some() || check.check_type == HealthCheckType::None {
+        return;
+    }
+    let over_tcp = matches!(
+        check.check_type,
+        HealthCheckType::Tcp | HealthCheckType::Http | HealthCheckType::Https
+    );
+    if service.protocol != Protocol::Tcp && over_tcp {
+        sink.invalid(
+            field.clone(),
+            format!(
+                "is required for a {:?} check of a {} service: the service port is not a TCP port",
+                check.check_type,
+                service.protocol.as_str()
+            ),
+        );
+    }
+    if service.fwmark.is_some() && service.port.is_none() && service.real_servers.port.is_none() {
+        sink.invalid(
+            field,
+            "is required for checks of a fwmark service, which has no port to probe (or set realServers.port with NAT, or type None)",
+        );
+    }
+}
+
+/// Validates the check's own settings, filling in the protocol's default when it is absent.
+fn check_settings(
     sink: &mut ProblemSink<'_>,
     spec: Option<&HealthCheckSpec>,
     protocol: Protocol,
@@ -62,8 +100,13 @@ pub(crate) fn health_check(
             if !http.path.starts_with('/') {
                 sink.invalid(
                     format!("{FIELD}.http.path"),
-                    format!("must start with '/', got {:?}", http.path),
+                    format!("must start with '/', got {}", fields::quoted(&http.path)),
                 );
+            } else {
+                fields::http_path_characters(sink, &format!("{FIELD}.http.path"), &http.path);
+            }
+            if let Some(host) = &http.host {
+                fields::http_host(sink, &format!("{FIELD}.http.host"), host);
             }
             if http.expected_statuses.is_empty() {
                 sink.invalid(
@@ -88,10 +131,7 @@ pub(crate) fn health_check(
             format!("{FIELD}.dns"),
             format!("may only be set when type is DNS, not {:?}", spec.check_type),
         ),
-        (Some(dns), true) if dns.query_name.is_empty() || dns.query_name.len() > 253 => sink.invalid(
-            format!("{FIELD}.dns.queryName"),
-            "must be a DNS name of 1–253 characters",
-        ),
+        (Some(dns), true) => fields::dns_query_name(sink, &format!("{FIELD}.dns.queryName"), &dns.query_name),
         (None, true) => check.dns = Some(Default::default()),
         _ => {}
     }

@@ -2,7 +2,7 @@
 
 use lvs_api::RealServer;
 
-use super::{ValidRealServer, fields};
+use super::{ValidRealServer, bounds, fields};
 use crate::object::{Kind, key_of};
 use crate::problem::{Problem, ProblemSink};
 
@@ -10,9 +10,7 @@ use crate::problem::{Problem, ProblemSink};
 pub fn real_server(object: &RealServer) -> Result<ValidRealServer, Vec<Problem>> {
     let key = key_of(Kind::RealServer, &object.metadata);
     let mut sink = ProblemSink::new(&key);
-    if key.name.is_empty() {
-        sink.invalid("metadata.name", "is required");
-    }
+    fields::object_key(&mut sink, &key);
     let spec = &object.spec;
     let address = fields::unicast_address(&mut sink, "spec.address", &spec.address);
     let port = spec
@@ -24,6 +22,7 @@ pub fn real_server(object: &RealServer) -> Result<ValidRealServer, Vec<Problem>>
     if let Some(thresholds) = &spec.thresholds {
         fields::thresholds(&mut sink, "spec.thresholds", thresholds);
     }
+    bounds::real_server_spec(&mut sink, spec);
     match address {
         Some(address) if !sink.has_errors() => Ok(ValidRealServer {
             labels: object.metadata.labels.clone().unwrap_or_default(),

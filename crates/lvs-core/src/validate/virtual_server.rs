@@ -6,11 +6,12 @@ use std::num::{NonZeroU16, NonZeroU32};
 
 use kube::core::Selector;
 use lvs_api::{
-    AddressFamily, ArpMethod, ForwardingMethod, PersistenceSpec, Protocol, ResolvedPersistence, TunnelSpec,
-    TunnelType, VipPlacement, VirtualServer, VirtualServerSpec,
+    AddressFamily, ArpMethod, ForwardingMethod, HighAvailabilitySpec, PersistenceSpec, Protocol,
+    ResolvedPersistence, TunnelChecksum, TunnelSpec, TunnelType, VipPlacement, VirtualServer,
+    VirtualServerSpec,
 };
 
-use super::{ServiceKind, ValidVirtualServer, family_of, fields, health_check::health_check};
+use super::{ServiceKind, ValidVirtualServer, bounds, family_of, fields, health_check::health_check};
 use crate::object::{Kind, key_of};
 use crate::problem::{Problem, ProblemSink};
 
@@ -18,9 +19,7 @@ use crate::problem::{Problem, ProblemSink};
 pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<Problem>> {
     let key = key_of(Kind::VirtualServer, &object.metadata);
     let mut sink = ProblemSink::new(&key);
-    if key.name.is_empty() {
-        sink.invalid("metadata.name", "is required");
-    }
+    fields::object_key(&mut sink, &key);
     let spec = &object.spec;
 
     let address = spec
@@ -81,15 +80,16 @@ pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<
             "is required when vipPlacement is Interface",
         );
     }
-    for (label, value) in &spec.directors.node_selector {
-        if label.is_empty() || label.len() > 317 || value.len() > 63 {
-            sink.invalid(
-                format!("spec.directors.nodeSelector[{label:?}]"),
-                "is not a valid label key/value pair",
-            );
-        }
-    }
+    fields::label_keys(
+        &mut sink,
+        "spec.directors.nodeSelector",
+        spec.directors.node_selector.keys(),
+    );
+    high_availability(&mut sink, &spec.directors.high_availability);
 
+    if let Some(labels) = &spec.real_servers.selector.match_labels {
+        fields::label_keys(&mut sink, "spec.realServers.selector.matchLabels", labels.keys());
+    }
     let real_server_selector = match Selector::try_from(spec.real_servers.selector.clone()) {
         Ok(selector) => Some(selector),
         Err(error) => {
@@ -130,8 +130,9 @@ pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<
         fields::thresholds(&mut sink, "spec.realServers.thresholds", thresholds);
     }
 
-    let health_check = health_check(&mut sink, spec.health_check.as_ref(), spec.protocol);
+    let health_check = health_check(&mut sink, spec);
     let fallback = fallback(&mut sink, spec, family);
+    bounds::virtual_server_spec(&mut sink, spec);
 
     match (service, real_server_selector) {
         (Some(service), Some(real_server_selector)) if !sink.has_errors() => Ok(ValidVirtualServer {
@@ -247,9 +248,32 @@ fn tunnel(sink: &mut ProblemSink<'_>, spec: &VirtualServerSpec) -> Option<Tunnel
                 ),
                 (_, None) => {}
             }
+            match (tunnel.tunnel_type, tunnel.checksum) {
+                (TunnelType::Ipip, checksum) if checksum != TunnelChecksum::None => sink.invalid(
+                    "spec.forwarding.tunnel.checksum",
+                    format!("an IPIP tunnel has no checksum, so {checksum:?} needs type GUE or GRE"),
+                ),
+                (TunnelType::Gre, TunnelChecksum::RemoteChecksum) => sink.invalid(
+                    "spec.forwarding.tunnel.checksum",
+                    "remote checksum offload is GUE only; use Checksum with GRE",
+                ),
+                _ => {}
+            }
             Some(tunnel)
         }
         _ => None,
+    }
+}
+
+/// Failover settings: node names in `priority` and the connection-sync interface (their ranges
+/// are schema bounds).
+fn high_availability(sink: &mut ProblemSink<'_>, spec: &HighAvailabilitySpec) {
+    const FIELD: &str = "spec.directors.highAvailability";
+    for (index, node) in spec.priority.iter().enumerate() {
+        fields::dns_subdomain(sink, &format!("{FIELD}.priority[{index}]"), node);
+    }
+    if let Some(interface) = &spec.connection_sync.interface {
+        fields::interface_name(sink, &format!("{FIELD}.connectionSync.interface"), interface);
     }
 }
 
@@ -314,7 +338,10 @@ fn netmask_prefix(sink: &mut ProblemSink<'_>, field: &str, netmask: &str) -> Opt
     let Ok(mask) = netmask.parse::<Ipv4Addr>() else {
         sink.invalid(
             field,
-            format!("must be an IPv4 netmask such as 255.255.255.0, got {netmask:?}"),
+            format!(
+                "must be an IPv4 netmask such as 255.255.255.0, got {}",
+                fields::quoted(netmask)
+            ),
         );
         return None;
     };
