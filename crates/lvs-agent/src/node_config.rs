@@ -76,19 +76,24 @@ impl ManifestSource {
             .map(|problem| problem.object.clone())
             .collect();
         let restorable = |key: &ObjectKey, _: &str| invalid.contains(key);
-        let mut retry = manifests.clone();
-        retry
-            .virtual_servers
-            .retain(|object| !invalid.contains(&key_of(Kind::VirtualServer, &object.metadata)));
-        retry
-            .real_servers
-            .retain(|object| !invalid.contains(&key_of(Kind::RealServer, &object.metadata)));
-        let kept = restore(&mut retry, &self.last_good, &restorable);
         let mut reported = output.problems.clone();
-        if !kept.is_empty() {
-            output = resolve(&retry);
-            manifests = retry;
-            reported.extend(output.problems.iter().cloned());
+        let mut kept = Vec::new();
+        // Only when an invalid object has a last valid version to fall back to is a second
+        // build worth a copy of every object (a plan or the first load never needs it).
+        if invalid.iter().any(|key| self.last_good.sources.contains_key(key)) {
+            let mut retry = manifests.clone();
+            retry
+                .virtual_servers
+                .retain(|object| !invalid.contains(&key_of(Kind::VirtualServer, &object.metadata)));
+            retry
+                .real_servers
+                .retain(|object| !invalid.contains(&key_of(Kind::RealServer, &object.metadata)));
+            kept = restore(&mut retry, &self.last_good, &restorable);
+            if !kept.is_empty() {
+                output = resolve(&retry);
+                manifests = retry;
+                reported.extend(output.problems.iter().cloned());
+            }
         }
         for problem in &reported {
             let source = manifests
@@ -106,14 +111,15 @@ impl ManifestSource {
             .filter(|problem| problem.severity == Severity::Error)
             .map(|problem| problem.object.clone())
             .collect();
-        self.last_good = manifests.clone();
-        self.last_good
+        let intent = intent_for(&self.node_name, &manifests, output, problems);
+        manifests
             .virtual_servers
             .retain(|object| !still_invalid.contains(&key_of(Kind::VirtualServer, &object.metadata)));
-        self.last_good
+        manifests
             .real_servers
             .retain(|object| !still_invalid.contains(&key_of(Kind::RealServer, &object.metadata)));
-        Ok(intent_for(&self.node_name, &manifests, output, problems))
+        self.last_good = manifests;
+        Ok(intent)
     }
 }
 

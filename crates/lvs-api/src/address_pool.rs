@@ -105,11 +105,11 @@ pub struct NamespaceName(#[schemars(length(min = 1, max = 63))] pub String);
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolDirectorsSpec {
-    /// Labels (exact key and value, up to 16) a director node must carry to hold this pool's VIPs;
+    /// Labels (exact key and value, up to 8) a director node must carry to hold this pool's VIPs;
     /// a VirtualServer's directors are those its own selector picks among them. Default: every
     /// director node.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 16))]
+    #[schemars(extend("maxProperties" = 8))]
     pub node_selector: BTreeMap<String, String>,
     /// The uplink interfaces (up to 16) a VirtualServer of this pool may name in
     /// `directors.interface`. Default: any.
@@ -127,11 +127,11 @@ pub struct InterfaceName(#[schemars(length(min = 1, max = 15))] pub String);
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolRealServerNodesSpec {
-    /// Labels (exact key and value, up to 16) a node must carry, besides
+    /// Labels (exact key and value, up to 8) a node must carry, besides
     /// `lvs.operator.io/real-server=true`, to get this pool's VIPs and ARP settings. Default: every
     /// real-server node.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 16))]
+    #[schemars(extend("maxProperties" = 8))]
     pub node_selector: BTreeMap<String, String>,
     /// Whether a RealServer may name, in `node`, a node that does not own its address (default
     /// false: the named node must have the address among its InternalIP and ExternalIP

@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HighAvailabilitySpec {
-    /// Director node names, most preferred first, up to 32; directors not listed follow in name
+    /// Director node names, most preferred first, up to 16; directors not listed follow in name
     /// order, and names that are not directors of this VirtualServer are ignored. Every director
     /// computes the same order, and the first live, eligible one holds the VIP.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), inner(length(min = 1, max = 253)))]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 253)))]
     #[x_kube(validation = kube::core::Rule::new(crate::limits::NODE_NAMES).message(crate::limits::NODE_NAME_MESSAGE))]
     pub priority: Vec<String>,
     /// Milliseconds between heartbeats to each peer director, 20–10000 (default 200).

@@ -11,11 +11,11 @@ pub const LABEL_KEY_MAX_LENGTH: usize = 317;
 /// Longest label value.
 pub const LABEL_VALUE_MAX_LENGTH: usize = 63;
 /// Most `matchLabels` entries in a selector.
-pub const SELECTOR_MAX_LABELS: usize = 64;
+pub const SELECTOR_MAX_LABELS: usize = 8;
 /// Most `matchExpressions` in a selector.
-pub const SELECTOR_MAX_EXPRESSIONS: usize = 16;
+pub const SELECTOR_MAX_EXPRESSIONS: usize = 4;
 /// Most values of one `matchExpressions` entry.
-pub const SELECTOR_MAX_VALUES: usize = 64;
+pub const SELECTOR_MAX_VALUES: usize = 8;
 
 /// CEL, on a map of labels: every key is 1–317 characters.
 pub(crate) const LABEL_KEYS: &str = "self.all(key, size(key) >= 1 && size(key) <= 317)";
@@ -118,9 +118,9 @@ pub(crate) fn dns_query_name(value: &str) -> String {
 pub(crate) const DNS_QUERY_NAME_MESSAGE: &str =
     "must be . or a DNS name of labels of 1–63 printable ASCII characters (no spaces or '\\') joined by dots";
 
-/// The schema of a `LabelSelector` with every part bounded: at most 64 `matchLabels` (keys
-/// 1–317, values up to 63 characters) and 16 `matchExpressions` (key up to 317 characters, a
-/// known operator, at most 64 values of up to 63 characters).
+/// The schema of a `LabelSelector` with every part bounded: at most 8 `matchLabels` (keys
+/// 1–317, values up to 63 characters) and 4 `matchExpressions` (key up to 317 characters, a
+/// known operator, at most 8 values of up to 63 characters).
 pub(crate) fn label_selector(generator: &mut SchemaGenerator) -> Schema {
     let mut schema = LabelSelector::json_schema(generator);
     if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {

@@ -164,11 +164,11 @@ pub struct ServicePort(#[schemars(range(min = 1))] pub u16);
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.vipPlacement != 'Interface' || has(self.interface)").message("vipPlacement Interface needs interface").field_path(".interface"))]
 pub struct DirectorsSpec {
-    /// Labels (exact key and value, up to 16) a node must carry, besides
+    /// Labels (exact key and value, up to 8) a node must carry, besides
     /// `lvs.operator.io/director=true`, to direct this VirtualServer. Narrows the set of director
     /// nodes, never widens it (default: every director node).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 16, "additionalProperties" = {"type": "string", "maxLength": 63}))]
+    #[schemars(extend("maxProperties" = 8, "additionalProperties" = {"type": "string", "maxLength": 63}))]
     #[x_kube(validation = Rule::new(crate::limits::LABEL_KEYS).message(crate::limits::LABEL_KEYS_MESSAGE))]
     pub node_selector: BTreeMap<String, String>,
     /// The directors' uplink, where clients' traffic arrives: gratuitous ARP (IPv4) and unsolicited
@@ -196,7 +196,7 @@ pub struct DirectorsSpec {
 #[serde(rename_all = "camelCase")]
 pub struct RealServersSpec {
     /// Selects the `RealServer` objects, in the VirtualServer's namespace, that serve it, by their
-    /// labels: up to 64 `matchLabels` and 16 `matchExpressions` (of up to 64 values each). An empty
+    /// labels: up to 8 `matchLabels` and 4 `matchExpressions` (of up to 8 values each). An empty
     /// selector selects every RealServer in the namespace.
     #[schemars(schema_with = "crate::limits::label_selector")]
     pub selector: LabelSelector,

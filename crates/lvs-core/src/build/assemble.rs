@@ -16,7 +16,7 @@ use crate::validate::ValidVirtualServer;
 
 /// Builds the config of every node that has something to do.
 pub(super) fn assemble(
-    selections: &[Selection],
+    selections: &[Selection<'_>],
     nodes: &NodeIndex,
     problems: &mut Vec<Problem>,
 ) -> BTreeMap<String, LvsNodeConfigSpec> {
@@ -79,11 +79,11 @@ pub(super) fn assemble(
 }
 
 fn director_service(
-    selection: &Selection,
+    selection: &Selection<'_>,
     nodes: &NodeIndex,
     problems: &mut Vec<Problem>,
 ) -> DirectorService {
-    let virtual_server = &selection.virtual_server;
+    let virtual_server = selection.virtual_server;
     let service_port = virtual_server.port().map(|port| port.get());
     let mut destinations: Vec<_> = selection
         .selected

@@ -30,8 +30,8 @@ pub(super) struct Selected {
 
 /// An accepted VirtualServer with its directors and chosen real servers.
 #[derive(Debug, Clone)]
-pub(super) struct Selection {
-    pub(super) virtual_server: ValidVirtualServer,
+pub(super) struct Selection<'a> {
+    pub(super) virtual_server: &'a ValidVirtualServer,
     pub(super) directors: Vec<String>,
     pub(super) selected: Vec<Selected>,
 }
@@ -99,13 +99,13 @@ pub(super) fn validate_real_servers(
 }
 
 /// Chooses the real servers of one VirtualServer.
-pub(super) fn select(
-    virtual_server: &ValidVirtualServer,
+pub(super) fn select<'a>(
+    virtual_server: &'a ValidVirtualServer,
     real_servers: &[PlacedRealServer],
     admission: &Admission<'_>,
     configured_vips: Option<&BTreeSet<(String, IpAddr)>>,
     output: &mut BuildOutput,
-) -> Selection {
+) -> Selection<'a> {
     let nodes = admission.nodes;
     let directors = nodes.directors_of(virtual_server);
     if directors.is_empty() {
@@ -161,7 +161,7 @@ pub(super) fn select(
         outcome.directors = directors.clone();
     }
     Selection {
-        virtual_server: virtual_server.clone(),
+        virtual_server,
         directors,
         selected,
     }
