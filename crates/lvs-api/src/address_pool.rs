@@ -47,6 +47,7 @@ pub struct AddressPoolSpec {
     /// special-purpose blocks (link-local, documentation, reserved, …) are usable only when an
     /// entry lies entirely inside such a block, i.e. when the admin asked for them.
     #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.all(a, isCIDR(a) ? cidr(a) == cidr(a).masked() : (isIP(a) || (a.split('-').size() == 2 && isIP(a.split('-')[0].trim()) && isIP(a.split('-')[1].trim()) && ip(a.split('-')[0].trim()).family() == ip(a.split('-')[1].trim()).family())))").message("each entry must be a CIDR without host bits (192.0.2.0/28), an address, or a range first-last of one family"))]
     pub addresses: Vec<PoolAddress>,
     /// Whether VirtualServers without `address` may be given an address from this pool (default
     /// true). With false, only VirtualServers that ask for one of its addresses get it.
@@ -76,6 +77,7 @@ pub struct AddressPoolSpec {
     /// directors, and the cluster's Service network.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("self.all(n, isCIDR(n) ? cidr(n) == cidr(n).masked() : isIP(n))").message("each entry must be a CIDR without host bits (10.0.0.0/8) or an address"))]
     pub backend_networks: Vec<PoolNetwork>,
     /// Which real-server nodes are set up (VIP, ARP settings) for this pool's VIPs.
     #[serde(default)]
