@@ -100,7 +100,7 @@ impl ManifestSource {
                 .sources
                 .get(&problem.object)
                 .map_or("<unknown file>", String::as_str);
-            problems.push((problem.severity, format!("{source}: {problem}")));
+            problems.push((problem.severity, problem.line(source)));
         }
         problems.extend(kept);
         problems.sort();

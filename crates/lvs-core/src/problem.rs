@@ -60,6 +60,13 @@ impl Problem {
         }
     }
 
+    /// The line users see: the file the object came from, the object, the field, what is wrong,
+    /// and the condition reason the controller reports, e.g. `web.yaml: VirtualServer default/web:
+    /// spec.address: … [AddressNotInPool]`.
+    pub fn line(&self, source: &str) -> String {
+        format!("{source}: {self} [{}]", self.reason)
+    }
+
     /// `field: message`, or just the message for whole-object problems.
     pub fn describe(&self) -> String {
         if self.field.is_empty() {
