@@ -37,7 +37,7 @@ pub(super) fn assemble(
         for director in &selection.directors {
             config_of(&mut configs, director);
             let node_sysctls = sysctls.entry(director.clone()).or_default();
-            node_sysctls.extend(director_sysctls(&selection.virtual_server));
+            node_sysctls.extend(director_sysctls(selection.virtual_server));
             if let Some(config) = configs.get_mut(director) {
                 config.director_services.push(service.clone());
             }
@@ -46,7 +46,7 @@ pub(super) fn assemble(
             let Placement::Managed(node) = &selected.placement else {
                 continue;
             };
-            let Some(vip) = real_server_vip(&selection.virtual_server) else {
+            let Some(vip) = real_server_vip(selection.virtual_server) else {
                 continue;
             };
             config_of(&mut configs, node);
@@ -55,7 +55,7 @@ pub(super) fn assemble(
                 .or_default()
                 .extend(real_server_sysctls(&vip));
             if let Some(config) = configs.get_mut(node) {
-                merge_vip(config, vip, &selection.virtual_server, node, problems);
+                merge_vip(config, vip, selection.virtual_server, node, problems);
             }
         }
     }
