@@ -16,7 +16,13 @@ Shims over kmock 0.8 (each one a gap found against kube-rs; README.md lists them
   * a PATCH of the status subresource changes only .status; a PATCH of the object ignores
     .status and bumps generation when .spec changed (kmock merges the whole body either way);
   * a created CustomResourceDefinition makes its resource servable (kmock answers 404 on a list
-    of a resource it has no object of).
+    of a resource it has no object of);
+  * core v1 Namespaces are served (list, watch, get, create): kmock reads /api/v1/namespaces/NAME
+    as the prefix of a namespaced path and fails on /api/v1/namespaces itself.
+
+`apply` creates the Namespace of every namespaced object it applies when there is none, as
+`kubectl create namespace` would first on a real cluster (an API server refuses objects in a
+namespace that does not exist; the emulator itself does not check).
 """
 import argparse
 import asyncio
@@ -31,10 +37,28 @@ import uuid
 import aiohttp.web
 import attrs
 import kmock
-from kmock._internal import enums
+from kmock._internal import enums, parsing
 
 CORE = ['v1/nodes', 'v1/namespaces', 'v1/events', 'coordination.k8s.io/v1/leases',
         'events.k8s.io/v1/events', 'apiextensions.k8s.io/v1/customresourcedefinitions']
+
+
+_parse_path = parsing.parse_path
+
+
+def parse_path(path):
+    """kmock's path parser, except that /api/v1/namespaces[/NAME[/status|finalize]] is the
+    cluster-scoped resource `namespaces` (kmock takes it for a namespace prefix)."""
+    parts = path.strip('/').split('/')
+    if parts[:3] == ['api', 'v1', 'namespaces'] and (
+            len(parts) <= 4 or (len(parts) == 5 and parts[4] in ('status', 'finalize'))):
+        return parsing.ParsedPath(group='', version='v1', plural='namespaces',
+                                  name=parts[3] if len(parts) > 3 else None,
+                                  subresource=parts[4] if len(parts) > 4 else None)
+    return _parse_path(path)
+
+
+parsing.parse_path = parse_path  # kmock's Request._parse looks it up in the module at each call
 
 
 def selector_matches(selector, labels):
@@ -178,13 +202,33 @@ def call(server, method, path, body=None, ctype='application/json'):
         return e.code, json.load(e)
 
 
+def ensure_namespace(server, name, created):
+    """Creates Namespace `name` unless it exists (`kubectl create namespace NAME`)."""
+    if name in created:
+        return
+    created.add(name)
+    code, _ = call(server, 'GET', f'/api/v1/namespaces/{name}')
+    if code != 404:
+        return
+    code, body = call(server, 'POST', '/api/v1/namespaces',
+                      {'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': name}})
+    if code >= 300:
+        print(f'kmock apply: namespace/{name}: HTTP {code}: {body.get("message")}', file=sys.stderr)
+        sys.exit(1)
+    print(f'namespace/{name} created')
+
+
 def apply(args):
     import yaml
+    namespaces = set()
     for file in args.files:
         with open(file) as f:
             for obj in yaml.safe_load_all(f):
                 if not obj:
                     continue
+                namespace = obj.get('metadata', {}).get('namespace')
+                if namespace:
+                    ensure_namespace(args.server, namespace, namespaces)
                 code, _ = call(args.server, 'GET', object_path(obj, True))
                 if code == 404:
                     code, body = call(args.server, 'POST', object_path(obj, False), obj)

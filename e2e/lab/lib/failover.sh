@@ -29,6 +29,7 @@ lab_ha_setup() {
     LAB_HA_DIR=$LAB_RUN/manifests
     mkdir -p "$LAB_HA_DIR"
     lab_must lab_manifest_put "$LAB_HA_DIR" nodes.yaml /lab/manifests/ha-nodes.yaml
+    lab_must lab_manifest_put "$LAB_HA_DIR" pool.yaml /lab/examples/pool.yaml
     sed -e "${1:-s/^//}" /lab/manifests/ha.yaml >"$LAB_RUN/ha.yaml"
     lab_must lab_manifest_put "$LAB_HA_DIR" ha.yaml "$LAB_RUN/ha.yaml"
     # director first: a director that starts alone takes the VIP after listening one dead

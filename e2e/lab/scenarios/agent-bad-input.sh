@@ -2,8 +2,8 @@
 # agent-bad-input — bad manifests dropped into the agents' folder: the problem names file, object and field, the valid service keeps serving, the fixed file is programmed without a restart, a file broken later keeps its services
 # lab-timeout: 240
 #
-# Agents on the director and both real servers watch a folder with examples/nodes.yaml and
-# web.yaml (examples/virtualserver.yaml, 10.100.0.100:80). A client loop to that service runs in
+# Agents on the director and both real servers watch a folder with examples/nodes.yaml,
+# examples/pool.yaml and web.yaml (examples/virtualserver.yaml, 10.100.0.100:80). A client loop to that service runs in
 # the background throughout. Into the folder, as second.yaml, in turn:
 #   1. manifests/second-service-unknown-field.yaml (spec.weightMode) and
 #   2. manifests/second-service-bad-value.yaml (spec.scheduler: fastest): the director's status
@@ -25,6 +25,7 @@ lab_step "topology, web servers, agents in loop mode on a folder"
 lab_topology 2
 for rs in $LAB_SERVERS; do lab_must lab_http_server "$rs" 80; done
 lab_must lab_manifest_put "$DIR" nodes.yaml /lab/examples/nodes.yaml
+lab_must lab_manifest_put "$DIR" pool.yaml /lab/examples/pool.yaml
 lab_must lab_manifest_put "$DIR" web.yaml /lab/examples/virtualserver.yaml
 for ns in director $LAB_SERVERS; do lab_agent_start "$ns" "$DIR"; done
 lab_must lab_agent_wait_synced director 1 0

@@ -2,7 +2,8 @@
 # agent-dr — lvs-agent in loop mode configures director and real servers for direct routing from examples/; per ARP method (Sysctl, NFTablesARP, Redirect, swapped in the watched folder): balanced, no failures, one MAC for the VIP
 # lab-timeout: 240
 #
-# Three agents (director, rs1, rs2) watch one folder holding examples/nodes.yaml and web.yaml.
+# Three agents (director, rs1, rs2) watch one folder holding examples/nodes.yaml, pool.yaml
+# and web.yaml.
 # web.yaml starts as examples/virtualserver.yaml (ARP method Sysctl) and is then replaced by the
 # same service with NFTablesARP, then Redirect (manifests/dr-*.yaml): the running agents pick up
 # each change, undo the previous method and set up the next one. For every method, 20 requests
@@ -17,6 +18,7 @@ lab_step "topology, web servers, the watched folder"
 lab_topology 2
 for rs in $LAB_SERVERS; do lab_must lab_http_server "$rs" 80; done
 lab_must lab_manifest_put "$DIR" nodes.yaml /lab/examples/nodes.yaml
+lab_must lab_manifest_put "$DIR" pool.yaml /lab/examples/pool.yaml
 
 first=1
 for method in Sysctl NFTablesARP Redirect; do

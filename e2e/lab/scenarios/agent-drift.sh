@@ -18,6 +18,7 @@ lab_step "topology, web servers, agents with --resync-seconds $RESYNC"
 lab_topology 2
 for rs in $LAB_SERVERS; do lab_must lab_http_server "$rs" 80; done
 lab_must lab_manifest_put "$DIR" nodes.yaml /lab/examples/nodes.yaml
+lab_must lab_manifest_put "$DIR" pool.yaml /lab/examples/pool.yaml
 lab_must lab_manifest_put "$DIR" web.yaml /lab/examples/virtualserver.yaml
 # shellcheck disable=SC2034 # read by lab_agent_start
 LAB_AGENT_ARGS="--resync-seconds $RESYNC"

@@ -67,6 +67,7 @@ wait_for() {
 
 lab_step "agents in loop mode"
 lab_must lab_manifest_put "$DIR" nodes.yaml /lab/examples/nodes.yaml
+lab_must lab_manifest_put "$DIR" pool.yaml /lab/examples/pool.yaml
 lab_must lab_manifest_put "$DIR" health.yaml /lab/manifests/health.yaml
 for ns in director rs1 rs2; do lab_agent_start "$ns" "$DIR"; done
 lab_must lab_agent_wait_synced director 2 0

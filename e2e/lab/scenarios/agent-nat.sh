@@ -2,11 +2,12 @@
 # agent-nat — lvs-agent in loop mode configures one-armed NAT from examples/methods/nat.yaml: VIP:80 → real servers' :8080, both answer, no failures, masquerade, one MAC for the VIP
 # lab-timeout: 180
 #
-# Agents on the director and both real servers watch a folder with examples/methods/nat.yaml
-# and examples/nodes.yaml. The director's agent sets ip_forward and IPVS conntrack and installs
-# the masquerade; the real servers need nothing (their agents find nothing to do). 24 requests
-# are all answered, by both real servers (wlc, weights 1 and 3); the real servers' web logs
-# show the director's address, never the client's; only the director answers ARP for the VIP.
+# Agents on the director and both real servers watch a folder with examples/methods/nat.yaml,
+# examples/nodes.yaml and examples/pool.yaml. The director's agent sets ip_forward and IPVS
+# conntrack and installs the masquerade; the real servers need nothing (their agents find nothing
+# to do). 24 requests are all answered, by both real servers (wlc, weights 1 and 3); the real
+# servers' web logs show the director's address, never the client's; only the director answers ARP
+# for the VIP.
 . /lab/lib/lab.sh
 lab_must command -v lvs-agent # from LAB_EXTRA_BINARIES: missing is a failure, never a skip
 DIR=$LAB_RUN/manifests
@@ -16,6 +17,7 @@ lab_step "topology, web servers on :8080, the watched folder"
 lab_topology 2
 for rs in $LAB_SERVERS; do lab_must lab_http_server "$rs" 8080; done
 lab_must lab_manifest_put "$DIR" nodes.yaml /lab/examples/nodes.yaml
+lab_must lab_manifest_put "$DIR" pool.yaml /lab/examples/pool.yaml
 lab_must lab_manifest_put "$DIR" nat.yaml /lab/examples/methods/nat.yaml
 
 lab_step "agents in loop mode"

@@ -18,7 +18,7 @@ lab_check "no ip_vs_twos module loaded" test ! -d /sys/module/ip_vs_twos
 lab_step "lvs-agent --once on the director"
 lab_ns director lvs-agent --standalone --once --node-name director-1 \
     --registry "$LAB_RUN/agent.director.owned.json" --failover-state "$LAB_RUN/agent.director.failover.json" --status-file "$LAB_RUN/agent.director.status" \
-    --manifests /lab/manifests/scheduler-twos.yaml /lab/examples/nodes.yaml \
+    --manifests /lab/manifests/scheduler-twos.yaml /lab/examples/nodes.yaml /lab/examples/pool.yaml \
     >"$LAB_RUN/once.stdout" 2>"$LAB_RUN/once.stderr"
 rc=$?
 echo "exit status: $rc"

@@ -16,6 +16,7 @@ lab_step "topology, web servers, agents in loop mode"
 lab_topology 2
 for rs in $LAB_SERVERS; do lab_must lab_http_server "$rs" 80; done
 lab_must lab_manifest_put "$DIR" nodes.yaml /lab/examples/nodes.yaml
+lab_must lab_manifest_put "$DIR" pool.yaml /lab/examples/pool.yaml
 lab_must lab_manifest_put "$DIR" web.yaml /lab/examples/virtualserver.yaml
 for ns in director $LAB_SERVERS; do lab_agent_start "$ns" "$DIR"; done
 lab_must lab_agent_wait_synced director 1 0

@@ -2,11 +2,12 @@
 # agent-tun — lvs-agent in loop mode configures IP-in-IP tunnelling from examples/methods/tunnel.yaml: persistence keeps the client on one real server; without it both answer; no failures, one MAC for the VIP
 # lab-timeout: 180
 #
-# Agents on the director and both real servers watch a folder with examples/methods/tunnel.yaml
-# and examples/nodes.yaml: the real servers decapsulate on tunl0, which holds the VIP. The
-# example's persistence (/24, 600 s) sends every request of the lab's one client to the same
-# real server; swapping in the same service without persistence (manifests/tunnel-rr.yaml) makes
-# both answer. Every request is answered; only the director answers ARP for the VIP.
+# Agents on the director and both real servers watch a folder with examples/methods/tunnel.yaml,
+# examples/nodes.yaml and examples/pool.yaml: the real servers decapsulate on tunl0, which holds
+# the VIP. The example's persistence (/24, 600 s) sends every request of the lab's one client to
+# the same real server; swapping in the same service without persistence
+# (manifests/tunnel-rr.yaml) makes both answer. Every request is answered; only the director
+# answers ARP for the VIP.
 . /lab/lib/lab.sh
 lab_must command -v lvs-agent # from LAB_EXTRA_BINARIES: missing is a failure, never a skip
 DIR=$LAB_RUN/manifests
@@ -16,6 +17,7 @@ lab_step "topology, web servers, the watched folder"
 lab_topology 2
 for rs in $LAB_SERVERS; do lab_must lab_http_server "$rs" 80; done
 lab_must lab_manifest_put "$DIR" nodes.yaml /lab/examples/nodes.yaml
+lab_must lab_manifest_put "$DIR" pool.yaml /lab/examples/pool.yaml
 lab_must lab_manifest_put "$DIR" tunnel.yaml /lab/examples/methods/tunnel.yaml
 
 lab_step "agents in loop mode, the example (persistent)"

@@ -4,7 +4,7 @@
 #
 # Generates one manifest with 1,000 direct-routing VirtualServers on 10.100.0.100, ports
 # 10000–10999, each selecting the same two RealServers (rs1, rs2; health checks type None, so
-# nothing is probed), plus examples/nodes.yaml, and runs the director's agent on them in loop
+# nothing is probed), plus examples/nodes.yaml and pool.yaml, and runs the director's agent on them in loop
 # mode. Prints first_sync_ms (start to a synced status with 1,000 services), ipvs_services and
 # ipvs_destinations (counted by ipvsadm -Ln), and last rss_kib, the agent's VmRSS after the first
 # sync and one more second. A benchmark: the figures are printed, not judged (target: under
@@ -19,6 +19,7 @@ lab_step "topology; $SERVICES services in one manifest"
 lab_topology 2
 mkdir -p "$DIR"
 lab_must lab_manifest_put "$DIR" nodes.yaml /lab/examples/nodes.yaml
+lab_must lab_manifest_put "$DIR" pool.yaml /lab/examples/pool.yaml
 awk -v n="$SERVICES" -v first="$FIRST_PORT" -v vip="$LAB_VIP" 'BEGIN {
     for (i = 0; i < n; i++) {
         printf "apiVersion: lvs.operator.io/v1alpha1\nkind: VirtualServer\nmetadata:\n  name: bench-%d\n  namespace: bench\n", first + i

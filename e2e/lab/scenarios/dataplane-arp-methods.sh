@@ -21,7 +21,7 @@ done
 
 lab_step "lvs-agent on every node, all three methods at once"
 lab_agents_once /lab/examples/virtualserver.yaml /lab/examples/methods/dns-udp.yaml \
-    /lab/examples/methods/fwmark.yaml /lab/examples/nodes.yaml
+    /lab/examples/methods/fwmark.yaml /lab/examples/nodes.yaml /lab/examples/pool.yaml
 for rs in $LAB_SERVERS; do lab_must lab_udp_server "$rs" 53 "$NFT_VIP"; done
 lab_ns director ipvsadm -Ln
 lab_ns rs1 nft list ruleset

@@ -3,7 +3,7 @@
 # lab-timeout: 300
 #
 # The director and both real servers are configured by `lvs-agent --standalone --once` from
-# examples/virtualserver.yaml and examples/nodes.yaml — the Sysctl ARP method. ipvsadm only
+# examples/virtualserver.yaml, nodes.yaml and pool.yaml — the Sysctl ARP method. ipvsadm only
 # watches. The director's gratuitous ARP reaches the client before any traffic (the client
 # accepts unsolicited ARP for this check). A second --once must find nothing to do (zero kernel
 # writes); a foreign ipvsadm service, address and nftables table created by hand survive it and
@@ -11,7 +11,7 @@
 # exactly our state and restores the sysctls we changed.
 . /lab/lib/lab.sh
 lab_must command -v lvs-agent # from LAB_EXTRA_BINARIES: missing is a failure, never a skip
-MANIFESTS="/lab/examples/virtualserver.yaml /lab/examples/nodes.yaml"
+MANIFESTS="/lab/examples/virtualserver.yaml /lab/examples/nodes.yaml /lab/examples/pool.yaml"
 
 lab_step "topology, web servers, a foreign service and address on the director"
 lab_topology 2
@@ -62,7 +62,7 @@ lab_check "the foreign ipvsadm service survived" lab_ns director sh -c "ipvsadm 
 lab_check "the foreign address survived" lab_ns director sh -c "/sbin/ip addr show dev lo | grep -q 192.0.2.50/32"
 
 lab_step "prune: the nodes lose their role, our state goes, nothing else does"
-lab_agents_once /lab/examples/nodes.yaml
+lab_agents_once /lab/examples/nodes.yaml /lab/examples/pool.yaml
 lab_check "director: our service is gone" lab_ns director sh -c "! ipvsadm -Ln | grep -q '$LAB_VIP:80'"
 lab_check "director: lvs0 is gone" lab_ns director sh -c "! /sbin/ip link show lvs0 2>/dev/null"
 lab_check "director: the foreign service survived the prune" lab_ns director sh -c "ipvsadm -Ln | grep -q '192.0.2.50:443 wlc'"

@@ -7,7 +7,7 @@
 # and every request fails — see nat-no-masq).
 . /lab/lib/lab.sh
 lab_must command -v lvs-agent # from LAB_EXTRA_BINARIES: missing is a failure, never a skip
-MANIFESTS="/lab/examples/methods/nat.yaml /lab/examples/nodes.yaml"
+MANIFESTS="/lab/examples/methods/nat.yaml /lab/examples/nodes.yaml /lab/examples/pool.yaml"
 VIP=$LAB_VIP2
 
 lab_step "topology, web servers on :8080"

@@ -7,7 +7,7 @@
 # of the one client to the same real server: all answered, all by one.
 . /lab/lib/lab.sh
 lab_must command -v lvs-agent # from LAB_EXTRA_BINARIES: missing is a failure, never a skip
-MANIFESTS="/lab/examples/methods/tunnel.yaml /lab/examples/nodes.yaml"
+MANIFESTS="/lab/examples/methods/tunnel.yaml /lab/examples/nodes.yaml /lab/examples/pool.yaml"
 VIP=10.100.0.102
 
 lab_step "topology, web servers"

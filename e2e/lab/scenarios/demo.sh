@@ -3,7 +3,7 @@
 # lab-timeout: 180
 #
 # Run by e2e/demo. Agents in loop mode on the director and both real servers, from
-# examples/virtualserver.yaml and examples/nodes.yaml; nothing else is configured but two web
+# examples/virtualserver.yaml, nodes.yaml and pool.yaml; nothing else is configured but two web
 # servers that answer with their name. Ten requests from the client to the VIP, one line each
 # naming the real server that answered; then the director's agent status (JSON) and the IPVS
 # table. Passes when every request was answered and both real servers answered.
@@ -16,8 +16,9 @@ lab_step "network: a client, a director and two real servers (web servers answer
 lab_topology 2
 for rs in $LAB_SERVERS; do lab_must lab_http_server "$rs" 80; done
 
-lab_step "lvs-agent on the director and both real servers, from examples/virtualserver.yaml and examples/nodes.yaml"
+lab_step "lvs-agent on the director and both real servers, from examples/virtualserver.yaml, nodes.yaml and pool.yaml"
 lab_must lab_manifest_put "$DIR" nodes.yaml /lab/examples/nodes.yaml
+lab_must lab_manifest_put "$DIR" pool.yaml /lab/examples/pool.yaml
 lab_must lab_manifest_put "$DIR" virtualserver.yaml /lab/examples/virtualserver.yaml
 for ns in director $LAB_SERVERS; do lab_agent_start "$ns" "$DIR"; done
 lab_must lab_agent_wait_synced director 1 0

@@ -3,7 +3,7 @@
 # lab-timeout: 300
 # lab-needs-host: e2e/kmock/smoke --scenario ha-api-down
 #
-# kmock-apply: e2e/lab/manifests/ha-nodes.yaml e2e/lab/manifests/ha.yaml
+# kmock-apply: examples/pool.yaml e2e/lab/manifests/ha-nodes.yaml e2e/lab/manifests/ha.yaml
 # kmock-virtualserver: lab/web
 . /lab/lib/lab.sh
 lab_must command -v lvs-agent # from LAB_EXTRA_BINARIES: missing is a failure, never a skip

@@ -3,7 +3,7 @@
 # lab-timeout: 240
 # lab-needs-host: e2e/kmock/smoke
 #
-# kmock-apply: examples/nodes.yaml examples/virtualserver.yaml
+# kmock-apply: examples/pool.yaml examples/nodes.yaml examples/virtualserver.yaml
 # kmock-virtualserver: default/web
 #
 # Runs only through e2e/kmock/smoke, which starts the host side (the emulator on the host's
