@@ -105,7 +105,9 @@ lab_agent_wait_all() {
 
 # lab_agent_problems NS — the "problems" lines of NS's last status, one a line.
 lab_agent_problems() {
-    sed -n '/"problems": *\[/,/\]/p' "$LAB_RUN/agent.$1.status" 2>/dev/null |
+    # The list ends at a line that is only "]": a problem line itself ends in "[Reason]".
+    awk '/"problems": *\[\]/ { exit } /"problems": *\[/ { on = 1; next } on && /^ *\]/ { exit } on' \
+        "$LAB_RUN/agent.$1.status" 2>/dev/null |
         sed -n 's/^ *"\(.*\)",\{0,1\}$/\1/p'
 }
 
