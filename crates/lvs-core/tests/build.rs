@@ -846,3 +846,21 @@ fn picked_addresses_stay_put_when_other_objects_come_and_go() {
     let distinct: BTreeSet<IpAddr> = after.values().copied().collect();
     assert_eq!(distinct.len(), 4);
 }
+
+#[test]
+fn another_namespace_cannot_fence_off_a_pools_addresses_by_asking_for_them() {
+    let vs_without_address = "apiVersion: lvs.operator.io/v1alpha1\nkind: VirtualServer\nmetadata: {name: web, namespace: owner}\n\
+                              spec:\n  port: 80\n  realServers: {selector: {matchLabels: {app: shared}}}\n";
+    let input = manifests(&[
+        NODES,
+        &pool("single", "  addresses: [198.51.100.5]\n  namespaces: [owner]\n"),
+        &virtual_server("intruder", "squat", "198.51.100.5", 80, ""),
+        vs_without_address,
+    ]);
+    let output = run(&input, None);
+    let squat = &output.virtual_servers[&ObjectKey::new(Kind::VirtualServer, "intruder", "squat")];
+    assert_eq!((squat.accepted, squat.reason), (false, reasons::NO_ADDRESS_POOL));
+    let owner = &output.virtual_servers[&ObjectKey::new(Kind::VirtualServer, "owner", "web")];
+    assert!(owner.accepted, "{owner:?}");
+    assert_eq!(owner.address, Some(ip("198.51.100.5")));
+}

@@ -51,10 +51,18 @@ impl Admission<'_> {
                 .map(AddressRange::single)
                 .chain(self.settings.service_networks.iter().copied()),
         );
-        // Every address asked for is taken for picking, even if its object is refused below.
+        // An address asked for is not picked for anyone else, even if its object is refused
+        // below — but only when a pool admitting its namespace holds it: another tenant cannot
+        // fence off a pool's addresses by asking for them.
         let mut used: BTreeSet<IpAddr> = candidates
             .iter()
-            .filter_map(|candidate| candidate.address)
+            .filter_map(|candidate| candidate.address.map(|address| (candidate, address)))
+            .filter(|(candidate, address)| {
+                self.pools
+                    .admitting(&candidate.key.namespace)
+                    .any(|pool| pool.entry_holding(*address).is_some())
+            })
+            .map(|(_, address)| address)
             .collect();
         let mut sourced: Vec<(Source, ValidVirtualServer)> = candidates
             .into_iter()
