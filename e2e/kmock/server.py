@@ -203,7 +203,8 @@ def call(server, method, path, body=None, ctype='application/json'):
 
 
 def ensure_namespace(server, name, created):
-    """Creates Namespace `name` unless it exists (`kubectl create namespace NAME`)."""
+    """Creates Namespace `name` unless it exists (`kubectl create namespace NAME`), with the
+    `kubernetes.io/metadata.name` label an API server puts on every Namespace."""
     if name in created:
         return
     created.add(name)
@@ -211,11 +212,37 @@ def ensure_namespace(server, name, created):
     if code != 404:
         return
     code, body = call(server, 'POST', '/api/v1/namespaces',
-                      {'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': name}})
+                      {'apiVersion': 'v1', 'kind': 'Namespace',
+                       'metadata': {'name': name, 'labels': {'kubernetes.io/metadata.name': name}}})
     if code >= 300:
         print(f'kmock apply: namespace/{name}: HTTP {code}: {body.get("message")}', file=sys.stderr)
         sys.exit(1)
     print(f'namespace/{name} created')
+
+
+def apply_objects(server, objects, namespaces=None):
+    """`kubectl apply` of each object: created when missing (its Namespace first), else merged
+    into the stored one (a JSON merge patch: lists are replaced whole)."""
+    namespaces = set() if namespaces is None else namespaces
+    for obj in objects:
+        if not obj:
+            continue
+        namespace = obj.get('metadata', {}).get('namespace')
+        if namespace:
+            ensure_namespace(server, namespace, namespaces)
+        code, _ = call(server, 'GET', object_path(obj, True))
+        if code == 404:
+            code, body = call(server, 'POST', object_path(obj, False), obj)
+            verb = 'created'
+        else:
+            code, body = call(server, 'PATCH', object_path(obj, True), obj,
+                              'application/merge-patch+json')
+            verb = 'configured'
+        what = f"{obj['kind'].lower()}/{obj['metadata']['name']}"
+        if code >= 300:
+            print(f'kmock apply: {what}: HTTP {code}: {body.get("message")}', file=sys.stderr)
+            sys.exit(1)
+        print(f'{what} {verb}')
 
 
 def apply(args):
@@ -223,25 +250,7 @@ def apply(args):
     namespaces = set()
     for file in args.files:
         with open(file) as f:
-            for obj in yaml.safe_load_all(f):
-                if not obj:
-                    continue
-                namespace = obj.get('metadata', {}).get('namespace')
-                if namespace:
-                    ensure_namespace(args.server, namespace, namespaces)
-                code, _ = call(args.server, 'GET', object_path(obj, True))
-                if code == 404:
-                    code, body = call(args.server, 'POST', object_path(obj, False), obj)
-                    verb = 'created'
-                else:
-                    code, body = call(args.server, 'PATCH', object_path(obj, True), obj,
-                                      'application/merge-patch+json')
-                    verb = 'configured'
-                what = f"{obj['kind'].lower()}/{obj['metadata']['name']}"
-                if code >= 300:
-                    print(f'kmock apply: {what}: HTTP {code}: {body.get("message")}', file=sys.stderr)
-                    sys.exit(1)
-                print(f'{what} {verb}')
+            apply_objects(args.server, list(yaml.safe_load_all(f)), namespaces)
 
 
 def get(args):
