@@ -306,15 +306,32 @@ pub struct LoadedManifests {
 
 /// Reads every YAML file under `paths` (files, or folders read recursively for `*.yaml` and
 /// `*.yml`, in name order). Fails only when a path cannot be read at all.
+///
+/// Inside a folder, entries whose name starts with `.` are skipped — a mounted ConfigMap's
+/// `..data` and `..<timestamp>` folders among them, so each of its files is read once, through
+/// its top-level link — and symlinked folders are not followed (a warning says so), so a link
+/// to a parent cannot loop. Symlinked files are read.
 pub fn load_paths(paths: &[std::path::PathBuf]) -> Result<LoadedManifests, String> {
     let mut files = Vec::new();
+    let mut skipped = Vec::new();
     for path in paths {
-        collect(path, &mut files)?;
+        collect(path, &mut files, &mut skipped)?;
     }
     let mut loaded = LoadedManifests {
         file_count: files.len(),
         ..Default::default()
     };
+    loaded.problems.extend(
+        skipped
+            .into_iter()
+            .map(|folder: std::path::PathBuf| ManifestProblem {
+                source: folder.display().to_string(),
+                object: None,
+                field: String::new(),
+                message: "a symlinked folder is not followed; name it in --manifests to read it".to_owned(),
+                severity: Severity::Warning,
+            }),
+    );
     for file in &files {
         let text = std::fs::read_to_string(file)
             .map_err(|error| format!("cannot read {}: {error}", file.display()))?;
@@ -324,7 +341,11 @@ pub fn load_paths(paths: &[std::path::PathBuf]) -> Result<LoadedManifests, Strin
     Ok(loaded)
 }
 
-fn collect(path: &std::path::Path, files: &mut Vec<std::path::PathBuf>) -> Result<(), String> {
+fn collect(
+    path: &std::path::Path,
+    files: &mut Vec<std::path::PathBuf>,
+    skipped: &mut Vec<std::path::PathBuf>,
+) -> Result<(), String> {
     let metadata =
         std::fs::metadata(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
     if metadata.is_file() {
@@ -343,8 +364,21 @@ fn collect(path: &std::path::Path, files: &mut Vec<std::path::PathBuf>) -> Resul
     }
     entries.sort();
     for entry in entries {
+        let hidden = entry
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        let linked =
+            std::fs::symlink_metadata(&entry).is_ok_and(|metadata| metadata.file_type().is_symlink());
         if entry.is_dir() {
-            collect(&entry, files)?;
+            if linked {
+                skipped.push(entry);
+            } else {
+                collect(&entry, files, skipped)?;
+            }
         } else if matches!(
             entry.extension().and_then(|extension| extension.to_str()),
             Some("yaml" | "yml")
