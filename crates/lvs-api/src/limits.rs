@@ -170,3 +170,17 @@ fn bound(properties: &mut serde_json::Map<String, Value>, property: &str, limits
         schema.extend(limits);
     }
 }
+
+/// The OpenAPI schema of a generated CRD's first version as JSON (`Null` when it has none): what
+/// the API server validates against, for the core's bound checks and the schema tests.
+pub fn crd_schema(
+    crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+) -> Value {
+    crd.spec
+        .versions
+        .first()
+        .and_then(|version| version.schema.as_ref())
+        .and_then(|schema| schema.open_api_v3_schema.as_ref())
+        .and_then(|schema| serde_json::to_value(schema).ok())
+        .unwrap_or(Value::Null)
+}

@@ -72,16 +72,7 @@ fn costly(schema: &Value, path: &str, bounded: bool, found: &mut Vec<String>) {
 fn schema_of(
     crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 ) -> Value {
-    serde_json::to_value(
-        crd.spec.versions[0]
-            .schema
-            .as_ref()
-            .unwrap()
-            .open_api_v3_schema
-            .as_ref()
-            .unwrap(),
-    )
-    .unwrap()
+    lvs_api::limits::crd_schema(&crd)
 }
 
 #[test]

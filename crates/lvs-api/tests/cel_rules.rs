@@ -18,16 +18,7 @@ use serde_json::{Value, json};
 fn schema_of(
     crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 ) -> Value {
-    serde_json::to_value(
-        crd.spec.versions[0]
-            .schema
-            .as_ref()
-            .unwrap()
-            .open_api_v3_schema
-            .as_ref()
-            .unwrap(),
-    )
-    .unwrap()
+    lvs_api::limits::crd_schema(crd)
 }
 
 /// The field paths of every CEL rule the object breaks (empty when it passes).

@@ -17,15 +17,7 @@ use crate::problem::ProblemSink;
 fn spec_schema(
     crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 ) -> Value {
-    crd.spec
-        .versions
-        .first()
-        .and_then(|version| version.schema.as_ref())
-        .and_then(|schema| schema.open_api_v3_schema.as_ref())
-        .and_then(|schema| schema.properties.as_ref())
-        .and_then(|properties| properties.get("spec"))
-        .and_then(|spec| serde_json::to_value(spec).ok())
-        .unwrap_or(Value::Null)
+    lvs_api::limits::crd_schema(&crd)["properties"]["spec"].clone()
 }
 
 static VIRTUAL_SERVER_SPEC: LazyLock<Value> = LazyLock::new(|| spec_schema(VirtualServer::crd()));
