@@ -49,6 +49,13 @@ pub(super) fn accept(
         ))
     });
     let admitted = admission.admit(candidates, output);
+    // Admission's OutsidePool warnings, read once (not a scan of every problem per object).
+    let outside: BTreeMap<ObjectKey, String> = output
+        .problems
+        .iter()
+        .filter(|problem| problem.reason == reasons::OUTSIDE_POOL)
+        .map(|problem| (problem.object.clone(), problem.describe()))
+        .collect();
     let mut claims = Claims::default();
     let mut accepted = Vec::new();
     for candidate in admitted {
@@ -58,13 +65,9 @@ pub(super) fn accept(
         }
         claims.insert(&candidate);
         let mut accepted_outcome = outcome(true, reasons::ACCEPTED, String::new());
-        if let Some(warning) = output
-            .problems
-            .iter()
-            .find(|problem| problem.object == candidate.key && problem.reason == reasons::OUTSIDE_POOL)
-        {
+        if let Some(warning) = outside.get(&candidate.key) {
             accepted_outcome.reason = reasons::OUTSIDE_POOL;
-            accepted_outcome.message = warning.describe();
+            accepted_outcome.message = warning.clone();
         }
         accepted_outcome.address = candidate.address;
         accepted_outcome.pool = candidate.pool.as_ref().map(|pool| pool.name.clone());
