@@ -2,9 +2,10 @@
 //! checks, and the IPVS counters of the services this agent owns, encoded as OpenMetrics text.
 //!
 //! Every metric is named `lvs_agent_…`. The agent's own counters and histograms live in a
-//! [`Registry`]; the real-server health gauge and the IPVS counters are snapshots the agent
-//! replaces, exposed by collectors at scrape time, so a real server or service that is gone
-//! vanishes from the output instead of lingering with its last value.
+//! [`Registry`]; what is labelled with an object — the health checks and health of each real
+//! server, the IPVS counters of each service — lives in state the agent prunes, exposed by
+//! collectors at scrape time, so a real server or service that is gone vanishes from the output
+//! instead of lingering with its last value.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -38,15 +39,6 @@ struct OperationLabels {
     result: &'static str,
 }
 
-/// Label set `{virtual_server, real_server, check, result}`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct HealthCheckLabels {
-    virtual_server: String,
-    real_server: String,
-    check: String,
-    result: &'static str,
-}
-
 /// Label set `{check}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CheckLabels {
@@ -77,9 +69,8 @@ pub struct Metrics {
     reconcile_duration: Histogram,
     kernel_operations: Family<OperationLabels, Counter>,
     drift_repairs: Counter,
-    health_checks: Family<HealthCheckLabels, Counter>,
     health_check_duration: Family<CheckLabels, Histogram, fn() -> Histogram>,
-    real_server_healthy: Arc<RealServerHealth>,
+    real_servers: Arc<RealServerSeries>,
     ipvs: Arc<IpvsSnapshot>,
     /// Failover: elections, durations, roles, duplicates, heartbeats, synced connections.
     pub failover: crate::ha::metrics::FailoverMetrics,
@@ -101,10 +92,9 @@ impl Metrics {
         let reconcile_duration = reconcile_histogram();
         let kernel_operations = Family::<OperationLabels, Counter>::default();
         let drift_repairs = Counter::default();
-        let health_checks = Family::<HealthCheckLabels, Counter>::default();
         let health_check_duration: Family<CheckLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(health_check_histogram);
-        let real_server_healthy = Arc::new(RealServerHealth::default());
+        let real_servers = Arc::new(RealServerSeries::default());
         let ipvs = Arc::new(IpvsSnapshot::default());
 
         let agent = registry.sub_registry_with_prefix(PREFIX);
@@ -129,18 +119,13 @@ impl Metrics {
             "Passes that found kernel state changed behind the agent's back and put it back",
             drift_repairs.clone(),
         );
-        agent.register(
-            "health_checks",
-            "Health checks of real servers, by virtual server, real server, check and result",
-            health_checks.clone(),
-        );
         agent.register_with_unit(
             "health_check_duration",
             "Time a health check took, by check",
             Unit::Seconds,
             health_check_duration.clone(),
         );
-        agent.register_collector(Box::new(Arc::clone(&real_server_healthy)));
+        agent.register_collector(Box::new(Arc::clone(&real_servers)));
         agent.register_collector(Box::new(Arc::clone(&ipvs)));
         let failover = crate::ha::metrics::FailoverMetrics::register(agent);
 
@@ -150,9 +135,8 @@ impl Metrics {
             reconcile_duration,
             kernel_operations,
             drift_repairs,
-            health_checks,
             health_check_duration,
-            real_server_healthy,
+            real_servers,
             ipvs,
             failover,
         })
@@ -196,14 +180,12 @@ impl Metrics {
         success: bool,
         latency: Duration,
     ) {
-        self.health_checks
-            .get_or_create(&HealthCheckLabels {
-                virtual_server: virtual_server.to_owned(),
-                real_server: real_server.to_owned(),
-                check: check.to_owned(),
-                result: result(success),
-            })
-            .inc();
+        *lock(&self.real_servers.pairs)
+            .entry((virtual_server.to_owned(), real_server.to_owned()))
+            .or_default()
+            .checks
+            .entry((check.to_owned(), result(success)))
+            .or_default() += 1;
         self.health_check_duration
             .get_or_create(&CheckLabels {
                 check: check.to_owned(),
@@ -212,23 +194,26 @@ impl Metrics {
     }
 
     /// Sets `real_server_healthy{virtual_server, real_server}` to 1 or 0; `None` (not known,
-    /// or no longer checked) removes the series.
+    /// or no longer checked) removes that series (its health-check counts stay until the pair
+    /// is gone: [`Metrics::retain_real_servers`]).
     pub fn real_server_health(&self, virtual_server: &str, real_server: &str, healthy: Option<bool>) {
-        let mut states = lock(&self.real_server_healthy.states);
+        let mut pairs = lock(&self.real_servers.pairs);
         let key = (virtual_server.to_owned(), real_server.to_owned());
         match healthy {
-            Some(healthy) => {
-                states.insert(key, healthy);
-            }
+            Some(healthy) => pairs.entry(key).or_default().healthy = Some(healthy),
             None => {
-                states.remove(&key);
+                if let Some(series) = pairs.get_mut(&key) {
+                    series.healthy = None;
+                }
             }
         }
     }
 
-    /// Keeps `real_server_healthy` only for these `(virtual_server, real_server)` pairs.
+    /// Keeps every series labelled with a real server — `real_server_healthy` and
+    /// `health_checks_total` — only for these `(virtual_server, real_server)` pairs: a real
+    /// server or virtual server that is gone leaves no series behind.
     pub fn retain_real_servers(&self, keep: &BTreeSet<(String, String)>) {
-        lock(&self.real_server_healthy.states).retain(|key, _| keep.contains(key));
+        lock(&self.real_servers.pairs).retain(|key, _| keep.contains(key));
     }
 
     /// Replaces the IPVS counters with these, naming each service's virtual server
@@ -311,30 +296,73 @@ fn endpoint_label(address: &IpAddr, port: u16) -> String {
     }
 }
 
-/// `real_server_healthy`: the health of each checked real server, as last set.
+/// What the metrics say about one `(virtual_server, real_server)` pair.
 #[derive(Debug, Default)]
-struct RealServerHealth {
-    states: Mutex<BTreeMap<(String, String), bool>>,
+struct RealServerEntry {
+    /// `real_server_healthy`, as last set; `None`: no series.
+    healthy: Option<bool>,
+    /// `health_checks_total` by `(check, result)`.
+    checks: BTreeMap<(String, &'static str), u64>,
 }
 
-impl Collector for RealServerHealth {
+/// Every series labelled with a real server, one entry per `(virtual_server, real_server)`
+/// pair, so removing the pair removes all of them.
+#[derive(Debug, Default)]
+struct RealServerSeries {
+    pairs: Mutex<BTreeMap<(String, String), RealServerEntry>>,
+}
+
+impl Collector for RealServerSeries {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let states = lock(&self.states);
-        if states.is_empty() {
-            return Ok(());
+        let pairs = lock(&self.pairs);
+        let labels = |(virtual_server, real_server): &(String, String)| {
+            [
+                ("virtual_server", virtual_server.clone()),
+                ("real_server", real_server.clone()),
+            ]
+        };
+        let checks: Vec<_> = pairs
+            .iter()
+            .flat_map(|(pair, entry)| {
+                entry.checks.iter().map(move |((check, result), count)| {
+                    let [virtual_server, real_server] = labels(pair);
+                    (
+                        [
+                            virtual_server,
+                            real_server,
+                            ("check", check.clone()),
+                            ("result", (*result).to_owned()),
+                        ],
+                        ConstCounter::new(*count),
+                    )
+                })
+            })
+            .collect();
+        if !checks.is_empty() {
+            family(
+                &mut encoder,
+                "health_checks",
+                "Health checks of real servers, by virtual server, real server, check and result.",
+                MetricType::Counter,
+                checks,
+            )?;
         }
-        let mut metric = encoder.encode_descriptor(
-            "real_server_healthy",
-            "Whether a real server passes its virtual server's health checks (1) or not (0).",
-            None,
-            MetricType::Gauge,
-        )?;
-        for ((virtual_server, real_server), healthy) in states.iter() {
-            let labels = [
-                ("virtual_server", virtual_server.as_str()),
-                ("real_server", real_server.as_str()),
-            ];
-            ConstGauge::new(i64::from(*healthy)).encode(metric.encode_family(&labels)?)?;
+        let health: Vec<_> = pairs
+            .iter()
+            .filter_map(|(pair, entry)| {
+                entry
+                    .healthy
+                    .map(|healthy| (labels(pair), ConstGauge::new(i64::from(healthy))))
+            })
+            .collect();
+        if !health.is_empty() {
+            family(
+                &mut encoder,
+                "real_server_healthy",
+                "Whether a real server passes its virtual server's health checks (1) or not (0).",
+                MetricType::Gauge,
+                health,
+            )?;
         }
         Ok(())
     }

@@ -236,6 +236,52 @@ fn health_checks_count_by_labels_and_time_by_check() {
 }
 
 #[test]
+fn health_check_series_go_with_their_real_server() {
+    let metrics = Metrics::new("director-1");
+    for real_server in ["default/rs-1", "default/rs-2"] {
+        metrics.health_check("default/web", real_server, "http", true, Duration::from_millis(1));
+        metrics.health_check(
+            "default/web",
+            real_server,
+            "http",
+            false,
+            Duration::from_millis(1),
+        );
+    }
+    metrics.health_check(
+        "default/gone",
+        "default/rs-1",
+        "tcp",
+        true,
+        Duration::from_millis(1),
+    );
+    let keep: BTreeSet<(String, String)> = [("default/web".to_owned(), "default/rs-1".to_owned())]
+        .into_iter()
+        .collect();
+    metrics.retain_real_servers(&keep);
+    let text = metrics.encode();
+    let checks: Vec<&str> = lines(&text)
+        .into_iter()
+        .filter(|line| line.starts_with("lvs_agent_health_checks_total{"))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            "lvs_agent_health_checks_total{virtual_server=\"default/web\",real_server=\"default/rs-1\",check=\"http\",result=\"error\"} 1",
+            "lvs_agent_health_checks_total{virtual_server=\"default/web\",real_server=\"default/rs-1\",check=\"http\",result=\"success\"} 1",
+        ],
+        "a deleted real server (rs-2) and a deleted virtual server (gone) leave no series"
+    );
+    // The per-check latency histogram carries no object: it stays.
+    assert_line(
+        &text,
+        "lvs_agent_health_check_duration_seconds_count{check=\"tcp\"} 1",
+    );
+    metrics.retain_real_servers(&BTreeSet::new());
+    assert_no_line_containing(&metrics.encode(), "lvs_agent_health_checks");
+}
+
+#[test]
 fn real_server_health_gauge_is_set_removed_and_retained() {
     let metrics = Metrics::new("director-1");
     metrics.real_server_health("default/web", "default/rs-1", Some(true));

@@ -101,6 +101,20 @@ impl FailoverMetrics {
             .set(i64::from(took_over));
     }
 
+    /// `vip` is no longer a failover VIP of this node: its series (elections, role, duplicate)
+    /// go with it.
+    pub fn forget_vip(&self, vip: IpAddr) {
+        let vip = vip.to_string();
+        for outcome in ["take_over", "step_down"] {
+            self.elections.remove(&ElectionLabels {
+                vip: vip.clone(),
+                outcome,
+            });
+        }
+        self.role.remove(&VipLabels { vip: vip.clone() });
+        self.duplicate.remove(&VipLabels { vip });
+    }
+
     /// A takeover finished (announced) after `duration`.
     pub fn failover_completed(&self, duration: Duration) {
         self.duration.observe(duration.as_secs_f64());

@@ -175,7 +175,14 @@ impl FailoverState {
 
     /// Takes in a pass's report; returns whether a role changed.
     pub fn report(&mut self, report: PassReport, now: Now) -> bool {
-        self.vips.retain(|address, _| report.groups.contains_key(address));
+        let metrics = &self.metrics.failover;
+        self.vips.retain(|address, _| {
+            let kept = report.groups.contains_key(address);
+            if !kept {
+                metrics.forget_vip(*address);
+            }
+            kept
+        });
         for (address, group) in report.groups {
             match self.vips.get_mut(&address) {
                 Some(record) => {

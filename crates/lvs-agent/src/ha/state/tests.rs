@@ -139,6 +139,35 @@ fn vips_added_and_removed_leave_no_state_behind() {
     assert_eq!((status[0].role, &status[0].last_failover), (Role::Standby, &None));
 }
 
+#[test]
+fn a_removed_vip_takes_its_metric_series_along() {
+    let start = Instant::now();
+    let metrics = crate::metrics::Metrics::new("d1");
+    let mut d1 = FailoverState::new("d1", 7, None, Duration::from_secs(30), Arc::clone(&metrics));
+    d1.report(report(&[vip(100), vip(101)]), at(start, 0));
+    uplinks_up(&mut d1, at(start, 0));
+    assert!(d1.evaluate(at(start, 1_000)), "alone: d1 takes both");
+    d1.probed(vip(101), vec!["02:00:00:00:00:09".into()], at(start, 1_100));
+    let series = |text: &str, vip: &str| {
+        text.lines()
+            .filter(|line| !line.starts_with('#') && line.contains(&format!("vip=\"{vip}\"")))
+            .count()
+    };
+    let text = metrics.encode();
+    assert!(
+        series(&text, "10.0.0.101") >= 3,
+        "elections, role, duplicate:\n{text}"
+    );
+    d1.report(report(&[vip(100)]), at(start, 1_200));
+    let text = metrics.encode();
+    assert_eq!(
+        series(&text, "10.0.0.101"),
+        0,
+        "no series of the removed VIP:\n{text}"
+    );
+    assert!(series(&text, "10.0.0.100") >= 2, "the other VIP keeps its series");
+}
+
 /// d2, standby for VIP .100 (uplink up), having heard d1 hold it at `start`.
 fn standby_hearing_d1(start: Instant) -> FailoverState {
     let mut d2 = state("d2");
