@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use lvs_agent::health::HealthMonitor;
+use lvs_agent::health::{Concurrency, HealthMonitor};
 use lvs_agent::metrics::Metrics;
 use lvs_agent::reconciler::Reconciler;
 use lvs_agent::{kubernetes, node_config, shutdown_signal, standalone};
@@ -108,6 +108,11 @@ struct RunArguments {
     /// Most health checks in flight at once.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     max_concurrent_checks: u64,
+    /// Most health checks of one VirtualServer in flight at once (at most
+    /// --max-concurrent-checks): a VirtualServer with many slow real servers waits for its own
+    /// checks, never delaying another's.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    max_concurrent_checks_per_virtual_server: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -162,10 +167,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let dataplane = Arc::new(LinuxDataplane::connect(settings).await?);
     let metrics = Metrics::new(&node_name);
-    let health = HealthMonitor::new(
-        usize::try_from(arguments.max_concurrent_checks).unwrap_or(64),
-        lvs_agent::metrics_observer(&metrics),
-    );
+    let total = usize::try_from(arguments.max_concurrent_checks).unwrap_or(64);
+    let concurrency = Concurrency {
+        total,
+        per_virtual_server: usize::try_from(arguments.max_concurrent_checks_per_virtual_server)
+            .unwrap_or(8)
+            .min(total),
+    };
+    let health = HealthMonitor::with_concurrency(concurrency, lvs_agent::metrics_observer(&metrics));
     let failover = lvs_agent::ha::start(
         Arc::clone(&dataplane),
         &node_name,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lvs_agent::health::{Health, HealthMonitor, ProbeObserver, ProbeOutcome};
+use lvs_agent::health::{Concurrency, Health, HealthMonitor, ProbeObserver, ProbeOutcome};
 use lvs_api::{
     Destination, DirectorService, HealthCheckSpec, HealthCheckType, RealServerState, ThresholdsSpec,
 };
@@ -264,6 +264,77 @@ async fn never_more_probes_in_flight_than_allowed() {
     assert!(
         took >= Duration::from_millis(1400),
         "10 probes of 300 ms, two at a time: {took:?}"
+    );
+}
+
+/// An HTTP server that accepts, reads the request and never answers: every check of it runs
+/// into its timeout. Counts the requests it holds.
+fn silent_http_server(listener: TcpListener, held: Arc<AtomicUsize>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut streams = Vec::new();
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            held.fetch_add(1, Ordering::SeqCst);
+            streams.push(stream);
+        }
+    })
+}
+
+#[tokio::test]
+async fn one_virtual_server_s_slow_targets_do_not_delay_another_s_checks() {
+    let slow_listener = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
+    let slow_port = slow_listener.local_addr().unwrap().port();
+    let held = Arc::new(AtomicUsize::new(0));
+    let _slow = silent_http_server(slow_listener, Arc::clone(&held));
+    let fast_listener = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
+    let fast_port = fast_listener.local_addr().unwrap().port();
+    let _fast = tcp_server(fast_listener, Arc::new(AtomicUsize::new(0)));
+
+    let mut slow = check(HealthCheckType::Http, 1, 1);
+    slow.interval_seconds = 10;
+    slow.timeout_seconds = 10;
+    let tenant_a: Vec<Destination> = (0..10)
+        .map(|index| destination(&format!("a/rs-{index}"), slow_port, RealServerState::Active))
+        .collect();
+    let monitor = HealthMonitor::with_concurrency(
+        Concurrency {
+            total: 4,
+            per_virtual_server: 2,
+        },
+        Arc::new(()),
+    );
+    let a = service("a/web", slow, tenant_a);
+    monitor.set_targets(std::slice::from_ref(&a));
+    // Tenant a's checks hang: wait until it holds all the slots it may.
+    tokio::time::timeout(Duration::from_secs(2), async {
+        while held.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("tenant a's first checks start");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(held.load(Ordering::SeqCst), 2, "tenant a runs at most its share");
+
+    // Tenant b's target is checked at once, not after tenant a's timeouts.
+    let b = service(
+        "b/web",
+        check(HealthCheckType::Tcp, 1, 1),
+        vec![destination("b/rs-1", fast_port, RealServerState::Active)],
+    );
+    monitor.set_targets(&[a, b]);
+    let mut changes = monitor.subscribe();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while monitor.health("b/web", "b/rs-1") != Health::Healthy {
+            changes.changed().await.unwrap();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("tenant b never checked: {:?}", monitor.status("b/web", "b/rs-1")));
+    assert_eq!(
+        monitor.health("a/web", "a/rs-0"),
+        Health::Unknown,
+        "tenant b went first although tenant a's checks were due earlier and are still running"
     );
 }
 

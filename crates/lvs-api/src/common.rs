@@ -381,10 +381,11 @@ pub struct HealthCheckSpec {
     #[serde(default = "default_interval_seconds")]
     #[schemars(range(min = 1, max = 3600))]
     pub interval_seconds: u32,
-    /// Seconds one check may take before it counts as failed, 1–3600 and at most `intervalSeconds`
-    /// (default 3).
+    /// Seconds one check may take before it counts as failed, 1–60 and at most `intervalSeconds`
+    /// (default 3). Bounded so a slow target holds one of its VirtualServer's check slots for at
+    /// most a minute.
     #[serde(default = "default_timeout_seconds")]
-    #[schemars(range(min = 1, max = 3600))]
+    #[schemars(range(min = 1, max = 60))]
     pub timeout_seconds: u32,
     /// Consecutive successful checks that bring an unhealthy real server back, 1–100 (default 2).
     #[serde(default = "default_rise")]
@@ -421,6 +422,11 @@ fn default_rise() -> u32 {
 }
 fn default_fall() -> u32 {
     3
+}
+
+impl HealthCheckSpec {
+    /// The longest `timeoutSeconds` allowed.
+    pub const MAX_TIMEOUT_SECONDS: u32 = 60;
 }
 
 impl Default for HealthCheckSpec {

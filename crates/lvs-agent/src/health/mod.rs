@@ -9,6 +9,6 @@ pub mod state;
 mod tls;
 
 pub use crate::desired::Health;
-pub use monitor::{HealthMonitor, ProbeObserver, TargetStatus};
+pub use monitor::{Concurrency, HealthMonitor, ProbeObserver, TargetStatus};
 pub use probe::{ProbeError, ProbeOutcome, ProbeTarget, probe};
 pub use state::{TargetState, Thresholds, Transition};

@@ -1,6 +1,7 @@
 //! The health monitor: one scheduler task probes every target on its interval, at most
-//! `max_concurrent_probes` at a time, keeps each target's rise/fall state, and tells subscribers
-//! when some target's health changes.
+//! [`Concurrency::total`] at a time and at most [`Concurrency::per_virtual_server`] of one
+//! VirtualServer (so one tenant's slow targets cannot hold every slot and delay another's checks),
+//! keeps each target's rise/fall state, and tells subscribers when some target's health changes.
 //!
 //! The scheduler keeps a timer queue (a min-heap of due times) and runs the probes themselves as
 //! futures of its own task, so a thousand targets cost one task and no threads. Each target is
@@ -19,7 +20,7 @@ use crate::desired::Health;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use lvs_api::{DirectorService, HealthCheckType, RealServerState};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info};
 
@@ -29,6 +30,29 @@ use super::state::{TargetState, Thresholds, Transition};
 /// The most a target's first probe is delayed to spread probes out (never more than a tenth of
 /// its interval).
 const MAX_FIRST_PROBE_SPREAD: Duration = Duration::from_millis(500);
+
+/// How many probes may run at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concurrency {
+    /// In all (at least 1; the agent's `--max-concurrent-checks`, default 64).
+    pub total: usize,
+    /// Of one VirtualServer (at least 1; `--max-concurrent-checks-per-virtual-server`, default
+    /// 8): its targets beyond that wait for its own probes to finish, never for another's.
+    pub per_virtual_server: usize,
+}
+
+impl Concurrency {
+    /// The default share of one VirtualServer.
+    pub const DEFAULT_PER_VIRTUAL_SERVER: usize = 8;
+
+    /// At most `total` probes, and at most the default share (or `total`) per VirtualServer.
+    pub fn new(total: usize) -> Self {
+        Self {
+            total,
+            per_virtual_server: Self::DEFAULT_PER_VIRTUAL_SERVER.min(total),
+        }
+    }
+}
 
 /// Told about every probe result (metrics, status).
 pub trait ProbeObserver: Send + Sync {
@@ -94,6 +118,9 @@ struct Registry {
     /// Due times of queued targets.
     queue: BinaryHeap<Reverse<(Instant, u64)>>,
     next_id: u64,
+    /// Probes in flight, in all and by VirtualServer (entries at zero are removed).
+    running: usize,
+    running_by_virtual_server: HashMap<String, usize>,
 }
 
 struct Entry {
@@ -106,8 +133,8 @@ struct Entry {
 /// A probe the scheduler starts.
 struct Dispatch {
     id: u64,
+    virtual_server: String,
     target: Arc<ProbeTarget>,
-    permit: OwnedSemaphorePermit,
     /// The probe's span: its VirtualServer and real server.
     span: tracing::Span,
 }
@@ -115,18 +142,34 @@ struct Dispatch {
 /// A finished probe.
 struct Completed {
     id: u64,
+    virtual_server: String,
     started: Instant,
     outcome: ProbeOutcome,
 }
 
 impl HealthMonitor {
     /// A monitor with no targets, probing at most `max_concurrent_probes` (at least 1) targets at
-    /// a time and telling `observer` about every result.
+    /// a time, a VirtualServer's at most [`Concurrency::DEFAULT_PER_VIRTUAL_SERVER`], and telling
+    /// `observer` about every result.
     ///
     /// # Panics
     ///
     /// Outside a Tokio runtime (the scheduler task is spawned here).
     pub fn new(max_concurrent_probes: usize, observer: Arc<dyn ProbeObserver>) -> Self {
+        Self::with_concurrency(Concurrency::new(max_concurrent_probes), observer)
+    }
+
+    /// A monitor with no targets, probing within `concurrency`, telling `observer` about every
+    /// result.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime (the scheduler task is spawned here).
+    pub fn with_concurrency(concurrency: Concurrency, observer: Arc<dyn ProbeObserver>) -> Self {
+        let concurrency = Concurrency {
+            total: concurrency.total.max(1),
+            per_virtual_server: concurrency.per_virtual_server.max(1),
+        };
         let (changes, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             registry: Mutex::new(Registry::default()),
@@ -134,8 +177,7 @@ impl HealthMonitor {
             observer,
         });
         let (wake, woken) = mpsc::channel(1);
-        let permits = Arc::new(Semaphore::new(max_concurrent_probes.max(1)));
-        tokio::spawn(schedule(Arc::clone(&shared), woken, permits));
+        tokio::spawn(schedule(Arc::clone(&shared), woken, concurrency));
         Self { shared, wake }
     }
 
@@ -245,37 +287,55 @@ impl Shared {
         self.changes.send_modify(|count| *count = count.wrapping_add(1));
     }
 
-    /// Takes the targets due at `now`, as many as there are permits; also returns when the next
-    /// queued target is due, unless the permits ran out (a finished probe wakes the scheduler).
-    fn take_due(&self, now: Instant, permits: &Arc<Semaphore>) -> (Vec<Dispatch>, Option<Instant>) {
+    /// Takes the targets due at `now` that `limits` let start; also returns when the next queued
+    /// target is due. A due target whose VirtualServer is at its share stays queued (one of that
+    /// VirtualServer's probes finishing wakes the scheduler) and does not hold up the others; at
+    /// the total limit nothing more starts until a probe finishes.
+    fn take_due(&self, now: Instant, limits: Concurrency) -> (Vec<Dispatch>, Option<Instant>) {
         let mut registry = self.registry();
         let mut due = Vec::new();
+        let mut waiting = Vec::new();
+        let mut next = None;
         while let Some(&Reverse((at, id))) = registry.queue.peek() {
-            if !registry.entries.contains_key(&id) {
-                registry.queue.pop();
+            if at > now {
+                next = Some(at);
+                break;
+            }
+            if registry.running >= limits.total {
+                break;
+            }
+            registry.queue.pop();
+            let Some(entry) = registry.entries.get(&id) else {
+                continue;
+            };
+            let running = registry
+                .running_by_virtual_server
+                .get(&entry.virtual_server)
+                .copied()
+                .unwrap_or(0);
+            if running >= limits.per_virtual_server {
+                waiting.push(Reverse((at, id)));
                 continue;
             }
-            if at > now {
-                return (due, Some(at));
-            }
-            let Ok(permit) = Arc::clone(permits).try_acquire_owned() else {
-                return (due, None);
+            let dispatch = Dispatch {
+                id,
+                virtual_server: entry.virtual_server.clone(),
+                target: Arc::clone(&entry.target),
+                span: tracing::debug_span!(
+                    "real_server",
+                    virtual_server = %entry.virtual_server,
+                    real_server = %entry.real_server
+                ),
             };
-            registry.queue.pop();
-            if let Some(entry) = registry.entries.get(&id) {
-                due.push(Dispatch {
-                    id,
-                    target: Arc::clone(&entry.target),
-                    permit,
-                    span: tracing::debug_span!(
-                        "real_server",
-                        virtual_server = %entry.virtual_server,
-                        real_server = %entry.real_server
-                    ),
-                });
-            }
+            registry.running += 1;
+            *registry
+                .running_by_virtual_server
+                .entry(dispatch.virtual_server.clone())
+                .or_default() += 1;
+            due.push(dispatch);
         }
-        (due, None)
+        registry.queue.extend(waiting);
+        (due, next)
     }
 
     /// Records a finished probe, queues the target's next one, and reports.
@@ -283,6 +343,7 @@ impl Shared {
         let finished = Instant::now();
         let report = {
             let mut registry = self.registry();
+            registry.finished(&done.virtual_server);
             let Some(entry) = registry.entries.get_mut(&done.id) else {
                 return;
             };
@@ -345,6 +406,17 @@ struct Report {
 }
 
 impl Registry {
+    /// One probe of `virtual_server` no longer runs.
+    fn finished(&mut self, virtual_server: &str) {
+        self.running = self.running.saturating_sub(1);
+        if let Some(running) = self.running_by_virtual_server.get_mut(virtual_server) {
+            *running = running.saturating_sub(1);
+            if *running == 0 {
+                self.running_by_virtual_server.remove(virtual_server);
+            }
+        }
+    }
+
     fn find(&self, virtual_server: &str, real_server: &str) -> Option<(u64, &Entry)> {
         let id = *self.index.get(virtual_server)?.get(real_server)?;
         self.entries.get(&id).map(|entry| (id, entry))
@@ -389,10 +461,10 @@ fn unix_millis() -> u64 {
 }
 
 /// The scheduler task: starts due probes, records finished ones, sleeps until the next is due.
-async fn schedule(shared: Arc<Shared>, mut woken: mpsc::Receiver<()>, permits: Arc<Semaphore>) {
+async fn schedule(shared: Arc<Shared>, mut woken: mpsc::Receiver<()>, limits: Concurrency) {
     let mut in_flight = FuturesUnordered::new();
     loop {
-        let (due, next) = shared.take_due(Instant::now(), &permits);
+        let (due, next) = shared.take_due(Instant::now(), limits);
         for dispatch in due {
             in_flight.push(run_probe(dispatch));
         }
@@ -413,9 +485,9 @@ async fn schedule(shared: Arc<Shared>, mut woken: mpsc::Receiver<()>, permits: A
 async fn run_probe(dispatch: Dispatch) -> Completed {
     let started = Instant::now();
     let outcome = probe(&dispatch.target).instrument(dispatch.span.clone()).await;
-    drop(dispatch.permit);
     Completed {
         id: dispatch.id,
+        virtual_server: dispatch.virtual_server,
         started,
         outcome,
     }

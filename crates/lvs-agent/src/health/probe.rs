@@ -44,9 +44,13 @@ impl ProbeTarget {
         SocketAddr::new(self.address, self.port)
     }
 
-    /// How long one probe may take (at least a second).
+    /// How long one probe may take: 1–60 s (a node config from an older controller may say more).
     pub fn timeout(&self) -> Duration {
-        Duration::from_secs(u64::from(self.check.timeout_seconds.max(1)))
+        Duration::from_secs(u64::from(
+            self.check
+                .timeout_seconds
+                .clamp(1, lvs_api::HealthCheckSpec::MAX_TIMEOUT_SECONDS),
+        ))
     }
 
     /// Time between the starts of two probes (at least a second).

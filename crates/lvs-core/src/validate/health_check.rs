@@ -64,7 +64,11 @@ fn check_settings(
     let mut check = spec.clone();
     for (name, value, maximum) in [
         ("intervalSeconds", spec.interval_seconds, 3600),
-        ("timeoutSeconds", spec.timeout_seconds, 3600),
+        (
+            "timeoutSeconds",
+            spec.timeout_seconds,
+            lvs_api::HealthCheckSpec::MAX_TIMEOUT_SECONDS,
+        ),
         ("rise", spec.rise, 100),
         ("fall", spec.fall, 100),
     ] {
