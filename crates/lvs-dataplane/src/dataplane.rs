@@ -437,7 +437,8 @@ pub trait Dataplane: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, DataplaneError>> + Send;
     /// Who else answers for a VIP (split-brain detection): the MAC addresses of other hosts that
     /// answer, within `wait`, a duplicate-address probe for `address` on the uplink (`None`: the
-    /// interfaces whose network contains it). The probe changes no neighbour cache.
+    /// interfaces whose network contains it) — never a MAC of this host's own interfaces, at most
+    /// eight. The probe changes no neighbour cache.
     fn vip_claimants(
         &self,
         address: IpAddr,

@@ -6,8 +6,14 @@
 //!   eligible; while some candidate has healthy real servers, those without are not candidates.
 //! - Active: step down when not a candidate while another director is; when a higher-priority
 //!   director is active too (two actives after a partition heals); when a higher-priority
-//!   candidate asks for the VIP (preemption); when another host answers for the VIP and a
-//!   higher-priority director is out of reach (split brain: it probably holds it).
+//!   candidate asks for the VIP (preemption); on evidence alone — another host answers for the
+//!   VIP and a higher-priority director is out of reach (split brain: it probably holds it) —
+//!   only under a bounded rule: the answers came in [`EVIDENCE_PROBES`] probes in a row (a
+//!   single reply, e.g. a stale or spoofed one right after a takeover, is reported but moves
+//!   nothing), and at most once per [`EVIDENCE_HOLD`] per VIP (after that the duplicate is
+//!   reported and the VIP re-announced, but a host answering ARP cannot keep taking it down).
+//!   The MACs reported are other hosts' only (the prober leaves out this node's own interfaces),
+//!   at most [`MAX_DUPLICATES`].
 //! - Standby: take the VIP when no live peer holds it, this node is the best candidate that is
 //!   not already active, it has listened for one dead interval since starting, and it is not
 //!   held back by another host answering for the VIP. With preemption, a higher-priority
@@ -21,6 +27,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::wire::{Role, VipReport};
+
+/// Probes in a row that must find another host answering before an active director steps down
+/// on that evidence alone (probes run every second).
+pub const EVIDENCE_PROBES: u32 = 3;
+/// After a step-down on evidence alone, how long before evidence may cause another.
+pub const EVIDENCE_HOLD: Duration = Duration::from_secs(300);
+/// The most MACs kept as other owners of a VIP (they go into status and Events).
+pub const MAX_DUPLICATES: usize = 8;
 
 /// One VIP's election settings, the same on every director.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +146,10 @@ pub struct Election {
     asked: bool,
     held_back: bool,
     duplicates: Vec<String>,
+    /// Probes in a row that found another host answering for the VIP.
+    evidence: u32,
+    /// When this node last stepped down on evidence alone.
+    evidence_step_down: Option<Instant>,
     last_active: Option<(String, Instant)>,
     message: Option<String>,
 }
@@ -148,6 +166,8 @@ impl Election {
             asked: false,
             held_back: false,
             duplicates: Vec::new(),
+            evidence: 0,
+            evidence_step_down: None,
             last_active: None,
             message: None,
         }
@@ -212,6 +232,7 @@ impl Election {
         peers: &BTreeMap<String, PeerReport>,
     ) -> Decision {
         self.duplicates = claimants;
+        self.duplicates.truncate(MAX_DUPLICATES);
         let peer_active = peers.iter().any(|(node, peer)| {
             *node != self.settings.me && peer.report.role == Role::Active && self.live(peers, node, now)
         });
@@ -221,8 +242,10 @@ impl Election {
         }
         if self.duplicates.is_empty() {
             self.held_back = false;
+            self.evidence = 0;
             return Decision::Stay;
         }
+        self.evidence = self.evidence.saturating_add(1);
         let my_rank = self.settings.rank(&self.settings.me);
         let unheard_better = self
             .settings
@@ -232,13 +255,31 @@ impl Election {
             .find(|node| !self.live(peers, node, now));
         match (self.role, unheard_better) {
             (Role::Active, Some(better)) => {
-                self.held_back = true;
-                let reason = format!(
-                    "another host ({}) answers for {} and {better}, which has a higher priority, cannot be heard: stepping down",
+                let answering = format!(
+                    "another host ({}) answers for {} and {better}, which has a higher priority, cannot be heard",
                     self.duplicates.join(", "),
                     self.settings.address
                 );
-                self.step_down(reason)
+                if self.evidence < EVIDENCE_PROBES {
+                    self.message = Some(format!(
+                        "{answering} (probe {} of {EVIDENCE_PROBES} before stepping down)",
+                        self.evidence
+                    ));
+                    return Decision::Stay;
+                }
+                if let Some(at) = self.evidence_step_down
+                    && now < at + EVIDENCE_HOLD
+                {
+                    self.message = Some(format!(
+                        "{answering}; stepped down on such evidence {} s ago, staying active and announcing",
+                        now.duration_since(at).as_secs()
+                    ));
+                    return Decision::Stay;
+                }
+                self.held_back = true;
+                self.evidence = 0;
+                self.evidence_step_down = Some(now);
+                self.step_down(format!("{answering}: stepping down"))
             }
             (Role::Standby, Some(_)) => {
                 self.held_back = true;
@@ -380,6 +421,7 @@ impl Election {
         self.role = Role::Active;
         self.wants_vip = false;
         self.asked = false;
+        self.evidence = 0;
         self.message = None;
         let (from, last_heard) = match self.last_active.take() {
             Some((node, heard)) => (Some(node), Some(heard)),

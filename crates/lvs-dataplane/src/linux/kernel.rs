@@ -600,7 +600,7 @@ impl Kernel for LinuxKernel {
         let mut claimants: Vec<[u8; 6]> = Vec::new();
         for found in futures::future::try_join_all(probes).await? {
             for mac in found {
-                if !claimants.contains(&mac) {
+                if !claimants.contains(&mac) && claimants.len() < probe::MAX_CLAIMANTS {
                     claimants.push(mac);
                 }
             }

@@ -114,17 +114,33 @@ pub fn claimant(frame: &[u8], address: IpAddr) -> Option<[u8; 6]> {
 
 /// Adds the sender of `frame` to `claimants` when it is an answer for `address` from a host
 /// other than this one (`own`: the probing interface's MAC), once per MAC.
-pub fn note_claimant(claimants: &mut Vec<[u8; 6]>, frame: &[u8], address: IpAddr, own: [u8; 6]) {
-    if let Some(mac) = claimant(frame, address)
-        && mac != own
+pub fn note_claimant(claimants: &mut Vec<[u8; 6]>, frame: &[u8], address: IpAddr, own: &[[u8; 6]]) {
+    if claimants.len() < MAX_CLAIMANTS
+        && let Some(mac) = claimant(frame, address)
+        && !own.contains(&mac)
         && !claimants.contains(&mac)
     {
         claimants.push(mac);
     }
 }
 
+/// The most MACs one probe reports: the list goes into status and Events, and a flood of
+/// answers (or a hostile host cycling MACs) must not grow it.
+pub const MAX_CLAIMANTS: usize = 8;
+
+/// Every MAC address of this host's interfaces: a host with two NICs on one segment answers
+/// ARP for a local address on both (`arp_ignore=0`), and that answer is not another owner.
+fn own_macs() -> Vec<[u8; 6]> {
+    pnet_datalink::interfaces()
+        .iter()
+        .filter_map(|interface| interface.mac)
+        .map(|mac| mac.octets())
+        .filter(|mac| *mac != [0; 6])
+        .collect()
+}
+
 /// Sends a probe for `address` on `interface` and collects, for `wait`, the distinct MAC
-/// addresses other than the interface's own that answer for it.
+/// addresses that answer for it — none of this host's own, at most [`MAX_CLAIMANTS`].
 pub async fn claimants(
     interface: &str,
     address: IpAddr,
@@ -149,13 +165,14 @@ fn listen(
 ) -> Result<Vec<[u8; 6]>, DataplaneError> {
     // The channel listens before the probe leaves, so no early answer is missed.
     let mut channel = RawChannel::open(interface, READ_TIMEOUT, Operation::Probe, object.clone())?;
-    let own = channel.mac;
-    channel.send(&probe_frame(own, address))?;
+    let mut own = own_macs();
+    own.push(channel.mac);
+    channel.send(&probe_frame(channel.mac, address))?;
     let deadline = Instant::now() + wait;
     let mut claimants = Vec::new();
     while Instant::now() < deadline {
         match channel.receiver.next() {
-            Ok(frame) => note_claimant(&mut claimants, frame, address, own),
+            Ok(frame) => note_claimant(&mut claimants, frame, address, &own),
             Err(error)
                 if matches!(
                     error.kind(),

@@ -226,6 +226,13 @@ async fn split_brain_the_lower_priority_owner_steps_down_and_holds_back() {
         Decision::Stay
     );
     assert_eq!(d1.duplicates(), ["02:00:0a:64:00:03"]);
+    for _ in 1..EVIDENCE_PROBES {
+        assert_eq!(
+            d2.probed(vec!["02:00:0a:64:00:02".into()], now, &none),
+            Decision::Stay,
+            "evidence must persist"
+        );
+    }
     assert!(matches!(
         d2.probed(vec!["02:00:0a:64:00:02".into()], now, &none),
         Decision::StepDown { .. }
@@ -257,4 +264,56 @@ async fn a_standby_hearing_the_active_ignores_its_answers() {
     );
     assert!(d2.duplicates().is_empty());
     assert!(!d2.held_back());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_alone_steps_down_only_when_it_persists_and_once_per_hold() {
+    let start = Instant::now();
+    let none = BTreeMap::new();
+    let mac = || vec!["02:00:0a:64:00:09".to_owned()];
+    // d1 (higher priority) died; d2 took the VIP over.
+    let mut d2 = Election::new(settings("d2", false, None), start);
+    let mut now = start + Duration::from_secs(5);
+    assert!(took_over(&d2.evaluate(now, &local(2), &none)).is_some());
+    // One reply right after the takeover (stale, or spoofed): reported, nothing moves.
+    assert_eq!(d2.probed(mac(), now, &none), Decision::Stay);
+    assert_eq!(d2.duplicates(), ["02:00:0a:64:00:09"]);
+    assert_eq!(d2.role(), Role::Active);
+    assert_eq!(
+        d2.probed(Vec::new(), now, &none),
+        Decision::Stay,
+        "a clean probe resets"
+    );
+    for _ in 1..EVIDENCE_PROBES {
+        now += Duration::from_secs(1);
+        assert_eq!(d2.probed(mac(), now, &none), Decision::Stay);
+    }
+    now += Duration::from_secs(1);
+    assert!(matches!(d2.probed(mac(), now, &none), Decision::StepDown { .. }));
+    // The answers stop: d2 takes the VIP again; the same evidence within the hold is reported
+    // but does not take the VIP down a second time.
+    assert_eq!(d2.probed(Vec::new(), now, &none), Decision::Stay);
+    now += DEAD * 2;
+    assert!(took_over(&d2.evaluate(now, &local(2), &none)).is_some());
+    for _ in 0..EVIDENCE_PROBES * 2 {
+        now += Duration::from_secs(1);
+        assert_eq!(d2.probed(mac(), now, &none), Decision::Stay);
+    }
+    assert_eq!(d2.role(), Role::Active);
+    assert!(
+        d2.message()
+            .is_some_and(|message| message.contains("staying active"))
+    );
+    // After the hold, persistent evidence counts again.
+    now += EVIDENCE_HOLD;
+    assert!(matches!(d2.probed(mac(), now, &none), Decision::StepDown { .. }));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_other_owners_kept_are_bounded() {
+    let start = Instant::now();
+    let mut d2 = Election::new(settings("d2", false, None), start);
+    let macs: Vec<String> = (0..40).map(|last| format!("02:00:00:00:01:{last:02x}")).collect();
+    d2.probed(macs, start, &BTreeMap::new());
+    assert_eq!(d2.duplicates().len(), MAX_DUPLICATES);
 }

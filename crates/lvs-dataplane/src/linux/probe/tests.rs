@@ -194,18 +194,49 @@ fn claimants_are_other_hosts_each_noted_once() {
     let address = IpAddr::V4(vip4());
     let mut claimants = Vec::new();
     let from_us = arp(2, OWN, vip4(), Ipv4Addr::UNSPECIFIED);
-    note_claimant(&mut claimants, &from_us, address, OWN);
+    note_claimant(&mut claimants, &from_us, address, &[OWN]);
     assert!(claimants.is_empty(), "our own MAC is not a claimant");
     let from_other = arp(2, OTHER, vip4(), Ipv4Addr::UNSPECIFIED);
-    note_claimant(&mut claimants, &from_other, address, OWN);
-    note_claimant(&mut claimants, &from_other, address, OWN);
-    note_claimant(&mut claimants, &arp_probe(OWN, vip4()), address, OWN);
+    note_claimant(&mut claimants, &from_other, address, &[OWN]);
+    note_claimant(&mut claimants, &from_other, address, &[OWN]);
+    note_claimant(&mut claimants, &arp_probe(OWN, vip4()), address, &[OWN]);
     let third = [0x02, 0, 0, 0, 0, 0x09];
     note_claimant(
         &mut claimants,
         &arp(2, third, vip4(), Ipv4Addr::UNSPECIFIED),
         address,
-        OWN,
+        &[OWN],
     );
     assert_eq!(claimants, [OTHER, third]);
+}
+
+#[test]
+fn claimants_skip_every_own_mac_and_are_bounded() {
+    let address = IpAddr::V4(vip4());
+    let second_nic = [0x02, 0, 0, 0, 0, 0x42];
+    let mut claimants = Vec::new();
+    note_claimant(
+        &mut claimants,
+        &arp(2, second_nic, vip4(), Ipv4Addr::UNSPECIFIED),
+        address,
+        &[OWN, second_nic],
+    );
+    assert!(
+        claimants.is_empty(),
+        "our second NIC answering is not another owner"
+    );
+    for last in 0..=200u8 {
+        let mac = [0x02, 0, 0, 0, 1, last];
+        note_claimant(
+            &mut claimants,
+            &arp(2, mac, vip4(), Ipv4Addr::UNSPECIFIED),
+            address,
+            &[OWN, second_nic],
+        );
+    }
+    assert_eq!(
+        claimants.len(),
+        MAX_CLAIMANTS,
+        "a flood of answers is cut at the bound"
+    );
 }
