@@ -30,6 +30,7 @@ import yaml
 from jsonpath_ng.ext import parse as parse_jsonpath
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import admission  # noqa: E402
 import render  # noqa: E402  (the renderer beside this file)
 import user_roles  # noqa: E402
 
@@ -517,11 +518,95 @@ def controller_pool_problems(documents: list[render.Document]) -> list[str]:
             if not any(scope is None and rule_grants(rule, request) for scope, _, rule in rules)]
 
 
+NODE_NAME_EXTRA = "authentication.kubernetes.io/node-name"
+
+
+def node_config(name: str, node: str) -> dict[str, Any]:
+    return {"apiVersion": "lvs.operator.io/v1alpha1", "kind": "LvsNodeConfig",
+            "metadata": {"name": name, "labels": {"lvs.operator.io/node": node}},
+            "spec": {"nodeName": node}}
+
+
+def own_node_scenarios(documents: list[render.Document]) -> list[tuple[admission.Request, bool]]:
+    """(request, whether the API server must admit it): RBAC lets every agent patch every
+    LvsNodeConfig's status; the chart's admission policy must narrow that to its own node."""
+    def username(component: str) -> str:
+        account = next(d for d in documents if d.kind == "ServiceAccount"
+                       and d.object["metadata"]["labels"].get("app.kubernetes.io/component") == component)
+        return f"system:serviceaccount:{account.object['metadata']['namespace']}:{account.name}"
+    agent, controller = username("agent"), username("controller")
+    on_a = {NODE_NAME_EXTRA: ["node-a"]}
+
+    def status(user: str, extra: dict[str, list[str]], obj: dict[str, Any], subresource: str = "status",
+               operation: str = "UPDATE") -> admission.Request:
+        return admission.Request(user, operation, "lvs.operator.io", "lvsnodeconfigs", subresource, obj, extra)
+    return [
+        (status(agent, on_a, node_config("node-a", "node-a")), True),
+        (status(agent, on_a, node_config("node-a-shard-1", "node-a")), True),
+        (status(agent, on_a, node_config("node-b", "node-b")), False),
+        (status(agent, on_a, node_config("node-b-shard-2", "node-b")), False),
+        (status(agent, {}, node_config("node-a", "node-a")), False),
+        (status(agent, on_a, node_config("node-a", "node-a"), subresource=""), False),
+        (status(agent, on_a, node_config("node-c", "node-c"), subresource="", operation="CREATE"), False),
+        (status(controller, {}, node_config("node-b", "node-b"), subresource=""), True),
+        (status("alice", {}, node_config("node-b", "node-b")), True),
+    ]
+
+
+def own_node_problems(documents: list[render.Document]) -> list[str]:
+    problems = []
+    for request, admitted in own_node_scenarios(documents):
+        refused = admission.refusal(documents, request)
+        if admitted and refused is not None:
+            problems.append(f"{request.describe()} refused: {refused}")
+        if not admitted and refused is None:
+            problems.append(f"{request.describe()} admitted")
+    return problems
+
+
+def check_agent_own_node(documents: list[render.Document]) -> None:
+    found = own_node_problems(documents)
+    require(not found, "agent admission policy: " + "; ".join(found))
+    scenarios = own_node_scenarios(documents)
+    refused = next(r for r, admitted in scenarios if not admitted)
+    note(f"agent admission policy: {len(scenarios)} requests as expected, e.g. {refused.describe()} "
+         f"refused: {admission.refusal(documents, refused)}")
+    off = render.render_chart({"agent": {"ownNodeStatusOnly": False}})
+    require(not any(d.kind.startswith("ValidatingAdmissionPolicy") for d in off),
+            "agent.ownNodeStatusOnly=false still renders the policy")
+    require(bool(own_node_problems(off)), "without the policy no scenario fails")
+    note("agent.ownNodeStatusOnly=false: no policy, and then an agent may write another node's status")
+
+    def mutated(change: Callable[[list[render.Document]], None]) -> list[render.Document]:
+        copied = copy.deepcopy(documents)
+        change(copied)
+        return copied
+
+    def policy(docs: list[render.Document]) -> dict[str, Any]:
+        return next(d for d in docs if d.kind == "ValidatingAdmissionPolicy").object
+
+    def binding(docs: list[render.Document]) -> dict[str, Any]:
+        return next(d for d in docs if d.kind == "ValidatingAdmissionPolicyBinding").object
+    controls = {
+        "a validation that always holds": lambda docs: policy(docs)["spec"]["validations"][0].update(expression="true"),
+        "any node-bound token passes (the node not compared)":
+            lambda docs: policy(docs)["spec"]["validations"][0].update(
+                expression=f"'{NODE_NAME_EXTRA}' in request.userInfo.extra"),
+        "the binding only warns": lambda docs: binding(docs)["spec"].update(validationActions=["Warn"]),
+        "the policy matching the controller": lambda docs: policy(docs)["spec"].update(matchConditions=[]),
+    }
+    for label, change in controls.items():
+        broken = own_node_problems(mutated(change))
+        require(bool(broken), f"negative control: {label}: no scenario noticed")
+        note(f"negative control: {label}: {broken[0]}" + (f" (+{len(broken) - 1})" if len(broken) > 1 else ""))
+
+
 def check_rbac() -> None:
     requests = json.loads((HERE / "api-requests.json").read_text())
     documents = render.render_chart()
     for component in ("agent", "controller"):
         check_component_rbac(documents, component, requests[component])
+    check_agent_own_node(documents)
     missing = controller_pool_problems(documents)
     require(not missing, "controller: address pools need, cluster-wide: " + "; ".join(missing))
     note("controller: cluster-wide " + ", ".join(describe(r) for r in CONTROLLER_POOL_REQUESTS))
