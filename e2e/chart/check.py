@@ -246,12 +246,18 @@ def check_kubernetes_schema() -> None:
 # pod-security
 
 
+AGENT_SET = "lvs.operator.io/agent-set"
+
+
 def pod_specs(documents: list[render.Document]) -> dict[str, dict[str, Any]]:
-    """The pod template of each workload, by component label."""
+    """The pod template of each workload, by component label (agents: `agent/<agent set>`)."""
     specs = {}
     for document in documents:
         if document.kind in ("Deployment", "DaemonSet", "StatefulSet", "Job", "CronJob", "Pod"):
-            component = document.object["metadata"]["labels"].get("app.kubernetes.io/component", "")
+            labels = document.object["metadata"]["labels"]
+            component = labels.get("app.kubernetes.io/component", "")
+            if AGENT_SET in labels:
+                component = f"{component}/{labels[AGENT_SET]}"
             require(component not in specs, f"two workloads for component {component!r}")
             specs[component] = document.object["spec"]["template"]["spec"]
             specs[component]["__kind"] = document.kind
@@ -322,8 +328,7 @@ def check_controller_pod(pod: dict[str, Any], values: dict[str, Any]) -> None:
          + f", --service-cidr {service_cidrs or 'none'}, --fwmark-mask={masks[0]}")
 
 
-def check_agent_pod(pod: dict[str, Any], values: dict[str, Any]) -> None:
-    name = "agent"
+def check_agent_pod(pod: dict[str, Any], values: dict[str, Any], name: str) -> None:
     check_common(name, pod)
     require(pod.get("hostNetwork") is True, "agent: not on the host network")
     require(pod.get("dnsPolicy") == "ClusterFirstWithHostNet", "agent: dnsPolicy is not ClusterFirstWithHostNet")
@@ -358,15 +363,11 @@ def check_agent_pod(pod: dict[str, Any], values: dict[str, Any]) -> None:
     require(environment.get("NODE_IP") == {"fieldRef": {"fieldPath": "status.hostIP"}}, "agent: NODE_IP not from status.hostIP")
     require(probes(agent) == ("/healthz", "/readyz"), f"agent: probes are {probes(agent)}")
     require(pod.get("tolerations"), "agent: no tolerations")
-    if not values["agent"]["affinity"]:
-        terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-        selected = [[(e["key"], e["operator"], tuple(e["values"])) for e in term["matchExpressions"]] for term in terms]
-        expected = [[(label, "In", ("true",))] for label in values["agent"]["nodeRoleLabels"]]
-        require(selected == expected, f"agent: node affinity {selected}, expected one term per role label {expected}")
-    note(f"agent: host network + ClusterFirstWithHostNet, not privileged, capabilities exactly NET_ADMIN+NET_RAW"
+    # Which nodes each agent set runs on (one agent per labelled node) is checked by failover-keys.
+    note(f"{name}: host network + ClusterFirstWithHostNet, not privileged, capabilities exactly NET_ADMIN+NET_RAW"
          f"{' (init: SYS_MODULE)' if pod.get('initContainers') else ''}, read-only root, host paths "
          f"{sorted(host_paths.values())}, /proc/sys/net writable at {mounts[sysctl_volume]['mountPath']}, "
-         "NODE_NAME/NODE_IP from the downward API, role-label node affinity, tolerations")
+         "NODE_NAME/NODE_IP from the downward API, tolerations")
 
 
 def check_pod_security() -> None:
@@ -374,12 +375,16 @@ def check_pod_security() -> None:
     for label, values in variants().items():
         merged = deep_merge(defaults, values or {})
         specs = pod_specs(render.render_chart(values))
-        require(set(specs) == {"controller", "agent"}, f"{label}: workloads {sorted(specs)}, expected controller and agent")
-        require(specs["controller"]["__kind"] == "Deployment" and specs["agent"]["__kind"] == "DaemonSet",
-                f"{label}: the controller must be a Deployment and the agent a DaemonSet")
+        expected = {"controller", "agent/real-servers"} | {f"agent/director-{s['name']}" for s in merged["agent"]["failover"]["directorSets"]}
+        require(set(specs) == expected, f"{label}: workloads {sorted(specs)}, expected {sorted(expected)}")
+        require(specs["controller"]["__kind"] == "Deployment"
+                and all(spec["__kind"] == "DaemonSet" for name, spec in specs.items() if name.startswith("agent/")),
+                f"{label}: the controller must be a Deployment and the agents DaemonSets")
         note(f"{label}:")
         check_controller_pod(specs["controller"], merged)
-        check_agent_pod(specs["agent"], merged)
+        for name, spec in sorted(specs.items()):
+            if name.startswith("agent/"):
+                check_agent_pod(spec, merged, name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1001,6 +1006,142 @@ def check_printer_columns() -> None:
 
 # ---------------------------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------------------------
+# failover-keys
+
+DIRECTOR = "lvs.operator.io/director"
+REAL_SERVER = "lvs.operator.io/real-server"
+DIRECTOR_SET = "lvs.operator.io/director-set"
+
+
+def expression_holds(expression: dict[str, Any], labels: dict[str, str]) -> bool:
+    key, operator = expression["key"], expression["operator"]
+    values = expression.get("values", [])
+    return {
+        "In": lambda: key in labels and labels[key] in values,
+        "NotIn": lambda: key not in labels or labels[key] not in values,
+        "Exists": lambda: key in labels,
+        "DoesNotExist": lambda: key not in labels,
+    }[operator]()
+
+
+def schedules_on(document: render.Document, labels: dict[str, str]) -> bool:
+    """Whether the DaemonSet's required node affinity (terms ORed, expressions ANDed) admits a
+    node with `labels` (its nodeSelector aside: the sample nodes carry none of it)."""
+    pod = document.object["spec"]["template"]["spec"]
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    return any(all(expression_holds(e, labels) for e in term["matchExpressions"]) for term in terms)
+
+
+# Sample nodes: (labels, the agent set that must run there, or None).
+SAMPLE_NODES: list[tuple[dict[str, str], str | None]] = [
+    ({DIRECTOR: "true"}, "director-default"),
+    ({DIRECTOR: "true", DIRECTOR_SET: "default"}, "director-default"),
+    ({DIRECTOR: "true", REAL_SERVER: "true"}, "director-default"),
+    ({DIRECTOR: "true", DIRECTOR_SET: "edge"}, "director-edge"),
+    ({DIRECTOR: "true", DIRECTOR_SET: "edge", REAL_SERVER: "true"}, "director-edge"),
+    ({REAL_SERVER: "true"}, "real-servers"),
+    ({REAL_SERVER: "true", DIRECTOR: "false"}, "real-servers"),
+    ({REAL_SERVER: "false"}, None),
+    ({}, None),
+]
+
+
+def daemonsets(documents: list[render.Document]) -> dict[str, render.Document]:
+    return {d.object["metadata"]["labels"][AGENT_SET]: d for d in documents if d.kind == "DaemonSet"}
+
+
+def key_secrets(document: render.Document) -> list[str]:
+    pod = document.object["spec"]["template"]["spec"]
+    return [v["secret"]["secretName"] for v in pod.get("volumes", []) if "secret" in v]
+
+
+def failover_key_problems(documents: list[render.Document], sets: list[dict[str, str]]) -> list[str]:
+    """Each labelled sample node runs exactly its set's agent; each director set's agent mounts
+    its own key and nothing else does; no key is rendered; the controller makes the missing ones."""
+    problems = []
+    agents = daemonsets(documents)
+    names = {s["name"] for s in sets}
+    for labels, expected in SAMPLE_NODES:
+        if expected and expected.startswith("director-") and expected.removeprefix("director-") not in names:
+            expected = None
+        running = sorted(name for name, document in agents.items() if schedules_on(document, labels))
+        if running != ([expected] if expected else []):
+            problems.append(f"a node labelled {labels or 'nothing'} runs {running or 'no agent'}, expected {expected or 'none'}")
+    for name, document in agents.items():
+        mounted = key_secrets(document)
+        if name == "real-servers":
+            if mounted:
+                problems.append(f"real-servers mounts {mounted}")
+            continue
+        chosen = next((s for s in sets if f"director-{s['name']}" == name), None)
+        want = [(chosen.get("secret") or f"lvs-operator-failover-{chosen['name']}")] if chosen else []
+        if mounted != want:
+            problems.append(f"{name} mounts {mounted}, expected {want}")
+    secrets = [d.name for d in documents if d.kind == "Secret"]
+    if secrets:
+        problems.append(f"the chart renders Secrets {secrets}")
+    controller = next(d for d in documents if d.kind == "Deployment")
+    args = [a for c in controller.object["spec"]["template"]["spec"]["containers"] for a in c.get("args", [])]
+    made = sorted(a.removeprefix("--failover-key-secret=") for a in args if a.startswith("--failover-key-secret="))
+    want_made = sorted(f"lvs-operator-failover-{s['name']}" for s in sets if not s.get("secret"))
+    if made != want_made:
+        problems.append(f"the controller makes {made}, expected {want_made}")
+    return problems
+
+
+def check_failover_keys() -> None:
+    two_sets = [{"name": "default"}, {"name": "edge", "secret": "edge-key"}]
+    variants_to_check = {
+        "default values": (None, [{"name": "default"}]),
+        "two director sets": ({"agent": {"failover": {"directorSets": two_sets}}}, two_sets),
+    }
+    for label, (values, sets) in variants_to_check.items():
+        documents = render.render_chart(values)
+        found = failover_key_problems(documents, sets)
+        require(not found, f"{label}: " + "; ".join(found))
+        agents = daemonsets(documents)
+        listed = ", ".join(f"{n} (key {key_secrets(d) or 'none'})" for n, d in sorted(agents.items()))
+        note(f"{label}: agents {listed}; "
+             f"each of {len(SAMPLE_NODES)} sample nodes runs the right one or none; no Secret rendered")
+        require(render.render_chart(values) == documents, f"{label}: two renders differ")
+    note("two renders are identical (no random key: `helm template` and GitOps keep the key the controller made)")
+    # Negative controls.
+    documents = render.render_chart({"agent": {"failover": {"directorSets": two_sets}}})
+
+    def broken(change: Callable[[list[render.Document]], None]) -> list[str]:
+        copied = copy.deepcopy(documents)
+        change(copied)
+        return failover_key_problems(copied, two_sets)
+
+    def agent(docs: list[render.Document], name: str) -> dict[str, Any]:
+        return daemonsets(docs)[name].object["spec"]["template"]["spec"]
+
+    def drop_director_exclusion(docs: list[render.Document]) -> None:
+        for term in agent(docs, "real-servers")["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]:
+            term["matchExpressions"] = [e for e in term["matchExpressions"] if e["key"] != DIRECTOR]
+
+    def default_takes_every_director(docs: list[render.Document]) -> None:
+        terms = agent(docs, "director-default")["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        terms[0]["matchExpressions"] = [e for e in terms[0]["matchExpressions"] if e["key"] != DIRECTOR_SET]
+
+    def mount_everywhere(docs: list[render.Document]) -> None:
+        agent(docs, "real-servers")["volumes"].append({"name": "failover-key", "secret": {"secretName": "lvs-operator-failover-default"}})
+
+    def render_a_key(docs: list[render.Document]) -> None:
+        docs.append(render.Document("test", "", {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "lvs-operator-failover-default"}}))
+    controls = {
+        "real-server agents also on directors": drop_director_exclusion,
+        "the default set also on another set's directors": default_takes_every_director,
+        "a key mounted on real-server-only nodes": mount_everywhere,
+        "a key in the rendered chart": render_a_key,
+    }
+    for label, change in controls.items():
+        found = broken(change)
+        require(bool(found), f"negative control: {label}: not noticed")
+        note(f"negative control: {label}: {found[0]}")
+
+
 CHECKS: dict[str, Callable[[], None]] = {
     "lint": check_lint,
     "values-schema": check_values_schema,
@@ -1008,6 +1149,7 @@ CHECKS: dict[str, Callable[[], None]] = {
     "kubernetes-schema": check_kubernetes_schema,
     "pod-security": check_pod_security,
     "rbac": check_rbac,
+    "failover-keys": check_failover_keys,
     "user-roles": check_user_roles,
     "address-pools": check_address_pools,
     "examples": check_examples,

@@ -67,9 +67,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (include "lvs-operator.controller.fullname" .) .Values.controller.leaderElection.leaseName }}
 {{- end }}
 
-{{/* The Secret with the failover key: existingSecret, else <fullname>-failover. */}}
+{{/* The Secret with a director set's failover key: (dict "context" $ "set" <directorSets entry>):
+its `secret`, else <fullname>-failover-<name>. */}}
 {{- define "lvs-operator.failover.secretName" -}}
-{{- default (printf "%s-failover" (include "lvs-operator.fullname" .) | trunc 63 | trimSuffix "-") .Values.agent.failover.existingSecret }}
+{{- default (printf "%s-failover-%s" (include "lvs-operator.fullname" .context) .set.name | trunc 63 | trimSuffix "-") .set.secret }}
 {{- end }}
 
 {{/* fwmarkMask as the controller's flag takes it: a string as written, a number in decimal. */}}

@@ -21,13 +21,16 @@ const LVS: &str = lvs_api::GROUP;
 /// Every request `lvs-controller` makes, sorted by group, resource, subresource, verb and name.
 ///
 /// A server-side apply that creates its object is authorized as `create` as well as `patch`, so
-/// both are listed for `lvsnodeconfigs`. Events are created (and patched when they repeat) in
+/// both are listed for `lvsnodeconfigs`. The failover key Secrets are read and, when missing,
+/// created in the controller's own namespace (`failover_keys`, at start). Events are created (and patched when they repeat) in
 /// the namespace of the object they are about; cluster-scoped objects' events go to `default`.
 pub const API_REQUESTS: &[ApiRequest] = &[
     request("list", "", "namespaces", "", Scope::Cluster),
     request("watch", "", "namespaces", "", Scope::Cluster),
     request("list", "", "nodes", "", Scope::Cluster),
     request("watch", "", "nodes", "", Scope::Cluster),
+    request("create", "", "secrets", "", Scope::OwnNamespace),
+    request("get", "", "secrets", "", Scope::OwnNamespace),
     named(CRD_GET, "addresspools.lvs.operator.io"),
     named(CRD_GET, "lvsnodeconfigs.lvs.operator.io"),
     named(CRD_GET, "realservers.lvs.operator.io"),
@@ -99,7 +102,7 @@ mod tests {
         );
         let json = requests_json();
         assert_eq!(json.as_array().unwrap().len(), API_REQUESTS.len());
-        assert_eq!(json[4]["name"], "addresspools.lvs.operator.io");
+        assert_eq!(json[6]["name"], "addresspools.lvs.operator.io");
         assert!(json[0].get("name").is_none());
     }
 

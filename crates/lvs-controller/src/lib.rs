@@ -19,6 +19,7 @@ pub mod controller;
 pub mod crds;
 pub mod desired;
 pub mod events;
+pub mod failover_keys;
 pub mod leader;
 pub mod metrics;
 pub mod reconcile;

@@ -50,6 +50,15 @@ struct Cli {
     /// the packet mark are left alone (chart value `fwmarkMask`).
     #[arg(long, env = "LVS_FWMARK_MASK", default_value = "0xff", value_parser = lvs_core::ClusterSettings::parse_fwmark_mask)]
     fwmark_mask: u32,
+    /// Secrets in the controller's namespace that hold the failover keys of the director sets,
+    /// repeatable or comma-separated: each missing one is created with a random key, an existing
+    /// one is never changed (chart: one per `agent.failover.directorSets` entry).
+    #[arg(
+        long = "failover-key-secret",
+        env = "LVS_FAILOVER_KEY_SECRETS",
+        value_delimiter = ','
+    )]
+    failover_key_secrets: Vec<String>,
     /// Print every API request the controller makes, in RBAC terms, as JSON, and exit.
     #[arg(long)]
     print_api_requests: bool,
@@ -115,6 +124,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     });
 
+    tokio::spawn(lvs_controller::failover_keys::ensure_until_done(
+        client.clone(),
+        cli.leader_election_namespace.clone(),
+        cli.failover_key_secrets.clone(),
+        Duration::from_secs(10),
+    ));
     let (leading, leader) = watch::channel(!cli.leader_election);
     let mut _always_leading = None;
     let election = if cli.leader_election {
