@@ -51,7 +51,8 @@ impl Recorded {
 
 /// The test's side of the mock API server.
 pub struct ApiServer {
-    writes: mpsc::UnboundedReceiver<Recorded>,
+    /// Every write, in order (tests mostly use [`ApiServer::next_write`]).
+    pub writes: mpsc::UnboundedReceiver<Recorded>,
     events: BTreeMap<&'static str, mpsc::UnboundedSender<Vec<Value>>>,
     /// Every request, as (method, path, query).
     pub seen: Arc<Mutex<Vec<(String, String, String)>>>,
