@@ -6,8 +6,14 @@
 //! This is the edge between the API and the dataplane: the CRD's enums become the dataplane's
 //! own (`protocol`, `address_family`, `tunnel_type`, `tunnel_checksum`), so the netlink crate
 //! never sees a Kubernetes type.
+//!
+//! The input guard is built here too: every VIP local on this node — a director VIP it holds or
+//! may hold (failover decides later which it holds; the guard does not change with it), a
+//! real-server VIP on a device — takes only the services declared on it. A real-server VIP
+//! whose services take every port of an unknown protocol (a fwmark service without ports)
+//! stays open.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use lvs_api::{
@@ -48,9 +54,14 @@ pub fn desired_state(config: &LvsNodeConfigSpec, inputs: &Inputs<'_>) -> NodeSta
     for service in &config.director_services {
         add_director_service(service, inputs, &mut state, &mut rules);
     }
+    let mut open = BTreeSet::new();
     for vip in &config.real_server_vips {
-        add_real_server_vip(vip, inputs, &mut state, &mut rules);
+        add_real_server_vip(vip, inputs, &mut state, &mut rules, &mut open);
     }
+    rules.guarded_vips.retain(|vip| !open.contains(vip));
+    rules
+        .guarded_services
+        .retain(|service| !open.contains(&service.address));
     for sysctl in &config.sysctls {
         state.sysctls.insert(sysctl.name.clone(), sysctl.value.clone());
     }
@@ -213,6 +224,29 @@ fn add_director_service(
     );
 
     let Some(address) = service.address else { return };
+    rules.guarded_vips.push(address);
+    match key {
+        ServiceKey::Address { port, protocol, .. } => rules.guarded_services.push(PortMatch {
+            address,
+            protocol,
+            port,
+        }),
+        ServiceKey::Fwmark { .. } => {
+            // The ports the mark rule marks; none: every port of the protocol (port 0).
+            let ports = if service.fwmark_ports.is_empty() {
+                vec![0]
+            } else {
+                service.fwmark_ports.clone()
+            };
+            rules
+                .guarded_services
+                .extend(ports.into_iter().map(|port| PortMatch {
+                    address,
+                    protocol: protocol(service.protocol),
+                    port,
+                }));
+        }
+    }
     if let (Some(mark), ServiceKey::Fwmark { .. }) = (service.fwmark, key) {
         rules.marks.push(MarkRule {
             address,
@@ -234,11 +268,14 @@ fn add_director_service(
     state.announce.insert(address, service.interface.clone());
 }
 
+/// Adds a real-server VIP; a VIP on a device whose services take every port goes into `open`
+/// (never guarded).
 fn add_real_server_vip(
     vip: &RealServerVip,
     inputs: &Inputs<'_>,
     state: &mut NodeState,
     rules: &mut NftRules,
+    open: &mut BTreeSet<IpAddr>,
 ) {
     let address = vip.address;
     if vip.arp_method == ArpMethod::Redirect {
@@ -252,6 +289,18 @@ fn add_real_server_vip(
         return;
     }
     let Some(device) = vip.device.clone() else { return };
+    if vip.ports.is_empty() {
+        open.insert(address);
+    } else {
+        rules.guarded_vips.push(address);
+        rules
+            .guarded_services
+            .extend(vip.ports.iter().map(|port| PortMatch {
+                address,
+                protocol: protocol(port.protocol),
+                port: port.port,
+            }));
+    }
     if let Some(tunnel) = &vip.tunnel {
         let module = match (tunnel_type(tunnel.tunnel_type), address.is_ipv6()) {
             (TunnelType::Ipip | TunnelType::Gue, false) => "ipip",

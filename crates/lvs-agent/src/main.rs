@@ -78,9 +78,17 @@ struct RunArguments {
     /// Seconds between full observe-and-repair passes (drift repair).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     resync_seconds: u64,
-    /// Serve /healthz, /readyz and /metrics here (Kubernetes mode default: 0.0.0.0:9750).
-    #[arg(long, env = "LVS_METRICS_ADDRESS")]
-    metrics_address: Option<SocketAddr>,
+    /// Serve /healthz, /readyz and /metrics on this address (`10.0.0.1`, `fd00::1`; with a
+    /// port, `10.0.0.1:9750` or `[fd00::1]:9750`, it overrides --metrics-port). Kubernetes mode
+    /// default: the node's own address (--node-address, NODE_IP: the chart passes
+    /// status.hostIP), else 127.0.0.1 — never every address, so neither a VIP nor another host
+    /// address reaches it. `0.0.0.0` or `::` listens on all. Standalone mode serves only when
+    /// this is given.
+    #[arg(long, env = "LVS_METRICS_ADDRESS", value_parser = listen_address)]
+    metrics_address: Option<ListenAddress>,
+    /// Port of /healthz, /readyz and /metrics.
+    #[arg(long, env = "LVS_METRICS_PORT", default_value_t = DEFAULT_METRICS_PORT)]
+    metrics_port: u16,
     /// The shared secret failover heartbeats are authenticated with (the same file on every
     /// director). Without it this node never takes a VIP it shares with other directors.
     #[arg(long, env = "LVS_FAILOVER_KEY_FILE")]
@@ -88,6 +96,13 @@ struct RunArguments {
     /// UDP port of failover heartbeats, the same on every director.
     #[arg(long, env = "LVS_FAILOVER_PORT", default_value_t = 9751)]
     failover_port: u16,
+    /// The address failover heartbeats are received on and sent from: the address the peer
+    /// directors know this node by (its InternalIP of the VIPs' family). Default: the node's
+    /// own address (--node-address, NODE_IP: the chart passes status.hostIP), else 0.0.0.0
+    /// (every IPv4 address). An IPv6 address takes IPv6 peers. Whatever the bind, the input
+    /// guard admits heartbeats only from the peer directors, each under a rate.
+    #[arg(long, env = "LVS_FAILOVER_ADDRESS")]
+    failover_address: Option<IpAddr>,
     /// Where the agent keeps its failover roles and groups, so that a restarted agent (a
     /// DaemonSet rollout, an OOM kill) holds its VIPs again at once instead of handing them
     /// over. Keep it on a tmpfs that lives as long as the node's kernel state (/run).
@@ -130,7 +145,68 @@ enum Command {
     },
 }
 
-const DEFAULT_METRICS_ADDRESS: &str = "0.0.0.0:9750";
+/// Port of /healthz, /readyz and /metrics unless told otherwise.
+const DEFAULT_METRICS_PORT: u16 = 9750;
+
+/// An address to listen on, with or without a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ListenAddress {
+    address: IpAddr,
+    port: Option<u16>,
+}
+
+/// `10.0.0.1`, `fd00::1`, `[fd00::1]`, `10.0.0.1:9750` or `[fd00::1]:9750`.
+fn listen_address(text: &str) -> Result<ListenAddress, String> {
+    if let Ok(socket) = text.parse::<SocketAddr>() {
+        return Ok(ListenAddress {
+            address: socket.ip(),
+            port: Some(socket.port()),
+        });
+    }
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .unwrap_or(text);
+    bare.parse::<IpAddr>()
+        .map(|address| ListenAddress {
+            address,
+            port: None,
+        })
+        .map_err(|_| {
+            format!(
+                "{text:?} is not an address (10.0.0.1, fd00::1) or an address and port (10.0.0.1:9750, [fd00::1]:9750)"
+            )
+        })
+}
+
+/// Where heartbeats are received: the flag, else the node's address, else every IPv4 address.
+fn failover_bind(arguments: &RunArguments) -> IpAddr {
+    arguments
+        .failover_address
+        .or(arguments.node_address)
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// Where /metrics listens: the flag, else (Kubernetes mode) the node's address, else loopback;
+/// `None` in standalone mode without the flag.
+fn metrics_socket(arguments: &RunArguments) -> Option<SocketAddr> {
+    let port = |listen: ListenAddress| {
+        SocketAddr::new(listen.address, listen.port.unwrap_or(arguments.metrics_port))
+    };
+    match (arguments.metrics_address, arguments.standalone) {
+        (Some(listen), _) => Some(port(listen)),
+        (None, true) => None,
+        (None, false) => {
+            let address = arguments.node_address.unwrap_or_else(|| {
+                tracing::warn!(
+                    "no --metrics-address and no node address (NODE_IP): /metrics listens on 127.0.0.1 only, out of reach of Prometheus and kubelet probes"
+                );
+                IpAddr::from([127, 0, 0, 1])
+            });
+            Some(SocketAddr::new(address, arguments.metrics_port))
+        }
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -175,11 +251,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .min(total),
     };
     let health = HealthMonitor::with_concurrency(concurrency, lvs_agent::metrics_observer(&metrics));
+    let listens_for_heartbeats = key.is_some();
     let failover = lvs_agent::ha::start(
         Arc::clone(&dataplane),
         &node_name,
         lvs_agent::ha::Settings {
             port: arguments.failover_port,
+            bind: failover_bind(&arguments),
             key,
             restart_store: lvs_agent::ha::RestartStore::file(&arguments.failover_state),
             restart_hold: Duration::from_secs(arguments.restart_hold_seconds),
@@ -187,8 +265,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Arc::clone(&metrics),
     )
     .await;
-    let reconciler = Reconciler::new(Arc::clone(&dataplane), health, Arc::clone(&metrics), &node_name)
+    let mut reconciler = Reconciler::new(Arc::clone(&dataplane), health, Arc::clone(&metrics), &node_name)
         .with_failover(failover);
+    if listens_for_heartbeats {
+        reconciler = reconciler.with_heartbeat_guard(arguments.failover_port);
+    }
     let (ready, ready_receiver) = tokio::sync::watch::channel(false);
     if !arguments.once {
         serve_metrics(&arguments, &dataplane, &metrics, &reconciler, ready_receiver).await?;
@@ -207,8 +288,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     run_kubernetes(reconciler, node_name, arguments.node_address, resync, ready).await
 }
 
-/// Serves /healthz, /readyz and /metrics (Kubernetes mode: on 0.0.0.0:9750 unless told
-/// otherwise; standalone: only when asked) and refreshes the IPVS counters every 10 s.
+/// Serves /healthz, /readyz and /metrics (Kubernetes mode: on the node's address, port 9750,
+/// unless told otherwise; standalone: only when asked) and refreshes the IPVS counters every
+/// 10 s.
 async fn serve_metrics(
     arguments: &RunArguments,
     dataplane: &Arc<LinuxDataplane>,
@@ -216,10 +298,8 @@ async fn serve_metrics(
     reconciler: &Reconciler<LinuxDataplane>,
     ready: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let address = match (arguments.metrics_address, arguments.standalone) {
-        (Some(address), _) => address,
-        (None, false) => DEFAULT_METRICS_ADDRESS.parse()?,
-        (None, true) => return Ok(()),
+    let Some(address) = metrics_socket(arguments) else {
+        return Ok(());
     };
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -312,4 +392,62 @@ async fn plan(
         println!("{op}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn arguments(flags: &[&str]) -> RunArguments {
+        let mut command = vec!["lvs-agent", "--node-name", "n1"];
+        command.extend_from_slice(flags);
+        Cli::try_parse_from(command).unwrap().run
+    }
+
+    #[test]
+    fn a_listen_address_takes_a_port_or_leaves_it_to_the_port_flag() {
+        let parsed = |text| listen_address(text).map(|listen| (listen.address.to_string(), listen.port));
+        assert_eq!(parsed("10.0.0.1"), Ok(("10.0.0.1".into(), None)));
+        assert_eq!(parsed("10.0.0.1:9999"), Ok(("10.0.0.1".into(), Some(9999))));
+        assert_eq!(parsed("fd00::1"), Ok(("fd00::1".into(), None)));
+        assert_eq!(parsed("[fd00::1]"), Ok(("fd00::1".into(), None)));
+        assert_eq!(parsed("[fd00::1]:9999"), Ok(("fd00::1".into(), Some(9999))));
+        assert!(parsed("node-1").unwrap_err().contains("is not an address"));
+    }
+
+    #[test]
+    fn the_agent_listens_on_the_node_address_by_default_never_on_every_address() {
+        let kubernetes = arguments(&["--node-address", "10.0.0.7"]);
+        assert_eq!(
+            metrics_socket(&kubernetes),
+            Some("10.0.0.7:9750".parse().unwrap())
+        );
+        assert_eq!(failover_bind(&kubernetes), IpAddr::from([10, 0, 0, 7]));
+        assert_eq!(
+            metrics_socket(&arguments(&[])),
+            Some("127.0.0.1:9750".parse().unwrap()),
+            "no node address: loopback"
+        );
+        let told = arguments(&[
+            "--node-address",
+            "10.0.0.7",
+            "--metrics-address",
+            "fd00::7",
+            "--metrics-port",
+            "9999",
+            "--failover-address",
+            "fd00::7",
+        ]);
+        assert_eq!(metrics_socket(&told), Some("[fd00::7]:9999".parse().unwrap()));
+        assert_eq!(failover_bind(&told), "fd00::7".parse::<IpAddr>().unwrap());
+        let standalone = arguments(&["--standalone", "--manifests", "/m"]);
+        assert_eq!(metrics_socket(&standalone), None, "standalone: only when asked");
+        assert_eq!(
+            failover_bind(&standalone),
+            IpAddr::from([0, 0, 0, 0]),
+            "no node address: every IPv4 address, the input guard keeps strangers out"
+        );
+    }
 }

@@ -110,6 +110,9 @@ pub struct Reconciler<D> {
     names: ServiceNames,
     last_desired: Option<NodeState>,
     failover: Option<Failover>,
+    /// The heartbeat UDP port the input guard opens to the peer directors (set when this agent
+    /// listens for heartbeats).
+    heartbeat_port: Option<u16>,
     /// The failures of the last pass, with the part of the kernel state each was in: a partial
     /// pass carries forward those it did not look at.
     failures: Vec<ScopedFailure>,
@@ -146,6 +149,7 @@ impl<D: Dataplane> Reconciler<D> {
             names: ServiceNames::default(),
             last_desired: None,
             failover: None,
+            heartbeat_port: None,
             failures: Vec::new(),
             connections: 0,
         }
@@ -156,6 +160,15 @@ impl<D: Dataplane> Reconciler<D> {
     #[must_use]
     pub fn with_failover(mut self, failover: Failover) -> Self {
         self.failover = Some(failover);
+        self
+    }
+
+    /// Opens the input guard to the peer directors' heartbeats on UDP `port` (each peer under
+    /// its rate, everyone else dropped): for an agent that takes part in failover (it has a
+    /// key and listens on `port`). Without it the guard has no heartbeat rules.
+    #[must_use]
+    pub fn with_heartbeat_guard(mut self, port: u16) -> Self {
+        self.heartbeat_port = Some(port);
         self
     }
 
@@ -258,8 +271,11 @@ impl<D: Dataplane> Reconciler<D> {
         intent.desired(&|virtual_server, real_server| health.health(virtual_server, real_server))
     }
 
-    /// Step 2: only the failover VIPs this node holds.
+    /// Step 2: only the failover VIPs this node holds; the peers' heartbeats admitted.
     fn restrict(&self, desired: &mut NodeState, groups: &BTreeMap<IpAddr, Group>) -> Holding {
+        if let (Some(port), Some(_)) = (self.heartbeat_port, &self.failover) {
+            failover::guard_heartbeats(desired, groups, &self.node, port);
+        }
         match &self.failover {
             Some(failover) => {
                 failover::restrict(desired, groups, &failover.roles(), self.last_desired.as_ref())

@@ -4,6 +4,7 @@
 //! object, and skips ops that depend on a failed one.
 
 mod batching;
+pub mod router_advertisements;
 mod sync_daemons;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -267,12 +268,16 @@ impl<K: Kernel> Executor<K> {
 
     /// Writes a sysctl, first saving its original value (write-ahead: a crash in between must not
     /// lose it).
+    /// IPv6 forwarding keeps router advertisements accepted (`router_advertisements`).
     async fn set_sysctl(&self, name: &str, value: &str) -> Result<(), DataplaneError> {
         if !self.lock().sysctl_originals.contains_key(name) {
             let original = self.kernel.read_sysctl(name).await?;
             self.record(|registry| {
                 registry.sysctl_originals.insert(name.to_owned(), original);
             })?;
+        }
+        if router_advertisements::turns_ipv6_forwarding_on(name, value) {
+            self.keep_router_advertisements().await?;
         }
         self.kernel.write_sysctl(name, value).await
     }
@@ -281,6 +286,9 @@ impl<K: Kernel> Executor<K> {
         let original = self.lock().sysctl_originals.get(name).cloned();
         if let Some(original) = original {
             self.kernel.write_sysctl(name, &original).await?;
+        }
+        if name == router_advertisements::IPV6_FORWARDING {
+            self.restore_router_advertisements().await?;
         }
         self.record(|registry| {
             registry.sysctl_originals.remove(name);

@@ -364,6 +364,20 @@ impl Kernel for FakeKernel {
         Ok(self.locked(|state| state.sysctls.get(name).cloned().unwrap_or_else(|| "0".to_owned())))
     }
 
+    async fn sysctl_children(&self, directory: &str) -> KernelResult<Vec<String>> {
+        let prefix = format!("{directory}/");
+        Ok(self.locked(|state| {
+            let children: std::collections::BTreeSet<String> = state
+                .sysctls
+                .keys()
+                .filter_map(|name| name.strip_prefix(&prefix))
+                .filter_map(|rest| rest.split('/').next())
+                .map(str::to_owned)
+                .collect();
+            children.into_iter().collect()
+        }))
+    }
+
     async fn write_sysctl(&self, name: &str, value: &str) -> KernelResult<()> {
         self.write(|state| {
             state.sysctls.insert(name.to_owned(), value.to_owned());

@@ -65,6 +65,9 @@ pub trait Kernel: Send + Sync + 'static {
     fn read_sysctl(&self, name: &str) -> impl Future<Output = KernelResult<String>> + Send;
     /// Writes a sysctl.
     fn write_sysctl(&self, name: &str, value: &str) -> impl Future<Output = KernelResult<()>> + Send;
+    /// The entries of a sysctl directory, e.g. `all`, `default` and each interface under
+    /// `net/ipv6/conf`.
+    fn sysctl_children(&self, directory: &str) -> impl Future<Output = KernelResult<Vec<String>>> + Send;
     /// A fingerprint of our nftables tables as they are now (`None`: they do not exist).
     fn nftables_fingerprint(&self) -> impl Future<Output = KernelResult<Option<String>>> + Send;
     /// Replaces our tables atomically; returns the new fingerprint.

@@ -343,6 +343,19 @@ fn whole_mark() -> u32 {
     u32::MAX
 }
 
+/// Failover heartbeats as the input guard admits them: UDP to `port` only from `peers`, each
+/// peer limited to `rate_per_second` datagrams (a token bucket of as many), everyone else
+/// dropped.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct HeartbeatGuard {
+    /// The heartbeat UDP port (the agent's `--failover-port`, default 9751).
+    pub port: u16,
+    /// The addresses the peer directors send from.
+    pub peers: Vec<IpAddr>,
+    /// Datagrams per second each peer may send (also the burst); more are dropped.
+    pub rate_per_second: u32,
+}
+
 /// Everything lvs-operator keeps in its own nftables tables.
 #[derive(
     Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
@@ -356,6 +369,19 @@ pub struct NftRules {
     pub masquerade: Vec<PortMatch>,
     /// Firewall marks for fwmark services.
     pub marks: Vec<MarkRule>,
+    /// The input guard's VIPs: addresses local on this node (director VIPs it holds or may
+    /// hold, real-server VIPs) that take only `guarded_services`, established and related
+    /// traffic and the ICMP a client needs; everything else to them is dropped (table `inet
+    /// lvs-operator`, chain `input`). Absent from records written before the guard existed.
+    #[serde(default)]
+    pub guarded_vips: Vec<IpAddr>,
+    /// The services declared on the guarded VIPs: address, protocol and port (0: every port of
+    /// the protocol).
+    #[serde(default)]
+    pub guarded_services: Vec<PortMatch>,
+    /// Failover heartbeats, when this node takes part in failover.
+    #[serde(default)]
+    pub heartbeats: Option<HeartbeatGuard>,
 }
 
 impl NftRules {
@@ -365,6 +391,13 @@ impl NftRules {
             && self.redirects.is_empty()
             && self.masquerade.is_empty()
             && self.marks.is_empty()
+            && self.guarded_vips.is_empty()
+            && self.heartbeats.is_none()
+    }
+
+    /// Whether the input guard has anything to do (VIPs to guard or heartbeats to admit).
+    pub fn has_input_guard(&self) -> bool {
+        !self.guarded_vips.is_empty() || self.heartbeats.is_some()
     }
 
     /// Sorts every list so equal rule sets compare equal.
@@ -381,6 +414,14 @@ impl NftRules {
         }
         self.marks.sort();
         self.marks.dedup();
+        self.guarded_vips.sort();
+        self.guarded_vips.dedup();
+        self.guarded_services.sort();
+        self.guarded_services.dedup();
+        if let Some(heartbeats) = &mut self.heartbeats {
+            heartbeats.peers.sort();
+            heartbeats.peers.dedup();
+        }
         self
     }
 }

@@ -163,6 +163,28 @@ fn masked_marks(rules: &NftRules) -> String {
     }
 }
 
+/// The input guard as `; input guard: N VIPs, N services, heartbeats from N peers on udp/P`,
+/// or nothing without one.
+fn input_guard(rules: &NftRules) -> String {
+    if !rules.has_input_guard() {
+        return String::new();
+    }
+    let mut text = format!(
+        "; input guard: {} VIPs, {} services",
+        rules.guarded_vips.len(),
+        rules.guarded_services.len()
+    );
+    if let Some(heartbeats) = &rules.heartbeats {
+        text.push_str(&format!(
+            ", heartbeats from {} peers on udp/{} at most {}/s each",
+            heartbeats.peers.len(),
+            heartbeats.port,
+            heartbeats.rate_per_second
+        ));
+    }
+    text
+}
+
 fn link(link: &Link) -> String {
     match link {
         Link::Dummy { name } => format!("ip link add {name} type dummy && ip link set {name} up"),
@@ -198,12 +220,13 @@ impl fmt::Display for Op {
             Self::RestoreSysctl(name) => write!(formatter, "sysctl -w {}=<original>", name.replace('/', ".")),
             Self::ReplaceNftables(rules) => write!(
                 formatter,
-                "nft -f - (replace tables lvs-operator: {} arp guards, {} redirects, {} masquerades, {} marks{})",
+                "nft -f - (replace tables lvs-operator: {} arp guards, {} redirects, {} masquerades, {} marks{}{})",
                 rules.arp_guards.len(),
                 rules.redirects.len(),
                 rules.masquerade.len(),
                 rules.marks.len(),
-                masked_marks(rules)
+                masked_marks(rules),
+                input_guard(rules)
             ),
             Self::DeleteNftables => write!(
                 formatter,

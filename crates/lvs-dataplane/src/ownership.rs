@@ -22,6 +22,10 @@ pub struct Registry {
     pub links: BTreeSet<Link>,
     /// Sysctls we changed, with the value each had before.
     pub sysctl_originals: BTreeMap<String, String>,
+    /// `accept_ra` sysctls set to 2 because we turned IPv6 forwarding on, with the value each
+    /// had before (restored with the forwarding sysctl; absent from older records).
+    #[serde(default)]
+    pub accept_ra_originals: BTreeMap<String, String>,
     /// The rules we installed in our nftables tables, if any.
     pub nftables: Option<NftRules>,
     /// A fingerprint of our tables as the kernel listed them right after we installed them, to

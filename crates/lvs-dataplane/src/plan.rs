@@ -147,6 +147,21 @@ fn union(left: &NftRules, right: &NftRules) -> NftRules {
     rules.redirects.extend(right.redirects.iter().copied());
     rules.masquerade.extend(right.masquerade.iter().copied());
     rules.marks.extend(right.marks.iter().cloned());
+    // The guard of both: every VIP of either guarded, every service of either admitted, and
+    // the peers of both (the desired port wins if they differ).
+    rules.guarded_vips.extend(right.guarded_vips.iter().copied());
+    rules
+        .guarded_services
+        .extend(right.guarded_services.iter().copied());
+    rules.heartbeats = match (left.heartbeats.clone(), &right.heartbeats) {
+        (Some(mut left), Some(right)) if left.port == right.port => {
+            left.peers.extend(right.peers.iter().copied());
+            left.rate_per_second = left.rate_per_second.max(right.rate_per_second);
+            Some(left)
+        }
+        (None, right) => right.clone(),
+        (left, _) => left,
+    };
     rules.normalized()
 }
 

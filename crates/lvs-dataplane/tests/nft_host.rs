@@ -1,7 +1,9 @@
 //! Our nftables tables against the host's real `nft`, in a private network namespace: the JSON
 //! we write is accepted, a replace is idempotent, a delete removes both tables, and nft's
 //! refusals come back with its exit status and message; a masked mark leaves a real packet's other
-//! mark bits alone. Needs root, `unshare`, `nft` and iproute2's `ip`.
+//! mark bits alone; the input guard lets real packets to a VIP through only on its declared
+//! services and heartbeats only from peers, each under its rate. Needs root, `unshare`, `nft`
+//! and iproute2's `ip`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod ipvs_lab;
@@ -13,10 +15,11 @@ use ipvs_lab::{ip, run};
 
 use lvs_dataplane::dataplane::Operation;
 use lvs_dataplane::linux::nft;
-use lvs_dataplane::model::{ArpGuard, MarkRule, NftRules, PortMatch, Protocol};
+use lvs_dataplane::model::{ArpGuard, HeartbeatGuard, MarkRule, NftRules, PortMatch, Protocol};
 
 /// One rule of every kind: an ARP guard with its rewrite, a redirect, a masquerade, marks (one
-/// on the low byte of the packet mark, one on the whole mark).
+/// on the low byte of the packet mark, one on the whole mark), and the input guard (IPv4 and
+/// IPv6 VIPs, a port-0 service, heartbeat peers of both families).
 fn rules() -> NftRules {
     let port_match = |address: &str, protocol, port| PortMatch {
         address: address.parse().unwrap(),
@@ -46,6 +49,32 @@ fn rules() -> NftRules {
                 mask: u32::MAX,
             },
         ],
+        ..guard()
+    }
+}
+
+/// The input guard alone: VIPs 10.0.0.1 (UDP 53, TCP 80, every SCTP port) and 2001:db8::1 (TCP
+/// 443); heartbeats on 9751 from 10.0.0.3 and fd00::3, 10 a second each.
+fn guard() -> NftRules {
+    let service = |address: &str, protocol, port| PortMatch {
+        address: address.parse().unwrap(),
+        protocol,
+        port,
+    };
+    NftRules {
+        guarded_vips: vec!["10.0.0.1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
+        guarded_services: vec![
+            service("10.0.0.1", Protocol::Udp, 53),
+            service("10.0.0.1", Protocol::Tcp, 80),
+            service("10.0.0.1", Protocol::Sctp, 0),
+            service("2001:db8::1", Protocol::Tcp, 443),
+        ],
+        heartbeats: Some(HeartbeatGuard {
+            port: 9751,
+            peers: vec!["10.0.0.3".parse().unwrap(), "fd00::3".parse().unwrap()],
+            rate_per_second: 10,
+        }),
+        ..NftRules::default()
     }
 }
 
@@ -79,6 +108,15 @@ async fn nft_takes_our_tables_replaces_them_in_place_and_deletes_them() {
         // ~0xff | 0x68: nft folds our mark into the and-mask it lists; the value is the same.
         "ip daddr 10.0.0.3 tcp dport { 80, 443 } meta mark set meta mark & 0xffffff68 | 0x00000068",
         "ip daddr 10.0.0.4 meta l4proto sctp meta mark set 0x00000069",
+        "ip daddr . meta l4proto . th dport @service4 accept",
+        "ip6 daddr . meta l4proto @protocol6 accept",
+        "udp dport 9751 ip saddr @peer4 update @heartbeat4 { ip saddr limit rate over 10/second burst 10 packets } drop",
+        "udp dport 9751 drop",
+        "ct state established,related accept",
+        "ip daddr @vip4 drop",
+        "ip6 daddr @vip6 drop",
+        "elements = { 10.0.0.1 . sctp }",
+        "10.0.0.1 . tcp . 80 }",
     ] {
         assert!(listed.contains(line), "missing {line} in {listed}");
     }
@@ -133,7 +171,7 @@ async fn a_refusal_and_a_missing_program_say_so() {
     );
 }
 
-/// The packets the rule commented `comment` of table `inet observe` counted.
+/// The packets the rule commented `comment` of table `inet observe` (any chain) counted.
 fn counted(comment: &str) -> u64 {
     let listing: serde_json::Value =
         serde_json::from_str(&run("nft", &["-j", "list", "table", "inet", "observe"])).unwrap();
@@ -221,5 +259,79 @@ async fn a_masked_mark_leaves_the_other_bits_of_a_real_packet_alone() {
         (1, 0, 1),
         "mask 0xff: 0x4000 kept and 0x68 added; the whole mark: 0x69 alone\n{}",
         run("nft", &["list", "ruleset"])
+    );
+}
+
+#[tokio::test]
+async fn the_input_guard_admits_declared_services_and_peers_only() {
+    if !netns::in_private_network("the_input_guard_admits_declared_services_and_peers_only") {
+        return;
+    }
+    ip(&["link", "set", "lo", "up"]);
+    // 10.0.0.1 a VIP, 10.0.0.2 the node's own address, 10.0.0.3 a peer, 10.0.0.4 a stranger.
+    for address in ["10.0.0.1/32", "10.0.0.2/32", "10.0.0.3/32", "10.0.0.4/32"] {
+        ip(&["addr", "add", address, "dev", "lo"]);
+    }
+    nft::apply("nft", &nft::replace_batch(&guard()), Operation::Update)
+        .await
+        .unwrap();
+    // A later input chain counts what our guard let through.
+    run("nft", &["add", "table", "inet", "observe"]);
+    run(
+        "nft",
+        &["add chain inet observe input { type filter hook input priority 10; policy accept; }"],
+    );
+    for (matching, comment) in [
+        ("ip daddr 10.0.0.1 udp dport 53", "declared"),
+        ("ip daddr 10.0.0.1 udp dport 5353", "undeclared"),
+        ("ip daddr 10.0.0.2 udp dport 5353", "node"),
+        ("ip saddr 10.0.0.3 udp dport 9751", "peer"),
+        ("ip saddr 10.0.0.4 udp dport 9751", "stranger"),
+    ] {
+        run(
+            "nft",
+            &[&format!(
+                "add rule inet observe input {matching} counter comment {comment}"
+            )],
+        );
+    }
+    let listed_before = nft::fingerprint("nft").await.unwrap();
+
+    let send = |from: &str, to: &str, count: usize| {
+        let socket = std::net::UdpSocket::bind(format!("{from}:0")).unwrap();
+        for _ in 0..count {
+            socket.send_to(b"x", to).unwrap();
+        }
+    };
+    send("10.0.0.2", "10.0.0.1:53", 1);
+    send("10.0.0.2", "10.0.0.1:5353", 1);
+    send("10.0.0.1", "10.0.0.2:5353", 1);
+    send("10.0.0.3", "10.0.0.2:9751", 100);
+    send("10.0.0.4", "10.0.0.2:9751", 5);
+    send("10.0.0.4", "10.0.0.1:9751", 5);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while (counted("declared") + counted("node") < 2 || counted("peer") < 10) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let peer = counted("peer");
+    assert_eq!(
+        (
+            counted("declared"),
+            counted("undeclared"),
+            counted("node"),
+            counted("stranger"),
+        ),
+        (1, 0, 1, 0),
+        "declared VIP port through, undeclared VIP port dropped, the node's own address untouched, no heartbeat from a stranger\n{}",
+        run("nft", &["list", "ruleset"])
+    );
+    assert!(
+        (10..100).contains(&peer),
+        "the peer's burst of 10 passes, most of 100 back-to-back datagrams do not: {peer}"
+    );
+    assert_eq!(
+        nft::fingerprint("nft").await.unwrap(),
+        listed_before,
+        "the per-peer rate state the packets left is not drift"
     );
 }

@@ -91,7 +91,78 @@ fn a_direct_routing_director_gets_service_destinations_dummy_vip_and_announcemen
         state.announce.keys().map(ToString::to_string).collect::<Vec<_>>(),
         ["10.100.0.100"]
     );
-    assert_eq!(state.nftables, None);
+    let rules = state.nftables.unwrap();
+    assert_eq!(
+        (rules.arp_guards.len(), rules.masquerade.len(), rules.marks.len()),
+        (0, 0, 0),
+        "direct routing translates nothing"
+    );
+    assert_eq!(rules.guarded_vips, [ip("10.100.0.100")], "only the guard");
+}
+
+fn ip(address: &str) -> IpAddr {
+    address.parse().unwrap()
+}
+
+fn guarded(address: &str, protocol: lvs_dataplane::model::Protocol, port: u16) -> PortMatch {
+    PortMatch {
+        address: ip(address),
+        protocol,
+        port,
+    }
+}
+
+#[test]
+fn every_local_vip_is_guarded_with_the_services_it_declares() {
+    use lvs_dataplane::model::Protocol as P;
+    let fwmark = |address: &str, ports: Vec<u16>| DirectorService {
+        virtual_server: format!("default/mark-{address}"),
+        address: Some(ip(address)),
+        port: None,
+        fwmark: Some(7),
+        fwmark_ports: ports,
+        protocol: Protocol::Udp,
+        ..service(ForwardingMethod::DirectRouting)
+    };
+    let mut real_server = vip(ArpMethod::Sysctl, Some("lo"), None);
+    real_server.address = ip("10.100.0.50");
+    let mut open_real_server = vip(ArpMethod::Sysctl, Some("lo"), None);
+    open_real_server.address = ip("10.100.0.60");
+    open_real_server.ports.clear();
+    let mut redirect = vip(ArpMethod::Redirect, None, None);
+    redirect.address = ip("10.100.0.70");
+    let config = LvsNodeConfigSpec {
+        director_services: vec![
+            service(ForwardingMethod::DirectRouting),
+            fwmark("10.100.0.101", vec![53, 5353]),
+            fwmark("10.100.0.102", vec![]),
+        ],
+        real_server_vips: vec![real_server, open_real_server, redirect],
+        ..Default::default()
+    };
+    let rules = desired_state(&config, &inputs(&healthy)).nftables.unwrap();
+    assert_eq!(
+        rules.guarded_vips,
+        [
+            ip("10.100.0.50"),
+            ip("10.100.0.100"),
+            ip("10.100.0.101"),
+            ip("10.100.0.102")
+        ],
+        "every local VIP but the one taking every port; a Redirect VIP is not local"
+    );
+    assert_eq!(
+        rules.guarded_services,
+        [
+            guarded("10.100.0.50", P::Tcp, 80),
+            guarded("10.100.0.100", P::Tcp, 80),
+            guarded("10.100.0.101", P::Udp, 53),
+            guarded("10.100.0.101", P::Udp, 5353),
+            guarded("10.100.0.102", P::Udp, 0),
+        ],
+        "a fwmark service without ports takes every port of its protocol (port 0)"
+    );
+    assert_eq!(rules.heartbeats, None, "heartbeats are the failover's part");
 }
 
 #[test]
@@ -320,7 +391,12 @@ fn real_server_methods() {
         sysctl.announce.is_empty(),
         "a real server never announces the VIP"
     );
-    assert_eq!(sysctl.nftables, None);
+    let guard = sysctl.nftables.unwrap();
+    assert_eq!(
+        (guard.guarded_vips.len(), guard.arp_guards.len()),
+        (1, 0),
+        "the guard alone"
+    );
 
     let arp = desired_state(
         &config(vip(ArpMethod::NftablesArp, Some("lvs0"), None)),

@@ -33,6 +33,9 @@ use crate::metrics::Metrics;
 pub struct Settings {
     /// UDP port of the heartbeats.
     pub port: u16,
+    /// The address heartbeats are received on and sent from (the agent's
+    /// `--failover-address`; default the node's address, else `0.0.0.0`).
+    pub bind: IpAddr,
     /// The shared key (None: never take a shared VIP).
     pub key: Option<wire::HeartbeatKey>,
     /// Where the state for restarts is kept.
@@ -83,7 +86,7 @@ pub async fn start<D: Dataplane>(
     let options = Options {
         node: node.to_owned(),
         port: settings.port,
-        bind: std::net::IpAddr::from([0, 0, 0, 0]),
+        bind: settings.bind,
         key: settings.key,
         prober,
         uplink,

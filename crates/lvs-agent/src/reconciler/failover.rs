@@ -1,13 +1,14 @@
 //! The reconciler's two touches of the failover service: before planning, the desired state
-//! keeps only the failover VIPs this node holds (the roles the service publishes); after
-//! applying, one `PassReport` says what the pass did — VIPs released and announced, this
-//! node's own state per VIP — and the service answers with every VIP's state for status.
+//! keeps only the failover VIPs this node holds (the roles the service publishes) and its
+//! input guard admits the peers' heartbeats; after applying, one `PassReport` says what the
+//! pass did — VIPs released and announced, this node's own state per VIP — and the service
+//! answers with every VIP's state for status.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use lvs_dataplane::Op;
-use lvs_dataplane::model::NodeState;
+use lvs_dataplane::model::{HeartbeatGuard, NftRules, NodeState};
 
 use crate::ha::{self, Group, Now, PassReport, Roles};
 
@@ -46,6 +47,37 @@ pub fn restrict(
         held,
         released,
     }
+}
+
+/// Heartbeat datagrams a second (and the burst) the input guard lets through from each peer
+/// director; the rest of a peer's datagrams are dropped in the kernel. A peer sends one
+/// heartbeat per interval — 50 a second at the shortest interval (20 ms) — and one at once on
+/// each role change: 1000 leaves twenty times that, room for heartbeats split into several
+/// datagrams, while a flood from a spoofed peer address is cut to what the agent reads without
+/// falling behind (one HMAC check per datagram), so the socket buffer never fills and real
+/// heartbeats are not lost behind it.
+pub const HEARTBEAT_RATE_PER_PEER: u32 = 1000;
+
+/// Adds to `desired`'s input guard the heartbeats of `groups` on UDP `port`: from every peer
+/// director's address (this node, `node`, left out), each under `HEARTBEAT_RATE_PER_PEER`;
+/// nothing when this node shares no VIP with a reachable peer.
+pub fn guard_heartbeats(desired: &mut NodeState, groups: &BTreeMap<IpAddr, Group>, node: &str, port: u16) {
+    let peers: Vec<IpAddr> = groups
+        .values()
+        .flat_map(|group| group.peers.iter())
+        .filter(|(name, _)| name.as_str() != node)
+        .filter_map(|(_, address)| *address)
+        .collect();
+    if peers.is_empty() {
+        return;
+    }
+    let mut rules = desired.nftables.take().unwrap_or_default();
+    rules.heartbeats = Some(HeartbeatGuard {
+        port,
+        peers,
+        rate_per_second: HEARTBEAT_RATE_PER_PEER,
+    });
+    desired.nftables = Some(NftRules::normalized(rules));
 }
 
 /// The report of a pass that applied `ops` (`succeeded` tells which did) after reading
@@ -172,6 +204,41 @@ mod tests {
             "4 has no election"
         );
         assert!(!desired.announce.contains_key(&address(2)));
+    }
+
+    #[test]
+    fn the_guard_admits_heartbeats_from_the_peers_only_when_there_are_peers() {
+        let with_peers = |peers: &[(&str, Option<u8>)]| Group {
+            peers: peers
+                .iter()
+                .map(|(name, last)| ((*name).to_owned(), last.map(address)))
+                .collect(),
+            ..group()
+        };
+        let groups = BTreeMap::from([
+            (address(100), with_peers(&[("d1", Some(1)), ("d2", Some(2))])),
+            (
+                address(101),
+                with_peers(&[("d1", Some(1)), ("d3", Some(3)), ("d4", None)]),
+            ),
+        ]);
+        let mut desired = with_vips(&[100]);
+        guard_heartbeats(&mut desired, &groups, "d1", 9751);
+        let heartbeats = desired.nftables.unwrap().heartbeats.unwrap();
+        assert_eq!(
+            heartbeats,
+            HeartbeatGuard {
+                port: 9751,
+                peers: vec![address(2), address(3)],
+                rate_per_second: HEARTBEAT_RATE_PER_PEER,
+            },
+            "every peer of every group, not this node, not a peer without an address"
+        );
+
+        let mut alone = with_vips(&[100]);
+        let lonely = BTreeMap::from([(address(100), with_peers(&[("d1", Some(1))]))]);
+        guard_heartbeats(&mut alone, &lonely, "d1", 9751);
+        assert_eq!(alone.nftables, None, "no peer: no heartbeat rules");
     }
 
     #[test]

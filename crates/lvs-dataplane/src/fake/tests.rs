@@ -478,3 +478,54 @@ async fn hand_edits_of_what_linux_notifies_about_bump_the_change_counter_and_our
     assert!(converge(&dataplane, &desired(1)).await > 0);
     assert!(!changes.has_changed().unwrap());
 }
+
+#[tokio::test]
+async fn ipv6_forwarding_keeps_router_advertisements_where_they_were_accepted() {
+    const FORWARDING: &str = "net/ipv6/conf/all/forwarding";
+    let dataplane = FakeDataplane::new_fake();
+    let accept_ra = |interface: &str| format!("net/ipv6/conf/{interface}/accept_ra");
+    dataplane.kernel().with_state(|state| {
+        state.sysctls.insert(FORWARDING.into(), "0".into());
+        // eth0 takes advertisements (SLAAC), eth1 was told not to, lvs0 takes them too;
+        // `default` is what new interfaces copy; `all` is not consulted for accept_ra.
+        for (interface, value) in [
+            ("all", "1"),
+            ("default", "1"),
+            ("eth0", "1"),
+            ("eth1", "0"),
+            ("lvs0", "1"),
+        ] {
+            state.sysctls.insert(accept_ra(interface), value.into());
+        }
+    });
+    let nat6 = NodeState {
+        sysctls: BTreeMap::from([(FORWARDING.to_owned(), "1".to_owned())]),
+        ..NodeState::default()
+    };
+    converge(&dataplane, &nat6).await;
+    let values = |dataplane: &FakeDataplane| {
+        dataplane.kernel().with_state(|state| {
+            ["all", "default", "eth0", "eth1", "lvs0"]
+                .map(|interface| state.sysctls[&accept_ra(interface)].clone())
+        })
+    };
+    assert_eq!(
+        values(&dataplane),
+        ["1", "2", "2", "0", "2"],
+        "accept_ra 2 wherever it was 1: a forwarding interface still takes its default route"
+    );
+    assert_eq!(
+        converge(&dataplane, &nat6).await,
+        0,
+        "not desired state of their own: nothing to restore or repair"
+    );
+    converge(&dataplane, &NodeState::default()).await;
+    assert_eq!(
+        values(&dataplane),
+        ["1", "1", "1", "0", "1"],
+        "restored with forwarding"
+    );
+    dataplane
+        .kernel()
+        .with_state(|state| assert_eq!(state.sysctls[FORWARDING], "0"));
+}

@@ -440,6 +440,10 @@ impl Kernel for LinuxKernel {
         sysctl::read(&self.settings.sysctl_root, name).await
     }
 
+    async fn sysctl_children(&self, directory: &str) -> KernelResult<Vec<String>> {
+        sysctl::children(&self.settings.sysctl_root, directory).await
+    }
+
     async fn write_sysctl(&self, name: &str, value: &str) -> KernelResult<()> {
         self.count();
         if name.starts_with("net/ipv4/vs/") {

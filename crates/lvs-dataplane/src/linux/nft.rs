@@ -1,7 +1,8 @@
 //! Our nftables tables, written as nft JSON (our own types, `json`) and applied by `nft -j -f`
-//! in one transaction. Each table is replaced atomically (add, delete, add in one batch: the
+//! in one transaction; the input guard's part is built in `guard`. Each table is replaced atomically (add, delete, add in one batch: the
 //! idiom that works on nft 1.0.6, which lacks `destroy`); other tables are never touched.
 
+pub mod guard;
 pub mod json;
 mod run;
 
@@ -66,9 +67,9 @@ pub fn replace_batch(rules: &NftRules) -> Nftables {
             }
         }
     }
-    let inet_needed = !(rules.redirects.is_empty() && rules.masquerade.is_empty() && rules.marks.is_empty());
-    reset_table(&mut batch, Family::Inet, inet_needed);
-    if inet_needed {
+    let translations = !(rules.redirects.is_empty() && rules.masquerade.is_empty() && rules.marks.is_empty());
+    reset_table(&mut batch, Family::Inet, translations || rules.has_input_guard());
+    if translations {
         chain(
             &mut batch,
             Family::Inet,
@@ -132,6 +133,7 @@ pub fn replace_batch(rules: &NftRules) -> Nftables {
             );
         }
     }
+    guard::add(&mut batch, rules);
     Nftables { nftables: batch }
 }
 
@@ -184,7 +186,8 @@ fn failure(operation: Operation, object: DataplaneObject, error: &RunError) -> D
     }
 }
 
-/// Removes `"handle": N` pairs and the metainfo object so equal tables compare equal.
+/// Removes `"handle": N` pairs, the metainfo object and the elements the packet path put in
+/// the guard's meter sets, so equal tables compare equal.
 fn strip_handles(json: &str) -> String {
     let Ok(mut value) = serde_json::from_str::<serde_json::Value>(json) else {
         return json.to_owned();
@@ -194,6 +197,13 @@ fn strip_handles(json: &str) -> String {
             serde_json::Value::Object(map) => {
                 map.remove("handle");
                 map.remove("metainfo");
+                if map
+                    .get("name")
+                    .and_then(|name| name.as_str())
+                    .is_some_and(|name| map.contains_key("type") && guard::METER_SETS.contains(&name))
+                {
+                    map.remove("elem");
+                }
                 map.values_mut().for_each(walk);
             }
             serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
@@ -218,7 +228,7 @@ fn reset_table(batch: &mut Vec<Command>, family: Family, keep: bool) {
 }
 
 /// Adds a base chain that accepts what its rules do not decide.
-fn chain(
+pub(crate) fn chain(
     batch: &mut Vec<Command>,
     family: Family,
     name: &'static str,
@@ -237,7 +247,12 @@ fn chain(
     })));
 }
 
-fn rule(batch: &mut Vec<Command>, family: Family, chain: &'static str, statements: Vec<Statement>) {
+pub(crate) fn rule(
+    batch: &mut Vec<Command>,
+    family: Family,
+    chain: &'static str,
+    statements: Vec<Statement>,
+) {
     batch.push(Command::Add(Object::Rule(json::Rule {
         family,
         table: TABLE,
@@ -246,11 +261,11 @@ fn rule(batch: &mut Vec<Command>, family: Family, chain: &'static str, statement
     })));
 }
 
-fn payload(protocol: &'static str, field: &'static str) -> Expression {
+pub(crate) fn payload(protocol: &'static str, field: &'static str) -> Expression {
     Expression::Payload(Payload { protocol, field })
 }
 
-fn matches(left: Expression, right: Expression) -> Statement {
+pub(crate) fn matches(left: Expression, right: Expression) -> Statement {
     Statement::Match(Match {
         left,
         right,
@@ -266,7 +281,7 @@ fn address_match(address: &std::net::IpAddr) -> Statement {
     )
 }
 
-fn protocol_name(protocol: Protocol) -> &'static str {
+pub(crate) fn protocol_name(protocol: Protocol) -> &'static str {
     match protocol {
         Protocol::Tcp => "tcp",
         Protocol::Udp => "udp",

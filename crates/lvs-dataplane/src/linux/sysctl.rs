@@ -32,6 +32,24 @@ pub async fn read(root: &Path, name: &str) -> Result<String, DataplaneError> {
         .map_err(|error| io_error(name, Operation::Read, &error))
 }
 
+/// The names in a sysctl directory (e.g. the interfaces under `net/ipv6/conf`), sorted.
+pub async fn children(root: &Path, directory: &str) -> Result<Vec<String>, DataplaneError> {
+    let path = path_of(root, directory, Operation::Read)?;
+    let mut entries = tokio::fs::read_dir(&path)
+        .await
+        .map_err(|error| io_error(directory, Operation::Read, &error))?;
+    let mut names = Vec::new();
+    while let Some(entry) = entries
+        .next_entry()
+        .await
+        .map_err(|error| io_error(directory, Operation::Read, &error))?
+    {
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    Ok(names)
+}
+
 /// Writes a sysctl's value and reads it back to verify the kernel took it.
 pub async fn write(root: &Path, name: &str, value: &str) -> Result<(), DataplaneError> {
     let path = path_of(root, name, Operation::Update)?;
@@ -75,6 +93,7 @@ mod tests {
         std::fs::create_dir_all(root.join("net/ipv4/conf/eth0.100")).unwrap();
         std::fs::write(root.join(name), "0\n").unwrap();
         assert_eq!(read(&root, name).await.unwrap(), "0");
+        assert_eq!(children(&root, "net/ipv4/conf").await.unwrap(), ["eth0.100"]);
         write(&root, name, "1").await.unwrap();
         assert_eq!(std::fs::read_to_string(root.join(name)).unwrap(), "1\n");
         let missing = read(&root, "net/ipv4/vs/conntrack").await.unwrap_err();

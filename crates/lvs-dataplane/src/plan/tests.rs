@@ -235,6 +235,43 @@ fn arp_guards_widen_before_vips_change_and_narrow_after_they_are_gone() {
 }
 
 #[test]
+fn the_input_guard_covers_old_and_new_vips_and_peers_while_vips_change() {
+    let guard = |vip: &str, port: u16, peer: &str| NftRules {
+        guarded_vips: vec![ip(vip)],
+        guarded_services: vec![crate::model::PortMatch {
+            address: ip(vip),
+            protocol: crate::model::Protocol::Tcp,
+            port,
+        }],
+        heartbeats: Some(crate::model::HeartbeatGuard {
+            port: 9751,
+            peers: vec![ip(peer)],
+            rate_per_second: 1000,
+        }),
+        ..Default::default()
+    };
+    let mut observed = state(&[], &[("10.0.0.1", "lvs0")]);
+    observed.nftables = Some(guard("10.0.0.1", 80, "10.0.1.1"));
+    let mut desired = state(&[], &[("10.0.0.2", "lvs0")]);
+    desired.nftables = Some(guard("10.0.0.2", 443, "10.0.1.2"));
+    let ops = plan(&desired, &observed);
+    let Some(Op::ReplaceNftables(first)) = ops.first() else {
+        panic!("the guard widens first: {ops:#?}");
+    };
+    assert_eq!(first.guarded_vips, [ip("10.0.0.1"), ip("10.0.0.2")]);
+    assert_eq!(first.guarded_services.len(), 2, "both VIPs keep their service");
+    assert_eq!(
+        first.heartbeats.as_ref().unwrap().peers,
+        [ip("10.0.1.1"), ip("10.0.1.2")]
+    );
+    assert_eq!(
+        ops.last(),
+        Some(&Op::ReplaceNftables(desired.nftables.unwrap())),
+        "and narrows once the old VIP is gone"
+    );
+}
+
+#[test]
 fn real_server_vips_are_never_announced() {
     let mut desired = state(&[], &[("10.0.0.9", "lo")]);
     desired.announce.clear();

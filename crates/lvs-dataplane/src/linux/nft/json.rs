@@ -1,5 +1,6 @@
 //! The part of nft's JSON schema (libnftables-json(5)) that we send: add/delete commands for
-//! tables, base chains and rules, and the few statements and expressions our rules are made of.
+//! tables, named sets, base chains and rules, and the few statements and expressions our rules
+//! are made of.
 //!
 //! Why our own types and not the `nftables` crate: that crate depends on `schemars`
 //! unconditionally, which would bring the Kubernetes-side schema machinery into the netlink
@@ -27,12 +28,14 @@ pub enum Command {
     Delete(Object),
 }
 
-/// A ruleset object: `{"table": ...}`, `{"chain": ...}` or `{"rule": ...}`.
+/// A ruleset object: `{"table": ...}`, `{"set": ...}`, `{"chain": ...}` or `{"rule": ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Object {
     /// A table.
     Table(Table),
+    /// A named set.
+    Set(Set),
     /// A base chain.
     Chain(Chain),
     /// A rule.
@@ -46,6 +49,39 @@ pub struct Table {
     pub family: Family,
     /// The table's name.
     pub name: &'static str,
+}
+
+/// A named set: `{"family", "table", "name", "type", "size", "elem"}`. A set that rules update
+/// from the packet path (`Statement::Update`) is made dynamic by nft itself (nft 1.0.6's JSON
+/// parser knows no `dynamic` flag).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Set {
+    /// The family of its table.
+    pub family: Family,
+    /// Its table's name.
+    pub table: &'static str,
+    /// The set's name.
+    pub name: &'static str,
+    /// The type of its elements.
+    #[serde(rename = "type")]
+    pub kind: SetType,
+    /// Most elements it holds (a dynamic set needs a bound).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u32>,
+    /// Its elements (none: an empty set).
+    #[serde(rename = "elem", skip_serializing_if = "Vec::is_empty")]
+    pub elements: Vec<Expression>,
+}
+
+/// The type of a set's elements: one data type (`ipv4_addr`) or a concatenation of several
+/// (`["ipv4_addr", "inet_proto", "inet_service"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum SetType {
+    /// One data type.
+    One(&'static str),
+    /// A concatenation, matched with `Expression::Concat` of as many parts.
+    Concat(&'static [&'static str]),
 }
 
 /// A base chain: `{"family", "table", "name", "type", "hook", "prio", "policy"}`.
@@ -133,9 +169,18 @@ pub enum Statement {
     Match(Match),
     /// `{"mangle": {"key", "value"}}`: sets a packet field or meta key.
     Mangle(Mangle),
+    /// `{"accept": null}`: this chain lets the packet through (later chains still see it).
+    #[serde(serialize_with = "null")]
+    Accept,
     /// `{"drop": null}`: the packet is dropped.
     #[serde(serialize_with = "null")]
     Drop,
+    /// `{"set": {"op": "update", "elem", "set", "stmt"}}`: adds the packet's key to a dynamic
+    /// set (or finds it there) and runs the element's own statements, e.g. a per-key limit.
+    #[serde(rename = "set")]
+    Update(Update),
+    /// `{"limit": {"rate", "burst", "per", "inv"}}`: packets over a rate (with `inv`) go on.
+    Limit(Limit),
     /// `{"redirect": null}`: destination NAT to this host, the port kept.
     #[serde(serialize_with = "null")]
     Redirect,
@@ -155,6 +200,35 @@ pub struct Match {
     pub op: Operator,
 }
 
+/// Updates the element `element` of the dynamic set `set` (`"@name"`) and runs `statements`
+/// with that element's state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Update {
+    /// Always `update`: an existing element keeps its state.
+    pub op: &'static str,
+    /// The key, from the packet (e.g. `ip saddr`).
+    #[serde(rename = "elem")]
+    pub element: Expression,
+    /// The set, as `@name`.
+    pub set: String,
+    /// The element's statements.
+    #[serde(rename = "stmt")]
+    pub statements: Vec<Statement>,
+}
+
+/// A token-bucket rate in packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Limit {
+    /// Packets per `per`.
+    pub rate: u32,
+    /// Packets allowed at once above the rate.
+    pub burst: u32,
+    /// The rate's time unit: `second`.
+    pub per: &'static str,
+    /// `true`: the statement matches packets *over* the rate (`limit rate over`).
+    pub inv: bool,
+}
+
 /// Sets `key` to `value`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Mangle {
@@ -170,6 +244,9 @@ pub enum Operator {
     /// `==`: equal, or (right side a set) a member.
     #[serde(rename = "==")]
     Equal,
+    /// `in`: any of the flags on the right is set (e.g. `ct state established,related`).
+    #[serde(rename = "in")]
+    In,
 }
 
 /// An expression: a packet field, a meta key, a set, a bitwise operation, or an immediate value.
@@ -180,8 +257,13 @@ pub enum Expression {
     Payload(Payload),
     /// `{"meta": {"key"}}`: packet metadata.
     Meta(Meta),
+    /// `{"ct": {"key"}}`: the packet's connection-tracking state.
+    Ct(Ct),
     /// `{"set": [...]}`: an anonymous set, matched by membership.
     Set(Vec<Expression>),
+    /// `{"concat": [...]}`: parts joined into one key, e.g. `ip daddr . meta l4proto . th dport`
+    /// or a set element `10.0.0.1 . tcp . 80`.
+    Concat(Vec<Expression>),
     /// `{"&": [LEFT, RIGHT]}`: bitwise and, e.g. of the packet mark and the bits it keeps.
     #[serde(rename = "&")]
     And(Box<(Expression, Expression)>),
@@ -194,14 +276,25 @@ pub enum Expression {
     /// A number: a port, a mark.
     #[serde(untagged)]
     Number(u32),
+    /// A plain list, e.g. the flags on the right of `in`.
+    #[serde(untagged)]
+    List(Vec<Expression>),
+}
+
+/// A connection-tracking expression.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ct {
+    /// Which property: `state`.
+    pub key: &'static str,
 }
 
 /// A header field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Payload {
-    /// The header: `arp`, `ip`, `ip6`, `tcp`, `udp`, `sctp`.
+    /// The header: `arp`, `ip`, `ip6`, `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, or `th` (the
+    /// transport header, whichever it is).
     pub protocol: &'static str,
-    /// The field: `daddr`, `dport`, `operation`, `saddr ip`, ...
+    /// The field: `daddr`, `dport`, `type`, `operation`, `saddr ip`, ...
     pub field: &'static str,
 }
 

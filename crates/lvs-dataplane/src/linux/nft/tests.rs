@@ -27,6 +27,7 @@ fn the_batch_replaces_only_our_tables_and_holds_every_rule() {
             mark: 104,
             mask: u32::MAX,
         }],
+        ..Default::default()
     };
     let json = serde_json::to_string(&replace_batch(&rules)).unwrap();
     for needle in [
@@ -151,6 +152,7 @@ fn every_kind_of_rule() -> NftRules {
                 mask: 0xff,
             },
         ],
+        ..Default::default()
     }
 }
 
@@ -279,5 +281,139 @@ fn a_masked_mark_keeps_the_bits_outside_its_mask() {
         mangle(0xff),
         r#"{"mangle":{"key":{"meta":{"key":"mark"}},"value":{"|":[{"&":[{"meta":{"key":"mark"}},4294967040]},104]}}}"#,
         "meta mark set meta mark & 0xffffff00 | 0x68"
+    );
+}
+
+/// A guard of one IPv4 VIP with two services and one port-0 service, an IPv6 VIP, and
+/// heartbeats from one peer of each family.
+fn guard() -> NftRules {
+    let service = |address: &str, protocol, port| PortMatch {
+        address: address.parse().unwrap(),
+        protocol,
+        port,
+    };
+    NftRules {
+        guarded_vips: vec!["10.0.0.1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
+        guarded_services: vec![
+            service("10.0.0.1", Protocol::Tcp, 80),
+            service("10.0.0.1", Protocol::Udp, 53),
+            service("10.0.0.1", Protocol::Sctp, 0),
+            service("2001:db8::1", Protocol::Tcp, 443),
+        ],
+        heartbeats: Some(crate::model::HeartbeatGuard {
+            port: 9751,
+            peers: vec!["10.0.0.3".parse().unwrap(), "fd00::3".parse().unwrap()],
+            rate_per_second: 1000,
+        }),
+        ..Default::default()
+    }
+}
+
+/// The input chain's rules, each as its JSON statements (in the order sent).
+fn input_rules(rules: &NftRules) -> Vec<String> {
+    replace_batch(rules)
+        .nftables
+        .iter()
+        .filter_map(|command| match command {
+            json::Command::Add(json::Object::Rule(rule))
+                if rule.chain == "input" && rule.family == json::Family::Inet =>
+            {
+                Some(serde_json::to_string(&rule.statements).unwrap())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_guard_fills_typed_sets_and_keeps_one_rule_per_kind_of_traffic() {
+    let json = serde_json::to_string(&replace_batch(&guard())).unwrap();
+    for needle in [
+        r#"{"add":{"set":{"family":"inet","table":"lvs-operator","name":"vip4","type":"ipv4_addr","elem":["10.0.0.1"]}}}"#,
+        r#"{"add":{"set":{"family":"inet","table":"lvs-operator","name":"service4","type":["ipv4_addr","inet_proto","inet_service"],"elem":[{"concat":["10.0.0.1","tcp",80]},{"concat":["10.0.0.1","udp",53]}]}}}"#,
+        r#"{"add":{"set":{"family":"inet","table":"lvs-operator","name":"protocol4","type":["ipv4_addr","inet_proto"],"elem":[{"concat":["10.0.0.1","sctp"]}]}}}"#,
+        r#"{"add":{"set":{"family":"inet","table":"lvs-operator","name":"service6","type":["ipv6_addr","inet_proto","inet_service"],"elem":[{"concat":["2001:db8::1","tcp",443]}]}}}"#,
+        r#"{"add":{"set":{"family":"inet","table":"lvs-operator","name":"peer6","type":"ipv6_addr","elem":["fd00::3"]}}}"#,
+        r#"{"add":{"set":{"family":"inet","table":"lvs-operator","name":"heartbeat4","type":"ipv4_addr","size":1}}}"#,
+        r#"{"add":{"chain":{"family":"inet","table":"lvs-operator","name":"input","type":"filter","hook":"input","prio":0,"policy":"accept"}}}"#,
+    ] {
+        assert!(json.contains(needle), "missing {needle} in {json}");
+    }
+    assert!(
+        !json.contains(r#""name":"mark""#),
+        "no translation chains without translations"
+    );
+
+    // A thousand services more change the sets, not the rules.
+    let mut many = guard();
+    many.guarded_services.extend((1..=1000).map(|port| PortMatch {
+        address: "10.0.0.1".parse().unwrap(),
+        protocol: Protocol::Tcp,
+        port: 8000 + port,
+    }));
+    assert_eq!(input_rules(&many), input_rules(&guard()));
+}
+
+#[test]
+fn heartbeats_meet_the_peer_limit_before_conntrack_and_vips_drop_last() {
+    let rules = input_rules(&guard());
+    let position = |needle: &str| {
+        rules
+            .iter()
+            .position(|rule| rule.contains(needle))
+            .unwrap_or_else(|| panic!("no rule with {needle} in {rules:#?}"))
+    };
+    let limit = position(
+        r#"{"set":{"op":"update","elem":{"payload":{"protocol":"ip","field":"saddr"}},"set":"@heartbeat4","stmt":[{"limit":{"rate":1000,"burst":1000,"per":"second","inv":true}}]}},{"drop":null}"#,
+    );
+    let stranger = position(
+        r#"[{"match":{"left":{"payload":{"protocol":"udp","field":"dport"}},"right":9751,"op":"=="}},{"drop":null}]"#,
+    );
+    let conntrack = position(
+        r#"{"match":{"left":{"ct":{"key":"state"}},"right":["established","related"],"op":"in"}},{"accept":null}"#,
+    );
+    let icmp = position(r#""destination-unreachable""#);
+    let drop4 = position(
+        r#"[{"match":{"left":{"payload":{"protocol":"ip","field":"daddr"}},"right":"@vip4","op":"=="}},{"drop":null}]"#,
+    );
+    let icmpv6 = position(r#""nd-neighbor-solicit""#);
+    let drop6 = position(
+        r#"[{"match":{"left":{"payload":{"protocol":"ip6","field":"daddr"}},"right":"@vip6","op":"=="}},{"drop":null}]"#,
+    );
+    assert!(limit < stranger && stranger < conntrack, "{rules:#?}");
+    assert!(conntrack < icmp && icmp < drop4, "{rules:#?}");
+    assert!(conntrack < icmpv6 && icmpv6 < drop6, "{rules:#?}");
+    assert!(
+        rules[0].contains(r#""right":"@service4""#),
+        "services first: {rules:#?}"
+    );
+
+    let without_failover = NftRules {
+        heartbeats: None,
+        ..guard()
+    };
+    assert!(
+        !input_rules(&without_failover)
+            .iter()
+            .any(|rule| rule.contains("9751")),
+        "no heartbeat rules without failover"
+    );
+}
+
+#[test]
+fn the_rate_state_of_the_meters_is_not_part_of_the_fingerprint() {
+    let listed = |meter: &str| {
+        format!(
+            r#"{{"nftables":[{{"set":{{"family":"inet","name":"heartbeat4","table":"lvs-operator","type":"ipv4_addr","handle":4,"size":2{meter}}}}},{{"set":{{"family":"inet","name":"peer4","table":"lvs-operator","type":"ipv4_addr","handle":5,"elem":["10.0.0.3"]}}}}]}}"#
+        )
+    };
+    let empty = strip_handles(&listed(""));
+    let filled = strip_handles(&listed(
+        r#","elem":[{"elem":{"val":"10.0.0.3","limit":{"rate":1000,"burst":1000,"per":"second","inv":true}}}]"#,
+    ));
+    assert_eq!(empty, filled);
+    assert!(
+        filled.contains(r#""elem":["10.0.0.3"]"#),
+        "the peers stay: {filled}"
     );
 }
