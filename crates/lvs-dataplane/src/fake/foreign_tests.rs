@@ -274,3 +274,47 @@ async fn after_a_corrupt_record_a_service_as_asked_on_lvs0_is_taken_back_and_a_f
         "set again as it was"
     );
 }
+
+#[tokio::test]
+async fn a_foreign_address_outside_lvs0_is_refused_unsent_and_never_removed() {
+    let dataplane = FakeDataplane::new_fake();
+    let on_lo = VipAddress {
+        address: ip("10.0.0.1"),
+        device: "lo".into(),
+    };
+    dataplane
+        .kernel()
+        .with_state(|state| state.addresses.insert(on_lo.clone()));
+    let real_server = NodeState {
+        addresses: BTreeSet::from([on_lo.clone()]),
+        ..NodeState::default()
+    };
+    let writes = dataplane.write_count();
+    let report = pass(&dataplane, &real_server).await;
+    assert_eq!(
+        report
+            .failures
+            .iter()
+            .map(|failure| &failure.error)
+            .collect::<Vec<_>>(),
+        [&DataplaneError::NotOurs {
+            object: Object::Address(on_lo.clone())
+        }]
+    );
+    assert_eq!(
+        dataplane.write_count(),
+        writes,
+        "refused without asking the kernel"
+    );
+    let registry = dataplane.registry();
+    assert!(
+        !registry.addresses.contains(&on_lo) && registry.intents.is_empty(),
+        "{registry:?}"
+    );
+    assert!(pass(&dataplane, &NodeState::default()).await.is_success());
+    assert!(
+        dataplane
+            .kernel()
+            .with_state(|state| state.addresses.contains(&on_lo))
+    );
+}
