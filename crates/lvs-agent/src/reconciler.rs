@@ -83,12 +83,17 @@ impl Outcome {
             .map(|failure| failure.message.as_str())
     }
 
+    /// The first failure of one object.
+    pub fn first_failure_of(&self, object: &FailedObject) -> Option<&Failure> {
+        self.failures.iter().find(|failure| failure.object == *object)
+    }
+
     /// A one-line summary of what is wrong, if anything.
     pub fn error_summary(&self) -> Option<String> {
         if let Some(error) = &self.observe_error {
             return Some(format!("reading the kernel: {error}"));
         }
-        let Failure { object, message } = self.failures.first()?;
+        let Failure { object, message, .. } = self.failures.first()?;
         let more = self.failures.len() - 1;
         Some(if more == 0 {
             format!("{object}: {message}")
@@ -344,10 +349,7 @@ impl<D: Dataplane> Reconciler<D> {
             .iter()
             .map(|failure| ScopedFailure {
                 part: Part::of(&failure.op),
-                failure: Failure {
-                    object: owners.object_of(&failure.op),
-                    message: failure.error.to_string(),
-                },
+                failure: Failure::of(owners.object_of(&failure.op), &failure.error),
             })
             .collect();
         for (ScopedFailure { failure, .. }, op) in failures.iter().zip(&applied.report.failures) {

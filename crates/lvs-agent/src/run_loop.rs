@@ -119,6 +119,7 @@ fn unreadable(error: String) -> Outcome {
         failures: vec![crate::reconciler::Failure {
             object: crate::reconciler::FailedObject::Manifests,
             message: error,
+            reason: None,
         }],
         ..Outcome::default()
     }

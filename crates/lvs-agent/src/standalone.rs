@@ -46,7 +46,8 @@ pub struct StandaloneStatus {
     pub operations: usize,
     /// Kernel writes the last pass made.
     pub writes: u64,
-    /// Failed operations, `object: message`.
+    /// Failed operations, `object: message`, and ` [Reason]` when the failure has a condition
+    /// reason of its own (`ForeignService`).
     pub failures: Vec<String>,
     /// Problems in the manifests, `error: file: object: field: message`.
     pub problems: Vec<String>,
@@ -152,12 +153,10 @@ fn standalone_status<D: Dataplane>(
             .observe_error
             .iter()
             .map(|error| format!("reading the kernel: {error}"))
-            .chain(
-                outcome
-                    .failures
-                    .iter()
-                    .map(|failure| format!("{}: {}", failure.object, failure.message)),
-            )
+            .chain(outcome.failures.iter().map(|failure| match failure.reason {
+                Some(reason) => format!("{}: {} [{reason}]", failure.object, failure.message),
+                None => format!("{}: {}", failure.object, failure.message),
+            }))
             .collect(),
         problems: intent
             .map(|intent| {

@@ -105,11 +105,12 @@ fn service_status(
     node_problem: Option<&str>,
 ) -> ServiceStatus {
     let object = FailedObject::VirtualServer(service.virtual_server.clone());
-    let message = outcome
-        .failures_of(&object)
-        .next()
+    let failure = outcome.first_failure_of(&object);
+    let message = failure
+        .map(|failure| failure.message.as_str())
         .or(node_problem)
         .map(str::to_owned);
+    let reason = failure.and_then(|failure| failure.reason).map(str::to_owned);
     let role = service
         .address
         .and_then(|address| outcome.failover.iter().find(|vip| vip.address == address))
@@ -125,6 +126,7 @@ fn service_status(
                 .is_none()
                 .then(|| "no usable address, port or fwmark".to_owned())
         }),
+        reason,
         destinations: service
             .destinations
             .iter()

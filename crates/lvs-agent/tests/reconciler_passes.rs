@@ -135,3 +135,48 @@ async fn a_partial_pass_keeps_reporting_failures_it_did_not_look_at() {
         "the retry stays scheduled"
     );
 }
+
+#[tokio::test]
+async fn a_foreign_ipvs_service_on_our_key_is_reported_with_its_own_reason() {
+    use lvs_dataplane::model::{Protocol, Service, ServiceFlags, ServiceKey, ServiceState};
+    let dataplane = Arc::new(FakeDataplane::new_fake());
+    let key = ServiceKey::Address {
+        address: "10.100.0.100".parse().unwrap(),
+        port: 80,
+        protocol: Protocol::Tcp,
+    };
+    let foreign = ServiceState {
+        service: Service {
+            key,
+            scheduler: "wlc".into(),
+            flags: ServiceFlags::default(),
+            persistence: None,
+        },
+        destinations: Default::default(),
+    };
+    dataplane
+        .kernel()
+        .with_state(|state| state.services.insert(key, foreign.clone()));
+    let metrics = Metrics::new("director-1");
+    let health = HealthMonitor::new(1, lvs_agent::metrics_observer(&metrics));
+    let mut reconciler = Reconciler::new(Arc::clone(&dataplane), health, metrics, "director-1");
+    let intent = intent();
+    let outcome = reconciler.reconcile(&intent, Pass::Resync).await;
+    assert!(!outcome.synced);
+    let failure = outcome
+        .first_failure_of(&FailedObject::VirtualServer("default/web".into()))
+        .expect("web failed");
+    assert_eq!(failure.reason, Some("ForeignService"));
+    assert_eq!(
+        failure.message,
+        "an IPVS service TCP 10.100.0.100:80 exists that lvs-operator did not create; left alone"
+    );
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
+    let status =
+        lvs_agent::status::node_status(&intent.config, None, &outcome, reconciler.health(), 0, None, &now);
+    assert_eq!(status.services[0].reason.as_deref(), Some("ForeignService"));
+    assert!(!status.services[0].programmed);
+    dataplane
+        .kernel()
+        .with_state(|state| assert_eq!(state.services[&key], foreign, "left alone"));
+}

@@ -86,6 +86,11 @@ pub mod reasons {
     pub const PENDING: &str = "Pending";
     /// Programmed=False or Configured=False: the kernel refused an operation.
     pub const KERNEL_ERROR: &str = "KernelError";
+    /// Programmed=False: a director has an IPVS service with this VirtualServer's exact key
+    /// (protocol, address and port, or fwmark) that lvs-operator did not create — kube-proxy's,
+    /// keepalived's, one made by hand. It is left alone, and the VirtualServer is not
+    /// programmed there.
+    pub const FOREIGN_SERVICE: &str = "ForeignService";
     /// Ready=True.
     pub const SERVING: &str = "Serving";
     /// Ready=False: no real server is healthy (the fallback server, if any, answers).

@@ -300,6 +300,10 @@ pub struct ServiceStatus {
     /// Why the service is not programmed, e.g. the error of a failed operation; absent when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The condition reason of `message` when it has one of its own, e.g. ForeignService;
+    /// absent for a kernel error (KernelError) and when the service is programmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Health and kernel weight of each real server, as this director sees them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub destinations: Vec<DestinationStatus>,

@@ -85,8 +85,9 @@ pub struct Service {
     pub resolved: Option<DirectorService>,
     /// Each real server (`namespace/name`) as the active director sees it.
     pub destinations: BTreeMap<String, DestinationStatus>,
-    /// The first reason a director gave for not having programmed the service.
-    pub failure: Option<(String, String)>,
+    /// The first reason a director gave for not having programmed the service: the director,
+    /// its message, and the condition reason when the message has one of its own.
+    pub failure: Option<(String, String, Option<String>)>,
     /// The newest takeover of the VIP any director reported.
     pub last_failover: Option<FailoverRecord>,
     /// Directors that found another host answering for the VIP, with what they found.
@@ -124,7 +125,11 @@ impl Service {
             if let Some(message) = report.and_then(|report| report.message.clone())
                 && service.failure.is_none()
             {
-                service.failure = Some((director.clone(), message));
+                service.failure = Some((
+                    director.clone(),
+                    message,
+                    report.and_then(|report| report.reason.clone()),
+                ));
             }
             let role = report.and_then(|report| report.role);
             if programmed && service.active.is_none() && role == Some(FailoverRole::Active) {

@@ -259,6 +259,14 @@ pub enum DataplaneError {
         /// The object.
         object: Object,
     },
+    /// An IPVS service with this exact key exists that lvs-operator did not create (kube-proxy's,
+    /// keepalived's, made by hand): ours is not created, and that service, its destinations and
+    /// its address are left alone.
+    #[error("an IPVS service {service} exists that lvs-operator did not create; left alone")]
+    ForeignService {
+        /// The service's key.
+        service: ServiceKey,
+    },
     /// The op was not tried because the service it belongs to could not be created.
     #[error("{object}: skipped: the service could not be created")]
     Skipped {
@@ -297,7 +305,10 @@ impl DataplaneError {
             Self::NotFound { errno, .. } | Self::Failed { errno, .. } | Self::Registry { errno, .. } => {
                 *errno
             }
-            Self::NotOurs { .. } | Self::Skipped { .. } | Self::NotTaken { .. } => None,
+            Self::NotOurs { .. }
+            | Self::ForeignService { .. }
+            | Self::Skipped { .. }
+            | Self::NotTaken { .. } => None,
         }
     }
 
@@ -309,9 +320,11 @@ impl DataplaneError {
             | Self::SchedulerUnavailable { operation, .. }
             | Self::Refused { operation, .. }
             | Self::Failed { operation, .. } => Some(*operation),
-            Self::NotOurs { .. } | Self::Skipped { .. } | Self::NotTaken { .. } | Self::Registry { .. } => {
-                None
-            }
+            Self::NotOurs { .. }
+            | Self::ForeignService { .. }
+            | Self::Skipped { .. }
+            | Self::NotTaken { .. }
+            | Self::Registry { .. } => None,
         }
     }
 
@@ -325,6 +338,7 @@ impl DataplaneError {
             | Self::Failed { object, .. }
             | Self::NotOurs { object }
             | Self::Skipped { object, .. } => Some(object.clone()),
+            Self::ForeignService { service } => Some(Object::Service(*service)),
             Self::NotTaken { address } => Some(Object::Vip {
                 address: *address,
                 interface: None,

@@ -1,9 +1,11 @@
 //! The ownership-aware `Dataplane` on top of any `Kernel`: observe filters the kernel down to
-//! what we own; apply runs ops in order, records ownership before creating and forgets it after
-//! deleting, treats EEXIST/ENOENT as success for what is ours, refuses to adopt a foreign
-//! object, and skips ops that depend on a failed one.
+//! what we own (IPVS services by exact key, as the record lists them); apply runs ops in order,
+//! claims what it creates before the kernel is asked (`claims`) and forgets it after deleting,
+//! treats EEXIST/ENOENT as success for what is ours, refuses to adopt a foreign object, and
+//! skips ops that depend on a failed one.
 
 mod batching;
+mod claims;
 pub mod router_advertisements;
 mod sync_daemons;
 
@@ -13,15 +15,17 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use batching::{director_vip, has_live_service, runs, service_of, stages};
+use claims::{Claims, Settled, left_intents};
 
 use crate::changes::Watched;
 use crate::dataplane::{ApplyReport, Dataplane, DataplaneError, Object, OpFailure, ServiceStats};
 use crate::kernel::Kernel;
 use crate::model::{Link, NftRules, NodeState, ServiceKey, ServiceState, VipAddress, VipState};
 use crate::ops::Op;
-use crate::ownership::{Registry, RegistryStore};
+use crate::ownership::{Intents, Registry, RegistryStore};
 
-/// The device whose addresses (and services on them) are ours by construction.
+/// The device whose addresses are ours by construction (IPVS services on them are not: only
+/// those the record lists are).
 pub const DUMMY_DEVICE: &str = "lvs0";
 
 /// `Dataplane` over a kernel implementation.
@@ -31,8 +35,11 @@ pub struct Executor<K> {
     store: RegistryStore,
     registry: Mutex<Registry>,
     /// The record was corrupt and set aside at start: a sync daemon running exactly as asked is
-    /// taken for ours (one per role per node; the record that said so is lost).
+    /// taken for ours (one per role per node; the record that said so is lost), and so is an
+    /// IPVS service exactly as asked on an `lvs0` address.
     recovered: bool,
+    /// The intents the record held at start, settled at the first observe or apply.
+    left_intents: Mutex<Option<Intents>>,
 }
 
 impl<K: Kernel> Executor<K> {
@@ -45,6 +52,7 @@ impl<K: Kernel> Executor<K> {
             kernel,
             store,
             recovered,
+            left_intents: Mutex::new(left_intents(&registry)),
             registry: Mutex::new(registry),
         })
     }
@@ -55,6 +63,7 @@ impl<K: Kernel> Executor<K> {
         Self {
             kernel,
             store: RegistryStore::Memory,
+            left_intents: Mutex::new(left_intents(&registry)),
             registry: Mutex::new(registry),
             recovered: false,
         }
@@ -104,9 +113,10 @@ impl<K: Kernel> Executor<K> {
     }
 
     async fn observe_state(&self) -> Result<NodeState, DataplaneError> {
+        self.settle_left_intents().await?;
         let registry = self.registry();
         let addresses = self.owned_addresses(&registry).await?;
-        let services = self.our_services(&registry, &addresses).await?;
+        let services = self.our_services(&registry).await?;
         let mut links = BTreeSet::new();
         let mut candidates = registry.links.clone();
         candidates.insert(Link::Dummy {
@@ -145,37 +155,34 @@ impl<K: Kernel> Executor<K> {
     async fn our_services(
         &self,
         registry: &Registry,
-        addresses: &BTreeSet<VipAddress>,
     ) -> Result<BTreeMap<ServiceKey, ServiceState>, DataplaneError> {
         Ok(self
             .kernel
             .services()
             .await?
             .into_iter()
-            .filter(|state| is_ours(&state.service.key, registry, addresses))
+            .filter(|state| is_ours(&state.service.key, registry))
             .map(|state| (state.service.key, state))
             .collect())
     }
 
-    /// Applies one op. Creates were recorded by the caller beforehand (`ours_before` says what
-    /// was ours before this batch); what a successful delete or a refused create must forget is
-    /// returned, so the caller saves the record once.
+    /// Applies one op. Creates were claimed by the caller beforehand (`claims`; `ours_before`
+    /// says what was ours once they were); what a successful delete must forget is returned, so
+    /// the caller saves the record once.
     async fn apply_one(
         &self,
         op: &Op,
         ours_before: &Registry,
+        claims: &Claims,
     ) -> (Result<(), DataplaneError>, Option<Forget>) {
-        let refuse = not_ours;
         match op {
-            Op::AddService(service) => match self.kernel.add_service(service).await {
-                Err(DataplaneError::Exists { object, .. })
-                    if !ours_before.services.contains(&service.key) =>
-                {
-                    (Err(refuse(object)), Some(Forget::Service(service.key)))
-                }
-                Err(DataplaneError::Exists { .. }) => (self.kernel.update_service(service).await, None),
-                other => (other, None),
-            },
+            Op::AddService(service) if claims.foreign_services.contains(&service.key) => {
+                (Err(foreign(service.key)), None)
+            }
+            Op::AddService(service) => {
+                let outcome = self.kernel.add_service(service).await;
+                self.settle_ipvs(op, outcome, ours_before).await
+            }
             Op::UpdateService(service) => (self.kernel.update_service(service).await, None),
             Op::DeleteService(key) => forget_after(
                 ignore_not_found(self.kernel.delete_service(key).await),
@@ -195,11 +202,14 @@ impl<K: Kernel> Executor<K> {
                 ignore_not_found(self.kernel.delete_destination(key, *address, *port).await),
                 None,
             ),
+            Op::AddAddress(vip) if claims.foreign_addresses.contains(vip) => {
+                (Err(not_ours(Object::Address(vip.clone()))), None)
+            }
             Op::AddAddress(vip) => match self.kernel.add_address(vip).await {
                 Err(DataplaneError::Exists { object, .. })
                     if vip.device != DUMMY_DEVICE && !ours_before.addresses.contains(vip) =>
                 {
-                    (Err(refuse(object)), Some(Forget::Address(vip.clone())))
+                    (Err(not_ours(object)), None)
                 }
                 other => (ignore_exists(other), None),
             },
@@ -242,8 +252,8 @@ impl<K: Kernel> Executor<K> {
         }
     }
 
-    /// Interprets the kernel's answer to a batched IPVS op like `apply_one` does: EEXIST on
-    /// create means "update" for what is ours and "refuse" for a foreign object.
+    /// Interprets the kernel's answer to an IPVS op: EEXIST on create means "update" for what
+    /// is ours and "refuse" for a foreign service (one made after `claim` looked).
     async fn settle_ipvs(
         &self,
         op: &Op,
@@ -251,11 +261,11 @@ impl<K: Kernel> Executor<K> {
         ours_before: &Registry,
     ) -> (Result<(), DataplaneError>, Option<Forget>) {
         match (op, outcome) {
-            (Op::AddService(service), Err(DataplaneError::Exists { object, .. })) => {
+            (Op::AddService(service), Err(DataplaneError::Exists { .. })) => {
                 if ours_before.services.contains(&service.key) {
                     (self.kernel.update_service(service).await, None)
                 } else {
-                    (Err(not_ours(object)), Some(Forget::Service(service.key)))
+                    (Err(foreign(service.key)), None)
                 }
             }
             (Op::AddDestination(key, destination), Err(DataplaneError::Exists { .. })) => {
@@ -301,6 +311,11 @@ fn not_ours(object: Object) -> DataplaneError {
     DataplaneError::NotOurs { object }
 }
 
+/// The refusal to create a service whose key another program's service has.
+fn foreign(service: ServiceKey) -> DataplaneError {
+    DataplaneError::ForeignService { service }
+}
+
 /// Something the record must forget after a batch.
 #[derive(Debug, Clone)]
 enum Forget {
@@ -331,11 +346,10 @@ fn ignore_exists(result: Result<(), DataplaneError>) -> Result<(), DataplaneErro
     }
 }
 
-/// Whether a kernel service is ours: recorded as created by us, or on a VIP of our dummy device.
-fn is_ours(key: &ServiceKey, registry: &Registry, addresses: &BTreeSet<VipAddress>) -> bool {
+/// Whether a kernel service is ours: recorded, by its exact key, as created by us. Its address
+/// says nothing — kube-proxy's or keepalived's service may sit on an address of `lvs0`.
+fn is_ours(key: &ServiceKey, registry: &Registry) -> bool {
     registry.services.contains(key)
-        || matches!(key, ServiceKey::Address { address, .. }
-            if addresses.iter().any(|vip| vip.device == DUMMY_DEVICE && vip.address == *address))
 }
 
 impl<K: Kernel> Dataplane for Executor<K> {
@@ -344,58 +358,58 @@ impl<K: Kernel> Dataplane for Executor<K> {
     }
 
     async fn observe_services(&self) -> Result<BTreeMap<ServiceKey, ServiceState>, DataplaneError> {
+        self.settle_left_intents().await?;
         let registry = self.registry();
-        let addresses = self.owned_addresses(&registry).await?;
-        self.our_services(&registry, &addresses).await
+        self.our_services(&registry).await
     }
 
     async fn apply(&self, ops: Vec<Op>) -> ApplyReport {
         let mut report = ApplyReport::default();
-        let ours_before = self.registry();
-        // Write-ahead, once for the batch: everything this batch may create is recorded as ours
-        // before the kernel sees it, so a crash never leaves an unrecorded object behind.
-        if let Err(error) = self.record(|registry| {
-            for op in &ops {
-                match op {
-                    Op::AddService(service) => {
-                        registry.services.insert(service.key);
-                    }
-                    Op::AddAddress(vip) => {
-                        registry.addresses.insert(vip.clone());
-                    }
-                    Op::AddLink(link) => {
-                        registry.links.insert(link.clone());
-                    }
-                    _ => {}
-                }
+        // Claimed before the kernel sees anything: what this batch creates is an intent (or
+        // ours by construction), and what exists already and is not ours is refused unsent.
+        let claimed = match self.settle_left_intents().await {
+            Ok(()) => self.claim(&ops, &self.registry()).await,
+            Err(error) => Err(error),
+        };
+        let claims = match claimed {
+            Ok(claims) => claims,
+            Err(error) => {
+                report.failures.extend(ops.into_iter().map(|op| OpFailure {
+                    op,
+                    error: error.clone(),
+                }));
+                return report;
             }
-        }) {
-            report.failures.extend(ops.into_iter().map(|op| OpFailure {
-                op,
-                error: error.clone(),
-            }));
-            return report;
-        }
+        };
+        let ours_before = self.registry();
+        let services_of_ours = claims.services_of_ours(&ours_before);
 
         let mut failed_services = BTreeSet::new();
         let mut forgets = Vec::new();
+        let mut settled = Vec::new();
         for run in runs(ops) {
             let results: Vec<(Op, Result<(), DataplaneError>, Option<Forget>)> = if run.len() > 1 {
                 // A run of IPVS changes: services first, then destination adds/updates, then
                 // destination deletes — each stage pipelined.
                 let mut results = Vec::new();
                 for stage in stages(run) {
-                    // Ops of services that could not be created are skipped, the rest go to
-                    // the kernel as one pipelined batch.
-                    let (skipped, stage): (Vec<Op>, Vec<Op>) = stage.into_iter().partition(|op| {
-                        service_of(op).is_some_and(|key| failed_services.contains(&key))
-                            && !matches!(op, Op::AddService(_))
+                    // Foreign services are refused and ops of services that could not be
+                    // created skipped; the rest go to the kernel as one pipelined batch.
+                    let (unsent, stage): (Vec<Op>, Vec<Op>) = stage.into_iter().partition(|op| match op {
+                        Op::AddService(service) => claims.foreign_services.contains(&service.key),
+                        op => service_of(op).is_some_and(|key| failed_services.contains(&key)),
                     });
-                    for op in skipped {
-                        let Some(service) = service_of(&op) else { continue };
-                        let error = DataplaneError::Skipped {
-                            object: Object::of(&op),
-                            service,
+                    for op in unsent {
+                        let error = match (&op, service_of(&op)) {
+                            (Op::AddService(service), _) => {
+                                failed_services.insert(service.key);
+                                foreign(service.key)
+                            }
+                            (_, Some(service)) => DataplaneError::Skipped {
+                                object: Object::of(&op),
+                                service,
+                            },
+                            (_, None) => continue,
                         };
                         results.push((op, Err(error), None));
                     }
@@ -413,14 +427,14 @@ impl<K: Kernel> Dataplane for Executor<K> {
                 let mut results = Vec::new();
                 for op in run {
                     if let Some(address) = director_vip(&op)
-                        && !has_live_service(address, &failed_services, &self.registry())
+                        && !has_live_service(address, &failed_services, &services_of_ours)
                     {
                         // A VIP whose every service failed would attract traffic nothing serves.
                         let error = DataplaneError::NotTaken { address };
                         results.push((op, Err(error), None));
                         continue;
                     }
-                    let (result, forget) = self.apply_one(&op, &ours_before).await;
+                    let (result, forget) = self.apply_one(&op, &ours_before, &claims).await;
                     results.push((op, result, forget));
                 }
                 results
@@ -431,6 +445,7 @@ impl<K: Kernel> Dataplane for Executor<K> {
                     failed_services.insert(service.key);
                 }
                 forgets.extend(forget);
+                settled.extend(Settled::of(&op, result.is_ok(), &claims));
                 match result {
                     Ok(()) => report.applied += 1,
                     Err(error) => {
@@ -440,8 +455,12 @@ impl<K: Kernel> Dataplane for Executor<K> {
                 }
             }
         }
-        if !forgets.is_empty()
+        if (!forgets.is_empty() || !settled.is_empty())
             && let Err(error) = self.record(|registry| {
+                // What the kernel created becomes ours; intents it refused are dropped.
+                for claim in settled {
+                    claim.apply_to(registry);
+                }
                 for forget in forgets {
                     match forget {
                         Forget::Service(key) => {
@@ -457,7 +476,7 @@ impl<K: Kernel> Dataplane for Executor<K> {
                 }
             })
         {
-            tracing::warn!(%error, "could not update the ownership record after deletes");
+            tracing::warn!(%error, "could not update the ownership record after creates and deletes");
         }
         report
     }
@@ -472,9 +491,8 @@ impl<K: Kernel> Dataplane for Executor<K> {
 
     async fn stats(&self) -> Result<Vec<ServiceStats>, DataplaneError> {
         let registry = self.registry();
-        let addresses = self.owned_addresses(&registry).await?;
         let mut stats = self.kernel.stats().await?;
-        stats.retain(|service| is_ours(&service.key, &registry, &addresses));
+        stats.retain(|service| is_ours(&service.key, &registry));
         Ok(stats)
     }
 

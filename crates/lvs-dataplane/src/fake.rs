@@ -55,6 +55,12 @@ pub struct FakeKernelState {
     pub claimants: BTreeMap<IpAddr, Vec<[u8; 6]>>,
     /// How often the IPVS table was listed (services, counters), so tests can tell a cheap read.
     pub ipvs_dumps: u64,
+    /// A service another program creates with the key of ours just before ours is created (a
+    /// race no look-up beforehand can see); taken when it happens.
+    pub created_first: Option<ServiceState>,
+    /// A service whose create is carried out but never answered: the agent stopped while
+    /// waiting (a test drops the apply then).
+    pub create_unanswered: Option<ServiceKey>,
 }
 
 impl FakeKernelState {
@@ -204,7 +210,16 @@ impl Kernel for FakeKernel {
 
     async fn add_service(&self, service: &Service) -> KernelResult<()> {
         self.check_scheduler(Operation::Create, service)?;
-        self.write(|state| {
+        let unanswered = self.locked(|state| {
+            if let Some(first) = state
+                .created_first
+                .take_if(|first| first.service.key == service.key)
+            {
+                state.services.insert(first.service.key, first);
+            }
+            state.create_unanswered == Some(service.key)
+        });
+        let result = self.write(|state| {
             if state.services.contains_key(&service.key) {
                 return Err(exists(Object::Service(service.key)));
             }
@@ -214,7 +229,11 @@ impl Kernel for FakeKernel {
             };
             state.services.insert(service.key, entry);
             Ok(())
-        })
+        });
+        if unanswered {
+            std::future::pending::<()>().await;
+        }
+        result
     }
 
     async fn update_service(&self, service: &Service) -> KernelResult<()> {
@@ -521,3 +540,7 @@ mod tests;
 #[cfg(test)]
 #[path = "fake/failover_tests.rs"]
 mod failover_tests;
+
+#[cfg(test)]
+#[path = "fake/foreign_tests.rs"]
+mod foreign_tests;

@@ -52,7 +52,10 @@ pub use message::{IpvsAttribute, IpvsCommand, IpvsMessage};
 pub use request::IpvsRequest;
 pub use service::{FlagsWithMask, ServiceAttribute};
 pub use stats::{StatsAttribute, stats_from_attributes, stats_to_attributes};
-pub use types::{DaemonState, IpvsInfo, ObservedDestination, ObservedService, SyncDaemon, Timeouts};
+pub use types::{
+    DaemonState, IpvsInfo, ObservedDestination, ObservedService, ServiceListing, SyncDaemon, Timeouts,
+    UnreadableService,
+};
 pub use wire::{InetAddress, netmask_for_prefix, prefix_for_netmask};
 
 /// The protocol's numbers, for tests and tools that build bytes by hand.

@@ -144,7 +144,9 @@ impl fmt::Display for ServiceKey {
 }
 
 /// Service flags that change scheduling.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct ServiceFlags {
     /// Schedule each UDP datagram on its own (`IP_VS_SVC_F_ONEPACKET`).
     pub one_packet: bool,
@@ -157,7 +159,7 @@ pub struct ServiceFlags {
 }
 
 /// Client persistence of a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Persistence {
     /// Seconds.
     pub timeout: u32,
@@ -166,7 +168,7 @@ pub struct Persistence {
 }
 
 /// An IPVS virtual service, without its destinations.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Service {
     /// Identity.
     pub key: ServiceKey,

@@ -1,7 +1,8 @@
-//! What lvs-operator owns on a node, so that nothing else is ever touched: the IPVS services,
-//! addresses and devices it created, the sync daemons it started, the sysctls it changed (with
-//! their original values), and its nftables tables. Recorded before a create and forgotten after a delete (write-ahead), and
-//! persisted under `/run` — which lives exactly as long as the kernel state it describes — so a
+//! What lvs-operator owns on a node, so that nothing else is ever touched: the IPVS services
+//! (by exact key), addresses and devices it created, the sync daemons it started, the sysctls it
+//! changed (with their original values), and its nftables tables. A service or an address outside
+//! `lvs0` is written down as an intent before it is created and becomes ours only once the kernel
+//! created it; everything is forgotten after a delete. Persisted under `/run` — which lives exactly as long as the kernel state it describes — so a
 //! restarted agent adopts its state instead of flushing it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,15 +10,19 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Link, NftRules, ServiceKey, SyncDaemonSpec, SyncRole, VipAddress};
+use crate::model::{Link, NftRules, Service, ServiceKey, SyncDaemonSpec, SyncRole, VipAddress};
 
 /// The ownership record.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registry {
-    /// IPVS services we created.
+    /// IPVS services we created, by exact key: the only services that are ours.
     pub services: BTreeSet<ServiceKey>,
     /// VIP addresses we added.
     pub addresses: BTreeSet<VipAddress>,
+    /// Creates under way: written before the kernel is asked, turned into ownership once it
+    /// created the object (absent from records written before intents existed).
+    #[serde(default, skip_serializing_if = "Intents::is_empty")]
+    pub intents: Intents,
     /// Devices we created or set up.
     pub links: BTreeSet<Link>,
     /// Sysctls we changed, with the value each had before.
@@ -35,6 +40,27 @@ pub struct Registry {
     /// lvs-operator ran sync daemons).
     #[serde(default)]
     pub sync_daemons: BTreeMap<SyncRole, SyncDaemonSpec>,
+}
+
+/// Creates under way. An agent that stopped between writing one and hearing the kernel's
+/// answer settles it at start by what the kernel shows (`Executor`): the object was checked
+/// absent before the intent was written, so one present now is ours when it is exactly as
+/// intended; anything else is dropped, never adopted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intents {
+    /// IPVS services being created, as asked.
+    #[serde(default)]
+    pub services: BTreeSet<Service>,
+    /// Addresses being added to a device other than `lvs0`.
+    #[serde(default)]
+    pub addresses: BTreeSet<VipAddress>,
+}
+
+impl Intents {
+    /// Whether no create is under way.
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty() && self.addresses.is_empty()
+    }
 }
 
 /// Where the registry lives.
@@ -96,10 +122,11 @@ impl RegistryStore {
     /// Loads the registry; a corrupt file is set aside (renamed to `*.json.corrupt`, kept for
     /// inspection) and the agent starts from an empty record instead of refusing to run: a
     /// refusal would stop the failover heartbeats while the node still holds its VIPs, and a
-    /// peer would take them — the VIP on two nodes. With an empty record the VIPs and IPVS
-    /// services on our own `lvs0` device are still ours and are kept; what is lost is what only
-    /// the record knew — the original values of sysctls we changed (left as they are) and
-    /// objects outside `lvs0` (left in place, never pruned). Returns whether it was set aside.
+    /// peer would take them — the VIP on two nodes. With an empty record the VIPs on our own
+    /// `lvs0` device are still ours and are kept, and an IPVS service on one of them that is
+    /// exactly as asked is taken back (`Executor`); what is lost is what only the record knew —
+    /// the original values of sysctls we changed (left as they are) and objects outside `lvs0`
+    /// (left in place, never pruned). Returns whether it was set aside.
     pub fn load_or_set_aside(&self) -> Result<(Registry, bool), RegistryError> {
         match self.load().map(|registry| (registry, false)) {
             Err(RegistryError::Corrupt { path, source }) => {
@@ -112,7 +139,7 @@ impl RegistryStore {
                     path = %path.display(),
                     set_aside = %aside.display(),
                     error = %source,
-                    "the ownership record is corrupt: set aside, starting from an empty one (VIPs and services on lvs0 are kept; sysctl originals are lost)"
+                    "the ownership record is corrupt: set aside, starting from an empty one (VIPs on lvs0 are kept, and services on them exactly as asked; sysctl originals are lost)"
                 );
                 Ok((Registry::default(), true))
             }
@@ -281,6 +308,30 @@ mod tests {
         let json = serde_json::to_value(&masked).unwrap();
         assert_eq!(json["mask"], 0xff, "{json}");
         assert_eq!(serde_json::from_value::<MarkRule>(json).unwrap(), masked);
+    }
+
+    #[test]
+    fn intents_are_kept_on_disk_and_left_out_when_there_are_none() {
+        use crate::model::{Protocol, ServiceFlags};
+        let mut registry = Registry::default();
+        assert!(serde_json::to_value(&registry).unwrap().get("intents").is_none());
+        registry.intents.services.insert(Service {
+            key: ServiceKey::Address {
+                address: "10.0.0.1".parse().unwrap(),
+                port: 80,
+                protocol: Protocol::Tcp,
+            },
+            scheduler: "rr".into(),
+            flags: ServiceFlags::default(),
+            persistence: None,
+        });
+        registry.intents.addresses.insert(VipAddress {
+            address: "10.0.0.1".parse().unwrap(),
+            device: "lo".into(),
+        });
+        let json = serde_json::to_value(&registry).unwrap();
+        let back: Registry = serde_json::from_value(json).unwrap();
+        assert_eq!(back, registry);
     }
 
     #[test]

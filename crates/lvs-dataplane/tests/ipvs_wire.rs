@@ -495,3 +495,71 @@ fn malformed_attributes_are_errors() {
         assert!(result.is_err(), "{what} parsed as {result:?}");
     }
 }
+
+/// A GET_SERVICE dump reply as the kernel lays it out: an IPv4 TCP service on `address:port`
+/// with `scheduler`, and persistence with this network-order netmask when there is one.
+fn kernel_service_reply(
+    address: [u8; 4],
+    port: u16,
+    scheduler: &[u8],
+    netmask: Option<[u8; 4]>,
+) -> IpvsMessage {
+    let persistent = u32::from(netmask.is_some());
+    let mut flags = persistent.to_ne_bytes().to_vec();
+    flags.extend_from_slice(&u32::MAX.to_ne_bytes());
+    let service = [
+        attribute(1, &2u16.to_ne_bytes()),
+        attribute(2, &6u16.to_ne_bytes()),
+        attribute(3, &address16(&address)),
+        attribute(4, &port.to_be_bytes()),
+        attribute(6, scheduler),
+        attribute(7, &flags),
+        attribute(8, &300u32.to_ne_bytes()),
+        attribute(9, &netmask.unwrap_or([255; 4])),
+    ]
+    .concat();
+    parse(1, &attribute(1, &service))
+}
+
+#[test]
+fn an_unreadable_entry_in_a_service_dump_is_skipped_and_the_rest_still_read() {
+    use lvs_dataplane::ipvs::UnreadableService;
+    use lvs_dataplane::ipvs::convert::service_listing_from_replies;
+    use lvs_dataplane::model::{Protocol, ServiceKey};
+    let key = |address: [u8; 4], port| ServiceKey::Address {
+        address: Ipv4Addr::from(address).into(),
+        port,
+        protocol: Protocol::Tcp,
+    };
+    // `ipvsadm -A -t 10.0.0.9:443 -s rr -p 300 -M 255.0.255.0` between two of ours.
+    let replies = [
+        kernel_service_reply([10, 0, 0, 1], 80, b"rr\0", None),
+        kernel_service_reply([10, 0, 0, 9], 443, b"rr\0", Some([255, 0, 255, 0])),
+        kernel_service_reply([10, 0, 0, 2], 80, b"wlc\0", Some([255, 255, 255, 0])),
+    ];
+    let listing = service_listing_from_replies(&replies);
+    let read: Vec<ServiceKey> = listing
+        .services
+        .iter()
+        .map(|observed| observed.service.key)
+        .collect();
+    assert_eq!(read, [key([10, 0, 0, 1], 80), key([10, 0, 0, 2], 80)]);
+    assert_eq!(
+        listing.services[1]
+            .service
+            .persistence
+            .map(|persistence| persistence.prefix_length),
+        Some(24)
+    );
+    assert_eq!(
+        listing.unreadable,
+        [UnreadableService {
+            key: Some(key([10, 0, 0, 9], 443)),
+            reason: "the IPv4 persistence netmask 255.0.255.0 is not a prefix".into(),
+        }]
+    );
+    assert_eq!(
+        listing.unreadable[0].to_string(),
+        "service TCP 10.0.0.9:443: the IPv4 persistence netmask 255.0.255.0 is not a prefix"
+    );
+}

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use lvs_dataplane::Op;
+use lvs_api::conditions::reasons;
 use lvs_dataplane::model::ServiceKey;
+use lvs_dataplane::{DataplaneError, Op};
 
 use super::scope::Part;
 use crate::node_config::Intent;
@@ -42,6 +43,24 @@ pub struct Failure {
     pub object: FailedObject,
     /// What went wrong.
     pub message: String,
+    /// The condition reason, when the failure has one of its own (`ForeignService`); `None`
+    /// reads as KernelError.
+    pub reason: Option<&'static str>,
+}
+
+impl Failure {
+    /// The failure of a kernel operation, with the reason its kind has.
+    pub fn of(object: FailedObject, error: &DataplaneError) -> Self {
+        let reason = match error {
+            DataplaneError::ForeignService { .. } => Some(reasons::FOREIGN_SERVICE),
+            _ => None,
+        };
+        Self {
+            object,
+            message: error.to_string(),
+            reason,
+        }
+    }
 }
 
 /// A failure with the part of the kernel state it was in: a pass that did not look at that

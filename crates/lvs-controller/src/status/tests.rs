@@ -181,6 +181,36 @@ fn without_a_director_node_nothing_programs_the_service() {
 }
 
 #[test]
+fn a_foreign_ipvs_service_on_a_director_is_its_own_reason() {
+    let refused = report(
+        "director-1",
+        json!({ "virtualServer": "default/web", "generation": 2, "programmed": false, "role": "Active",
+                "message": "an IPVS service TCP 10.100.0.100:80 exists that lvs-operator did not create; left alone",
+                "reason": "ForeignService" }),
+    );
+    let odd = report(
+        "director-2",
+        json!({ "virtualServer": "default/web", "generation": 2, "programmed": false, "role": "Active",
+                "message": "refused", "reason": "SomethingNew" }),
+    );
+    let cluster = resolve(virtual_server(json!({})), vec![], directors(), &[refused]);
+    let status = cluster.virtual_server_status(None, 1);
+    let (state, reason, message) = find(&status.conditions, "Programmed");
+    assert_eq!((state, reason), ("False", "ForeignService"));
+    assert_eq!(
+        message,
+        "0/2 directors; director-1: an IPVS service TCP 10.100.0.100:80 exists that lvs-operator did not create; left alone"
+    );
+    let cluster = resolve(virtual_server(json!({})), vec![], directors(), &[odd]);
+    let status = cluster.virtual_server_status(None, 1);
+    let (_, reason, _) = find(&status.conditions, "Programmed");
+    assert_eq!(
+        reason, "KernelError",
+        "a reason the controller does not know is not passed on"
+    );
+}
+
+#[test]
 fn a_kernel_refusal_on_one_director_and_an_old_generation_on_the_other() {
     let refused = report(
         "director-1",

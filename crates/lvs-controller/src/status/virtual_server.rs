@@ -150,10 +150,14 @@ fn programmed(service: &Service, output: &BuildOutput, key: &lvs_core::ObjectKey
         );
     }
     match &service.failure {
-        Some((node, message)) => ConditionDraft::new(
+        Some((node, message, reason)) => ConditionDraft::new(
             types::PROGRAMMED,
             condition_status::FALSE,
-            reasons::KERNEL_ERROR,
+            // Only the reasons an agent may give; anything else is a kernel error.
+            match reason.as_deref() {
+                Some(reasons::FOREIGN_SERVICE) => reasons::FOREIGN_SERVICE,
+                _ => reasons::KERNEL_ERROR,
+            },
             format!("{counted}; {node}: {message}"),
         ),
         None => {

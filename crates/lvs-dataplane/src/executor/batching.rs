@@ -7,7 +7,6 @@ use std::net::IpAddr;
 
 use crate::model::ServiceKey;
 use crate::ops::Op;
-use crate::ownership::Registry;
 
 /// Splits ops into runs: maximal sequences of IPVS service/destination adds and updates (and
 /// destination deletes) that may be pipelined, and single other ops, keeping the order.
@@ -73,15 +72,15 @@ pub(super) fn director_vip(op: &Op) -> Option<IpAddr> {
 }
 
 /// Whether a VIP has a service that works: false only when some service on it failed to be
-/// created in this apply and no other service we own uses it.
-pub(super) fn has_live_service(address: IpAddr, failed: &BTreeSet<ServiceKey>, registry: &Registry) -> bool {
+/// created in this apply and no other service of `ours` (ours, or being created) uses it.
+pub(super) fn has_live_service(
+    address: IpAddr,
+    failed: &BTreeSet<ServiceKey>,
+    ours: &BTreeSet<ServiceKey>,
+) -> bool {
     let on_vip =
         |key: &ServiceKey| matches!(key, ServiceKey::Address { address: vip, .. } if *vip == address);
-    !failed.iter().any(on_vip)
-        || registry
-            .services
-            .iter()
-            .any(|key| on_vip(key) && !failed.contains(key))
+    !failed.iter().any(on_vip) || ours.iter().any(|key| on_vip(key) && !failed.contains(key))
 }
 
 #[cfg(test)]

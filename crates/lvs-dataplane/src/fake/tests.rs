@@ -177,17 +177,13 @@ async fn a_foreign_service_with_our_key_is_not_adopted() {
          into a service we do not control: {:?}",
         report.failures
     );
-    assert!(
-        report.failures[0]
-            .error
-            .to_string()
-            .contains("was not created by lvs-operator")
+    assert_eq!(
+        report.failures[0].error.to_string(),
+        "an IPVS service TCP 10.0.0.1:80 exists that lvs-operator did not create; left alone"
     );
     assert_eq!(
         report.failures[0].error,
-        DataplaneError::NotOurs {
-            object: Object::Service(key)
-        }
+        DataplaneError::ForeignService { service: key }
     );
     assert!(dataplane.kernel().with_state(|state| state.addresses.is_empty()));
     assert!(

@@ -15,10 +15,13 @@ use super::constants::{
 };
 use super::daemon::DaemonAttribute;
 use super::destination::DestinationAttribute;
-use super::message::IpvsAttribute;
+use super::message::{IpvsAttribute, IpvsMessage};
 use super::service::{FlagsWithMask, ServiceAttribute};
 use super::stats::{StatsAttribute, stats_from_attributes};
-use super::types::{DaemonState, IpvsInfo, ObservedDestination, ObservedService, SyncDaemon, Timeouts};
+use super::types::{
+    DaemonState, IpvsInfo, ObservedDestination, ObservedService, ServiceListing, SyncDaemon, Timeouts,
+    UnreadableService,
+};
 use super::wire::{
     InetAddress, family_from_number, family_number, family_of, netmask_for_prefix, prefix_for_netmask,
     protocol_from_number, protocol_number,
@@ -181,6 +184,43 @@ pub fn service_from_attributes(attributes: &[ServiceAttribute]) -> Result<Observ
     };
     let stats = stats64.or(stats).map(stats_from_attributes).unwrap_or_default();
     Ok(ObservedService { service, stats })
+}
+
+/// The services of a GET_SERVICE dump, one reply each. A reply that cannot be read (an
+/// attribute missing, a value we cannot represent) is listed as unreadable, with its key when
+/// that much can be read: one foreign entry must not hide the rest of the table.
+pub fn service_listing_from_replies(replies: &[IpvsMessage]) -> ServiceListing {
+    let mut listing = ServiceListing::default();
+    for reply in replies {
+        let attributes = reply.attributes.iter().find_map(|attribute| match attribute {
+            IpvsAttribute::Service(attributes) => Some(attributes.as_slice()),
+            _ => None,
+        });
+        let Some(attributes) = attributes else {
+            listing.unreadable.push(UnreadableService {
+                key: None,
+                reason: "a reply without IPVS_CMD_ATTR_SERVICE".to_owned(),
+            });
+            continue;
+        };
+        match service_from_attributes(attributes) {
+            Ok(service) => listing.services.push(service),
+            Err(error) => {
+                let key = service_key_from_attributes(attributes).ok();
+                let reason = error.to_string();
+                // The key goes apart, not twice.
+                let reason = key
+                    .and_then(|key| {
+                        reason
+                            .strip_prefix(&format!("service {key} caused by "))
+                            .map(str::to_owned)
+                    })
+                    .unwrap_or(reason);
+                listing.unreadable.push(UnreadableService { key, reason });
+            }
+        }
+    }
+    listing
 }
 
 /// The attributes identifying a destination within its service: ADDR, PORT, ADDR_FAMILY.

@@ -17,13 +17,15 @@ use tokio::time::{Instant, timeout_at};
 
 use super::convert::{
     daemon_from_attributes, destination_from_attributes, info_from_attributes, service_from_attributes,
-    timeouts_from_attributes,
+    service_listing_from_replies, timeouts_from_attributes,
 };
 use super::error::IpvsError;
 use super::family::{modprobe, resolve_family};
 use super::message::{IpvsAttribute, IpvsMessage};
 use super::request::IpvsRequest;
-use super::types::{DaemonState, IpvsInfo, ObservedDestination, ObservedService, SyncDaemon, Timeouts};
+use super::types::{
+    DaemonState, IpvsInfo, ObservedDestination, ObservedService, ServiceListing, SyncDaemon, Timeouts,
+};
 use crate::model::{Destination, Service, ServiceKey};
 
 /// Requests per netlink datagram in [`IpvsHandle::apply_all`]. The kernel handles a datagram's
@@ -148,14 +150,19 @@ impl IpvsHandle {
         self.writes.load(Ordering::Relaxed)
     }
 
-    /// Every service, with counters (`ipvsadm -Ln --stats`).
+    /// Every service, with counters (`ipvsadm -Ln --stats`), and apart the entries that could
+    /// not be read (see [`service_listing_from_replies`]).
+    pub async fn service_listing(&self) -> Result<ServiceListing, IpvsError> {
+        let replies = self
+            .read(IpvsMessage::get_services(), true, "listing services")
+            .await?;
+        Ok(service_listing_from_replies(&replies))
+    }
+
+    /// Every service that can be read, with counters; entries that cannot are skipped
+    /// ([`IpvsHandle::service_listing`] names them).
     pub async fn services(&self) -> Result<Vec<ObservedService>, IpvsError> {
-        let context = "listing services";
-        let replies = self.read(IpvsMessage::get_services(), true, context).await?;
-        replies
-            .iter()
-            .map(|reply| parse_service(reply, context))
-            .collect()
+        Ok(self.service_listing().await?.services)
     }
 
     /// One service, `None` when it does not exist.

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use crate::model::{Destination, Service, Stats, SyncDaemonSpec, SyncRole};
+use crate::model::{Destination, Service, ServiceKey, Stats, SyncDaemonSpec, SyncRole};
 
 /// A service as the kernel lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +12,36 @@ pub struct ObservedService {
     pub service: Service,
     /// Its counters.
     pub stats: Stats,
+}
+
+/// The IPVS services as the kernel lists them: those read, and those that could not be.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceListing {
+    /// The services read.
+    pub services: Vec<ObservedService>,
+    /// Entries that could not be read — another program's, with values lvs-operator has no
+    /// model for (`ipvsadm -p -M 255.0.255.0`: a persistence netmask that is not a prefix) —
+    /// skipped, so the rest of the table is still read.
+    pub unreadable: Vec<UnreadableService>,
+}
+
+/// An entry of the IPVS service table that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnreadableService {
+    /// Its key, when at least that could be read.
+    pub key: Option<ServiceKey>,
+    /// Why it could not be read.
+    pub reason: String,
+}
+
+impl std::fmt::Display for UnreadableService {
+    /// `service TCP 10.0.0.1:80: the IPv4 persistence netmask 255.0.255.0 is not a prefix`.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.key {
+            Some(key) => write!(formatter, "service {key}: {}", self.reason),
+            None => write!(formatter, "a service: {}", self.reason),
+        }
+    }
 }
 
 /// A destination as the kernel lists it.

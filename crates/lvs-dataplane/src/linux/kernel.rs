@@ -12,7 +12,9 @@ use tokio::task::AbortHandle;
 use crate::changes::Watched;
 use crate::dataplane::{DataplaneError, Object, Operation, ServiceStats};
 use crate::executor::Executor;
-use crate::ipvs::{IpvsError, IpvsHandle, IpvsRequest, ObservedDestination, ObservedService, SyncDaemon};
+use crate::ipvs::{
+    IpvsError, IpvsHandle, IpvsRequest, ObservedDestination, ObservedService, SyncDaemon, UnreadableService,
+};
 use crate::kernel::{Kernel, KernelResult};
 use crate::linux::monitor::{ChangeMonitor, Subject};
 use crate::linux::{announce, connections, interfaces, nft, probe, sysctl};
@@ -64,6 +66,8 @@ pub struct LinuxKernel {
     /// The fingerprint of our nftables tables, and the monitor's nftables generation it was
     /// listed under.
     nftables_listed: std::sync::Mutex<Option<(u64, Option<String>)>>,
+    /// The IPVS entries the last listing could not read, each logged once when it appeared.
+    unreadable: std::sync::Mutex<BTreeSet<UnreadableService>>,
 }
 
 /// The dataplane of a Linux node.
@@ -97,6 +101,7 @@ impl LinuxDataplane {
             repeats: std::sync::Mutex::default(),
             monitor,
             nftables_listed: std::sync::Mutex::default(),
+            unreadable: std::sync::Mutex::default(),
         };
         Executor::new(kernel, registry)
     }
@@ -195,24 +200,47 @@ impl LinuxKernel {
     }
 
     /// Every IPVS service with its destinations, as the kernel lists them (none without the
-    /// IPVS module).
+    /// IPVS module). An entry we cannot read — another program's, with a value we have no
+    /// model for — is skipped and logged once, so it never stops the rest from being read.
     async fn dump(&self) -> KernelResult<Vec<(ObservedService, Vec<ObservedDestination>)>> {
         let Some(ipvs) = self.loaded_ipvs().await? else {
             return Ok(Vec::new());
         };
-        let mut all = Vec::new();
-        for observed in ipvs
-            .services()
+        let listing = ipvs
+            .service_listing()
             .await
-            .map_err(ipvs_error(Operation::Read, ipvs_table()))?
-        {
-            let destinations = ipvs
-                .destinations(&observed.service.key)
-                .await
-                .map_err(ipvs_error(Operation::Read, Object::Service(observed.service.key)))?;
-            all.push((observed, destinations));
+            .map_err(ipvs_error(Operation::Read, ipvs_table()))?;
+        let mut unreadable = listing.unreadable;
+        let mut all = Vec::new();
+        for observed in listing.services {
+            let key = observed.service.key;
+            match ipvs.destinations(&key).await {
+                Ok(destinations) => all.push((observed, destinations)),
+                Err(IpvsError::MalformedReply { message, .. }) => unreadable.push(UnreadableService {
+                    key: Some(key),
+                    reason: format!("its destinations: {message}"),
+                }),
+                Err(error) => return Err(ipvs_error(Operation::Read, Object::Service(key))(error)),
+            }
         }
+        self.note_unreadable(unreadable);
         Ok(all)
+    }
+
+    /// Logs the unreadable IPVS entries not already logged while they stayed unreadable.
+    fn note_unreadable(&self, unreadable: Vec<UnreadableService>) {
+        let now: BTreeSet<UnreadableService> = unreadable.into_iter().collect();
+        let mut logged = self
+            .unreadable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for entry in now.difference(&logged) {
+            tracing::warn!(
+                entry = %entry,
+                "an IPVS entry lvs-operator cannot read is skipped (not ours: left alone); logged once"
+            );
+        }
+        *logged = now;
     }
 
     fn count(&self) {
