@@ -8,6 +8,7 @@ pub mod desired;
 pub mod election;
 pub mod groups;
 pub mod metrics;
+pub mod peers;
 pub mod record;
 pub mod restart;
 pub mod runner;
@@ -33,8 +34,8 @@ use crate::metrics::Metrics;
 pub struct Settings {
     /// UDP port of the heartbeats.
     pub port: u16,
-    /// The shared key (None: never take a shared VIP).
-    pub key: Option<wire::HeartbeatKey>,
+    /// The shared key, and during a rotation the previous one (None: never take a shared VIP).
+    pub key: Option<wire::HeartbeatKeys>,
     /// Where the state for restarts is kept.
     pub restart_store: RestartStore,
     /// How long a peer that said it is restarting keeps its role without heartbeats.
