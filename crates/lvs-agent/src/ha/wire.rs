@@ -30,9 +30,9 @@ use ring::{digest, hmac};
 const MAGIC: &[u8; 4] = b"LVSH";
 /// The wire version; version 1 (every VIP in one datagram, no key id) is not understood.
 pub const VERSION: u8 = 2;
-/// The largest datagram sent, in bytes of UDP payload: with an IPv6 and a UDP header it fits a
-/// 1,500-byte MTU with room to spare for tunnels.
-pub const MAX_DATAGRAM: usize = 1_400;
+/// The largest datagram sent, in bytes of UDP payload (under 1,400): with an IPv6 and a UDP
+/// header it fits a 1,500-byte MTU with room to spare for tunnels.
+pub const MAX_DATAGRAM: usize = 1_380;
 const TAG_LENGTH: usize = 32;
 /// Length of the key id in clear.
 pub const KEY_ID_LENGTH: usize = 8;
