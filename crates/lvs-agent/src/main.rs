@@ -89,10 +89,20 @@ struct RunArguments {
     /// Port of /healthz, /readyz and /metrics.
     #[arg(long, env = "LVS_METRICS_PORT", default_value_t = DEFAULT_METRICS_PORT)]
     metrics_port: u16,
-    /// The shared secret failover heartbeats are authenticated with (the same file on every
-    /// director). Without it this node never takes a VIP it shares with other directors.
+    /// The shared secret failover heartbeats are signed and authenticated with (the same file on
+    /// every director; at least 16 bytes, a trailing newline ignored). Without it this node never
+    /// takes a VIP it shares with other directors. A peer signing with a key this node does not
+    /// have is reported as a key mismatch (status message, `FailoverKeyMismatch` condition,
+    /// `heartbeats_rejected{reason="key_mismatch"}`), not as silence.
     #[arg(long, env = "LVS_FAILOVER_KEY_FILE")]
     failover_key_file: Option<PathBuf>,
+    /// A second key still accepted during a rotation (the one being replaced). Rotation: give
+    /// every director the new key as --failover-key-file and the old one as this file (one
+    /// rollout: an agent answers each peer under the key that peer last used, so rotated and
+    /// not-yet-rotated directors keep hearing each other), then remove this file (a second
+    /// rollout). A missing file is ignored, so the Secret may omit it.
+    #[arg(long, env = "LVS_FAILOVER_PREVIOUS_KEY_FILE", requires = "failover_key_file")]
+    failover_previous_key_file: Option<PathBuf>,
     /// UDP port of failover heartbeats, the same on every director.
     #[arg(long, env = "LVS_FAILOVER_PORT", default_value_t = 9751)]
     failover_port: u16,
@@ -238,9 +248,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ..LinuxSettings::default()
     };
     let key = match &arguments.failover_key_file {
-        Some(path) => Some(read_key(path)?),
+        Some(path) => {
+            let previous = match &arguments.failover_previous_key_file {
+                Some(path) if path.exists() => Some(read_key(path)?),
+                _ => None,
+            };
+            Some(lvs_agent::ha::wire::HeartbeatKeys {
+                current: read_key(path)?,
+                previous,
+            })
+        }
         None => None,
     };
+    if let Some(keys) = &key {
+        tracing::info!(
+            key_id = %keys.current.id(),
+            previous_key_id = keys.previous.as_ref().map(|key| key.id()).unwrap_or_default(),
+            "failover heartbeat keys"
+        );
+    }
     let dataplane = Arc::new(LinuxDataplane::connect(settings).await?);
     let metrics = Metrics::new(&node_name);
     let total = usize::try_from(arguments.max_concurrent_checks).unwrap_or(64);

@@ -70,6 +70,8 @@ pub fn node_status(
     if !failover.is_empty() {
         drafts.push(duplicate_vip(&failover));
         owned.push(types::DUPLICATE_VIP);
+        drafts.push(key_mismatch(&failover));
+        owned.push(types::FAILOVER_KEY_MISMATCH);
     }
     merge_conditions(&mut conditions, drafts, &owned, generation, now);
     LvsNodeConfigStatus {
@@ -229,6 +231,34 @@ fn duplicate_vip(failover: &[lvs_api::VipFailoverStatus]) -> ConditionDraft {
             condition_status::TRUE,
             reasons::ANSWERED_ELSEWHERE,
             duplicates.join("; "),
+        )
+    }
+}
+
+/// `FailoverKeyMismatch`: True while a peer director signs its heartbeats with a key this
+/// node does not have (the two cannot hear each other: a split brain in the making).
+fn key_mismatch(failover: &[lvs_api::VipFailoverStatus]) -> ConditionDraft {
+    let peers: BTreeSet<String> = failover
+        .iter()
+        .flat_map(|vip| vip.key_mismatch.iter())
+        .map(|peer| format!("{} (key id {})", peer.node, peer.key_id))
+        .collect();
+    if peers.is_empty() {
+        ConditionDraft::new(
+            types::FAILOVER_KEY_MISMATCH,
+            condition_status::FALSE,
+            reasons::KEYS_MATCH,
+            "no peer director signs its heartbeats with a key this node does not have",
+        )
+    } else {
+        ConditionDraft::new(
+            types::FAILOVER_KEY_MISMATCH,
+            condition_status::TRUE,
+            reasons::PEER_USES_ANOTHER_KEY,
+            format!(
+                "heartbeats of {} are signed with a key this node does not have: give every director the same failover key",
+                peers.into_iter().collect::<Vec<_>>().join(", ")
+            ),
         )
     }
 }

@@ -1,7 +1,7 @@
 //! The failover service with real UDP heartbeats between directors on loopback addresses
 //! (127.0.0.1, 127.0.0.2, 127.0.0.3 — all local on Linux): one becomes active, the standby
 //! takes over when the active one stops, a returning director stays standby without
-//! preemption, a director with the wrong key is not heard, a probe finding another owner
+//! preemption, a director with the wrong key is not heard but reported as a key mismatch, a probe finding another owner
 //! makes the lower-priority director step down, and a director whose uplink goes down hands
 //! the VIP over only once it has removed it; a VIP removed and added again keeps no old record.
 
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lvs_agent::ha::election::Local;
-use lvs_agent::ha::wire::{HeartbeatKey, Role};
+use lvs_agent::ha::wire::{HeartbeatKey, HeartbeatKeys, Role};
 use lvs_agent::ha::{Failover, Group, Now, Options, PassReport, Prober, UplinkCheck, VipStatus};
 use lvs_agent::metrics::Metrics;
 use tokio::time::Instant;
@@ -78,7 +78,7 @@ async fn director_with(node: &str, bind: &str, secret: &[u8], port: u16, group: 
             node,
             port,
             bind.parse().unwrap(),
-            Some(HeartbeatKey::new(secret)),
+            Some(HeartbeatKeys::single(HeartbeatKey::new(secret))),
             prober,
             uplink,
         ),
@@ -195,15 +195,22 @@ async fn a_director_with_another_key_is_not_heard() {
     let d1 = director("d1", "127.0.0.1", b"a shared secret!", port).await;
     eventually("d1 active alone", Duration::from_secs(5), || holds(&d1)).await;
     let d2 = director("d2", "127.0.0.2", b"another secret!!", port).await;
-    eventually("d1 rejects d2's heartbeats", Duration::from_secs(5), || {
-        d1.metrics
-            .encode()
-            .contains("lvs_agent_heartbeats_rejected_total{reason=\"authentication\"}")
-    })
+    eventually(
+        "d1 reports a key mismatch with d2",
+        Duration::from_secs(5),
+        || {
+            d1.metrics
+                .encode()
+                .contains("lvs_agent_heartbeats_rejected_total{reason=\"key_mismatch\"}")
+        },
+    )
     .await;
-    assert!(
-        d1.failover.status().await[0].peers_alive.is_empty(),
-        "d2 is not a live peer"
+    let status = d1.failover.status().await;
+    assert!(status[0].peers_alive.is_empty(), "d2 is not a live peer");
+    assert_eq!(
+        status[0].key_mismatch,
+        [("d2".to_owned(), HeartbeatKey::new(b"another secret!!").id())],
+        "but a peer under another key, not silence"
     );
     d1.failover.stop();
     d2.failover.stop();

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lvs_agent::ha::wire::HeartbeatKey;
+use lvs_agent::ha::wire::{HeartbeatKey, HeartbeatKeys};
 use lvs_agent::ha::{Failover, Options, Prober, UplinkCheck};
 use lvs_agent::health::HealthMonitor;
 use lvs_agent::metrics::Metrics;
@@ -61,7 +61,7 @@ async fn reconciler(port: u16) -> (Arc<FakeDataplane>, Reconciler<FakeDataplane>
             "director-2",
             port,
             "127.0.0.2".parse().unwrap(),
-            Some(HeartbeatKey::new(b"a shared secret!")),
+            Some(HeartbeatKeys::single(HeartbeatKey::new(b"a shared secret!"))),
             prober,
             uplink,
         ),
@@ -183,7 +183,7 @@ async fn preferred_peer(port: u16) -> Failover {
             "director-1",
             port,
             "127.0.0.1".parse().unwrap(),
-            Some(HeartbeatKey::new(b"a shared secret!")),
+            Some(HeartbeatKeys::single(HeartbeatKey::new(b"a shared secret!"))),
             prober,
             uplink,
         ),

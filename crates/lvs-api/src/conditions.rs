@@ -19,6 +19,9 @@ pub mod types {
     pub const SYNCED: &str = "Synced";
     /// VirtualServer / LvsNodeConfig: another host answers ARP or NDP for a VIP this node owns.
     pub const DUPLICATE_VIP: &str = "DuplicateVIP";
+    /// LvsNodeConfig: a peer director signs its failover heartbeats with a key this node does
+    /// not have.
+    pub const FAILOVER_KEY_MISMATCH: &str = "FailoverKeyMismatch";
     /// AddressPool: the spec parses and every entry is usable.
     pub const VALID: &str = "Valid";
     /// AddressPool: another pool holds some of the same addresses.
@@ -124,6 +127,10 @@ pub mod reasons {
     pub const ANSWERED_ELSEWHERE: &str = "AnsweredElsewhere";
     /// DuplicateVIP=False.
     pub const NO_DUPLICATE: &str = "NoDuplicate";
+    /// FailoverKeyMismatch=True: a peer director's heartbeats are signed with another key.
+    pub const PEER_USES_ANOTHER_KEY: &str = "PeerUsesAnotherKey";
+    /// FailoverKeyMismatch=False.
+    pub const KEYS_MATCH: &str = "KeysMatch";
     /// Synced=True on an LvsNodeConfig.
     pub const SYNCED: &str = "Synced";
     /// Synced=False on an LvsNodeConfig.

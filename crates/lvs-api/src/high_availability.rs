@@ -258,9 +258,25 @@ pub struct VipFailoverStatus {
     /// split brain: the DuplicateVIP condition is True.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub duplicate_owners: Vec<String>,
+    /// Peer directors of the VIP heard within the last `deadAfter` heartbeat intervals signing
+    /// their heartbeats with a key this node does not have: the two cannot hear each other (and
+    /// may both hold the VIP). Not empty makes the FailoverKeyMismatch condition True.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_mismatch: Vec<PeerKeyMismatch>,
     /// The last time this node took the VIP over since its agent started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failover: Option<FailoverRecord>,
+}
+
+/// A peer director heard signing its heartbeats with a key this node does not have.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerKeyMismatch {
+    /// The peer's node name.
+    pub node: String,
+    /// The id of the key it signs with: the first 8 bytes of the key's SHA-256, in hexadecimal
+    /// (the agent logs the ids of its own keys at start).
+    pub key_id: String,
 }
 
 /// One takeover of a VIP by a director.

@@ -256,7 +256,8 @@ pub struct LvsNodeConfigStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Synced (the agent applied the whole config to the kernel) and, when this node shares a VIP
-    /// with other directors, DuplicateVIP (another host answers ARP or NDP for it).
+    /// with other directors, DuplicateVIP (another host answers ARP or NDP for it) and
+    /// FailoverKeyMismatch (a peer director signs its heartbeats with a key this node lacks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

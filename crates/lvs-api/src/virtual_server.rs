@@ -256,7 +256,8 @@ pub struct VirtualServerStatus {
     /// Accepted (valid, and no other VirtualServer claims its VIP, port and protocol), Programmed
     /// (every director has programmed the IPVS service), Ready (the active director sends traffic
     /// to at least one real server), Degraded (some real servers or directors are not serving) and,
-    /// with more than one director, DuplicateVIP (another host answers for the VIP).
+    /// with more than one director, DuplicateVIP (another host answers for the VIP) and
+    /// FailoverKeyMismatch (a director hears a peer sign its heartbeats with another key).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

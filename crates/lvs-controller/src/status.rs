@@ -92,6 +92,9 @@ pub struct Service {
     pub last_failover: Option<FailoverRecord>,
     /// Directors that found another host answering for the VIP, with what they found.
     pub duplicates: Vec<(String, Vec<String>)>,
+    /// Directors that hear a peer of the VIP sign its heartbeats with a key they do not have:
+    /// (director, peer, the peer's key id).
+    pub key_mismatches: Vec<(String, String, String)>,
 }
 
 impl Service {
@@ -155,6 +158,11 @@ impl Service {
                     service
                         .duplicates
                         .push((director.clone(), failover.duplicate_owners.clone()));
+                }
+                for peer in &failover.key_mismatch {
+                    service
+                        .key_mismatches
+                        .push((director.clone(), peer.node.clone(), peer.key_id.clone()));
                 }
                 if let Some(record) = &failover.last_failover
                     && service

@@ -2,7 +2,7 @@
 //! records become the API's types.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use lvs_api::{FailoverRecord, FailoverRole, VipFailoverStatus};
+use lvs_api::{FailoverRecord, FailoverRole, PeerKeyMismatch, VipFailoverStatus};
 
 use super::record::{Takeover, VipStatus};
 use super::wire::Role;
@@ -17,6 +17,14 @@ pub fn vip_status(status: &VipStatus) -> VipFailoverStatus {
         message: status.message.clone(),
         peers_alive: status.peers_alive.clone(),
         duplicate_owners: status.duplicate_owners.clone(),
+        key_mismatch: status
+            .key_mismatch
+            .iter()
+            .map(|(node, key_id)| PeerKeyMismatch {
+                node: node.clone(),
+                key_id: key_id.clone(),
+            })
+            .collect(),
         last_failover: status.last_failover.as_ref().map(record),
     }
 }

@@ -8,6 +8,7 @@ pub mod desired;
 pub mod election;
 pub mod groups;
 pub mod metrics;
+pub mod peers;
 pub mod record;
 pub mod restart;
 pub mod runner;
@@ -36,8 +37,8 @@ pub struct Settings {
     /// The address heartbeats are received on and sent from (the agent's
     /// `--failover-address`; default the node's address, else `0.0.0.0`).
     pub bind: IpAddr,
-    /// The shared key (None: never take a shared VIP).
-    pub key: Option<wire::HeartbeatKey>,
+    /// The shared key, and during a rotation the previous one (None: never take a shared VIP).
+    pub key: Option<wire::HeartbeatKeys>,
     /// Where the state for restarts is kept.
     pub restart_store: RestartStore,
     /// How long a peer that said it is restarting keeps its role without heartbeats.

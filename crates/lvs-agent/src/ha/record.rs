@@ -264,6 +264,7 @@ impl VipRecord {
                 .or_else(|| self.election.message().map(str::to_owned)),
             peers_alive,
             duplicate_owners: self.election.duplicates().to_vec(),
+            key_mismatch: Vec::new(),
             last_failover: self.last_takeover.clone(),
         }
     }
@@ -286,6 +287,9 @@ pub struct VipStatus {
     pub peers_alive: Vec<String>,
     /// MAC addresses of other hosts that answered for the VIP at the last probe.
     pub duplicate_owners: Vec<String>,
+    /// Peer directors of the VIP heard within the dead interval signing their heartbeats with
+    /// a key this node does not have, with the key id they use.
+    pub key_mismatch: Vec<(String, String)>,
     /// This node's last takeover of the VIP.
     pub last_failover: Option<Takeover>,
 }

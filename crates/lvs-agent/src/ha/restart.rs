@@ -6,9 +6,16 @@
 //! moves. The file is a hint, never a source of truth: a VIP counts as held only when it is
 //! also found in the kernel on our device, and a missing or unreadable file only means the
 //! agent starts as it would on a fresh node.
+//!
+//! It also keeps what makes heartbeats replay-proof across restarts: this agent's incarnation
+//! (each start takes one larger than every earlier one: the saved one plus one, or the wall
+//! clock in microseconds if that is larger — after a reboot `/run` is empty and the clock has
+//! moved on) and the newest (incarnation, sequence) heard from each peer.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,8 +26,33 @@ use super::groups::Group;
 pub struct RestartState {
     /// The node that wrote it (a file of another node is ignored).
     pub node: String,
+    /// The incarnation of the agent that wrote it (0: none saved).
+    #[serde(default)]
+    pub incarnation: u64,
+    /// The newest heartbeat heard from each peer node.
+    #[serde(default)]
+    pub peers: BTreeMap<String, PeerMark>,
     /// Every failover VIP of the node.
     pub vips: Vec<SavedVip>,
+}
+
+/// The newest heartbeat heard from a peer: anything not newer is a replay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerMark {
+    /// Its incarnation.
+    pub incarnation: u64,
+    /// Its sequence within the incarnation.
+    pub sequence: u64,
+}
+
+/// The incarnation of an agent starting at `now` after one that saved `saved`: larger than
+/// every earlier one (the saved one plus one, or the wall clock in microseconds since the Unix
+/// epoch when that is larger — a state lost with `/run` at a reboot, while the clock moved on).
+pub fn next_incarnation(saved: Option<u64>, now: SystemTime) -> u64 {
+    let clock = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| u64::try_from(since.as_micros()).unwrap_or(u64::MAX));
+    saved.map_or(0, |saved| saved.saturating_add(1)).max(clock)
 }
 
 /// One failover VIP as it was when the file was written.
@@ -113,6 +145,14 @@ mod tests {
     fn state() -> RestartState {
         RestartState {
             node: "d1".into(),
+            incarnation: 1_700_000_000_000_000,
+            peers: BTreeMap::from([(
+                "d2".to_owned(),
+                PeerMark {
+                    incarnation: 5,
+                    sequence: 9,
+                },
+            )]),
             vips: vec![SavedVip {
                 address: "10.0.0.100".parse().unwrap(),
                 group: Group {
@@ -148,5 +188,32 @@ mod tests {
         std::fs::write(folder.join("failover.json"), b"{\"node\": \"d1\", \"vi").unwrap();
         assert_eq!(store.load("d1"), None, "a truncated file is ignored");
         std::fs::remove_dir_all(folder).unwrap();
+    }
+
+    #[test]
+    fn a_file_of_the_previous_version_still_loads() {
+        let folder = std::env::temp_dir().join(format!("lvs-restart-old-{}", std::process::id()));
+        let store = RestartStore::file(folder.join("failover.json"));
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("failover.json"), br#"{"node": "d1", "vips": []}"#).unwrap();
+        let loaded = store.load("d1").unwrap();
+        assert_eq!((loaded.incarnation, loaded.peers.len()), (0, 0));
+        std::fs::remove_dir_all(folder).unwrap();
+    }
+
+    #[test]
+    fn incarnations_grow_across_restarts_even_when_the_clock_goes_back() {
+        let clock = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let first = next_incarnation(None, clock);
+        assert_eq!(first, 1_700_000_000_000_000, "the clock in microseconds");
+        // Restarted within the same microsecond, or with the clock set back: one more.
+        assert_eq!(next_incarnation(Some(first), clock), first + 1);
+        assert_eq!(
+            next_incarnation(Some(first), clock - Duration::from_secs(3_600)),
+            first + 1
+        );
+        // Restarted later: the clock.
+        let later = clock + Duration::from_secs(1);
+        assert_eq!(next_incarnation(Some(first), later), first + 1_000_000);
     }
 }

@@ -16,9 +16,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::record::{Now, Uplink, VipStatus};
-use super::restart::{RestartState, RestartStore};
+use super::restart::{self, RestartState, RestartStore};
 use super::state::{FailoverState, PassReport, Roles};
-use super::wire::{self, HeartbeatKey, Role};
+use super::wire::{self, HeartbeatKeys, Role, WireError};
 use crate::metrics::Metrics;
 
 /// Asks who else answers for a VIP on an uplink: MAC addresses.
@@ -45,8 +45,9 @@ pub struct Options {
     pub port: u16,
     /// The address to receive heartbeats on (`0.0.0.0`: all).
     pub bind: IpAddr,
-    /// The shared key; None refuses to take part (and says so in status).
-    pub key: Option<HeartbeatKey>,
+    /// The shared key (and, during a rotation, the previous one); None refuses to take part
+    /// (and says so in status).
+    pub key: Option<HeartbeatKeys>,
     /// Probes for other owners of a VIP.
     pub prober: Prober,
     /// Checks a VIP's uplink.
@@ -66,7 +67,7 @@ impl Options {
         node: &str,
         port: u16,
         bind: IpAddr,
-        key: Option<HeartbeatKey>,
+        key: Option<HeartbeatKeys>,
         prober: Prober,
         uplink: UplinkCheck,
     ) -> Self {
@@ -105,9 +106,11 @@ impl Failover {
     /// state. Without a key, or when the port cannot be bound, no VIP with more than one
     /// director is ever taken (status says why).
     pub async fn start(options: Options, metrics: Arc<Metrics>) -> Self {
-        let mut incarnation = [0u8; 8];
-        let random = ring::rand::SystemRandom::new();
-        let _ = ring::rand::SecureRandom::fill(&random, &mut incarnation);
+        let saved = options.restart_store.load(&options.node);
+        let incarnation = restart::next_incarnation(
+            saved.as_ref().map(|saved| saved.incarnation),
+            std::time::SystemTime::now(),
+        );
         let socket = match &options.key {
             None => Err(
                 "no failover key: start the agent with --failover-key-file (the chart mounts one); this node never takes a VIP shared with other directors"
@@ -126,13 +129,12 @@ impl Failover {
         };
         let mut state = FailoverState::new(
             &options.node,
-            u64::from_be_bytes(incarnation),
+            incarnation,
             socket.as_ref().err().cloned(),
             options.restart_hold,
             Arc::clone(&metrics),
         );
-        let saved = options.restart_store.load(&options.node);
-        state.resume(saved.clone(), &options.in_kernel, Now::current());
+        state.resume(saved, &options.in_kernel, Now::current());
         // A resumed VIP's uplink is checked before the first decision: a held VIP is never
         // given up because its uplink merely has not been checked yet.
         if !state.is_empty() {
@@ -140,6 +142,10 @@ impl Failover {
             state.uplinks(checks, Now::current());
             state.release_unreachable(Now::current());
         }
+        // The incarnation is saved before the first heartbeat goes out: the next start takes a
+        // larger one even if the clock went back.
+        let saved = state.restart_state();
+        options.restart_store.save(&saved);
         let (roles, roles_receiver) = watch::channel(state.roles());
         let (plan, plan_receiver) = watch::channel(ProbePlan::of(&state));
         let (commands, command_receiver) = mpsc::unbounded_channel();
@@ -151,7 +157,7 @@ impl Failover {
             roles,
             plan,
             store: options.restart_store,
-            saved: saved.unwrap_or_default(),
+            saved,
             metrics,
         };
         let checker = Checker {
@@ -242,7 +248,7 @@ impl ProbePlan {
 struct Actor {
     state: FailoverState,
     socket: Option<Arc<UdpSocket>>,
-    key: Option<HeartbeatKey>,
+    key: Option<HeartbeatKeys>,
     port: u16,
     roles: watch::Sender<Roles>,
     plan: watch::Sender<ProbePlan>,
@@ -333,18 +339,29 @@ impl Actor {
     }
 
     fn datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Now) {
-        let Some(key) = self.key.as_ref() else { return };
-        match wire::decode(bytes, key) {
-            Ok(heartbeat) => {
-                if let Err(rejection) = self.state.accept(heartbeat, now.instant) {
-                    self.metrics.failover.heartbeat_rejected(rejection.label());
+        let Some(keys) = self.key.as_ref() else { return };
+        let reason = match wire::decode(bytes, keys) {
+            Ok((heartbeat, key)) => match self.state.accept(heartbeat, from.ip(), key, now.instant) {
+                Ok(()) => return,
+                Err(rejection) => {
+                    tracing::debug!(%from, "ignored a heartbeat: {rejection:?}");
+                    rejection.label()
+                }
+            },
+            Err(WireError::OtherKey { node, key_id }) => {
+                tracing::debug!(%from, %node, %key_id, "ignored a heartbeat signed with another key");
+                if self.state.other_key(&node, from.ip(), key_id, now.instant) {
+                    "key_mismatch"
+                } else {
+                    "other_key"
                 }
             }
             Err(error) => {
                 tracing::debug!(%from, "ignored a datagram: {error}");
-                self.metrics.failover.heartbeat_rejected(error.label());
+                error.label()
             }
-        }
+        };
+        self.metrics.failover.heartbeat_rejected(reason);
     }
 
     /// Publishes roles and the checker's plan where they changed, and saves the restart state
@@ -370,7 +387,7 @@ impl Actor {
             }
             changed
         });
-        if reported || changed {
+        if reported || changed || self.state.take_marks_changed() {
             let saved = self.state.restart_state();
             if saved != self.saved {
                 self.store.save(&saved);
@@ -381,14 +398,10 @@ impl Actor {
     }
 
     async fn send_heartbeat(&mut self) {
-        let (Some(socket), Some(key)) = (self.socket.as_ref(), self.key.as_ref()) else {
+        let (Some(socket), Some(keys)) = (self.socket.as_ref(), self.key.as_ref()) else {
             return;
         };
-        let Some((heartbeat, targets)) = self.state.heartbeat(Instant::now(), self.port) else {
-            return;
-        };
-        let datagram = wire::encode(&heartbeat, key);
-        for target in targets {
+        for (target, datagram) in self.state.heartbeats(Instant::now(), self.port, keys) {
             if let Err(error) = socket.send_to(&datagram, target).await {
                 tracing::debug!(%target, "sending a heartbeat: {error}");
             }

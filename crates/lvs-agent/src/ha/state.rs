@@ -2,6 +2,22 @@
 //! node-wide (who we are, heartbeat sequence numbers, the sync backup). Every input — a pass
 //! report, a peer's heartbeat, a probe, an uplink check, the clock — is a method taking the
 //! time as an argument; the runner owns the one instance and does the sending and receiving.
+//!
+//! Heartbeats are accepted only from a known peer, from the address its group gives it, and
+//! only when newer than everything heard from it: a larger incarnation (incarnations grow
+//! across restarts, see `restart`), or within the same incarnation a larger sequence. So a
+//! captured datagram replayed later, from any address, is refused, and two captured across a
+//! restart of the sender cannot be alternated. Each peer gets only the VIPs it shares with us,
+//! and taking a datagram in costs map lookups per VIP in it.
+//!
+//! The remaining window: the newest (incarnation, sequence) of every peer is kept in the restart
+//! state, written with it (after each pass and role change, and when a peer's incarnation
+//! changes) — not on every heartbeat. An agent that restarts therefore accepts, once each and
+//! in order, the datagrams a peer sent between that last save and the restart (at most one
+//! resync interval's worth); after a reboot (`/run` is empty) it knows no marks and accepts
+//! any captured datagram of a peer's latest incarnation, once each, in order. Datagrams
+//! reordered on the network are refused like replays (heartbeats are sent every interval;
+//! one lost is harmless).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -12,9 +28,11 @@ use tokio::time::Instant;
 
 use super::election::{Decision, Local, PeerReport};
 use super::groups::Group;
+use super::peers::Peers;
+pub use super::peers::Rejection;
 use super::record::{Now, PendingTakeover, Takeover, Uplink, VipRecord, VipStatus};
 use super::restart::{RestartState, SavedVip};
-use super::wire::{Heartbeat, Role};
+use super::wire::{self, Heartbeat, HeartbeatKeys, KeySlot, Role, VipReport};
 use crate::metrics::Metrics;
 
 /// What one reconcile pass tells the failover service — the one message per pass.
@@ -69,33 +87,28 @@ impl Roles {
     }
 }
 
-/// Why a heartbeat was not taken in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejection {
-    /// Not a director of any VIP we share, or ourselves.
-    Stranger,
-    /// Not newer than the last one of its incarnation.
-    Replay,
-}
-
-impl Rejection {
-    /// The metrics label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Stranger => "stranger",
-            Self::Replay => "replay",
-        }
-    }
+/// One heartbeat round to one peer: the VIPs we share, and under which key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerRound {
+    /// The peer node.
+    pub node: String,
+    /// Where to send.
+    pub target: SocketAddr,
+    /// The key the peer last signed with.
+    pub key: KeySlot,
+    /// What we say about each VIP we share.
+    pub vips: Vec<VipReport>,
 }
 
 /// The failover state of this agent.
 pub struct FailoverState {
     node: String,
     incarnation: u64,
+    /// The sequence of the last datagram sent.
     sequence: u64,
     vips: BTreeMap<IpAddr, VipRecord>,
-    /// The last (incarnation, sequence) heard from each peer node.
-    sequences: BTreeMap<String, (u64, u64)>,
+    /// Every peer of our groups and what has been heard from it.
+    peers: Peers,
     backup_running: bool,
     adopt: BTreeSet<IpAddr>,
     /// Why this node takes part in no election (no key, no socket), if it does not.
@@ -121,7 +134,7 @@ impl FailoverState {
             incarnation,
             sequence: 0,
             vips: BTreeMap::new(),
-            sequences: BTreeMap::new(),
+            peers: Peers::default(),
             backup_running: false,
             adopt: BTreeSet::new(),
             refusal,
@@ -136,7 +149,9 @@ impl FailoverState {
     /// held is held again at once; every VIP in the kernel is kept until the first pass.
     pub fn resume(&mut self, saved: Option<RestartState>, in_kernel: &BTreeSet<IpAddr>, now: Now) {
         self.adopt = in_kernel.clone();
-        for vip in saved.map(|state| state.vips).unwrap_or_default() {
+        let saved = saved.unwrap_or_default();
+        self.peers.restore(saved.peers);
+        for vip in saved.vips {
             let held = vip.active && in_kernel.contains(&vip.address);
             let mut record = VipRecord::new(vip.group, vip.address, &self.node, held, now.instant);
             record.local = Some(Local {
@@ -150,12 +165,20 @@ impl FailoverState {
             }
             self.vips.insert(vip.address, record);
         }
+        self.peers.index(&self.vips, &self.node);
+    }
+
+    /// Whether a peer started a new incarnation since the last call (its mark is worth saving).
+    pub fn take_marks_changed(&mut self) -> bool {
+        self.peers.take_marks_changed()
     }
 
     /// The state worth keeping for a restart.
     pub fn restart_state(&self) -> RestartState {
         RestartState {
             node: self.node.clone(),
+            incarnation: self.incarnation,
+            peers: self.peers.marks(),
             vips: self
                 .vips
                 .iter()
@@ -212,6 +235,7 @@ impl FailoverState {
             record.local = report.local.get(address).cloned().or(record.local.take());
         }
         self.backup_running = report.backup_running;
+        self.peers.index(&self.vips, &self.node);
         self.evaluate(now)
     }
 
@@ -276,31 +300,55 @@ impl FailoverState {
         changed
     }
 
-    /// The heartbeat to send now and where to; None when there is nothing to say.
-    pub fn heartbeat(&mut self, now: Instant, port: u16) -> Option<(Heartbeat, Vec<SocketAddr>)> {
-        if self.vips.is_empty() || self.refusal.is_some() {
-            return None;
+    /// What to tell each peer now: the VIPs it shares with us (none without a VIP or when this
+    /// node takes part in no election).
+    pub fn rounds(&self, now: Instant, port: u16) -> Vec<PeerRound> {
+        if self.refusal.is_some() {
+            return Vec::new();
         }
-        self.sequence += 1;
-        let vips = self
-            .vips
+        self.peers
             .iter()
-            .map(|(address, record)| record.report(*address, now, self.restarting))
-            .collect();
-        let targets: BTreeSet<SocketAddr> = self
-            .vips
-            .values()
-            .flat_map(|record| record.group.peers.iter())
-            .filter(|(node, _)| **node != self.node)
-            .filter_map(|(_, address)| address.map(|address| SocketAddr::new(address, port)))
-            .collect();
-        let heartbeat = Heartbeat {
-            node: self.node.clone(),
-            incarnation: self.incarnation,
-            sequence: self.sequence,
-            vips,
-        };
-        Some((heartbeat, targets.into_iter().collect()))
+            .filter_map(|(node, peer)| {
+                let address = peer.address?;
+                let vips = peer
+                    .vips
+                    .iter()
+                    .filter_map(|vip| {
+                        let record = self.vips.get(vip)?;
+                        Some(record.report(*vip, now, self.restarting))
+                    })
+                    .collect();
+                Some(PeerRound {
+                    node: node.clone(),
+                    target: SocketAddr::new(address, port),
+                    key: self.peers.key(node),
+                    vips,
+                })
+            })
+            .collect()
+    }
+
+    /// The datagrams to send now and where to: each peer's round, signed and split so that
+    /// none is larger than `wire::MAX_DATAGRAM`.
+    pub fn heartbeats(
+        &mut self,
+        now: Instant,
+        port: u16,
+        keys: &HeartbeatKeys,
+    ) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut datagrams = Vec::new();
+        for round in self.rounds(now, port) {
+            let encoded = wire::encode_round(
+                &self.node,
+                self.incarnation,
+                self.sequence + 1,
+                &round.vips,
+                keys.get(round.key),
+            );
+            self.sequence += encoded.len() as u64;
+            datagrams.extend(encoded.into_iter().map(|datagram| (round.target, datagram)));
+        }
+        datagrams
     }
 
     /// The shortest heartbeat interval of any VIP (200 ms with none).
@@ -312,44 +360,57 @@ impl FailoverState {
             .unwrap_or(Duration::from_millis(200))
     }
 
-    /// Takes in a peer's heartbeat.
-    pub fn accept(&mut self, heartbeat: Heartbeat, now: Instant) -> Result<(), Rejection> {
-        let known = self
-            .vips
-            .values()
-            .any(|record| record.group.peers.contains_key(&heartbeat.node));
-        if !known || heartbeat.node == self.node {
+    /// Takes in a peer's heartbeat datagram, received from `from` and signed under `key`: only
+    /// from a known peer at its address, only newer than everything heard from it; costs a map
+    /// lookup per VIP in it (and, once per complete round, one per VIP shared with the peer).
+    pub fn accept(
+        &mut self,
+        heartbeat: Heartbeat,
+        from: IpAddr,
+        key: KeySlot,
+        now: Instant,
+    ) -> Result<(), Rejection> {
+        let admitted = self.peers.admit(&heartbeat, from, key, now, &self.node)?;
+        let Some(shared) = self.peers.shared(&heartbeat.node) else {
             return Err(Rejection::Stranger);
-        }
-        let fresh = match self.sequences.get(&heartbeat.node) {
-            Some((incarnation, sequence)) => {
-                *incarnation != heartbeat.incarnation || heartbeat.sequence > *sequence
-            }
-            None => true,
         };
-        if !fresh {
-            return Err(Rejection::Replay);
+        for report in heartbeat.vips {
+            if !shared.contains(&report.address) {
+                continue;
+            }
+            let Some(record) = self.vips.get_mut(&report.address) else {
+                continue;
+            };
+            let address = report.address;
+            let restarting = report.restarting;
+            let mut heard = PeerReport::heard(now, report);
+            if restarting {
+                tracing::info!(vip = %address, peer = %heartbeat.node, "the holder's agent is restarting: it keeps the VIP while it answers for it");
+                heard.hold_until = Some(now + self.restart_hold);
+            }
+            record.peers.insert(heartbeat.node.clone(), heard);
         }
-        self.sequences.insert(
-            heartbeat.node.clone(),
-            (heartbeat.incarnation, heartbeat.sequence),
-        );
-        for (address, record) in &mut self.vips {
-            match heartbeat.vips.iter().find(|vip| vip.address == *address) {
-                Some(report) => {
-                    let mut peer = PeerReport::heard(now, report.clone());
-                    if report.restarting {
-                        tracing::info!(vip = %address, peer = %heartbeat.node, "the holder's agent is restarting: it keeps the VIP while it answers for it");
-                        peer.hold_until = Some(now + self.restart_hold);
-                    }
-                    record.peers.insert(heartbeat.node.clone(), peer);
-                }
-                None => {
+        // A complete round: a shared VIP the peer said nothing about it no longer reports.
+        if let Some(started) = admitted.round_complete_since {
+            for address in shared {
+                if let Some(record) = self.vips.get_mut(address)
+                    && record
+                        .peers
+                        .get(&heartbeat.node)
+                        .is_some_and(|report| report.heard_at < started)
+                {
                     record.peers.remove(&heartbeat.node);
                 }
             }
         }
         Ok(())
+    }
+
+    /// A datagram naming `node` came from `from` signed with a key this node does not have
+    /// (`key_id`): when that is a known peer at its address, it is reported as a key mismatch
+    /// (status says so for the VIPs shared with it) and true is returned.
+    pub fn other_key(&mut self, node: &str, from: IpAddr, key_id: String, now: Instant) -> bool {
+        self.peers.other_key(node, from, key_id, now)
     }
 
     /// The VIPs to probe for other hosts answering, with their uplinks: those held or held
@@ -471,7 +532,30 @@ impl FailoverState {
     pub fn status(&self, now: Instant) -> Vec<VipStatus> {
         self.vips
             .iter()
-            .map(|(address, record)| record.status(*address, now, self.refusal.as_deref()))
+            .map(|(address, record)| {
+                let mut status = record.status(*address, now, self.refusal.as_deref());
+                status.key_mismatch = record
+                    .group
+                    .peers
+                    .keys()
+                    .filter_map(|node| {
+                        let key_id = self.peers.other_key_of(node, now, record.dead_after())?;
+                        Some((node.clone(), key_id.to_owned()))
+                    })
+                    .collect();
+                if self.refusal.is_none()
+                    && let Some((node, key_id)) = status.key_mismatch.first()
+                {
+                    let mismatch = format!(
+                        "director {node} signs its heartbeats with a key this node does not have (key id {key_id}): the two cannot hear each other; give both the same failover key"
+                    );
+                    status.message = Some(match status.message.take() {
+                        Some(message) => format!("{message}; {mismatch}"),
+                        None => mismatch,
+                    });
+                }
+                status
+            })
             .collect()
     }
 
@@ -539,3 +623,7 @@ fn apply_decision(
 #[cfg(test)]
 #[path = "state/tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "state/heartbeat_tests.rs"]
+mod heartbeat_tests;

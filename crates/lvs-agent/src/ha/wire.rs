@@ -1,27 +1,48 @@
 //! The heartbeat directors send each other over UDP: who I am (node name, incarnation,
-//! sequence) and, per VIP we share, my role, eligibility, healthy real servers and how long I
-//! have been a synced backup — authenticated with HMAC-SHA256 under a shared key.
+//! sequence) and, per VIP this peer and I share, my role, eligibility, healthy real servers and
+//! how long I have been a synced backup — authenticated with HMAC-SHA256 under a shared key.
 //!
 //! Our own protocol rather than VRRPv3: VRRPv3 (RFC 5798) has no authentication, elects per
 //! virtual router by priority only (no notion of real-server health or sync state), and speaking
 //! it would mean raw IP protocol 112 sockets; keepalived can therefore not be a peer during a
 //! migration (run one or the other per VIP).
 //!
-//! Layout (big-endian): `LVSH`, version 1, name length + name, incarnation u64, sequence u64,
-//! VIP count u16, then per VIP: family (4 or 6) + address, role u8, flags u8 (1 eligible,
-//! 2 wants the VIP, 4 restarting), healthy real servers u16, synced-backup milliseconds u32; then the 32-byte
-//! HMAC of everything before it.
+//! Layout (big-endian), version 2: `LVSH`, version, key id (8 bytes: the first 8 bytes of the
+//! key's SHA-256, never the key), name length u8 + name, incarnation u64, sequence u64, part
+//! u16, parts u16, then VIP entries up to the tag: flags u8 (1 IPv6, 2 active, 4 eligible,
+//! 8 wants the VIP, 16 restarting, 32 a synced time follows) + address (4 or 16 bytes) +
+//! healthy real servers (LEB128 varint) + synced-backup milliseconds (varint, only with flag
+//! 32); then the 32-byte HMAC of everything before it. An IPv4 VIP takes 6 bytes, so about 200
+//! fit in one datagram.
+//!
+//! One heartbeat round is split into parts so that no datagram is larger than
+//! [`MAX_DATAGRAM`] bytes (no IP fragmentation, never EMSGSIZE): every part is authenticated and
+//! self-contained (its own sequence number, one more than the previous part's) and the
+//! receiver takes in each on its own; `part`/`parts` only tell it when a round is complete.
+//! The key id in clear lets a receiver tell a peer signing with another key (a
+//! misconfiguration it reports) from noise; a key with little entropy could be guessed from it
+//! offline, as from any HMAC tag — use 32 random bytes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ring::hmac;
+use ring::{digest, hmac};
 
 const MAGIC: &[u8; 4] = b"LVSH";
-const VERSION: u8 = 1;
+/// The wire version; version 1 (every VIP in one datagram, no key id) is not understood.
+pub const VERSION: u8 = 2;
+/// The largest datagram sent, in bytes of UDP payload (under 1,400): with an IPv6 and a UDP
+/// header it fits a 1,500-byte MTU with room to spare for tunnels.
+pub const MAX_DATAGRAM: usize = 1_380;
 const TAG_LENGTH: usize = 32;
-const FLAG_ELIGIBLE: u8 = 1;
-const FLAG_WANTS_VIP: u8 = 2;
-const FLAG_RESTARTING: u8 = 4;
+/// Length of the key id in clear.
+pub const KEY_ID_LENGTH: usize = 8;
+const FLAG_IPV6: u8 = 1;
+const FLAG_ACTIVE: u8 = 2;
+const FLAG_ELIGIBLE: u8 = 4;
+const FLAG_WANTS_VIP: u8 = 8;
+const FLAG_RESTARTING: u8 = 16;
+const FLAG_SYNCED: u8 = 32;
+const KNOWN_FLAGS: u8 = 63;
 
 /// A director's claim on a VIP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,16 +73,20 @@ pub struct VipReport {
     pub restarting: bool,
 }
 
-/// One heartbeat.
+/// One heartbeat datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Heartbeat {
     /// The sender's node name.
     pub node: String,
-    /// Random per agent start: a restarted agent's sequence starts over.
+    /// Per agent start, larger than every earlier one of the same node (see `restart`).
     pub incarnation: u64,
-    /// Increases with every heartbeat of one incarnation.
+    /// Increases with every datagram of one incarnation (each part has its own).
     pub sequence: u64,
-    /// Its VIPs.
+    /// Which part of its round this is, from 0.
+    pub part: u16,
+    /// How many parts the round has (at least 1).
+    pub parts: u16,
+    /// Its VIPs (those the sender shares with the receiver, or this part of them).
     pub vips: Vec<VipReport>,
 }
 
@@ -69,13 +94,22 @@ pub struct Heartbeat {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     /// Not a heartbeat of this protocol or version.
-    #[error("not an lvs-operator heartbeat (version 1)")]
+    #[error("not an lvs-operator heartbeat (version 2)")]
     Foreign,
     /// Cut short or inconsistent.
     #[error("malformed heartbeat: {0}")]
     Malformed(&'static str),
-    /// The HMAC does not match: another key, or tampered with.
-    #[error("heartbeat authentication failed (a different key, or tampered with)")]
+    /// Signed with a key this node does not have (its id in clear says which); the node name
+    /// it claims is unauthenticated.
+    #[error("heartbeat from {node:?} signed with another key (key id {key_id})")]
+    OtherKey {
+        /// The node name in the datagram (not authenticated).
+        node: String,
+        /// The key id in the datagram, hexadecimal.
+        key_id: String,
+    },
+    /// The key id is one of ours but the HMAC does not match: tampered with.
+    #[error("heartbeat authentication failed (tampered with, or a key id collision)")]
     Authentication,
 }
 
@@ -85,56 +119,221 @@ impl WireError {
         match self {
             Self::Foreign => "foreign",
             Self::Malformed(_) => "malformed",
+            Self::OtherKey { .. } => "other_key",
             Self::Authentication => "authentication",
         }
     }
 }
 
-/// The shared key heartbeats are signed with.
-pub struct HeartbeatKey(hmac::Key);
+/// A key heartbeats are signed with, and its id.
+pub struct HeartbeatKey {
+    key: hmac::Key,
+    id: [u8; KEY_ID_LENGTH],
+}
 
 impl HeartbeatKey {
     /// A key from the secret's bytes.
     pub fn new(secret: &[u8]) -> Self {
-        Self(hmac::Key::new(hmac::HMAC_SHA256, secret))
+        let mut id = [0; KEY_ID_LENGTH];
+        id.copy_from_slice(&digest::digest(&digest::SHA256, secret).as_ref()[..KEY_ID_LENGTH]);
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            id,
+        }
+    }
+
+    /// The id sent in clear: the first 8 bytes of the secret's SHA-256, in hexadecimal.
+    pub fn id(&self) -> String {
+        hex(&self.id)
     }
 }
 
 impl std::fmt::Debug for HeartbeatKey {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("HeartbeatKey(..)")
+        write!(formatter, "HeartbeatKey({})", self.id())
     }
 }
 
-/// The signed datagram for `heartbeat`.
+/// Which of the keys a datagram was signed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeySlot {
+    /// The current key.
+    #[default]
+    Current,
+    /// The previous key (a rotation in progress).
+    Previous,
+}
+
+/// The keys of a node: heartbeats are signed with the current one (or, to a peer last heard
+/// under the previous one, with that: a peer not rotated yet keeps hearing us), and accepted
+/// under either.
+#[derive(Debug)]
+pub struct HeartbeatKeys {
+    /// The key heartbeats are signed with.
+    pub current: HeartbeatKey,
+    /// A key still accepted during a rotation.
+    pub previous: Option<HeartbeatKey>,
+}
+
+impl HeartbeatKeys {
+    /// One key, no rotation.
+    pub fn single(current: HeartbeatKey) -> Self {
+        Self {
+            current,
+            previous: None,
+        }
+    }
+
+    /// The key in `slot` (the current one when there is no previous one).
+    pub fn get(&self, slot: KeySlot) -> &HeartbeatKey {
+        match slot {
+            KeySlot::Previous => self.previous.as_ref().unwrap_or(&self.current),
+            KeySlot::Current => &self.current,
+        }
+    }
+
+    fn find(&self, id: &[u8]) -> Option<(KeySlot, &HeartbeatKey)> {
+        if self.current.id == id {
+            return Some((KeySlot::Current, &self.current));
+        }
+        self.previous
+            .as_ref()
+            .filter(|key| key.id == id)
+            .map(|key| (KeySlot::Previous, key))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Bytes of the header for a node name of `name_length` bytes.
+fn header_length(name_length: usize) -> usize {
+    MAGIC.len() + 1 + KEY_ID_LENGTH + 1 + name_length + 8 + 8 + 2 + 2
+}
+
+/// Bytes of one VIP entry.
+fn entry_length(vip: &VipReport) -> usize {
+    let address = match vip.address {
+        IpAddr::V4(_) => 4,
+        IpAddr::V6(_) => 16,
+    };
+    let synced = if vip.synced_millis == 0 {
+        0
+    } else {
+        varint_length(u64::from(vip.synced_millis))
+    };
+    1 + address + varint_length(u64::from(vip.healthy)) + synced
+}
+
+fn varint_length(mut value: u64) -> usize {
+    let mut length = 1;
+    while value >= 0x80 {
+        value >>= 7;
+        length += 1;
+    }
+    length
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// The node name as sent: at most 255 bytes.
+fn wire_name(node: &str) -> &[u8] {
+    let name = node.as_bytes();
+    &name[..name.len().min(255)]
+}
+
+/// The datagrams of one heartbeat round from `node` to one peer: `vips` split into parts of
+/// at most [`MAX_DATAGRAM`] bytes, with sequences `first_sequence`, `first_sequence + 1`, …
+/// (the caller's next sequence is `first_sequence` plus the number of datagrams).
+pub fn encode_round(
+    node: &str,
+    incarnation: u64,
+    first_sequence: u64,
+    vips: &[VipReport],
+    key: &HeartbeatKey,
+) -> Vec<Vec<u8>> {
+    let budget = MAX_DATAGRAM - header_length(wire_name(node).len()) - TAG_LENGTH;
+    let mut chunks: Vec<&[VipReport]> = Vec::new();
+    let mut start = 0;
+    let mut used = 0;
+    for (index, vip) in vips.iter().enumerate() {
+        let length = entry_length(vip);
+        if used + length > budget {
+            chunks.push(&vips[start..index]);
+            start = index;
+            used = 0;
+        }
+        used += length;
+    }
+    chunks.push(&vips[start..]);
+    chunks.truncate(usize::from(u16::MAX));
+    let parts = u16::try_from(chunks.len()).unwrap_or(u16::MAX);
+    chunks
+        .into_iter()
+        .zip(0u16..)
+        .map(|(chunk, part)| {
+            encode_part(
+                node,
+                incarnation,
+                first_sequence + u64::from(part),
+                part,
+                parts,
+                chunk,
+                key,
+            )
+        })
+        .collect()
+}
+
+/// The signed datagram for `heartbeat` (one part, as it is; [`encode_round`] splits).
 pub fn encode(heartbeat: &Heartbeat, key: &HeartbeatKey) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + heartbeat.vips.len() * 26);
+    encode_part(
+        &heartbeat.node,
+        heartbeat.incarnation,
+        heartbeat.sequence,
+        heartbeat.part,
+        heartbeat.parts,
+        &heartbeat.vips,
+        key,
+    )
+}
+
+fn encode_part(
+    node: &str,
+    incarnation: u64,
+    sequence: u64,
+    part: u16,
+    parts: u16,
+    vips: &[VipReport],
+    key: &HeartbeatKey,
+) -> Vec<u8> {
+    let name = wire_name(node);
+    let entries: usize = vips.iter().map(entry_length).sum();
+    let mut out = Vec::with_capacity(header_length(name.len()) + entries + TAG_LENGTH);
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
-    let name = heartbeat.node.as_bytes();
-    let name = &name[..name.len().min(255)];
+    out.extend_from_slice(&key.id);
     out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
     out.extend_from_slice(name);
-    out.extend_from_slice(&heartbeat.incarnation.to_be_bytes());
-    out.extend_from_slice(&heartbeat.sequence.to_be_bytes());
-    let count = heartbeat.vips.len().min(usize::from(u16::MAX));
-    out.extend_from_slice(&u16::try_from(count).unwrap_or(u16::MAX).to_be_bytes());
-    for vip in heartbeat.vips.iter().take(count) {
-        match vip.address {
-            IpAddr::V4(address) => {
-                out.push(4);
-                out.extend_from_slice(&address.octets());
-            }
-            IpAddr::V6(address) => {
-                out.push(6);
-                out.extend_from_slice(&address.octets());
-            }
-        }
-        out.push(match vip.role {
-            Role::Standby => 0,
-            Role::Active => 1,
-        });
+    out.extend_from_slice(&incarnation.to_be_bytes());
+    out.extend_from_slice(&sequence.to_be_bytes());
+    out.extend_from_slice(&part.to_be_bytes());
+    out.extend_from_slice(&parts.to_be_bytes());
+    for vip in vips {
         let mut flags = 0;
+        if vip.address.is_ipv6() {
+            flags |= FLAG_IPV6;
+        }
+        if vip.role == Role::Active {
+            flags |= FLAG_ACTIVE;
+        }
         if vip.eligible {
             flags |= FLAG_ELIGIBLE;
         }
@@ -144,64 +343,103 @@ pub fn encode(heartbeat: &Heartbeat, key: &HeartbeatKey) -> Vec<u8> {
         if vip.restarting {
             flags |= FLAG_RESTARTING;
         }
+        if vip.synced_millis != 0 {
+            flags |= FLAG_SYNCED;
+        }
         out.push(flags);
-        out.extend_from_slice(&vip.healthy.to_be_bytes());
-        out.extend_from_slice(&vip.synced_millis.to_be_bytes());
+        match vip.address {
+            IpAddr::V4(address) => out.extend_from_slice(&address.octets()),
+            IpAddr::V6(address) => out.extend_from_slice(&address.octets()),
+        }
+        put_varint(&mut out, u64::from(vip.healthy));
+        if vip.synced_millis != 0 {
+            put_varint(&mut out, u64::from(vip.synced_millis));
+        }
     }
-    let tag = hmac::sign(&key.0, &out);
+    let tag = hmac::sign(&key.key, &out);
     out.extend_from_slice(tag.as_ref());
     out
 }
 
-/// Verifies and parses a datagram.
-pub fn decode(datagram: &[u8], key: &HeartbeatKey) -> Result<Heartbeat, WireError> {
-    if datagram.len() < MAGIC.len() + 1 || &datagram[..4] != MAGIC || datagram[4] != VERSION {
+/// Verifies and parses a datagram under whichever of `keys` its key id names; says which.
+pub fn decode(datagram: &[u8], keys: &HeartbeatKeys) -> Result<(Heartbeat, KeySlot), WireError> {
+    let prefix = MAGIC.len() + 1;
+    if datagram.len() < prefix || &datagram[..4] != MAGIC || datagram[4] != VERSION {
         return Err(WireError::Foreign);
     }
     let Some(body_length) = datagram.len().checked_sub(TAG_LENGTH) else {
         return Err(WireError::Malformed("shorter than its authentication tag"));
     };
     let (body, tag) = datagram.split_at(body_length);
-    hmac::verify(&key.0, body, tag).map_err(|_| WireError::Authentication)?;
-    let mut reader = Reader { bytes: body, at: 5 };
+    let mut reader = Reader {
+        bytes: body,
+        at: prefix,
+    };
+    let key_id = reader.take(KEY_ID_LENGTH)?;
+    let Some((slot, key)) = keys.find(key_id) else {
+        // Unauthenticated: only to say who seems to use another key.
+        let node = reader
+            .u8()
+            .and_then(|length| reader.take(usize::from(length)))
+            .map(|name| String::from_utf8_lossy(name).into_owned())
+            .unwrap_or_default();
+        return Err(WireError::OtherKey {
+            node,
+            key_id: hex(key_id),
+        });
+    };
+    hmac::verify(&key.key, body, tag).map_err(|_| WireError::Authentication)?;
     let name_length = usize::from(reader.u8()?);
     let node = String::from_utf8(reader.take(name_length)?.to_vec())
         .map_err(|_| WireError::Malformed("node name is not UTF-8"))?;
     let incarnation = reader.u64()?;
     let sequence = reader.u64()?;
-    let count = reader.u16()?;
-    let mut vips = Vec::with_capacity(usize::from(count).min(1024));
-    for _ in 0..count {
-        let address = match reader.u8()? {
-            4 => IpAddr::V4(Ipv4Addr::from(reader.array::<4>()?)),
-            6 => IpAddr::V6(Ipv6Addr::from(reader.array::<16>()?)),
-            _ => return Err(WireError::Malformed("unknown address family")),
-        };
-        let role = match reader.u8()? {
-            0 => Role::Standby,
-            1 => Role::Active,
-            _ => return Err(WireError::Malformed("unknown role")),
-        };
+    let part = reader.u16()?;
+    let parts = reader.u16()?;
+    if part >= parts {
+        return Err(WireError::Malformed("part beyond the parts of its round"));
+    }
+    let mut vips = Vec::new();
+    while reader.at < body.len() {
         let flags = reader.u8()?;
+        if flags & !KNOWN_FLAGS != 0 {
+            return Err(WireError::Malformed("unknown VIP flags"));
+        }
+        let address = if flags & FLAG_IPV6 != 0 {
+            IpAddr::V6(Ipv6Addr::from(reader.array::<16>()?))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(reader.array::<4>()?))
+        };
+        let healthy = u16::try_from(reader.varint()?)
+            .map_err(|_| WireError::Malformed("healthy real servers out of range"))?;
+        let synced_millis = if flags & FLAG_SYNCED != 0 {
+            u32::try_from(reader.varint()?).map_err(|_| WireError::Malformed("synced time out of range"))?
+        } else {
+            0
+        };
         vips.push(VipReport {
             address,
-            role,
+            role: if flags & FLAG_ACTIVE != 0 {
+                Role::Active
+            } else {
+                Role::Standby
+            },
             eligible: flags & FLAG_ELIGIBLE != 0,
             wants_vip: flags & FLAG_WANTS_VIP != 0,
             restarting: flags & FLAG_RESTARTING != 0,
-            healthy: reader.u16()?,
-            synced_millis: reader.u32()?,
+            healthy,
+            synced_millis,
         });
     }
-    if reader.at != body.len() {
-        return Err(WireError::Malformed("trailing bytes"));
-    }
-    Ok(Heartbeat {
+    let heartbeat = Heartbeat {
         node,
         incarnation,
         sequence,
+        part,
+        parts,
         vips,
-    })
+    };
+    Ok((heartbeat, slot))
 }
 
 struct Reader<'a> {
@@ -235,91 +473,24 @@ impl<'a> Reader<'a> {
         Ok(u16::from_be_bytes(self.array()?))
     }
 
-    fn u32(&mut self) -> Result<u32, WireError> {
-        Ok(u32::from_be_bytes(self.array()?))
-    }
-
     fn u64(&mut self) -> Result<u64, WireError> {
         Ok(u64::from_be_bytes(self.array()?))
+    }
+
+    /// An unsigned LEB128 varint of at most 5 bytes (32 bits).
+    fn varint(&mut self) -> Result<u64, WireError> {
+        let mut value = 0u64;
+        for shift in (0..35).step_by(7) {
+            let byte = self.u8()?;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(WireError::Malformed("varint too long"))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn sample() -> Heartbeat {
-        Heartbeat {
-            node: "director-1".into(),
-            incarnation: 0x0102_0304_0506_0708,
-            sequence: 42,
-            vips: vec![
-                VipReport {
-                    address: "10.100.0.100".parse().unwrap(),
-                    role: Role::Active,
-                    eligible: true,
-                    wants_vip: false,
-                    healthy: 2,
-                    synced_millis: 0,
-                    restarting: false,
-                },
-                VipReport {
-                    address: "fd00:100::100".parse().unwrap(),
-                    role: Role::Standby,
-                    eligible: false,
-                    wants_vip: true,
-                    healthy: 0,
-                    synced_millis: 1500,
-                    restarting: true,
-                },
-            ],
-        }
-    }
-
-    #[test]
-    fn round_trip_with_the_same_key() {
-        let key = HeartbeatKey::new(b"secret");
-        let bytes = encode(&sample(), &key);
-        assert_eq!(&bytes[..5], b"LVSH\x01");
-        assert_eq!(bytes.len(), 5 + 1 + 10 + 16 + 2 + (1 + 4 + 8) + (1 + 16 + 8) + 32);
-        assert_eq!(decode(&bytes, &key).unwrap(), sample());
-    }
-
-    #[test]
-    fn another_key_or_a_flipped_bit_fails_authentication() {
-        let bytes = encode(&sample(), &HeartbeatKey::new(b"secret"));
-        assert_eq!(
-            decode(&bytes, &HeartbeatKey::new(b"other")),
-            Err(WireError::Authentication)
-        );
-        let key = HeartbeatKey::new(b"secret");
-        for index in 5..bytes.len() {
-            let mut tampered = bytes.clone();
-            tampered[index] ^= 0x01;
-            assert_eq!(
-                decode(&tampered, &key),
-                Err(WireError::Authentication),
-                "byte {index}"
-            );
-        }
-    }
-
-    #[test]
-    fn foreign_and_short_datagrams_are_refused() {
-        let key = HeartbeatKey::new(b"secret");
-        assert_eq!(decode(b"", &key), Err(WireError::Foreign));
-        assert_eq!(decode(b"VRRP-ish datagram", &key), Err(WireError::Foreign));
-        assert_eq!(decode(b"LVSH\x02rest", &key), Err(WireError::Foreign));
-        assert!(matches!(
-            decode(b"LVSH\x01short", &key),
-            Err(WireError::Malformed(_))
-        ));
-        // Correctly signed but cut inside a VIP entry.
-        let mut body = encode(&sample(), &key);
-        body.truncate(body.len() - TAG_LENGTH - 3);
-        let tag = hmac::sign(&key.0, &body);
-        body.extend_from_slice(tag.as_ref());
-        assert_eq!(decode(&body, &key), Err(WireError::Malformed("cut short")));
-    }
-}
+#[path = "wire/tests.rs"]
+mod tests;

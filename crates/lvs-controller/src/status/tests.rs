@@ -416,3 +416,36 @@ fn failover_directors_report_the_active_one_the_last_takeover_and_a_duplicate_vi
         "no failover, no DuplicateVIP condition"
     );
 }
+
+#[test]
+fn a_director_hearing_its_peer_under_another_key_makes_failover_key_mismatch_true() {
+    let active = failover_report("director-2", "Active", json!({}));
+    let standby = failover_report(
+        "director-1",
+        "Standby",
+        json!({ "keyMismatch": [{ "node": "director-2", "keyId": "0123456789abcdef" }] }),
+    );
+    let cluster = resolve(
+        virtual_server(json!({})),
+        vec![real_server("web-1", json!({ "address": "192.0.2.1" }))],
+        directors(),
+        &[standby, active.clone()],
+    );
+    let status = cluster.virtual_server_status(None, 1);
+    let (state, reason, message) = find(&status.conditions, "FailoverKeyMismatch");
+    assert_eq!((state, reason), ("True", "PeerUsesAnotherKey"));
+    assert!(
+        message.contains("director-1 hears director-2 under key id 0123456789abcdef"),
+        "{message}"
+    );
+    let agreeing = failover_report("director-1", "Standby", json!({}));
+    let cluster = resolve(
+        virtual_server(json!({})),
+        vec![real_server("web-1", json!({ "address": "192.0.2.1" }))],
+        directors(),
+        &[agreeing, active],
+    );
+    let status = cluster.virtual_server_status(None, 1);
+    let (state, reason, _) = find(&status.conditions, "FailoverKeyMismatch");
+    assert_eq!((state, reason), ("False", "KeysMatch"));
+}

@@ -13,12 +13,13 @@ use lvs_core::object::{Kind, key_of};
 use super::Service;
 
 /// The condition types a VirtualServer's status is computed with.
-pub const OWNED: [&str; 5] = [
+pub const OWNED: [&str; 6] = [
     types::ACCEPTED,
     types::PROGRAMMED,
     types::READY,
     types::DEGRADED,
     types::DUPLICATE_VIP,
+    types::FAILOVER_KEY_MISMATCH,
 ];
 
 /// The status `object` should have, given the build and its service's reports. `previous`
@@ -79,6 +80,7 @@ pub fn virtual_server_status(
             ];
             if failover {
                 drafts.push(duplicate_vip(service));
+                drafts.push(key_mismatch(service));
             }
             drafts
         }
@@ -114,6 +116,33 @@ fn duplicate_vip(service: &Service) -> ConditionDraft {
         condition_status::TRUE,
         reasons::ANSWERED_ELSEWHERE,
         format!("another host answers ARP/NDP for the VIP: {}", seen.join("; ")),
+    )
+}
+
+/// `FailoverKeyMismatch`, for a VIP with failover: True while a director hears a peer sign its
+/// heartbeats with a key it does not have (they cannot hear each other: both may hold the VIP).
+fn key_mismatch(service: &Service) -> ConditionDraft {
+    if service.key_mismatches.is_empty() {
+        return ConditionDraft::new(
+            types::FAILOVER_KEY_MISMATCH,
+            condition_status::FALSE,
+            reasons::KEYS_MATCH,
+            "the directors sign their heartbeats with keys they share",
+        );
+    }
+    let seen: Vec<String> = service
+        .key_mismatches
+        .iter()
+        .map(|(director, peer, key_id)| format!("{director} hears {peer} under key id {key_id}"))
+        .collect();
+    ConditionDraft::new(
+        types::FAILOVER_KEY_MISMATCH,
+        condition_status::TRUE,
+        reasons::PEER_USES_ANOTHER_KEY,
+        format!(
+            "a director signs its heartbeats with a key its peer does not have: {}; give every director the same failover key",
+            seen.join("; ")
+        ),
     )
 }
 

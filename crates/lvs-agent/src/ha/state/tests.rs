@@ -12,15 +12,15 @@ use tokio::time::Instant;
 use super::*;
 use crate::ha::election::Local;
 use crate::ha::restart::{RestartState, SavedVip};
-use crate::ha::wire::{Heartbeat, Role, VipReport};
+use crate::ha::wire::{Heartbeat, KeySlot, Role, VipReport};
 
-const INTERVAL: Duration = Duration::from_millis(200);
+pub(super) const INTERVAL: Duration = Duration::from_millis(200);
 
-fn vip(last: u8) -> IpAddr {
+pub(super) fn vip(last: u8) -> IpAddr {
     IpAddr::from([10, 0, 0, last])
 }
 
-fn group() -> Group {
+pub(super) fn group() -> Group {
     Group {
         ranked: vec!["d1".into(), "d2".into()],
         peers: BTreeMap::from([("d1".to_owned(), Some(vip(1))), ("d2".to_owned(), Some(vip(2)))]),
@@ -35,7 +35,7 @@ fn group() -> Group {
     }
 }
 
-fn eligible() -> Local {
+pub(super) fn eligible() -> Local {
     Local {
         eligible: true,
         reason: None,
@@ -45,14 +45,14 @@ fn eligible() -> Local {
 }
 
 /// A moment `millis` after `start`.
-fn at(start: Instant, millis: u64) -> Now {
+pub(super) fn at(start: Instant, millis: u64) -> Now {
     Now {
         instant: start + Duration::from_millis(millis),
         wall: SystemTime::UNIX_EPOCH + Duration::from_millis(millis),
     }
 }
 
-fn state(node: &str) -> FailoverState {
+pub(super) fn state(node: &str) -> FailoverState {
     FailoverState::new(
         node,
         7,
@@ -62,7 +62,7 @@ fn state(node: &str) -> FailoverState {
     )
 }
 
-fn report(vips: &[IpAddr]) -> PassReport {
+pub(super) fn report(vips: &[IpAddr]) -> PassReport {
     PassReport {
         groups: vips.iter().map(|address| (*address, group())).collect(),
         local: vips.iter().map(|address| (*address, eligible())).collect(),
@@ -70,7 +70,7 @@ fn report(vips: &[IpAddr]) -> PassReport {
     }
 }
 
-fn uplinks_up(state: &mut FailoverState, now: Now) {
+pub(super) fn uplinks_up(state: &mut FailoverState, now: Now) {
     let checks = state
         .uplink_targets()
         .into_iter()
@@ -79,11 +79,24 @@ fn uplinks_up(state: &mut FailoverState, now: Now) {
     state.uplinks(checks, now);
 }
 
-fn heartbeat(node: &str, incarnation: u64, sequence: u64, vips: &[(IpAddr, Role, bool)]) -> Heartbeat {
+/// `heartbeat` received by `state` from its sender's address (d1: 10.0.0.1, d2: 10.0.0.2).
+pub(super) fn hear(state: &mut FailoverState, heartbeat: Heartbeat, now: Instant) -> Result<(), Rejection> {
+    let from = if heartbeat.node == "d1" { vip(1) } else { vip(2) };
+    state.accept(heartbeat, from, KeySlot::Current, now)
+}
+
+pub(super) fn heartbeat(
+    node: &str,
+    incarnation: u64,
+    sequence: u64,
+    vips: &[(IpAddr, Role, bool)],
+) -> Heartbeat {
     Heartbeat {
         node: node.into(),
         incarnation,
         sequence,
+        part: 0,
+        parts: 1,
         vips: vips
             .iter()
             .map(|(address, role, restarting)| VipReport {
@@ -105,8 +118,12 @@ fn vips_added_and_removed_leave_no_state_behind() {
     let mut d1 = state("d1");
     d1.report(report(&[vip(100), vip(101)]), at(start, 0));
     uplinks_up(&mut d1, at(start, 0));
-    d1.accept(heartbeat("d2", 1, 1, &[(vip(100), Role::Standby, false)]), start)
-        .unwrap();
+    hear(
+        &mut d1,
+        heartbeat("d2", 1, 1, &[(vip(100), Role::Standby, false)]),
+        start,
+    )
+    .unwrap();
     // After listening one dead interval d1 takes both, with takeover records and pending
     // announcements...
     assert!(d1.evaluate(at(start, 1_000)));
@@ -130,7 +147,7 @@ fn vips_added_and_removed_leave_no_state_behind() {
         "no role, no adoption, no announcement left"
     );
     assert!(d1.status(start).is_empty());
-    assert!(d1.heartbeat(start, 9751).is_none(), "nothing to say");
+    assert!(d1.rounds(start, 9751).is_empty(), "nothing to say");
     assert!(d1.probe_targets(start).is_empty() && d1.uplink_targets().is_empty());
 
     // Added again: a fresh standby, no record of the old takeover.
@@ -173,12 +190,16 @@ fn standby_hearing_d1(start: Instant) -> FailoverState {
     let mut d2 = state("d2");
     d2.report(report(&[vip(100)]), at(start, 0));
     uplinks_up(&mut d2, at(start, 0));
-    d2.accept(heartbeat("d1", 1, 1, &[(vip(100), Role::Active, false)]), start)
-        .unwrap();
+    hear(
+        &mut d2,
+        heartbeat("d1", 1, 1, &[(vip(100), Role::Active, false)]),
+        start,
+    )
+    .unwrap();
     d2
 }
 
-fn saved(active: bool) -> RestartState {
+pub(super) fn saved(active: bool) -> RestartState {
     RestartState {
         node: "d1".into(),
         vips: vec![SavedVip {
@@ -188,6 +209,7 @@ fn saved(active: bool) -> RestartState {
             eligible: true,
             healthy: 2,
         }],
+        ..RestartState::default()
     }
 }
 
@@ -199,16 +221,21 @@ fn a_restarted_agent_still_holding_its_vip_is_active_at_once() {
     uplinks_up(&mut d1, at(start, 0));
     assert!(!d1.evaluate(at(start, 10)), "no change: it holds the VIP");
     assert!(d1.roles().holds(&vip(100), false));
-    let (heartbeat, targets) = d1.heartbeat(start, 9751).unwrap();
+    let rounds = d1.rounds(start, 9751);
+    assert_eq!(rounds.len(), 1);
     assert_eq!(
-        heartbeat.vips[0].role,
+        rounds[0].vips[0].role,
         Role::Active,
         "its first heartbeat says so"
     );
-    assert!(heartbeat.vips[0].eligible, "with its last state, before any pass");
-    assert_eq!(targets, ["10.0.0.2:9751".parse().unwrap()], "to the saved peers");
+    assert!(rounds[0].vips[0].eligible, "with its last state, before any pass");
+    assert_eq!(
+        rounds[0].target,
+        "10.0.0.2:9751".parse().unwrap(),
+        "to the saved peers"
+    );
     // The standby is heard: the restarted director stays active.
-    d1.accept(heartbeat_of_standby(), at(start, 50).instant).unwrap();
+    hear(&mut d1, heartbeat_of_standby(), at(start, 50).instant).unwrap();
     assert!(!d1.evaluate(at(start, 60)));
     assert!(d1.roles().holds(&vip(100), false));
 }
@@ -259,7 +286,8 @@ fn a_restarting_holder_keeps_its_vip_until_nobody_answers_for_it() {
     let start = Instant::now();
     let mut d2 = standby_hearing_d1(start);
     // SIGTERM: d1 says it is restarting, then falls silent for longer than the dead interval.
-    d2.accept(
+    hear(
+        &mut d2,
         heartbeat("d1", 1, 2, &[(vip(100), Role::Active, true)]),
         at(start, 100).instant,
     )
@@ -280,7 +308,8 @@ fn a_restarting_holder_keeps_its_vip_until_nobody_answers_for_it() {
         "and no duplicate"
     );
     // The restarted agent is heard (a new incarnation): normal heartbeats again.
-    d2.accept(
+    hear(
+        &mut d2,
         heartbeat("d1", 2, 1, &[(vip(100), Role::Active, false)]),
         at(start, 6_000).instant,
     )
@@ -289,7 +318,8 @@ fn a_restarting_holder_keeps_its_vip_until_nobody_answers_for_it() {
     assert!(d2.probe_targets(at(start, 6_100).instant).is_empty());
 
     // Restarting again, and this time nobody answers for the VIP any more: taken over.
-    d2.accept(
+    hear(
+        &mut d2,
         heartbeat("d1", 2, 2, &[(vip(100), Role::Active, true)]),
         at(start, 7_000).instant,
     )
@@ -312,8 +342,12 @@ fn a_restart_hold_ends_by_itself() {
     );
     d2.report(report(&[vip(100)]), at(start, 0));
     uplinks_up(&mut d2, at(start, 0));
-    d2.accept(heartbeat("d1", 1, 1, &[(vip(100), Role::Active, true)]), start)
-        .unwrap();
+    hear(
+        &mut d2,
+        heartbeat("d1", 1, 1, &[(vip(100), Role::Active, true)]),
+        start,
+    )
+    .unwrap();
     assert!(!d2.evaluate(at(start, 1_900)));
     assert!(d2.evaluate(at(start, 2_100)), "the hold is over: taken over");
 }
@@ -378,11 +412,16 @@ fn the_holder_announces_again_when_a_rival_holder_steps_down() {
     d1.resume(Some(saved(true)), &BTreeSet::from([vip(100)]), at(start, 0));
     uplinks_up(&mut d1, at(start, 0));
     // d2 took the VIP meanwhile (and announced it): two actives, d2 steps down.
-    d1.accept(heartbeat("d2", 1, 1, &[(vip(100), Role::Active, false)]), start)
-        .unwrap();
+    hear(
+        &mut d1,
+        heartbeat("d2", 1, 1, &[(vip(100), Role::Active, false)]),
+        start,
+    )
+    .unwrap();
     d1.evaluate(at(start, 10));
     assert!(d1.roles().reannounce.is_empty(), "not while d2 still says active");
-    d1.accept(
+    hear(
+        &mut d1,
         heartbeat("d2", 1, 2, &[(vip(100), Role::Standby, false)]),
         at(start, 200).instant,
     )
