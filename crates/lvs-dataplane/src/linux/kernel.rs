@@ -24,6 +24,12 @@ use crate::model::{
 use crate::ops::Op;
 use crate::ownership::RegistryStore;
 
+/// How long the nftables generation must stand still after our own write before the listing
+/// made after it is kept (the monitor drains its socket in well under this).
+const LISTING_SETTLE: Duration = Duration::from_millis(20);
+/// The longest wait for it.
+const LISTING_SETTLE_LIMIT: Duration = Duration::from_millis(200);
+
 /// Settings of the Linux implementation.
 #[derive(Debug, Clone)]
 pub struct LinuxSettings {
@@ -276,6 +282,31 @@ impl LinuxKernel {
         Ok(uplinks)
     }
 
+    /// Keeps the listing made right after our own write for the next observe, under the
+    /// generation our write's notifications left: without it the first observe after every
+    /// write of our tables started `nft` again — under emulation a second or more, which a
+    /// drift repair (a VIP deleted by hand) waited for. The notifications are in the monitor's
+    /// socket by the time `nft` exits; the generation is taken once it has stood still for
+    /// [`LISTING_SETTLE`] (at most [`LISTING_SETTLE_LIMIT`]); a notification after that only
+    /// makes the next observe list again, as before.
+    async fn remember_own_listing(&self, fingerprint: &str) {
+        let started = tokio::time::Instant::now();
+        let Some(mut generation) = self.monitor.nftables_generation() else {
+            return;
+        };
+        while started.elapsed() < LISTING_SETTLE_LIMIT {
+            tokio::time::sleep(LISTING_SETTLE).await;
+            let Some(now) = self.monitor.nftables_generation() else {
+                return;
+            };
+            if now == generation {
+                *self.listed_nftables() = Some((now, Some(fingerprint.to_owned())));
+                return;
+            }
+            generation = now;
+        }
+    }
+
     fn listed_nftables(&self) -> std::sync::MutexGuard<'_, Option<(u64, Option<String>)>> {
         self.nftables_listed
             .lock()
@@ -509,13 +540,17 @@ impl Kernel for LinuxKernel {
                 ),
             )
             .await?;
-        nft::fingerprint(&self.settings.nft_binary).await?.ok_or_else(|| {
-            DataplaneError::reason(
-                Operation::Create,
-                Object::NftTable(nft::TABLE.to_owned()),
-                "missing right after it was created",
-            )
-        })
+        let fingerprint = nft::fingerprint(&self.settings.nft_binary)
+            .await?
+            .ok_or_else(|| {
+                DataplaneError::reason(
+                    Operation::Create,
+                    Object::NftTable(nft::TABLE.to_owned()),
+                    "missing right after it was created",
+                )
+            })?;
+        self.remember_own_listing(&fingerprint).await;
+        Ok(fingerprint)
     }
 
     async fn delete_nftables(&self) -> KernelResult<()> {
