@@ -9,22 +9,25 @@
 //! udp dport 9751 ip saddr @peer4 update @heartbeat4 { ip saddr limit rate over R/second burst R packets } drop
 //! udp dport 9751 ip saddr @peer4 accept
 //! udp dport 9751 drop
-//! ct state established,related accept
 //! ip daddr @vip4 icmp type { echo-request, destination-unreachable, time-exceeded, parameter-problem } accept
 //! ip daddr @vip4 drop
 //! ```
 //!
-//! (and the IPv6 twins, with packet-too-big and neighbour discovery). The heartbeat rules come
-//! before the conntrack accept: heartbeats flow both ways on one address pair, so conntrack
-//! calls them established, and a flood from a spoofed peer address must still meet the limit.
+//! (and the IPv6 twins, with packet-too-big and neighbour discovery). No rule uses conntrack
+//! (`ct state`): a conntrack match would start connection tracking for every packet of the
+//! node's network namespace — kernel state that is not ours — and under IPVS direct routing it
+//! held new connections to a VIP back for over a second after the VIP was put back on `lvs0`
+//! (lab `agent-drift-fast`: 1.5–1.9 s instead of 0.14 s). Nothing needs it: clients only ever
+//! send requests to a VIP (replies leave real servers directly, or pass a NAT director's
+//! forward path), and the ICMP errors a client's path needs are admitted by type.
 //! The chain's policy is accept: what is not to a VIP or the heartbeat port is not ours to
 //! judge, and an accept here never overrides another table's drop.
 
 use std::net::IpAddr;
 
 use super::json::{
-    ChainType, Command, Ct, Expression, Family, Hook, Limit, Match, Meta, MetaKey, Object, Operator, Set,
-    SetType, Statement, Update,
+    ChainType, Command, Expression, Family, Hook, Limit, Meta, MetaKey, Object, Set, SetType, Statement,
+    Update,
 };
 use super::{TABLE, chain, matches, payload, protocol_name, rule};
 use crate::model::{HeartbeatGuard, NftRules, PortMatch};
@@ -147,22 +150,6 @@ pub fn add(batch: &mut Vec<Command>, rules: &NftRules) {
     if let Some(heartbeats) = &rules.heartbeats {
         heartbeat_rules(batch, heartbeats);
     }
-    rule(
-        batch,
-        Family::Inet,
-        "input",
-        vec![
-            Statement::Match(Match {
-                left: Expression::Ct(Ct { key: "state" }),
-                right: Expression::List(vec![
-                    Expression::String("established".into()),
-                    Expression::String("related".into()),
-                ]),
-                op: Operator::In,
-            }),
-            Statement::Accept,
-        ],
-    );
     for version in [&V4, &V6] {
         let icmp_types = version
             .icmp_types
