@@ -9,6 +9,7 @@
 mod accept;
 mod admit;
 mod assemble;
+mod candidates;
 mod failover;
 mod pools;
 mod select;
@@ -173,12 +174,14 @@ pub fn build(input: BuildInput<'_>) -> BuildOutput {
     let accepted = accept::accept(input.virtual_servers, &admission, &mut output);
     pools::record_usage(&pools, &accepted, &mut output);
     let real_servers = select::validate_real_servers(input.real_servers, &nodes, &mut output);
+    let candidates = candidates::Candidates::new(&real_servers);
     let selections: Vec<_> = accepted
         .iter()
         .map(|virtual_server| {
             select::select(
                 virtual_server,
                 &real_servers,
+                &candidates,
                 &admission,
                 input.configured_vips,
                 &mut output,

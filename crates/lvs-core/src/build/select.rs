@@ -9,6 +9,7 @@ use kube::core::SelectorExt;
 use lvs_api::{Destination, ForwardingMethod, RealServer, RealServerState, conditions::reasons};
 
 use super::admit::{Admission, backend_refusal};
+use super::candidates::Candidates;
 use super::{BuildOutput, RealServerOutcome};
 use crate::problem::Problem;
 use crate::roles::{NodeIndex, Placement};
@@ -98,10 +99,11 @@ pub(super) fn validate_real_servers(
     placed
 }
 
-/// Chooses the real servers of one VirtualServer.
+/// Chooses the real servers of one VirtualServer among the `candidates` its selector may match.
 pub(super) fn select<'a>(
     virtual_server: &'a ValidVirtualServer,
     real_servers: &[PlacedRealServer],
+    candidates: &Candidates<'_>,
     admission: &Admission<'_>,
     configured_vips: Option<&BTreeSet<(String, IpAddr)>>,
     output: &mut BuildOutput,
@@ -112,11 +114,12 @@ pub(super) fn select<'a>(
         output.problems.push(no_directors(virtual_server));
     }
     let mut selected = Vec::new();
-    for candidate in real_servers {
+    let namespace = &virtual_server.key.namespace;
+    let selector = &virtual_server.real_server_selector;
+    for position in candidates.of(namespace, selector) {
+        let candidate = &real_servers[position];
         let spec = &candidate.spec;
-        if spec.key.namespace != virtual_server.key.namespace
-            || !virtual_server.real_server_selector.matches(&spec.labels)
-        {
+        if !selector.matches(&spec.labels) {
             continue;
         }
         let Some(port) = destination_port(virtual_server, spec, output) else {
