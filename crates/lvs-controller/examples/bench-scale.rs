@@ -3,7 +3,7 @@
 //! RealServers on real-server nodes and four directors, one AddressPool. Prints, as `name=value`
 //! lines: the first full pass (time to its last write, API writes, bytes written), the peak RSS
 //! the controller added (process high-water mark minus the mock's share measured before the
-//! controller started), and the cost of one change — a RealServer's weight, a RealServer added,
+//! controller started; the mock answers writes without keeping them), and the cost of one change — a RealServer's weight, a RealServer added,
 //! a real-server node's role label flipped — in writes, bytes and time to the last write.
 //!
 //! Usage: `cargo run --release -p lvs-controller --example bench-scale -- [VS RS NODES]` (default
@@ -158,7 +158,7 @@ async fn pass(api: &mut ApiServer, since: Instant) -> Pass {
             break;
         };
         pass.writes += 1;
-        pass.bytes += serde_json::to_vec(&write.body).map_or(0, |bytes| bytes.len());
+        pass.bytes += write.bytes;
         if write.path.starts_with(NODE_CONFIGS) && !write.path.ends_with("/status") {
             pass.node_configs += 1;
         }
@@ -177,7 +177,7 @@ fn print_pass(size: &str, name: &str, pass: &Pass) {
 async fn run(size: Size) {
     let label = size.label();
     let initial = estate(size);
-    let (client, mut api) = support::start(initial, true);
+    let (client, mut api) = support::start_with(initial, true, support::Keep::Nothing);
     let (_, before) = memory_kib();
     let (_leader, leader) = watch::channel(true);
     let (ready, _ready) = watch::channel(false);

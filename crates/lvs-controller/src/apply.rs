@@ -3,12 +3,13 @@
 //! nodes that lost every role or vanished, and shards no longer needed, deleted. Planning is
 //! pure; the requests are in [`apply`] and [`delete`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Api, ResourceExt};
-use lvs_api::LvsNodeConfig;
 use lvs_api::labels::{CONTROLLER_FIELD_MANAGER, NODE_NAME};
+use lvs_api::{LvsNodeConfig, LvsNodeConfigSpec};
+use serde::Serialize;
 
 use crate::written::Written;
 
@@ -69,10 +70,14 @@ pub fn plan(desired: Vec<LvsNodeConfig>, existing: &[LvsNodeConfig], memory: &mu
     let desired_names: BTreeSet<String> = desired.iter().map(ResourceExt::name_any).collect();
     memory.applied.retain(|name| desired_names.contains(name));
 
+    let stored_by_name: HashMap<&str, &LvsNodeConfig> = existing
+        .iter()
+        .filter_map(|config| Some((config.metadata.name.as_deref()?, config)))
+        .collect();
     let mut plan = Plan::default();
     for config in desired {
         let name = config.name_any();
-        let stored = existing.iter().find(|existing| existing.name_any() == name);
+        let stored = stored_by_name.get(name.as_str()).copied();
         let stored_version = stored.and_then(|stored| stored.metadata.resource_version.clone());
         let current = memory.applied.current(&name, stored_version.as_deref(), stored);
         let unchanged = current
@@ -98,17 +103,35 @@ pub fn plan(desired: Vec<LvsNodeConfig>, existing: &[LvsNodeConfig], memory: &mu
 }
 
 /// The server-side apply patch of one config: identity, node label and spec — never status,
-/// which belongs to the node's agent.
-pub fn apply_patch(config: &LvsNodeConfig) -> serde_json::Value {
-    serde_json::json!({
-        "apiVersion": format!("{}/{}", lvs_api::GROUP, lvs_api::VERSION),
-        "kind": "LvsNodeConfig",
-        "metadata": {
-            "name": config.name_any(),
-            "labels": config.labels(),
+/// which belongs to the node's agent. Serialized straight from the config (a director's spec
+/// can be hundreds of KiB: no intermediate JSON tree).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyPatch<'a> {
+    api_version: String,
+    kind: &'static str,
+    metadata: PatchMetadata<'a>,
+    spec: &'a LvsNodeConfigSpec,
+}
+
+/// The metadata an [`ApplyPatch`] owns.
+#[derive(Debug, Serialize)]
+struct PatchMetadata<'a> {
+    name: &'a str,
+    labels: &'a BTreeMap<String, String>,
+}
+
+/// The [`ApplyPatch`] of `config`.
+pub fn apply_patch(config: &LvsNodeConfig) -> ApplyPatch<'_> {
+    ApplyPatch {
+        api_version: format!("{}/{}", lvs_api::GROUP, lvs_api::VERSION),
+        kind: "LvsNodeConfig",
+        metadata: PatchMetadata {
+            name: config.metadata.name.as_deref().unwrap_or_default(),
+            labels: config.labels(),
         },
-        "spec": config.spec,
-    })
+        spec: &config.spec,
+    }
 }
 
 /// Writes one config by server-side apply as `lvs-controller`, taking over fields another

@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use futures::{StreamExt, stream};
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
@@ -93,6 +95,86 @@ impl Failures {
         self.count += 1;
         self.first.get_or_insert(message);
     }
+}
+
+/// Requests a pass keeps in flight at once: enough to hide the API server's round trip (the
+/// first pass of a large estate writes tens of thousands of statuses), few enough not to crowd
+/// the API server's priority-and-fairness queue for this controller.
+pub const IN_FLIGHT: usize = 16;
+
+/// One status to write, with the Events to publish once it is written.
+struct PendingStatus<S> {
+    key: ObjectKey,
+    /// The resourceVersion of the object the status replaces.
+    replaced: Option<String>,
+    status: S,
+    notices: Vec<Notice>,
+    reference: ObjectReference,
+}
+
+impl<S> PendingStatus<S> {
+    fn new<K: Resource<DynamicType = ()>>(
+        key: ObjectKey,
+        object: &K,
+        status: S,
+        notices: Vec<Notice>,
+    ) -> Self {
+        Self {
+            key,
+            replaced: object.meta().resource_version.clone(),
+            status,
+            notices,
+            reference: object.object_ref(&()),
+        }
+    }
+}
+
+/// How one status write went.
+enum Outcome {
+    /// Written; this many Events published.
+    Written { events: usize },
+    /// The object is gone.
+    Gone,
+    /// The request failed.
+    Failed(String),
+    /// Not sent: this replica stopped leading.
+    NotLeader,
+}
+
+impl Outcome {
+    /// Counts the outcome into the pass: `Some(events)` when written, `None` when not (a failure
+    /// is added to `failures`); an error when leadership was lost.
+    fn settle(
+        self,
+        key: &ObjectKey,
+        metrics: &Metrics,
+        summary: &mut Summary,
+        failures: &mut Failures,
+    ) -> Result<Option<usize>, ReconcileError> {
+        match self {
+            Self::Written { events } => {
+                summary.statuses += 1;
+                Ok(Some(events))
+            }
+            Self::Gone => {
+                tracing::debug!(object = %key, "gone before its status was written");
+                Ok(None)
+            }
+            Self::Failed(message) => {
+                failures.add(metrics, "status", message);
+                Ok(None)
+            }
+            Self::NotLeader => Err(ReconcileError::NotLeader),
+        }
+    }
+}
+
+/// The API of namespaced objects of kind `K`, by namespace.
+fn namespaced<K>(client: &Client) -> impl Fn(&str) -> Api<K> + '_
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
+{
+    move |namespace| Api::namespaced(client.clone(), namespace)
 }
 
 fn ensure_leading(leader: &watch::Receiver<bool>) -> Result<(), ReconcileError> {
@@ -186,6 +268,7 @@ impl Reconciler {
             })
             .collect();
         let mut counts = ConditionCounts::new();
+        let mut pending = Vec::new();
         for object in &snapshot.virtual_servers {
             let key = key_of(Kind::VirtualServer, &object.metadata);
             let name = key.qualified_name();
@@ -214,19 +297,24 @@ impl Reconciler {
                     status.active_director.as_deref(),
                 ));
             }
-            ensure_leading(leader)?;
-            let api: Api<VirtualServer> = Api::namespaced(self.client.clone(), &key.namespace);
-            if self.write_status(&api, &key, &status, &mut failures).await {
-                if settled {
+            pending.push(PendingStatus::new(key, object, status, notices));
+        }
+        for (written, outcome) in self
+            .write_statuses(namespaced::<VirtualServer>(&self.client), pending, leader)
+            .await
+        {
+            if let Some(events) = outcome.settle(&written.key, &self.metrics, &mut summary, &mut failures)? {
+                let name = written.key.qualified_name();
+                if directors_settled(&written.status.conditions) {
                     self.active_directors
-                        .insert(name.clone(), status.active_director.clone());
+                        .insert(name.clone(), written.status.active_director.clone());
                 }
                 self.virtual_statuses
-                    .record(&name, object.metadata.resource_version.clone(), status);
-                summary.statuses += 1;
-                self.publish(&notices, object, &mut summary).await;
+                    .record(&name, written.replaced, written.status);
+                summary.events += events;
             }
         }
+        let mut pending = Vec::new();
         for object in &snapshot.real_servers {
             let key = key_of(Kind::RealServer, &object.metadata);
             let name = key.qualified_name();
@@ -242,13 +330,16 @@ impl Reconciler {
                 previous.map_or(&[][..], |previous| &previous.conditions),
                 &status.conditions,
             );
-            ensure_leading(leader)?;
-            let api: Api<RealServer> = Api::namespaced(self.client.clone(), &key.namespace);
-            if self.write_status(&api, &key, &status, &mut failures).await {
+            pending.push(PendingStatus::new(key, object, status, notices));
+        }
+        for (written, outcome) in self
+            .write_statuses(namespaced::<RealServer>(&self.client), pending, leader)
+            .await
+        {
+            if let Some(events) = outcome.settle(&written.key, &self.metrics, &mut summary, &mut failures)? {
                 self.real_statuses
-                    .record(&name, object.metadata.resource_version.clone(), status);
-                summary.statuses += 1;
-                self.publish(&notices, object, &mut summary).await;
+                    .record(&written.key.qualified_name(), written.replaced, written.status);
+                summary.events += events;
             }
         }
         self.write_pool_statuses(snapshot, &output, &now, leader, &mut summary, &mut failures)
@@ -288,7 +379,7 @@ impl Reconciler {
         summary: &mut Summary,
         failures: &mut Failures,
     ) -> Result<(), ReconcileError> {
-        let api: Api<AddressPool> = Api::all(self.client.clone());
+        let mut pending = Vec::new();
         for object in &snapshot.pools {
             let name = object.name_any();
             let version = object.metadata.resource_version.as_deref();
@@ -298,12 +389,19 @@ impl Reconciler {
             if previous.is_some_and(|previous| same_address_pool_status(previous, &status)) {
                 continue;
             }
-            ensure_leading(leader)?;
             let key = ObjectKey::cluster(Kind::AddressPool, &name);
-            if self.write_status(&api, &key, &status, failures).await {
+            pending.push(PendingStatus::new(key, object, status, Vec::new()));
+        }
+        for (written, outcome) in self
+            .write_statuses(|_| Api::<AddressPool>::all(self.client.clone()), pending, leader)
+            .await
+        {
+            if outcome
+                .settle(&written.key, &self.metrics, summary, failures)?
+                .is_some()
+            {
                 self.pool_statuses
-                    .record(&name, object.metadata.resource_version.clone(), status);
-                summary.statuses += 1;
+                    .record(&written.key.name, written.replaced, written.status);
             }
         }
         let names: BTreeSet<String> = snapshot.pools.iter().map(ResourceExt::name_any).collect();
@@ -373,10 +471,22 @@ impl Reconciler {
     ) -> Result<(), ReconcileError> {
         let plan = apply::plan(node_configs, &snapshot.node_configs, &mut self.memory);
         let api: Api<LvsNodeConfig> = Api::all(self.client.clone());
-        for (config, replaced) in plan.apply {
-            ensure_leading(leader)?;
+        let applied: Vec<_> = stream::iter(plan.apply)
+            .map(|(config, replaced)| {
+                let api = &api;
+                async move {
+                    ensure_leading(leader)?;
+                    let result = apply::apply(api, &config).await;
+                    Ok::<_, ReconcileError>((config, replaced, result))
+                }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        for result in applied {
+            let (config, replaced, result) = result?;
             let name = config.name_any();
-            match apply::apply(&api, &config).await {
+            match result {
                 Ok(()) => {
                     tracing::info!(config = %name, node = %config.spec.node_name, "applied the node config");
                     self.memory.applied.record(&name, replaced, config);
@@ -409,54 +519,62 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Writes one status by server-side apply; true when written (false when it failed or the
-    /// object is gone).
-    async fn write_status<K>(
+    /// Writes `pending` statuses by server-side apply, [`IN_FLIGHT`] at a time, each followed by
+    /// its Events; returns each with how it went (in no particular order).
+    async fn write_statuses<K, S>(
         &self,
-        api: &Api<K>,
-        key: &ObjectKey,
-        status: &impl Serialize,
-        failures: &mut Failures,
-    ) -> bool
+        api_for: impl Fn(&str) -> Api<K>,
+        pending: Vec<PendingStatus<S>>,
+        leader: &watch::Receiver<bool>,
+    ) -> Vec<(PendingStatus<S>, Outcome)>
     where
         K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        S: Serialize,
     {
         let params = PatchParams::apply(CONTROLLER_FIELD_MANAGER).force();
-        match api
-            .patch_status(&key.name, &params, &status_patch::<K>(status))
+        stream::iter(pending)
+            .map(|written| {
+                let (params, api_for) = (&params, &api_for);
+                async move {
+                    if ensure_leading(leader).is_err() {
+                        return (written, Outcome::NotLeader);
+                    }
+                    let api = api_for(&written.key.namespace);
+                    let outcome = match api
+                        .patch_status(&written.key.name, params, &status_patch::<K>(&written.status))
+                        .await
+                    {
+                        Ok(_) => {
+                            tracing::debug!(object = %written.key, "wrote the status");
+                            Outcome::Written {
+                                events: self.publish(&written.notices, &written.reference).await,
+                            }
+                        }
+                        Err(error) if is_not_found(&error) => Outcome::Gone,
+                        Err(error) => {
+                            Outcome::Failed(format!("writing the status of {}: {error}", written.key))
+                        }
+                    };
+                    (written, outcome)
+                }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
             .await
-        {
-            Ok(_) => {
-                tracing::debug!(object = %key, "wrote the status");
-                true
-            }
-            Err(error) if is_not_found(&error) => false,
-            Err(error) => {
-                failures.add(
-                    &self.metrics,
-                    "status",
-                    format!("writing the status of {key}: {error}"),
-                );
-                false
-            }
-        }
     }
 
-    async fn publish<K: Resource<DynamicType = ()>>(
-        &self,
-        notices: &[Notice],
-        object: &K,
-        summary: &mut Summary,
-    ) {
-        let reference = object.object_ref(&());
+    /// Publishes `notices` about `regarding`; returns how many were published.
+    async fn publish(&self, notices: &[Notice], regarding: &ObjectReference) -> usize {
+        let mut published = 0;
         for notice in notices {
-            match self.publisher.publish(notice, &reference).await {
-                Ok(()) => summary.events += 1,
+            match self.publisher.publish(notice, regarding).await {
+                Ok(()) => published += 1,
                 Err(error) => {
                     tracing::warn!(%error, reason = %notice.reason, "cannot publish an Event");
                     self.metrics.request_failed("event");
                 }
             }
         }
+        published
     }
 }

@@ -40,7 +40,10 @@ pub struct Recorded {
     pub path: String,
     pub query: String,
     pub content_type: String,
+    /// The request body parsed (`Null` for a PATCH when the mock keeps nothing: not parsed).
     pub body: Value,
+    /// The request body's size, bytes.
+    pub bytes: usize,
 }
 
 impl Recorded {
@@ -89,6 +92,25 @@ fn not_found(what: &str) -> Response<Body> {
 /// Starts the server with `initial` objects per collection path and, when `crds`, the CRDs
 /// installed.
 pub fn start(initial: BTreeMap<&'static str, Vec<Value>>, crds: bool) -> (Client, ApiServer) {
+    start_with(initial, crds, Keep::Writes)
+}
+
+/// Whether the mock keeps what is written to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Written statuses and configs are stored and served back, like an API server.
+    Writes,
+    /// Each write is answered as if stored, then dropped: the mock's memory stays that of the
+    /// initial objects (for benchmarks measuring the controller's memory).
+    Nothing,
+}
+
+/// [`start`], choosing what the mock keeps.
+pub fn start_with(
+    initial: BTreeMap<&'static str, Vec<Value>>,
+    crds: bool,
+    keep: Keep,
+) -> (Client, ApiServer) {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let (write_sender, writes) = mpsc::unbounded_channel();
     let mut events = BTreeMap::new();
@@ -175,14 +197,27 @@ pub fn start(initial: BTreeMap<&'static str, Vec<Value>>, crds: bool) -> (Client
                 .map(|value| value.to_str().unwrap().to_owned())
                 .unwrap_or_default();
             let bytes = request.into_body().collect_bytes().await.unwrap();
-            let body: Value = if bytes.is_empty() {
+            let size = bytes.len();
+            let body: Value = if bytes.is_empty() || (keep == Keep::Nothing && method == Method::PATCH) {
                 Value::Null
             } else {
                 serde_json::from_slice(&bytes).unwrap()
             };
             let response = {
                 let mut objects = objects.lock().unwrap();
-                if method == Method::PATCH && path.ends_with("/status") {
+                if keep == Keep::Nothing && method == Method::PATCH {
+                    // Answered as stored: a status with the object as it was, a config with
+                    // itself.
+                    match objects.get(path.trim_end_matches("/status")) {
+                        Some(object) => json_response(StatusCode::OK, object),
+                        None if path.starts_with(NODE_CONFIGS) => Response::builder()
+                            .status(StatusCode::OK)
+                            .header(http::header::CONTENT_TYPE, "application/json")
+                            .body(Body::from(bytes.to_vec()))
+                            .unwrap(),
+                        None => not_found(&path),
+                    }
+                } else if method == Method::PATCH && path.ends_with("/status") {
                     match objects.get_mut(path.trim_end_matches("/status")) {
                         Some(object) => {
                             object["status"] = body["status"].clone();
@@ -218,6 +253,7 @@ pub fn start(initial: BTreeMap<&'static str, Vec<Value>>, crds: bool) -> (Client
                     query,
                     content_type,
                     body,
+                    bytes: size,
                 })
                 .unwrap();
             respond.send_response(response);
