@@ -144,12 +144,18 @@ impl Stores {
 }
 
 /// The readable objects of one store, sorted; the unreadable ones go to `snapshot.unreadable`.
+/// Sorted before they are copied out of the store (moving shared pointers, not objects).
 fn split<K>(store: &Store<DeserializeGuard<K>>, kind: Watched, snapshot: &mut Snapshot) -> Vec<K>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
-    let mut readable = Vec::new();
-    for object in store.state() {
+    let mut state = store.state();
+    state.sort_by(|left, right| {
+        (left.meta().namespace.as_deref(), left.meta().name.as_deref())
+            .cmp(&(right.meta().namespace.as_deref(), right.meta().name.as_deref()))
+    });
+    let mut readable = Vec::with_capacity(state.len());
+    for object in state {
         match &object.0 {
             Ok(object) => readable.push(object.clone()),
             Err(invalid) => {
@@ -163,10 +169,6 @@ where
             }
         }
     }
-    readable.sort_by(|left, right| {
-        (left.meta().namespace.as_deref(), left.meta().name.as_deref())
-            .cmp(&(right.meta().namespace.as_deref(), right.meta().name.as_deref()))
-    });
     snapshot
         .unreadable
         .sort_by_key(|object| (object.kind, object.name()));

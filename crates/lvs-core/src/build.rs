@@ -132,7 +132,7 @@ pub struct RealServerOutcome {
 pub struct BuildOutput {
     /// The resolved config of every node that has something to do, by node name (unsharded).
     pub node_configs: BTreeMap<String, LvsNodeConfigSpec>,
-    /// Every problem found, sorted.
+    /// Every problem found, sorted (by object first: [`Problem`]'s order).
     pub problems: Vec<Problem>,
     /// Per VirtualServer.
     pub virtual_servers: BTreeMap<ObjectKey, VirtualServerOutcome>,
@@ -148,6 +148,14 @@ impl BuildOutput {
         self.problems
             .iter()
             .any(|problem| problem.severity == Severity::Error)
+    }
+
+    /// The problems of `object` (a slice of [`problems`](Self::problems), which is sorted by
+    /// object first).
+    pub fn problems_of(&self, object: &ObjectKey) -> &[Problem] {
+        let start = self.problems.partition_point(|problem| problem.object < *object);
+        let end = start + self.problems[start..].partition_point(|problem| problem.object == *object);
+        &self.problems[start..end]
     }
 
     /// Every node config as the objects the controller writes, sharded to stay well below the
@@ -193,4 +201,42 @@ pub fn build(input: BuildInput<'_>) -> BuildOutput {
     output.problems.sort();
     output.problems.dedup();
     output
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::Kind;
+
+    #[test]
+    fn problems_of_finds_exactly_the_problems_of_one_object() {
+        let key = |name: &str| ObjectKey::new(Kind::RealServer, "default", name);
+        let mut output = BuildOutput::default();
+        for (name, field) in [
+            ("b", "spec.port"),
+            ("a", "spec.address"),
+            ("b", "spec.address"),
+            ("c", ""),
+        ] {
+            output.problems.push(Problem::error(
+                &key(name),
+                field,
+                "Invalid",
+                format!("{name} {field}"),
+            ));
+        }
+        output.problems.sort();
+        let fields = |name: &str| -> Vec<String> {
+            output
+                .problems_of(&key(name))
+                .iter()
+                .map(|problem| problem.field.clone())
+                .collect()
+        };
+        assert_eq!(fields("a"), ["spec.address"]);
+        assert_eq!(fields("b"), ["spec.address", "spec.port"]);
+        assert_eq!(fields("c"), [""]);
+        assert!(fields("d").is_empty());
+        assert!(fields("0").is_empty());
+    }
 }

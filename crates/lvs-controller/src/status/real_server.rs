@@ -38,7 +38,7 @@ pub fn real_server_status(
         ..RealServerStatus::default()
     };
     let problem = output
-        .problems
+        .problems_of(&key)
         .iter()
         .find(|problem| problem.object == key && problem.severity == Severity::Error);
     let outcome = output.real_servers.get(&key);
@@ -141,7 +141,7 @@ fn configured(
 ) -> ConditionDraft {
     let Some(Placement::Managed(node)) = &outcome.placement else {
         let message = output
-            .problems
+            .problems_of(key)
             .iter()
             .find(|problem| &problem.object == key && problem.reason == reasons::UNMANAGED)
             .map_or_else(

@@ -155,7 +155,7 @@ fn programmed(service: &Service, output: &BuildOutput, key: &lvs_core::ObjectKey
         .count();
     if total == 0 {
         let message = output
-            .problems
+            .problems_of(key)
             .iter()
             .find(|problem| &problem.object == key && problem.reason == reasons::NO_DIRECTORS)
             .map_or_else(
