@@ -424,3 +424,39 @@ async fn ipvs_edits_are_single_writes() {
     assert!(handle.services().await.unwrap().is_empty());
     assert!(ipvsadm_rules().is_empty());
 }
+
+#[tokio::test]
+#[ignore = "needs the lab kernel"]
+async fn ipvs_dumps_from_clones_at_once_all_succeed() {
+    // One netlink socket runs one dump at a time (the kernel answers a second with EBUSY): the
+    // agent's metrics refresh, drift check and reconcile pass read through clones of one handle.
+    const SERVICES: usize = 1000;
+    let handle = lab().await;
+    let services: Vec<Service> = (1..=SERVICES)
+        .map(|port| service(key("10.0.0.1", u16::try_from(port).unwrap(), Protocol::Tcp), "rr"))
+        .collect();
+    for service in &services {
+        handle.new_service(service).await.unwrap();
+    }
+    let web = key("10.0.0.1", 1, Protocol::Tcp);
+    let clones: Vec<_> = (0..8).map(|_| handle.clone()).collect();
+    for round in 0..10 {
+        let reads = futures::future::join_all(clones.iter().map(|clone| clone.services())).await;
+        for read in reads {
+            let read = read.unwrap_or_else(|error| panic!("round {round}: {error}"));
+            assert_eq!(read.len(), SERVICES, "round {round}");
+        }
+        let (all, one) = tokio::join!(handle.services(), clones[0].destinations(&web));
+        all.unwrap_or_else(|error| panic!("round {round}: {error}"));
+        one.unwrap_or_else(|error| panic!("round {round}: {error}"));
+    }
+    // A dump asked and then left unpolled (the agent's drift check keeps one across its
+    // select! loop) holds nothing up: another read completes, and so does the first after it.
+    let mut suspended = Box::pin(clones[1].services());
+    let _ = futures::poll!(&mut suspended);
+    let other = tokio::time::timeout(std::time::Duration::from_secs(10), handle.services())
+        .await
+        .expect("a read is not held up by a suspended dump");
+    assert_eq!(other.unwrap().len(), SERVICES);
+    assert_eq!(suspended.await.unwrap().len(), SERVICES);
+}

@@ -43,12 +43,16 @@ const RECEIVE_BUFFER_BYTES: i32 = 1 << 20;
 pub(super) const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A cloneable handle on IPVS over generic netlink. Clones share one socket, one connection
-/// task and one write counter.
+/// task, one write counter and one dump at a time.
 #[derive(Clone, Debug)]
 pub struct IpvsHandle {
     connection: ConnectionHandle<RawGenlMessage>,
     family_id: u16,
     writes: Arc<AtomicU64>,
+    /// Taken for the whole of a dump. The kernel runs one dump per netlink socket and refuses
+    /// another with EBUSY while one is under way, and the agent's counter reads (metrics), its
+    /// drift check and a pass all read through clones of one handle: they take turns, in order.
+    dumping: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A write on its way: the message, and what it was (for errors).
@@ -141,6 +145,7 @@ impl IpvsHandle {
             connection,
             family_id,
             writes: Arc::default(),
+            dumping: Arc::default(),
         }
     }
 
@@ -427,12 +432,42 @@ impl IpvsHandle {
         }
     }
 
-    /// Sends a GET (a dump when `dump`) and collects the replies.
+    /// Sends a GET (a dump when `dump`) and collects the replies. A dump runs in a task of its
+    /// own holding the dump turn until the kernel's last reply: a caller that stops polling
+    /// halfway (the drift check keeps its read across a `select!` loop) never keeps the turn
+    /// from the others.
     async fn read(
         &self,
         message: IpvsMessage,
         dump: bool,
         context: &str,
+    ) -> Result<Vec<IpvsMessage>, IpvsError> {
+        let deadline = Instant::now() + REPLY_TIMEOUT;
+        if !dump {
+            return self.read_once(message, false, context, deadline).await;
+        }
+        let this = self.clone();
+        let owned_context = context.to_owned();
+        let turn = Arc::clone(&self.dumping);
+        tokio::spawn(async move {
+            let _turn = turn.lock_owned().await;
+            this.read_once(message, true, &owned_context, deadline).await
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(IpvsError::ConnectionClosed {
+                context: context.to_owned(),
+            })
+        })
+    }
+
+    /// One GET and its replies, until `deadline`.
+    async fn read_once(
+        &self,
+        message: IpvsMessage,
+        dump: bool,
+        context: &str,
+        deadline: Instant,
     ) -> Result<Vec<IpvsMessage>, IpvsError> {
         let flags = if dump {
             NLM_F_REQUEST | NLM_F_DUMP
@@ -445,7 +480,6 @@ impl IpvsHandle {
             .map_err(|_| IpvsError::ConnectionClosed {
                 context: context.to_owned(),
             })?;
-        let deadline = Instant::now() + REPLY_TIMEOUT;
         let mut messages = Vec::new();
         loop {
             let reply = match timeout_at(deadline, replies.next()).await {
