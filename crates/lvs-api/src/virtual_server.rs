@@ -186,7 +186,7 @@ pub struct DirectorsSpec {
     pub vip_placement: VipPlacement,
     /// Failover, used only when more than one node directs this VIP: the directors elect the one
     /// that holds it over authenticated UDP heartbeats, and a standby takes over
-    /// `heartbeatIntervalMillis × deadAfter` (150 ms by default) after the active one falls silent.
+    /// `heartbeatIntervalMillis × deadAfter` (600 ms by default) after the active one falls silent.
     #[serde(default)]
     pub high_availability: crate::HighAvailabilitySpec,
 }

@@ -5,7 +5,6 @@
 
 pub mod api;
 pub mod desired;
-pub mod detector;
 pub mod election;
 pub mod groups;
 pub mod metrics;

@@ -136,10 +136,9 @@ impl VipRecord {
         if self.role() != Role::Standby {
             return false;
         }
-        let dead_after = self.dead_after();
+        let suspect_after = self.dead_after() / 2;
         let mut started = false;
         for (node, peer) in &mut self.peers {
-            let suspect_after = peer.silence_allowed(dead_after) / 2;
             if peer.report.role == Role::Active
                 && !peer.gone
                 && peer.hold_until.is_none()
