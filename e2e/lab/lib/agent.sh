@@ -118,6 +118,25 @@ lab_manifest_put() {
     cp "$3" "$LAB_RUN/staging/$2" && mv -f "$LAB_RUN/staging/$2" "$1/$2"
 }
 
+# lab_bench_manifests DIR SERVICES FIRST_PORT — the benchmarks' folder: examples/nodes.yaml,
+# pool.yaml and bench.yaml with SERVICES direct-routing VirtualServers on $LAB_VIP, ports
+# FIRST_PORT onwards (namespace bench, rr, health checks type None), all selecting the same two
+# RealServers bench-rs1 and bench-rs2 (10.100.0.11 and .12).
+lab_bench_manifests() {
+    lab_manifest_put "$1" nodes.yaml /lab/examples/nodes.yaml || return 1
+    lab_manifest_put "$1" pool.yaml /lab/examples/pool.yaml || return 1
+    awk -v n="$2" -v first="$3" -v vip="$LAB_VIP" 'BEGIN {
+        for (i = 0; i < n; i++) {
+            printf "apiVersion: lvs.operator.io/v1alpha1\nkind: VirtualServer\nmetadata:\n  name: bench-%d\n  namespace: bench\n", first + i
+            printf "spec:\n  address: %s\n  port: %d\n  scheduler: rr\n  forwarding:\n    method: DirectRouting\n", vip, first + i
+            printf "  realServers:\n    selector:\n      matchLabels:\n        app: bench\n  healthCheck:\n    type: None\n---\n"
+        }
+        for (r = 1; r <= 2; r++)
+            printf "apiVersion: lvs.operator.io/v1alpha1\nkind: RealServer\nmetadata:\n  name: bench-rs%d\n  namespace: bench\n  labels:\n    app: bench\nspec:\n  address: 10.100.0.%d\n---\n", r, 10 + r
+    }' >"$LAB_RUN/bench.yaml" || return 1
+    lab_manifest_put "$1" bench.yaml "$LAB_RUN/bench.yaml"
+}
+
 # ---- clients for agent scenarios ------------------------------------------------------------
 # lab_fast_loop NS ADDR PORT COUNT — COUNT HTTP requests from NS inside one `ip netns exec`
 # (cheaper than lab_client_loop, for hundreds of requests). Same results as lab_client_loop:

@@ -52,8 +52,11 @@ per_pass_ms() {
     awk -v a="$1" -v b="$SECONDS_SPENT" -v n=$((PASSES - $2)) 'BEGIN { printf "%.1f", (b - a) * 1000 / (n > 0 ? n : 1) }'
 }
 
-# one_real_server WEIGHT — the manifest of the port-11000 service's own RealServer.
-one_real_server() {
+# one_service WEIGHT — the port-11000 VirtualServer and its own RealServer, of that weight.
+one_service() {
+    printf 'apiVersion: lvs.operator.io/v1alpha1\nkind: VirtualServer\nmetadata:\n  name: one\n  namespace: bench\n'
+    printf 'spec:\n  address: %s\n  port: %d\n  scheduler: wrr\n  forwarding:\n    method: DirectRouting\n' "$LAB_VIP" "$ONE_PORT"
+    printf '  realServers:\n    selector:\n      matchLabels:\n        app: one\n  healthCheck:\n    type: None\n---\n'
     printf 'apiVersion: lvs.operator.io/v1alpha1\nkind: RealServer\nmetadata:\n  name: one-rs\n  namespace: bench\n  labels:\n    app: one\nspec:\n  address: 10.100.0.11\n  weight: %d\n' "$1"
 }
 
@@ -64,23 +67,8 @@ kernel_weight() {
 
 lab_step "topology; $((SERVICES + 1)) services in two manifests"
 lab_topology 2
-mkdir -p "$DIR"
-lab_must lab_manifest_put "$DIR" nodes.yaml /lab/examples/nodes.yaml
-lab_must lab_manifest_put "$DIR" pool.yaml /lab/examples/pool.yaml
-awk -v n="$SERVICES" -v first="$FIRST_PORT" -v one="$ONE_PORT" -v vip="$LAB_VIP" 'BEGIN {
-    for (i = 0; i < n; i++) {
-        printf "apiVersion: lvs.operator.io/v1alpha1\nkind: VirtualServer\nmetadata:\n  name: bench-%d\n  namespace: bench\n", first + i
-        printf "spec:\n  address: %s\n  port: %d\n  scheduler: rr\n  forwarding:\n    method: DirectRouting\n", vip, first + i
-        printf "  realServers:\n    selector:\n      matchLabels:\n        app: bench\n  healthCheck:\n    type: None\n---\n"
-    }
-    for (r = 1; r <= 2; r++)
-        printf "apiVersion: lvs.operator.io/v1alpha1\nkind: RealServer\nmetadata:\n  name: bench-rs%d\n  namespace: bench\n  labels:\n    app: bench\nspec:\n  address: 10.100.0.%d\n---\n", r, 10 + r
-    printf "apiVersion: lvs.operator.io/v1alpha1\nkind: VirtualServer\nmetadata:\n  name: one\n  namespace: bench\n"
-    printf "spec:\n  address: %s\n  port: %d\n  scheduler: wrr\n  forwarding:\n    method: DirectRouting\n", vip, one
-    printf "  realServers:\n    selector:\n      matchLabels:\n        app: one\n  healthCheck:\n    type: None\n"
-}' >"$LAB_RUN/bench.yaml"
-lab_must lab_manifest_put "$DIR" bench.yaml "$LAB_RUN/bench.yaml"
-one_real_server 1 >"$LAB_RUN/one.yaml"
+lab_must lab_bench_manifests "$DIR" "$SERVICES" "$FIRST_PORT"
+one_service 1 >"$LAB_RUN/one.yaml"
 lab_must lab_manifest_put "$DIR" one.yaml "$LAB_RUN/one.yaml"
 
 lab_step "the director's agent in loop mode (resync every 5 s, /metrics on 127.0.0.1:9750)"
@@ -110,7 +98,7 @@ lab_check_eq "kernel operations of the resync" "$resync_writes" 0
 lab_step "one RealServer's weight changed in its file"
 figures
 operations=$OPERATIONS passes=$PASSES seconds=$SECONDS_SPENT
-one_real_server 5 >"$LAB_RUN/one.yaml"
+one_service 5 >"$LAB_RUN/one.yaml"
 start=$(lab_now_ms)
 lab_must lab_manifest_put "$DIR" one.yaml "$LAB_RUN/one.yaml"
 changed=''

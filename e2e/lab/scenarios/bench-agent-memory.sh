@@ -17,19 +17,7 @@ FIRST_PORT=10000
 
 lab_step "topology; $SERVICES services in one manifest"
 lab_topology 2
-mkdir -p "$DIR"
-lab_must lab_manifest_put "$DIR" nodes.yaml /lab/examples/nodes.yaml
-lab_must lab_manifest_put "$DIR" pool.yaml /lab/examples/pool.yaml
-awk -v n="$SERVICES" -v first="$FIRST_PORT" -v vip="$LAB_VIP" 'BEGIN {
-    for (i = 0; i < n; i++) {
-        printf "apiVersion: lvs.operator.io/v1alpha1\nkind: VirtualServer\nmetadata:\n  name: bench-%d\n  namespace: bench\n", first + i
-        printf "spec:\n  address: %s\n  port: %d\n  scheduler: rr\n  forwarding:\n    method: DirectRouting\n", vip, first + i
-        printf "  realServers:\n    selector:\n      matchLabels:\n        app: bench\n  healthCheck:\n    type: None\n---\n"
-    }
-    for (r = 1; r <= 2; r++)
-        printf "apiVersion: lvs.operator.io/v1alpha1\nkind: RealServer\nmetadata:\n  name: bench-rs%d\n  namespace: bench\n  labels:\n    app: bench\nspec:\n  address: 10.100.0.%d\n---\n", r, 10 + r
-}' >"$LAB_RUN/bench.yaml"
-lab_must lab_manifest_put "$DIR" bench.yaml "$LAB_RUN/bench.yaml"
+lab_must lab_bench_manifests "$DIR" "$SERVICES" "$FIRST_PORT"
 lab_say "bench.yaml: $(wc -c <"$DIR/bench.yaml") bytes, $(grep -c '^kind: VirtualServer' "$DIR/bench.yaml") VirtualServers"
 
 lab_step "the director's agent in loop mode"
