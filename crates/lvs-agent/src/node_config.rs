@@ -248,7 +248,7 @@ fn intent_for(
     let config = output
         .node_configs
         .get(node_name)
-        .cloned()
+        .map(|config| LvsNodeConfigSpec::clone(config))
         .unwrap_or_else(|| LvsNodeConfigSpec {
             node_name: node_name.to_owned(),
             ..Default::default()

@@ -9,6 +9,7 @@
 mod accept;
 mod admit;
 mod assemble;
+mod cache;
 mod candidates;
 mod failover;
 mod pools;
@@ -17,10 +18,12 @@ mod shard;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use lvs_api::{AddressPool, LvsNodeConfig, LvsNodeConfigSpec, RealServer, VirtualServer};
 
+pub use cache::BuildCache;
 pub use shard::{DEFAULT_SHARD_BYTES, shard};
 
 pub use pools::PoolOutcome;
@@ -28,7 +31,7 @@ pub use pools::PoolOutcome;
 use crate::object::ObjectKey;
 use crate::pool::AddressRange;
 use crate::problem::{Problem, Severity};
-use crate::roles::{NodeFacts, NodeIndex, Placement};
+use crate::roles::Placement;
 
 /// The packet-mark bits the directors' marking rules write unless told otherwise.
 pub const DEFAULT_FWMARK_MASK: u32 = 0xff;
@@ -76,21 +79,87 @@ impl Default for ClusterSettings {
     }
 }
 
+/// A list of objects a build reads, as the caller holds them: owned in a slice (files), or
+/// shared with a cache (the controller's stores) and listed by reference — no copy either way.
+#[derive(Debug)]
+pub enum Objects<'a, T> {
+    /// The objects themselves.
+    Slice(&'a [T]),
+    /// References to objects held elsewhere.
+    Refs(&'a [&'a T]),
+}
+
+impl<T> Clone for Objects<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Objects<'_, T> {}
+
+impl<'a, T> Objects<'a, T> {
+    /// The objects, in the caller's order.
+    pub fn iter(self) -> impl Iterator<Item = &'a T> {
+        let (slice, refs): (&'a [T], &'a [&'a T]) = match self {
+            Self::Slice(slice) => (slice, &[]),
+            Self::Refs(refs) => (&[], refs),
+        };
+        slice.iter().chain(refs.iter().copied())
+    }
+
+    /// How many.
+    pub fn len(self) -> usize {
+        match self {
+            Self::Slice(slice) => slice.len(),
+            Self::Refs(refs) => refs.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<'a, T> From<&'a [T]> for Objects<'a, T> {
+    fn from(slice: &'a [T]) -> Self {
+        Self::Slice(slice)
+    }
+}
+
+impl<'a, T> From<&'a Vec<T>> for Objects<'a, T> {
+    fn from(list: &'a Vec<T>) -> Self {
+        Self::Slice(list)
+    }
+}
+
+impl<'a, T> From<&'a [&'a T]> for Objects<'a, T> {
+    fn from(refs: &'a [&'a T]) -> Self {
+        Self::Refs(refs)
+    }
+}
+
+impl<'a, T> From<&'a Vec<&'a T>> for Objects<'a, T> {
+    fn from(refs: &'a Vec<&'a T>) -> Self {
+        Self::Refs(refs)
+    }
+}
+
 /// Everything `build` reads.
 #[derive(Debug, Clone, Copy)]
 pub struct BuildInput<'a> {
     /// Every AddressPool.
-    pub pools: &'a [AddressPool],
+    pub pools: Objects<'a, AddressPool>,
     /// Every Namespace (for the pools' namespace selectors; namespaces not listed have no labels).
-    pub namespaces: &'a [Namespace],
+    pub namespaces: Objects<'a, Namespace>,
     /// Cluster-wide settings.
     pub settings: &'a ClusterSettings,
     /// Every VirtualServer, in any namespace.
-    pub virtual_servers: &'a [VirtualServer],
+    pub virtual_servers: Objects<'a, VirtualServer>,
     /// Every RealServer.
-    pub real_servers: &'a [RealServer],
+    pub real_servers: Objects<'a, RealServer>,
     /// Every Node.
-    pub nodes: &'a [Node],
+    pub nodes: Objects<'a, Node>,
     /// Readiness gating (Kubernetes mode): the `(node, VIP)` pairs whose real-server setup the
     /// node's agent reported done. A managed real server whose pair is missing is marked
     /// `awaitingNode` and gets no traffic. `None` turns gating off (standalone mode).
@@ -128,10 +197,11 @@ pub struct RealServerOutcome {
 }
 
 /// What `build` produces.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BuildOutput {
-    /// The resolved config of every node that has something to do, by node name (unsharded).
-    pub node_configs: BTreeMap<String, LvsNodeConfigSpec>,
+    /// The resolved config of every node that has something to do, by node name (unsharded;
+    /// shared with the [`BuildCache`], which reuses a node's config while its inputs hold).
+    pub node_configs: BTreeMap<String, Arc<LvsNodeConfigSpec>>,
     /// Every problem found, sorted (by object first: [`Problem`]'s order).
     pub problems: Vec<Problem>,
     /// Per VirtualServer.
@@ -168,39 +238,10 @@ impl BuildOutput {
     }
 }
 
-/// Resolves the cluster objects into every node's config.
+/// Resolves the cluster objects into every node's config (a full build: see [`BuildCache`] for
+/// builds that reuse what did not change).
 pub fn build(input: BuildInput<'_>) -> BuildOutput {
-    let nodes = NodeIndex::new(input.nodes.iter().map(NodeFacts::from_node));
-    let mut output = BuildOutput::default();
-
-    let pools = pools::validate(input.pools, input.namespaces, &mut output);
-    let admission = admit::Admission {
-        pools: &pools,
-        nodes: &nodes,
-        settings: input.settings,
-    };
-    let accepted = accept::accept(input.virtual_servers, &admission, &mut output);
-    pools::record_usage(&pools, &accepted, &mut output);
-    let real_servers = select::validate_real_servers(input.real_servers, &nodes, &mut output);
-    let candidates = candidates::Candidates::new(&real_servers);
-    let selections: Vec<_> = accepted
-        .iter()
-        .map(|virtual_server| {
-            select::select(
-                virtual_server,
-                &real_servers,
-                &candidates,
-                &admission,
-                input.configured_vips,
-                &mut output,
-            )
-        })
-        .collect();
-    output.node_configs = assemble::assemble(&selections, &nodes, &mut output.problems);
-
-    output.problems.sort();
-    output.problems.dedup();
-    output
+    BuildCache::default().build(input)
 }
 
 #[cfg(test)]

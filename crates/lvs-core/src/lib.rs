@@ -14,7 +14,7 @@ pub mod problem;
 pub mod roles;
 pub mod validate;
 
-pub use build::{BuildInput, BuildOutput, ClusterSettings, build};
+pub use build::{BuildCache, BuildInput, BuildOutput, ClusterSettings, Objects, build};
 
 /// The dummy device that holds VIPs owned by lvs-operator (like kube-proxy's `kube-ipvs0`).
 pub const DUMMY_DEVICE: &str = "lvs0";

@@ -69,12 +69,12 @@ impl Manifests {
     /// The build input for these objects (standalone mode: no readiness gating).
     pub fn build_input<'a>(&'a self, settings: &'a crate::build::ClusterSettings) -> crate::BuildInput<'a> {
         crate::BuildInput {
-            pools: &self.pools,
-            namespaces: &self.namespaces,
+            pools: (&self.pools).into(),
+            namespaces: (&self.namespaces).into(),
             settings,
-            virtual_servers: &self.virtual_servers,
-            real_servers: &self.real_servers,
-            nodes: &self.nodes,
+            virtual_servers: (&self.virtual_servers).into(),
+            real_servers: (&self.real_servers).into(),
+            nodes: (&self.nodes).into(),
             configured_vips: None,
         }
     }

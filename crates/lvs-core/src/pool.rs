@@ -242,14 +242,17 @@ pub struct Pools {
 
 impl Pools {
     /// Indexes the valid pools and the namespaces.
-    pub fn new(pools: impl IntoIterator<Item = ValidPool>, namespaces: &[Namespace]) -> Self {
+    pub fn new<'n>(
+        pools: impl IntoIterator<Item = ValidPool>,
+        namespaces: impl IntoIterator<Item = &'n Namespace>,
+    ) -> Self {
         Self {
             pools: pools
                 .into_iter()
                 .map(|pool| (pool.name.clone(), Arc::new(pool)))
                 .collect(),
             namespace_labels: namespaces
-                .iter()
+                .into_iter()
                 .filter_map(|namespace| {
                     let name = namespace.metadata.name.clone()?;
                     Some((name, namespace.metadata.labels.clone().unwrap_or_default()))

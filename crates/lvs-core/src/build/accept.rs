@@ -4,11 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use lvs_api::{Protocol, VirtualServer, conditions::reasons};
 
 use super::admit::Admission;
-use super::{BuildOutput, VirtualServerOutcome};
+use super::{BuildOutput, Objects, VirtualServerOutcome};
 use crate::object::ObjectKey;
 use crate::problem::Problem;
 use crate::validate::{ServiceIdentity, ServiceKind, ValidVirtualServer, virtual_server};
@@ -16,12 +17,12 @@ use crate::validate::{ServiceIdentity, ServiceKind, ValidVirtualServer, virtual_
 /// Validates and admits every VirtualServer and returns the accepted ones, sorted by key;
 /// records outcomes and problems for all.
 pub(super) fn accept(
-    virtual_servers: &[VirtualServer],
+    virtual_servers: Objects<'_, VirtualServer>,
     admission: &Admission<'_>,
     output: &mut BuildOutput,
-) -> Vec<ValidVirtualServer> {
+) -> Vec<Arc<ValidVirtualServer>> {
     let mut candidates = Vec::new();
-    for object in virtual_servers {
+    for object in virtual_servers.iter() {
         match virtual_server(object) {
             Ok(valid) => candidates.push(valid),
             Err(problems) => {
@@ -74,7 +75,7 @@ pub(super) fn accept(
         output
             .virtual_servers
             .insert(candidate.key.clone(), accepted_outcome);
-        accepted.push(candidate);
+        accepted.push(Arc::new(candidate));
     }
     accepted.sort_by(|left, right| left.key.cmp(&right.key));
     accepted

@@ -1,8 +1,10 @@
 //! Assembling each node's config from the selections: director services on director nodes,
-//! real-server VIPs on managed real-server nodes, and the sysctls those roles need.
+//! real-server VIPs on managed real-server nodes, and the sysctls those roles need. A node's
+//! config is rebuilt only when the selections touching it changed (see [`NodeCache`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use lvs_api::{
     AddressFamily, ArpMethod, DirectorService, Endpoint, ForwardingMethod, LvsNodeConfigSpec, PortProtocol,
@@ -14,63 +16,110 @@ use crate::problem::Problem;
 use crate::roles::{NodeIndex, Placement};
 use crate::validate::ValidVirtualServer;
 
-/// Builds the config of every node that has something to do.
-pub(super) fn assemble(
-    selections: &[Selection<'_>],
-    nodes: &NodeIndex,
-    problems: &mut Vec<Problem>,
-) -> BTreeMap<String, LvsNodeConfigSpec> {
-    let mut configs: BTreeMap<String, LvsNodeConfigSpec> = BTreeMap::new();
-    let mut sysctls: BTreeMap<String, BTreeSet<SysctlSetting>> = BTreeMap::new();
-    let config_of = |configs: &mut BTreeMap<String, LvsNodeConfigSpec>, node: &str| {
-        configs
-            .entry(node.to_owned())
-            .or_insert_with(|| LvsNodeConfigSpec {
-                node_name: node.to_owned(),
-                shard: Shard::default(),
-                ..Default::default()
-            });
-    };
+/// One selection with what it brings to nodes: the director service and the VIP its
+/// real-server nodes accept. `generation` changes whenever the selection is made anew.
+#[derive(Debug)]
+pub(super) struct Resolved {
+    pub(super) selection: Selection,
+    pub(super) service: DirectorService,
+    /// Problems found resolving the service (failover settings).
+    pub(super) problems: Vec<Problem>,
+    pub(super) vip: Option<RealServerVip>,
+    pub(super) generation: u64,
+}
 
-    for selection in selections {
-        let service = director_service(selection, nodes, problems);
-        for director in &selection.directors {
-            config_of(&mut configs, director);
-            let node_sysctls = sysctls.entry(director.clone()).or_default();
-            node_sysctls.extend(director_sysctls(selection.virtual_server));
-            if let Some(config) = configs.get_mut(director) {
-                config.director_services.push(service.clone());
-            }
+impl Resolved {
+    /// Resolves `selection`'s service and VIP.
+    pub(super) fn new(selection: Selection, nodes: &NodeIndex, generation: u64) -> Self {
+        let mut problems = Vec::new();
+        let service = director_service(&selection, nodes, &mut problems);
+        let vip = real_server_vip(&selection.virtual_server);
+        Self {
+            selection,
+            service,
+            problems,
+            vip,
+            generation,
         }
-        for selected in &selection.selected {
+    }
+}
+
+/// A node's part in one resolved service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Director,
+    RealServer,
+}
+
+/// What a node's config was built from (each touching selection's generation and the node's
+/// part in it, in selection order) and what it came to.
+#[derive(Debug)]
+pub(super) struct CachedNode {
+    inputs: Vec<(u64, Role)>,
+    config: Arc<LvsNodeConfigSpec>,
+    problems: Vec<Problem>,
+}
+
+/// Each node's last config, by node name.
+pub(super) type NodeCache = HashMap<String, CachedNode>;
+
+/// Builds the config of every node that has something to do, reusing from `cache` the configs
+/// whose inputs did not change (the cache then holds exactly this build's nodes).
+pub(super) fn assemble(
+    resolved: &[Arc<Resolved>],
+    cache: &mut NodeCache,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, Arc<LvsNodeConfigSpec>> {
+    // Per node, the selections touching it, in selection order: (index, role).
+    let mut touches: BTreeMap<&str, Vec<(usize, Role)>> = BTreeMap::new();
+    for (index, item) in resolved.iter().enumerate() {
+        for director in &item.selection.directors {
+            touches
+                .entry(director.as_str())
+                .or_default()
+                .push((index, Role::Director));
+        }
+        if item.vip.is_none() {
+            continue;
+        }
+        for selected in &item.selection.selected {
             let Placement::Managed(node) = &selected.placement else {
                 continue;
             };
-            let Some(vip) = real_server_vip(selection.virtual_server) else {
-                continue;
-            };
-            config_of(&mut configs, node);
-            sysctls
-                .entry(node.clone())
-                .or_default()
-                .extend(real_server_sysctls(&vip));
-            if let Some(config) = configs.get_mut(node) {
-                merge_vip(config, vip, selection.virtual_server, node, problems);
+            let list = touches.entry(node.as_str()).or_default();
+            if list.last() != Some(&(index, Role::RealServer)) {
+                list.push((index, Role::RealServer));
             }
         }
     }
-
-    for (node, config) in &mut configs {
-        config
-            .director_services
-            .sort_by(|left, right| left.virtual_server.cmp(&right.virtual_server));
-        config.real_server_vips.sort_by_key(|vip| vip.address);
-        config.sysctls = sysctls.remove(node).unwrap_or_default().into_iter().collect();
+    let mut configs = BTreeMap::new();
+    let mut next = NodeCache::with_capacity(touches.len());
+    for (node, list) in touches {
+        let inputs: Vec<(u64, Role)> = list
+            .iter()
+            .map(|&(index, role)| (resolved[index].generation, role))
+            .collect();
+        let cached = cache
+            .remove(node)
+            .filter(|cached| cached.inputs == inputs)
+            .unwrap_or_else(|| {
+                let mut problems = Vec::new();
+                let config = node_config(node, &list, resolved, &mut problems);
+                CachedNode {
+                    inputs,
+                    config: Arc::new(config),
+                    problems,
+                }
+            });
+        problems.extend(cached.problems.iter().cloned());
+        configs.insert(node.to_owned(), Arc::clone(&cached.config));
+        next.insert(node.to_owned(), cached);
     }
-    let keys = selections
+    *cache = next;
+    let keys = resolved
         .iter()
-        .map(|selection| {
-            let key = &selection.virtual_server.key;
+        .map(|item| {
+            let key = &item.selection.virtual_server.key;
             (key.qualified_name(), key)
         })
         .collect();
@@ -78,12 +127,48 @@ pub(super) fn assemble(
     configs
 }
 
+/// The config of `node` from the selections touching it.
+fn node_config(
+    node: &str,
+    touches: &[(usize, Role)],
+    resolved: &[Arc<Resolved>],
+    problems: &mut Vec<Problem>,
+) -> LvsNodeConfigSpec {
+    let mut config = LvsNodeConfigSpec {
+        node_name: node.to_owned(),
+        shard: Shard::default(),
+        ..Default::default()
+    };
+    let mut sysctls: BTreeSet<SysctlSetting> = BTreeSet::new();
+    for &(index, role) in touches {
+        let item = &resolved[index];
+        let virtual_server = &item.selection.virtual_server;
+        match (role, &item.vip) {
+            (Role::Director, _) => {
+                sysctls.extend(director_sysctls(virtual_server));
+                config.director_services.push(item.service.clone());
+            }
+            (Role::RealServer, Some(vip)) => {
+                sysctls.extend(real_server_sysctls(vip));
+                merge_vip(&mut config, vip.clone(), virtual_server, node, problems);
+            }
+            (Role::RealServer, None) => {}
+        }
+    }
+    config
+        .director_services
+        .sort_by(|left, right| left.virtual_server.cmp(&right.virtual_server));
+    config.real_server_vips.sort_by_key(|vip| vip.address);
+    config.sysctls = sysctls.into_iter().collect();
+    config
+}
+
 fn director_service(
-    selection: &Selection<'_>,
+    selection: &Selection,
     nodes: &NodeIndex,
     problems: &mut Vec<Problem>,
 ) -> DirectorService {
-    let virtual_server = selection.virtual_server;
+    let virtual_server = &selection.virtual_server;
     let service_port = virtual_server.port().map(|port| port.get());
     let mut destinations: Vec<_> = selection
         .selected

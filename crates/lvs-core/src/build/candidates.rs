@@ -105,7 +105,7 @@ mod tests {
 
     fn placed(namespace: &str, name: &str, labels: &[(&str, &str)]) -> PlacedRealServer {
         PlacedRealServer {
-            spec: ValidRealServer {
+            spec: std::sync::Arc::new(ValidRealServer {
                 key: ObjectKey::new(Kind::RealServer, namespace, name),
                 labels: labels
                     .iter()
@@ -117,7 +117,7 @@ mod tests {
                 node: None,
                 state: RealServerState::Active,
                 thresholds: None,
-            },
+            }),
             placement: Placement::External,
         }
     }

@@ -104,7 +104,7 @@ pub(super) fn resolve(
 /// settings, and the first synced VIP (by address) gives the node's one pair of connection-sync
 /// daemons. `keys` maps qualified names to the VirtualServers.
 pub(super) fn overridden(
-    configs: &BTreeMap<String, LvsNodeConfigSpec>,
+    configs: &BTreeMap<String, std::sync::Arc<LvsNodeConfigSpec>>,
     keys: &BTreeMap<String, &ObjectKey>,
     problems: &mut Vec<Problem>,
 ) {

@@ -3,12 +3,13 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Namespace;
 use lvs_api::AddressPool;
 use lvs_api::conditions::reasons;
 
-use super::BuildOutput;
+use super::{BuildOutput, Objects};
 use crate::pool::{Pools, ValidPool, validate_pool};
 use crate::problem::{Problem, Severity};
 use crate::validate::ValidVirtualServer;
@@ -35,9 +36,13 @@ pub struct PoolOutcome {
 }
 
 /// Validates every pool, records outcomes (and overlaps as warnings), and indexes the valid ones.
-pub(super) fn validate(pools: &[AddressPool], namespaces: &[Namespace], output: &mut BuildOutput) -> Pools {
+pub(super) fn validate(
+    pools: Objects<'_, AddressPool>,
+    namespaces: Objects<'_, Namespace>,
+    output: &mut BuildOutput,
+) -> Pools {
     let mut valid: Vec<ValidPool> = Vec::new();
-    for object in pools {
+    for object in pools.iter() {
         match validate_pool(object) {
             Ok(pool) => {
                 output.pools.insert(
@@ -95,11 +100,11 @@ pub(super) fn validate(pools: &[AddressPool], namespaces: &[Namespace], output: 
             }
         }
     }
-    Pools::new(valid, namespaces)
+    Pools::new(valid, namespaces.iter())
 }
 
 /// Counts each pool's VIPs in use by the accepted VirtualServers.
-pub(super) fn record_usage(pools: &Pools, accepted: &[ValidVirtualServer], output: &mut BuildOutput) {
+pub(super) fn record_usage(pools: &Pools, accepted: &[Arc<ValidVirtualServer>], output: &mut BuildOutput) {
     for virtual_server in accepted {
         let (Some(pool), Some(address)) = (&virtual_server.pool, virtual_server.address) else {
             continue;

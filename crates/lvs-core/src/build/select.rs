@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use kube::core::SelectorExt;
 use lvs_api::{Destination, ForwardingMethod, RealServer, RealServerState, conditions::reasons};
@@ -11,14 +12,15 @@ use lvs_api::{Destination, ForwardingMethod, RealServer, RealServerState, condit
 use super::admit::{Admission, backend_refusal};
 use super::candidates::Candidates;
 use super::{BuildOutput, RealServerOutcome};
+use crate::object::ObjectKey;
 use crate::problem::Problem;
 use crate::roles::{NodeIndex, Placement};
 use crate::validate::{ValidRealServer, ValidVirtualServer, family_of, real_server};
 
-/// A real server that passed validation, with where it runs.
+/// A real server that passed validation (shared with the build cache), with where it runs.
 #[derive(Debug, Clone)]
 pub(super) struct PlacedRealServer {
-    pub(super) spec: ValidRealServer,
+    pub(super) spec: Arc<ValidRealServer>,
     pub(super) placement: Placement,
 }
 
@@ -31,21 +33,33 @@ pub(super) struct Selected {
 
 /// An accepted VirtualServer with its directors and chosen real servers.
 #[derive(Debug, Clone)]
-pub(super) struct Selection<'a> {
-    pub(super) virtual_server: &'a ValidVirtualServer,
+pub(super) struct Selection {
+    pub(super) virtual_server: Arc<ValidVirtualServer>,
     pub(super) directors: Vec<String>,
     pub(super) selected: Vec<Selected>,
+    /// The RealServers it uses, in the order chosen.
+    pub(super) real_servers: Vec<ObjectKey>,
+    /// What selecting found wrong (with the VirtualServer or with a pair).
+    pub(super) problems: Vec<Problem>,
 }
 
-/// Validates every RealServer and resolves its placement; records outcomes and problems.
-pub(super) fn validate_real_servers(
-    real_servers: &[RealServer],
+/// A RealServer validated on its own: the spec, or why it is invalid.
+pub(super) type Validated = Result<Arc<ValidRealServer>, Arc<Vec<Problem>>>;
+
+/// Validates one RealServer.
+pub(super) fn validate_real_server(object: &RealServer) -> Validated {
+    real_server(object).map(Arc::new).map_err(Arc::new)
+}
+
+/// Resolves the placement of every validated RealServer; records outcomes and problems.
+pub(super) fn place_real_servers(
+    validated: impl IntoIterator<Item = Validated>,
     nodes: &NodeIndex,
     output: &mut BuildOutput,
 ) -> Vec<PlacedRealServer> {
     let mut placed = Vec::new();
-    for object in real_servers {
-        match real_server(object) {
+    for result in validated {
+        match result {
             Ok(spec) => {
                 let placement = nodes.placement_of(&spec);
                 match &placement {
@@ -91,7 +105,7 @@ pub(super) fn validate_real_servers(
                         },
                     );
                 }
-                output.problems.extend(problems);
+                output.problems.extend(problems.iter().cloned());
             }
         }
     }
@@ -99,33 +113,53 @@ pub(super) fn validate_real_servers(
     placed
 }
 
-/// Chooses the real servers of one VirtualServer among the `candidates` its selector may match.
-pub(super) fn select<'a>(
-    virtual_server: &'a ValidVirtualServer,
-    real_servers: &[PlacedRealServer],
+/// The real servers `virtual_server`'s selector may match (a superset: see [`Candidates`]).
+pub(super) fn candidates_of<'r>(
+    virtual_server: &ValidVirtualServer,
+    real_servers: &'r [PlacedRealServer],
     candidates: &Candidates<'_>,
+) -> impl Iterator<Item = &'r PlacedRealServer> {
+    candidates
+        .of(
+            &virtual_server.key.namespace,
+            &virtual_server.real_server_selector,
+        )
+        .into_iter()
+        .map(|position| &real_servers[position])
+}
+
+/// Chooses the real servers of one VirtualServer among `candidates` (those its selector may
+/// match).
+pub(super) fn select<'r>(
+    virtual_server: &Arc<ValidVirtualServer>,
+    candidates: impl IntoIterator<Item = &'r PlacedRealServer>,
     admission: &Admission<'_>,
     configured_vips: Option<&BTreeSet<(String, IpAddr)>>,
-    output: &mut BuildOutput,
-) -> Selection<'a> {
+) -> Selection {
     let nodes = admission.nodes;
     let directors = nodes.directors_of(virtual_server);
+    let mut problems = Vec::new();
     if directors.is_empty() {
-        output.problems.push(no_directors(virtual_server));
+        problems.push(no_directors(virtual_server));
     }
     let mut selected = Vec::new();
-    let namespace = &virtual_server.key.namespace;
+    let mut real_servers = Vec::new();
     let selector = &virtual_server.real_server_selector;
-    for position in candidates.of(namespace, selector) {
-        let candidate = &real_servers[position];
+    for candidate in candidates {
         let spec = &candidate.spec;
         if !selector.matches(&spec.labels) {
             continue;
         }
-        let Some(port) = destination_port(virtual_server, spec, output) else {
+        let Some(port) = destination_port(virtual_server, spec, &mut problems) else {
             continue;
         };
-        let placement = pool_placement(virtual_server, &candidate.placement, nodes, output, &spec.key);
+        let placement = pool_placement(
+            virtual_server,
+            &candidate.placement,
+            nodes,
+            &mut problems,
+            &spec.key,
+        );
         let pair = Pair {
             virtual_server,
             real_server: spec,
@@ -133,15 +167,10 @@ pub(super) fn select<'a>(
             directors: &directors,
         };
         if let Some(problem) = pair.refusal(admission) {
-            output.problems.push(problem);
+            problems.push(problem);
             continue;
         }
-        if let Some(outcome) = output.real_servers.get_mut(&spec.key) {
-            outcome.virtual_servers.push(virtual_server.key.clone());
-        }
-        if let Some(outcome) = output.virtual_servers.get_mut(&virtual_server.key) {
-            outcome.real_servers.push(spec.key.clone());
-        }
+        real_servers.push(spec.key.clone());
         let destination = (spec.state != RealServerState::Disabled).then(|| Destination {
             real_server: spec.key.qualified_name(),
             address: spec.address,
@@ -160,14 +189,28 @@ pub(super) fn select<'a>(
             placement,
         });
     }
-    if let Some(outcome) = output.virtual_servers.get_mut(&virtual_server.key) {
-        outcome.directors = directors.clone();
-    }
     Selection {
-        virtual_server,
+        virtual_server: Arc::clone(virtual_server),
         directors,
         selected,
+        real_servers,
+        problems,
     }
+}
+
+/// Records what `selection` chose in the outcomes of its VirtualServer and RealServers.
+pub(super) fn record(selection: &Selection, output: &mut BuildOutput) {
+    let key = &selection.virtual_server.key;
+    for real_server in &selection.real_servers {
+        if let Some(outcome) = output.real_servers.get_mut(real_server) {
+            outcome.virtual_servers.push(key.clone());
+        }
+    }
+    if let Some(outcome) = output.virtual_servers.get_mut(key) {
+        outcome.directors.clone_from(&selection.directors);
+        outcome.real_servers.clone_from(&selection.real_servers);
+    }
+    output.problems.extend(selection.problems.iter().cloned());
 }
 
 /// The warning for a VirtualServer no node directs.
@@ -273,7 +316,7 @@ fn pool_placement(
     virtual_server: &ValidVirtualServer,
     placement: &Placement,
     nodes: &NodeIndex,
-    output: &mut BuildOutput,
+    problems: &mut Vec<Problem>,
     real_server: &crate::ObjectKey,
 ) -> Placement {
     let (Placement::Managed(node), Some(pool)) = (placement, &virtual_server.pool) else {
@@ -285,7 +328,7 @@ fn pool_placement(
     {
         return placement.clone();
     }
-    output.problems.push(Problem::warning(
+    problems.push(Problem::warning(
         real_server,
         "spec.address",
         reasons::UNMANAGED,
@@ -301,7 +344,7 @@ fn pool_placement(
 fn destination_port(
     virtual_server: &ValidVirtualServer,
     real_server: &ValidRealServer,
-    output: &mut BuildOutput,
+    problems: &mut Vec<Problem>,
 ) -> Option<u16> {
     let service_port = virtual_server.port().map_or(0, |port| port.get());
     let port = real_server
@@ -314,7 +357,7 @@ fn destination_port(
         } else {
             service_port.to_string()
         };
-        output.problems.push(Problem::error(
+        problems.push(Problem::error(
             &real_server.key,
             "spec.port",
             reasons::PORT_REMAP_NOT_ALLOWED,
