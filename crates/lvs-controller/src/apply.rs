@@ -3,12 +3,15 @@
 //! nodes that lost every role or vanished, and shards no longer needed, deleted. Planning is
 //! pure; the requests are in [`apply`] and [`delete`].
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Api, ResourceExt};
 use lvs_api::labels::{CONTROLLER_FIELD_MANAGER, NODE_NAME};
 use lvs_api::{LvsNodeConfig, LvsNodeConfigSpec};
+use lvs_core::build::{DEFAULT_SHARD_BYTES, shard};
 use serde::Serialize;
 
 use crate::written::Written;
@@ -30,18 +33,22 @@ pub struct Deletion {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
     /// Configs to server-side apply, with the resourceVersion each replaces (`None`: new).
-    pub apply: Vec<(LvsNodeConfig, Option<String>)>,
+    pub apply: Vec<(Arc<LvsNodeConfig>, Option<String>)>,
     /// Configs to delete.
     pub delete: Vec<Deletion>,
 }
 
-/// What the controller knows it wrote that the store may not show yet.
+/// What the controller knows it wrote that the store may not show yet, and which stored configs
+/// it found equal to what it wants (so that a pass compares only what changed: a director's
+/// config is megabytes).
 #[derive(Debug, Default)]
 pub struct Memory {
     /// Applied configs.
-    pub applied: Written<LvsNodeConfig>,
+    pub applied: Written<Arc<LvsNodeConfig>>,
     /// Deleted configs.
     pub deleted: Written<()>,
+    /// By name: the stored resourceVersion found equal to the desired config, and that config.
+    verified: HashMap<String, (String, Arc<LvsNodeConfig>)>,
 }
 
 impl Memory {
@@ -49,6 +56,7 @@ impl Memory {
     pub fn clear(&mut self) {
         self.applied.clear();
         self.deleted.clear();
+        self.verified.clear();
     }
 }
 
@@ -56,9 +64,18 @@ fn node_label(config: &LvsNodeConfig) -> Option<&str> {
     config.labels().get(NODE_NAME).map(String::as_str)
 }
 
+fn same_config(current: &LvsNodeConfig, desired: &LvsNodeConfig) -> bool {
+    current.spec == desired.spec && node_label(current) == node_label(desired)
+}
+
 /// The writes that bring `existing` (the store's configs carrying the node label) to `desired`.
-pub fn plan(desired: Vec<LvsNodeConfig>, existing: &[LvsNodeConfig], memory: &mut Memory) -> Plan {
-    for config in existing {
+pub fn plan<C: Borrow<LvsNodeConfig>>(
+    desired: Vec<Arc<LvsNodeConfig>>,
+    existing: &[C],
+    memory: &mut Memory,
+) -> Plan {
+    let existing: Vec<&LvsNodeConfig> = existing.iter().map(Borrow::borrow).collect();
+    for config in &existing {
         let name = config.name_any();
         memory
             .applied
@@ -67,26 +84,46 @@ pub fn plan(desired: Vec<LvsNodeConfig>, existing: &[LvsNodeConfig], memory: &mu
             .deleted
             .settle(&name, config.metadata.resource_version.as_deref());
     }
-    let desired_names: BTreeSet<String> = desired.iter().map(ResourceExt::name_any).collect();
+    let desired_names: BTreeSet<String> = desired.iter().map(|config| config.name_any()).collect();
     memory.applied.retain(|name| desired_names.contains(name));
+    memory.verified.retain(|name, _| desired_names.contains(name));
 
     let stored_by_name: HashMap<&str, &LvsNodeConfig> = existing
         .iter()
-        .filter_map(|config| Some((config.metadata.name.as_deref()?, config)))
+        .filter_map(|config| Some((config.metadata.name.as_deref()?, *config)))
         .collect();
     let mut plan = Plan::default();
     for config in desired {
         let name = config.name_any();
         let stored = stored_by_name.get(name.as_str()).copied();
         let stored_version = stored.and_then(|stored| stored.metadata.resource_version.clone());
-        let current = memory.applied.current(&name, stored_version.as_deref(), stored);
-        let unchanged = current
-            .is_some_and(|current| current.spec == config.spec && node_label(current) == node_label(&config));
+        let unchanged = match memory.applied.current(&name, stored_version.as_deref(), None) {
+            Some(written) => Arc::ptr_eq(written, &config) || same_config(written, &config),
+            None => match (stored, &stored_version) {
+                (Some(stored), Some(version)) => {
+                    let verified = memory
+                        .verified
+                        .get(&name)
+                        .is_some_and(|(seen, equal)| seen == version && Arc::ptr_eq(equal, &config));
+                    verified || {
+                        let same = same_config(stored, &config);
+                        if same {
+                            memory
+                                .verified
+                                .insert(name.clone(), (version.clone(), Arc::clone(&config)));
+                        }
+                        same
+                    }
+                }
+                (Some(stored), None) => same_config(stored, &config),
+                (None, _) => false,
+            },
+        };
         if !unchanged {
             plan.apply.push((config, stored_version));
         }
     }
-    for config in existing {
+    for config in &existing {
         let name = config.name_any();
         let version = config.metadata.resource_version.as_deref();
         if desired_names.contains(&name) || memory.deleted.current(&name, version, None).is_some() {
@@ -100,6 +137,38 @@ pub fn plan(desired: Vec<LvsNodeConfig>, existing: &[LvsNodeConfig], memory: &mu
         });
     }
     plan
+}
+
+/// Each node's config as the objects written (sharded), kept while the build hands out the same
+/// shared spec for the node: sharding measures every entry as JSON, which is worth doing only
+/// for the nodes a change touched.
+#[derive(Debug, Default)]
+pub struct Shards {
+    by_node: HashMap<String, (Arc<LvsNodeConfigSpec>, Vec<Arc<LvsNodeConfig>>)>,
+}
+
+impl Shards {
+    /// The objects of every node config, in node order (a node's shards in order).
+    pub fn objects(&mut self, configs: &BTreeMap<String, Arc<LvsNodeConfigSpec>>) -> Vec<Arc<LvsNodeConfig>> {
+        let mut kept = HashMap::with_capacity(configs.len());
+        let mut objects = Vec::with_capacity(configs.len());
+        for (node, spec) in configs {
+            let entry = match self.by_node.remove(node) {
+                Some(cached) if Arc::ptr_eq(&cached.0, spec) => cached,
+                _ => (
+                    Arc::clone(spec),
+                    shard(node, spec, DEFAULT_SHARD_BYTES)
+                        .into_iter()
+                        .map(Arc::new)
+                        .collect(),
+                ),
+            };
+            objects.extend(entry.1.iter().cloned());
+            kept.insert(node.clone(), entry);
+        }
+        self.by_node = kept;
+        objects
+    }
 }
 
 /// The server-side apply patch of one config: identity, node label and spec — never status,
@@ -192,6 +261,10 @@ mod tests {
         }
     }
 
+    fn shared(configs: Vec<LvsNodeConfig>) -> Vec<Arc<LvsNodeConfig>> {
+        configs.into_iter().map(Arc::new).collect()
+    }
+
     fn names(plan: &Plan) -> (Vec<String>, Vec<String>) {
         (
             plan.apply.iter().map(|(config, _)| config.name_any()).collect(),
@@ -218,7 +291,7 @@ mod tests {
             (vec!["b".into(), "new".into()], vec!["gone".into()])
         );
         assert_eq!(plan.apply[1].1, None, "new objects replace nothing");
-        let again = super::plan(desired.clone(), &existing, &mut memory);
+        let again = super::plan(shared(desired.clone()), &existing, &mut memory);
         assert_eq!(
             names(&again),
             (vec![], vec![]),
@@ -230,7 +303,7 @@ mod tests {
             config("new", "new", Some("2"), "x"),
         ];
         assert_eq!(
-            names(&super::plan(desired, &caught_up, &mut memory)),
+            names(&super::plan(shared(desired), &caught_up, &mut memory)),
             (vec![], vec![])
         );
     }
@@ -243,14 +316,17 @@ mod tests {
         assert_eq!(names(&plan).0, ["a"]);
         assert_eq!(
             names(&super::plan(
-                desired.clone(),
+                shared(desired.clone()),
                 &[config("a", "a", Some("3"), "x")],
                 &mut memory
             ))
             .0,
             Vec::<String>::new()
         );
-        assert_eq!(names(&super::plan(desired, &[], &mut memory)).0, ["a"]);
+        assert_eq!(
+            names(&super::plan::<LvsNodeConfig>(shared(desired), &[], &mut memory)).0,
+            ["a"]
+        );
     }
 
     #[test]
@@ -264,12 +340,15 @@ mod tests {
             .as_mut()
             .unwrap()
             .insert(NODE_NAME.to_owned(), "a".to_owned());
-        assert_eq!(names(&plan(vec![desired], &existing, &mut memory)).0, ["a"]);
+        assert_eq!(
+            names(&plan(shared(vec![desired]), &existing, &mut memory)).0,
+            ["a"]
+        );
     }
 
     /// Plans and records every write as done.
     fn plan_and_record(desired: Vec<LvsNodeConfig>, existing: &[LvsNodeConfig], memory: &mut Memory) -> Plan {
-        let plan = plan(desired, existing, memory);
+        let plan = plan(shared(desired), existing, memory);
         for (config, replaced) in &plan.apply {
             memory
                 .applied

@@ -6,14 +6,16 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use lvs_api::LvsNodeConfig;
-use lvs_core::{BuildInput, BuildOutput, ClusterSettings};
+use lvs_core::{BuildCache, BuildInput, BuildOutput, ClusterSettings};
 
 use crate::watch::Snapshot;
 
 /// The `(node, VIP)` pairs whose real-server setup the node's agent reported done.
-pub fn configured_vips(node_configs: &[LvsNodeConfig]) -> BTreeSet<(String, IpAddr)> {
+pub fn configured_vips<'a>(
+    node_configs: impl IntoIterator<Item = &'a LvsNodeConfig>,
+) -> BTreeSet<(String, IpAddr)> {
     node_configs
-        .iter()
+        .into_iter()
         .filter_map(|config| Some((&config.spec.node_name, config.status.as_ref()?)))
         .flat_map(|(node, status)| {
             status
@@ -25,16 +27,20 @@ pub fn configured_vips(node_configs: &[LvsNodeConfig]) -> BTreeSet<(String, IpAd
         .collect()
 }
 
-/// Resolves the snapshot into every node's config and every object's outcome.
-pub fn build(snapshot: &Snapshot, settings: &ClusterSettings) -> BuildOutput {
+/// Resolves the snapshot into every node's config and every object's outcome, reusing from
+/// `cache` what did not change since the last pass.
+pub fn build(snapshot: &Snapshot, settings: &ClusterSettings, cache: &mut BuildCache) -> BuildOutput {
     let configured = configured_vips(&snapshot.node_configs);
-    lvs_core::build(BuildInput {
-        pools: &snapshot.pools,
-        namespaces: &snapshot.namespaces,
+    let (pools, namespaces) = (snapshot.pools.refs(), snapshot.namespaces.refs());
+    let (virtual_servers, real_servers) = (snapshot.virtual_servers.refs(), snapshot.real_servers.refs());
+    let nodes = snapshot.nodes.refs();
+    cache.build(BuildInput {
+        pools: (&pools).into(),
+        namespaces: (&namespaces).into(),
         settings,
-        virtual_servers: &snapshot.virtual_servers,
-        real_servers: &snapshot.real_servers,
-        nodes: &snapshot.nodes,
+        virtual_servers: (&virtual_servers).into(),
+        real_servers: (&real_servers).into(),
+        nodes: (&nodes).into(),
         configured_vips: Some(&configured),
     })
 }

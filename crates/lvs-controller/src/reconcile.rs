@@ -17,19 +17,19 @@ use lvs_api::{
     AddressPool, AddressPoolStatus, LvsNodeConfig, RealServer, RealServerStatus, VirtualServer,
     VirtualServerStatus,
 };
-use lvs_core::ClusterSettings;
 use lvs_core::object::{Kind, ObjectKey, key_of};
+use lvs_core::{BuildCache, ClusterSettings};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::apply::{self, Memory};
+use crate::apply::{self, Memory, Shards};
 use crate::events::{
     Notice, Publisher, UNREADABLE, director_notices, directors_settled, duplicate_notices,
     real_server_notices, virtual_server_notices,
 };
 use crate::metrics::{ConditionCounts, Metrics};
 use crate::status::{
-    AgentReports, Service, address_pool_status, real_server_status, same_address_pool_status,
+    AgentReports, Service, StatusInputs, address_pool_status, real_server_status, same_address_pool_status,
     same_real_server_status, same_virtual_server_status, virtual_server_status,
 };
 use crate::watch::{Snapshot, Unreadable};
@@ -72,6 +72,12 @@ pub struct Reconciler {
     publisher: Publisher,
     metrics: Arc<Metrics>,
     memory: Memory,
+    /// What the last pass built, reused where nothing it read changed.
+    cache: BuildCache,
+    /// The last pass's node configs as objects, reused for the nodes whose config is the same.
+    shards: Shards,
+    /// What each RealServer's status was last computed from.
+    inputs: StatusInputs,
     virtual_statuses: Written<VirtualServerStatus>,
     real_statuses: Written<RealServerStatus>,
     pool_statuses: Written<AddressPoolStatus>,
@@ -219,6 +225,9 @@ impl Reconciler {
             publisher,
             metrics,
             memory: Memory::default(),
+            cache: BuildCache::default(),
+            shards: Shards::default(),
+            inputs: StatusInputs::default(),
             virtual_statuses: Written::default(),
             real_statuses: Written::default(),
             pool_statuses: Written::default(),
@@ -227,8 +236,11 @@ impl Reconciler {
         }
     }
 
-    /// Forgets what was written (on gaining leadership and on resync: trust the stores).
+    /// Forgets what was written and built (on gaining leadership and on resync: trust the
+    /// stores, build everything anew).
     pub fn forget(&mut self) {
+        self.cache = BuildCache::default();
+        self.inputs = StatusInputs::default();
         self.memory.clear();
         self.virtual_statuses.clear();
         self.real_statuses.clear();
@@ -247,8 +259,8 @@ impl Reconciler {
         self.report_unreadable(&snapshot.unreadable, leader, &mut summary)
             .await?;
 
-        let output = desired::build(snapshot, &self.settings);
-        let node_configs = output.node_config_objects();
+        let output = desired::build(snapshot, &self.settings, &mut self.cache);
+        let node_configs = self.shards.objects(&output.node_configs);
         let node_config_count = node_configs.len();
         self.apply_node_configs(node_configs, snapshot, leader, &mut summary, &mut failures)
             .await?;
@@ -315,15 +327,23 @@ impl Reconciler {
             }
         }
         let mut pending = Vec::new();
+        let changed = self.inputs.changes(snapshot, &output, &services);
         for object in &snapshot.real_servers {
             let key = key_of(Kind::RealServer, &object.metadata);
             let name = key.qualified_name();
             let version = object.metadata.resource_version.as_deref();
             self.real_statuses.settle(&name, version);
             let previous = self.real_statuses.current(&name, version, object.status.as_ref());
+            if let Some(previous) = previous
+                && self.inputs.unchanged(&name, &key, version, &output, &changed)
+            {
+                count_conditions(&mut counts, "RealServer", &previous.conditions);
+                continue;
+            }
             let status = real_server_status(object, &output, &services, &reports, previous, &now);
             count_conditions(&mut counts, "RealServer", &status.conditions);
             if previous.is_some_and(|previous| same_real_server_status(previous, &status)) {
+                self.inputs.record(&name, &key, version, &output);
                 continue;
             }
             let notices = real_server_notices(
@@ -337,8 +357,12 @@ impl Reconciler {
             .await
         {
             if let Some(events) = outcome.settle(&written.key, &self.metrics, &mut summary, &mut failures)? {
-                self.real_statuses
-                    .record(&written.key.qualified_name(), written.replaced, written.status);
+                let name = written.key.qualified_name();
+                // Only a status written (or found the same) stands for its inputs: a failed
+                // write is computed and retried next pass.
+                self.inputs
+                    .record(&name, &written.key, written.replaced.as_deref(), &output);
+                self.real_statuses.record(&name, written.replaced, written.status);
                 summary.events += events;
             }
         }
@@ -358,6 +382,7 @@ impl Reconciler {
             .map(|object| key_of(Kind::RealServer, &object.metadata).qualified_name())
             .collect();
         self.real_statuses.retain(|name| real_names.contains(name));
+        self.inputs.retain(|name| real_names.contains(name));
         self.metrics.set_objects(&counts, node_config_count);
 
         match failures.first {
@@ -463,13 +488,13 @@ impl Reconciler {
 
     async fn apply_node_configs(
         &mut self,
-        node_configs: Vec<LvsNodeConfig>,
+        node_configs: Vec<Arc<LvsNodeConfig>>,
         snapshot: &Snapshot,
         leader: &watch::Receiver<bool>,
         summary: &mut Summary,
         failures: &mut Failures,
     ) -> Result<(), ReconcileError> {
-        let plan = apply::plan(node_configs, &snapshot.node_configs, &mut self.memory);
+        let plan = apply::plan(node_configs, &snapshot.node_configs.refs(), &mut self.memory);
         let api: Api<LvsNodeConfig> = Api::all(self.client.clone());
         let applied: Vec<_> = stream::iter(plan.apply)
             .map(|(config, replaced)| {

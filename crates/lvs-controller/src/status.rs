@@ -5,6 +5,7 @@
 //! the same status is never written.
 
 mod address_pool;
+mod inputs;
 mod real_server;
 #[cfg(test)]
 mod tests;
@@ -23,6 +24,7 @@ use lvs_core::conditions::lists_equal_ignoring_time;
 use lvs_core::object::ObjectKey;
 
 pub use address_pool::{address_pool_status, same_address_pool_status};
+pub use inputs::{Changes, StatusInputs};
 pub use real_server::real_server_status;
 pub use virtual_server::virtual_server_status;
 
@@ -36,7 +38,7 @@ pub struct AgentReports {
 
 impl AgentReports {
     /// Reads the status of every config.
-    pub fn new(configs: &[LvsNodeConfig]) -> Self {
+    pub fn new<'a>(configs: impl IntoIterator<Item = &'a LvsNodeConfig>) -> Self {
         let mut reports = Self::default();
         for config in configs {
             let Some(status) = &config.status else {

@@ -4,6 +4,7 @@
 //! stream of changes that triggers the global reconcile.
 
 use std::fmt;
+use std::sync::Arc;
 
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt};
@@ -110,21 +111,69 @@ impl Unreadable {
     }
 }
 
+/// The readable objects of one kind at one moment, shared with the store (not copied: an
+/// estate's objects are tens of megabytes), sorted by namespace and name.
+#[derive(Debug)]
+pub struct Shared<K>(Vec<Arc<DeserializeGuard<K>>>);
+
+impl<K> Default for Shared<K> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<K> Clone for Shared<K> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<K> Shared<K> {
+    /// The objects, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &K> {
+        self.0.iter().filter_map(|object| object.0.as_ref().ok())
+    }
+
+    /// References to the objects, sorted (for [`lvs_core::Objects`]).
+    pub fn refs(&self) -> Vec<&K> {
+        self.iter().collect()
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a, K> IntoIterator for &'a Shared<K> {
+    type Item = &'a K;
+    type IntoIter = Box<dyn Iterator<Item = &'a K> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
 /// Everything in the stores at one moment, sorted by namespace and name.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Every readable AddressPool.
-    pub pools: Vec<AddressPool>,
+    pub pools: Shared<AddressPool>,
     /// Every readable Namespace.
-    pub namespaces: Vec<Namespace>,
+    pub namespaces: Shared<Namespace>,
     /// Every readable VirtualServer.
-    pub virtual_servers: Vec<VirtualServer>,
+    pub virtual_servers: Shared<VirtualServer>,
     /// Every readable RealServer.
-    pub real_servers: Vec<RealServer>,
+    pub real_servers: Shared<RealServer>,
     /// Every readable Node.
-    pub nodes: Vec<Node>,
+    pub nodes: Shared<Node>,
     /// Every readable LvsNodeConfig of ours.
-    pub node_configs: Vec<LvsNodeConfig>,
+    pub node_configs: Shared<LvsNodeConfig>,
     /// Objects that failed to deserialize.
     pub unreadable: Vec<Unreadable>,
 }
@@ -144,8 +193,7 @@ impl Stores {
 }
 
 /// The readable objects of one store, sorted; the unreadable ones go to `snapshot.unreadable`.
-/// Sorted before they are copied out of the store (moving shared pointers, not objects).
-fn split<K>(store: &Store<DeserializeGuard<K>>, kind: Watched, snapshot: &mut Snapshot) -> Vec<K>
+fn split<K>(store: &Store<DeserializeGuard<K>>, kind: Watched, snapshot: &mut Snapshot) -> Shared<K>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
@@ -157,7 +205,7 @@ where
     let mut readable = Vec::with_capacity(state.len());
     for object in state {
         match &object.0 {
-            Ok(object) => readable.push(object.clone()),
+            Ok(_) => readable.push(object),
             Err(invalid) => {
                 let mut reference = object.object_ref(&());
                 reference.resource_version = invalid.metadata.resource_version.clone();
@@ -172,7 +220,7 @@ where
     snapshot
         .unreadable
         .sort_by_key(|object| (object.kind, object.name()));
-    readable
+    Shared(readable)
 }
 
 /// Starts the six watches: returns their stores and the merged stream of changes, which must

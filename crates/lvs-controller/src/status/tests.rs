@@ -88,12 +88,12 @@ fn resolve(
         .unwrap(),
     ];
     let output = lvs_core::build(BuildInput {
-        pools: &pools,
-        namespaces: &[],
+        pools: (&pools).into(),
+        namespaces: lvs_core::Objects::Slice(&[]),
         settings: &lvs_core::ClusterSettings::default(),
-        virtual_servers: std::slice::from_ref(&virtual_server),
-        real_servers: &real_servers,
-        nodes: &nodes,
+        virtual_servers: std::slice::from_ref(&virtual_server).into(),
+        real_servers: (&real_servers).into(),
+        nodes: (&nodes).into(),
         configured_vips: Some(&configured),
     });
     let reports = AgentReports::new(reports);

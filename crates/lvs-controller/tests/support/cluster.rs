@@ -119,12 +119,12 @@ pub fn reported_configs(cluster: &BTreeMap<&'static str, Vec<Value>>) -> Vec<Val
     let pools: Vec<lvs_api::AddressPool> =
         vec![serde_json::from_value(pool("lab", &["10.100.0.100-10.100.0.199"], &["*"])).unwrap()];
     let output = lvs_core::build(lvs_core::BuildInput {
-        pools: &pools,
-        namespaces: &[],
+        pools: (&pools).into(),
+        namespaces: lvs_core::Objects::Slice(&[]),
         settings: &lvs_core::ClusterSettings::default(),
-        virtual_servers: &virtual_servers,
-        real_servers: &real_servers,
-        nodes: &nodes,
+        virtual_servers: (&virtual_servers).into(),
+        real_servers: (&real_servers).into(),
+        nodes: (&nodes).into(),
         configured_vips: Some(&configured),
     });
     output

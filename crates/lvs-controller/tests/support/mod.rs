@@ -281,8 +281,16 @@ fn crd(name: &str) -> Value {
 }
 
 impl ApiServer {
-    /// Sends watch events for one collection.
-    pub fn send(&self, collection: &str, events: Vec<Value>) {
+    /// Sends watch events for one collection. As an API server does, every added or modified
+    /// object carries a resourceVersion of its own (the controller's caches rely on it).
+    pub fn send(&self, collection: &str, mut events: Vec<Value>) {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1_000_000);
+        for event in &mut events {
+            if event["type"] == "ADDED" || event["type"] == "MODIFIED" {
+                let version = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                event["object"]["metadata"]["resourceVersion"] = json!(format!("w{version}"));
+            }
+        }
         self.events[collection].send(events).unwrap();
     }
 
