@@ -4,7 +4,10 @@
 //! lines: the first full pass (time to its last write, API writes, bytes written), the peak RSS
 //! the controller added (process high-water mark minus the mock's share measured before the
 //! controller started; the mock answers writes without keeping them), and the cost of one change — a RealServer's weight, a RealServer added,
-//! a real-server node's role label flipped — in writes, bytes and time to the last write.
+//! a real-server node's role label flipped — in writes (all, and node configs alone), bytes and
+//! time to the last write. The changed objects are sent without the status the controller wrote
+//! (the mock keeps no writes), so a change's writes include that object's status written again,
+//! which against an API server (whose events carry the status) they would not.
 //!
 //! Usage: `cargo run --release -p lvs-controller --example bench-scale -- [VS RS NODES]` (default
 //! `100 2000 50`; one size per process, so that the peak RSS is this size's;
@@ -171,6 +174,7 @@ fn print_pass(size: &str, name: &str, pass: &Pass) {
     let millis = pass.last_write.map_or(0, |took| took.as_millis());
     println!("{size}.{name}_ms={millis}");
     println!("{size}.{name}_writes={}", pass.writes);
+    println!("{size}.{name}_config_writes={}", pass.node_configs);
     println!("{size}.{name}_bytes={}", pass.bytes);
 }
 
