@@ -11,7 +11,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Api, ResourceExt};
 use lvs_api::labels::{CONTROLLER_FIELD_MANAGER, NODE_NAME};
 use lvs_api::{LvsNodeConfig, LvsNodeConfigSpec};
-use lvs_core::build::{DEFAULT_SHARD_BYTES, shard};
+use lvs_core::build::{DEFAULT_SHARD_BYTES, EntrySizes, shard_reusing};
 use serde::Serialize;
 
 use crate::written::Written;
@@ -141,10 +141,18 @@ pub fn plan<C: Borrow<LvsNodeConfig>>(
 
 /// Each node's config as the objects written (sharded), kept while the build hands out the same
 /// shared spec for the node: sharding measures every entry as JSON, which is worth doing only
-/// for the nodes a change touched.
+/// for the nodes a change touched — and there only for the entries that changed.
 #[derive(Debug, Default)]
 pub struct Shards {
-    by_node: HashMap<String, (Arc<LvsNodeConfigSpec>, Vec<Arc<LvsNodeConfig>>)>,
+    by_node: HashMap<String, Sharded>,
+}
+
+/// One node's spec, its objects and the sizes of its entries.
+#[derive(Debug)]
+struct Sharded {
+    spec: Arc<LvsNodeConfigSpec>,
+    objects: Vec<Arc<LvsNodeConfig>>,
+    sizes: EntrySizes,
 }
 
 impl Shards {
@@ -154,16 +162,18 @@ impl Shards {
         let mut objects = Vec::with_capacity(configs.len());
         for (node, spec) in configs {
             let entry = match self.by_node.remove(node) {
-                Some(cached) if Arc::ptr_eq(&cached.0, spec) => cached,
-                _ => (
-                    Arc::clone(spec),
-                    shard(node, spec, DEFAULT_SHARD_BYTES)
-                        .into_iter()
-                        .map(Arc::new)
-                        .collect(),
-                ),
+                Some(cached) if Arc::ptr_eq(&cached.spec, spec) => cached,
+                cached => {
+                    let previous = cached.as_ref().map(|cached| (&*cached.spec, &cached.sizes));
+                    let (shards, sizes) = shard_reusing(node, spec, DEFAULT_SHARD_BYTES, previous);
+                    Sharded {
+                        spec: Arc::clone(spec),
+                        objects: shards.into_iter().map(Arc::new).collect(),
+                        sizes,
+                    }
+                }
             };
-            objects.extend(entry.1.iter().cloned());
+            objects.extend(entry.objects.iter().cloned());
             kept.insert(node.clone(), entry);
         }
         self.by_node = kept;

@@ -279,6 +279,7 @@ impl Reconciler {
                 Some((key, service))
             })
             .collect();
+        let changed = self.inputs.changes(snapshot, &output, &services);
         let mut counts = ConditionCounts::new();
         let mut pending = Vec::new();
         for object in &snapshot.virtual_servers {
@@ -289,9 +290,18 @@ impl Reconciler {
             let previous = self
                 .virtual_statuses
                 .current(&name, version, object.status.as_ref());
+            if let Some(previous) = previous
+                && self
+                    .inputs
+                    .virtual_server_unchanged(&name, &key, version, &output, &changed)
+            {
+                count_conditions(&mut counts, "VirtualServer", &previous.conditions);
+                continue;
+            }
             let status = virtual_server_status(object, &output, services.get(&key), previous, &now);
             count_conditions(&mut counts, "VirtualServer", &status.conditions);
             if previous.is_some_and(|previous| same_virtual_server_status(previous, &status)) {
+                self.inputs.record_virtual_server(&name, &key, version, &output);
                 continue;
             }
             let mut notices = virtual_server_notices(
@@ -321,13 +331,14 @@ impl Reconciler {
                     self.active_directors
                         .insert(name.clone(), written.status.active_director.clone());
                 }
+                self.inputs
+                    .record_virtual_server(&name, &written.key, written.replaced.as_deref(), &output);
                 self.virtual_statuses
                     .record(&name, written.replaced, written.status);
                 summary.events += events;
             }
         }
         let mut pending = Vec::new();
-        let changed = self.inputs.changes(snapshot, &output, &services);
         for object in &snapshot.real_servers {
             let key = key_of(Kind::RealServer, &object.metadata);
             let name = key.qualified_name();
@@ -335,7 +346,9 @@ impl Reconciler {
             self.real_statuses.settle(&name, version);
             let previous = self.real_statuses.current(&name, version, object.status.as_ref());
             if let Some(previous) = previous
-                && self.inputs.unchanged(&name, &key, version, &output, &changed)
+                && self
+                    .inputs
+                    .real_server_unchanged(&name, &key, version, &output, &changed)
             {
                 count_conditions(&mut counts, "RealServer", &previous.conditions);
                 continue;
@@ -343,7 +356,7 @@ impl Reconciler {
             let status = real_server_status(object, &output, &services, &reports, previous, &now);
             count_conditions(&mut counts, "RealServer", &status.conditions);
             if previous.is_some_and(|previous| same_real_server_status(previous, &status)) {
-                self.inputs.record(&name, &key, version, &output);
+                self.inputs.record_real_server(&name, &key, version, &output);
                 continue;
             }
             let notices = real_server_notices(
@@ -361,7 +374,7 @@ impl Reconciler {
                 // Only a status written (or found the same) stands for its inputs: a failed
                 // write is computed and retried next pass.
                 self.inputs
-                    .record(&name, &written.key, written.replaced.as_deref(), &output);
+                    .record_real_server(&name, &written.key, written.replaced.as_deref(), &output);
                 self.real_statuses.record(&name, written.replaced, written.status);
                 summary.events += events;
             }
@@ -382,7 +395,10 @@ impl Reconciler {
             .map(|object| key_of(Kind::RealServer, &object.metadata).qualified_name())
             .collect();
         self.real_statuses.retain(|name| real_names.contains(name));
-        self.inputs.retain(|name| real_names.contains(name));
+        self.inputs.retain(|kind, name| match kind {
+            Kind::VirtualServer => virtual_names.contains(name),
+            _ => real_names.contains(name),
+        });
         self.metrics.set_objects(&counts, node_config_count);
 
         match failures.first {

@@ -110,14 +110,13 @@ impl Service {
     ) -> Self {
         let name = key.qualified_name();
         let mut service = Self {
+            // A director's services are sorted by VirtualServer (the build sorts them).
             resolved: outcome.directors.iter().find_map(|director| {
-                output
-                    .node_configs
-                    .get(director)?
-                    .director_services
-                    .iter()
-                    .find(|service| service.virtual_server == name)
-                    .cloned()
+                let services = &output.node_configs.get(director)?.director_services;
+                let index = services
+                    .binary_search_by(|service| service.virtual_server.as_str().cmp(&name))
+                    .ok()?;
+                services.get(index).cloned()
             }),
             ..Self::default()
         };

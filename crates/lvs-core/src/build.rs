@@ -24,7 +24,7 @@ use k8s_openapi::api::core::v1::{Namespace, Node};
 use lvs_api::{AddressPool, LvsNodeConfig, LvsNodeConfigSpec, RealServer, VirtualServer};
 
 pub use cache::BuildCache;
-pub use shard::{DEFAULT_SHARD_BYTES, shard};
+pub use shard::{DEFAULT_SHARD_BYTES, EntrySizes, shard, shard_reusing};
 
 pub use pools::PoolOutcome;
 

@@ -1,27 +1,43 @@
-//! What each RealServer's status was last computed from, so that a pass recomputes only the
-//! statuses whose inputs changed: 20,000 RealServers each cost a status computation (conditions,
-//! messages) on every pass otherwise, whatever the change was. A RealServer's status reads its
-//! own object, its outcome and problems, the services of its VirtualServers, and its node's
-//! config and agent reports; when none of those changed, its status is the one it has.
+//! What each VirtualServer's and RealServer's status was last computed from, so that a pass
+//! recomputes only the statuses whose inputs changed: 21,000 objects each cost a status
+//! computation (conditions, messages) on every pass otherwise, whatever the change was. A
+//! VirtualServer's status reads its object, outcome, problems and service (its directors'
+//! reports); a RealServer's its object, outcome and problems, the services of its
+//! VirtualServers, and its node's config and agent reports. When none of those changed, the
+//! status is the one the object has.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use lvs_api::LvsNodeConfigSpec;
-use lvs_core::build::RealServerOutcome;
-use lvs_core::object::ObjectKey;
+use lvs_core::build::{RealServerOutcome, VirtualServerOutcome};
+use lvs_core::object::{Kind, ObjectKey};
 use lvs_core::roles::Placement;
 use lvs_core::{BuildOutput, Problem};
 
 use super::Service;
 use crate::watch::Snapshot;
 
-/// One RealServer's inputs as last computed.
+/// One object's own inputs as last computed (besides what [`Changes`] covers).
 #[derive(Debug)]
-struct RealInputs {
+struct Inputs<O> {
     version: String,
-    outcome: Option<RealServerOutcome>,
+    outcome: Option<O>,
     problems: Vec<Problem>,
+}
+
+impl<O: PartialEq + Clone> Inputs<O> {
+    fn new(version: &str, outcome: Option<&O>, problems: &[Problem]) -> Self {
+        Self {
+            version: version.to_owned(),
+            outcome: outcome.cloned(),
+            problems: problems.to_vec(),
+        }
+    }
+
+    fn same(&self, version: &str, outcome: Option<&O>, problems: &[Problem]) -> bool {
+        self.version == version && self.outcome.as_ref() == outcome && self.problems == problems
+    }
 }
 
 /// What changed since the last pass, for the statuses that read it.
@@ -37,7 +53,8 @@ pub struct Changes {
 /// The inputs of the statuses computed so far (see the module docs).
 #[derive(Debug, Default)]
 pub struct StatusInputs {
-    real_servers: HashMap<String, RealInputs>,
+    virtual_servers: HashMap<String, Inputs<VirtualServerOutcome>>,
+    real_servers: HashMap<String, Inputs<RealServerOutcome>>,
     services: BTreeMap<ObjectKey, Service>,
     node_configs: BTreeMap<String, Arc<LvsNodeConfigSpec>>,
     /// Per node, the resourceVersions of its stored configs (which carry the agent's reports).
@@ -87,9 +104,26 @@ impl StatusInputs {
         changes
     }
 
+    /// Whether the VirtualServer `name` (`key`, at `version`) has the inputs its status was last
+    /// computed from.
+    pub fn virtual_server_unchanged(
+        &self,
+        name: &str,
+        key: &ObjectKey,
+        version: Option<&str>,
+        output: &BuildOutput,
+        changes: &Changes,
+    ) -> bool {
+        let (Some(last), Some(version)) = (self.virtual_servers.get(name), version) else {
+            return false;
+        };
+        last.same(version, output.virtual_servers.get(key), output.problems_of(key))
+            && !changes.services.contains(key)
+    }
+
     /// Whether the RealServer `name` (`key`, at `version`) has the inputs its status was last
     /// computed from.
-    pub fn unchanged(
+    pub fn real_server_unchanged(
         &self,
         name: &str,
         key: &ObjectKey,
@@ -101,10 +135,7 @@ impl StatusInputs {
             return false;
         };
         let outcome = output.real_servers.get(key);
-        if last.version != version
-            || last.outcome.as_ref() != outcome
-            || last.problems != output.problems_of(key)
-        {
+        if !last.same(version, outcome, output.problems_of(key)) {
             return false;
         }
         let Some(outcome) = outcome else {
@@ -123,32 +154,54 @@ impl StatusInputs {
             && !node.is_some_and(|node| changes.nodes.contains(node))
     }
 
-    /// Remembers the inputs of the RealServer `name` whose status is being computed.
-    pub fn record(&mut self, name: &str, key: &ObjectKey, version: Option<&str>, output: &BuildOutput) {
-        let Some(version) = version else {
-            self.real_servers.remove(name);
-            return;
-        };
-        self.real_servers.insert(
-            name.to_owned(),
-            RealInputs {
-                version: version.to_owned(),
-                outcome: output.real_servers.get(key).cloned(),
-                problems: output.problems_of(key).to_vec(),
-            },
-        );
+    /// Remembers the inputs of the VirtualServer `name` whose status was written or found the same.
+    pub fn record_virtual_server(
+        &mut self,
+        name: &str,
+        key: &ObjectKey,
+        version: Option<&str>,
+        output: &BuildOutput,
+    ) {
+        match version {
+            Some(version) => {
+                let inputs = Inputs::new(version, output.virtual_servers.get(key), output.problems_of(key));
+                self.virtual_servers.insert(name.to_owned(), inputs);
+            }
+            None => {
+                self.virtual_servers.remove(name);
+            }
+        }
     }
 
-    /// Forgets the RealServers `keep` rejects.
-    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
-        self.real_servers.retain(|name, _| keep(name));
+    /// Remembers the inputs of the RealServer `name` whose status was written or found the same.
+    pub fn record_real_server(
+        &mut self,
+        name: &str,
+        key: &ObjectKey,
+        version: Option<&str>,
+        output: &BuildOutput,
+    ) {
+        match version {
+            Some(version) => {
+                let inputs = Inputs::new(version, output.real_servers.get(key), output.problems_of(key));
+                self.real_servers.insert(name.to_owned(), inputs);
+            }
+            None => {
+                self.real_servers.remove(name);
+            }
+        }
+    }
+
+    /// Forgets the objects `keep` rejects (by kind and qualified name).
+    pub fn retain(&mut self, mut keep: impl FnMut(Kind, &str) -> bool) {
+        self.virtual_servers
+            .retain(|name, _| keep(Kind::VirtualServer, name));
+        self.real_servers.retain(|name, _| keep(Kind::RealServer, name));
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use lvs_core::object::Kind;
-
     use super::*;
 
     fn build_output(node: &str, problem: bool) -> (BuildOutput, ObjectKey) {
@@ -179,27 +232,27 @@ mod tests {
         let (output, key) = build_output("n1", false);
         let none = Changes::default();
         assert!(
-            !inputs.unchanged("default/a", &key, Some("1"), &output, &none),
+            !inputs.real_server_unchanged("default/a", &key, Some("1"), &output, &none),
             "never computed"
         );
-        inputs.record("default/a", &key, Some("1"), &output);
-        assert!(inputs.unchanged("default/a", &key, Some("1"), &output, &none));
+        inputs.record_real_server("default/a", &key, Some("1"), &output);
+        assert!(inputs.real_server_unchanged("default/a", &key, Some("1"), &output, &none));
         assert!(
-            !inputs.unchanged("default/a", &key, Some("2"), &output, &none),
+            !inputs.real_server_unchanged("default/a", &key, Some("2"), &output, &none),
             "a new version"
         );
         assert!(
-            !inputs.unchanged("default/a", &key, None, &output, &none),
+            !inputs.real_server_unchanged("default/a", &key, None, &output, &none),
             "no version"
         );
         let (moved, _) = build_output("n2", false);
         assert!(
-            !inputs.unchanged("default/a", &key, Some("1"), &moved, &none),
+            !inputs.real_server_unchanged("default/a", &key, Some("1"), &moved, &none),
             "another outcome"
         );
         let (problem, _) = build_output("n1", true);
         assert!(
-            !inputs.unchanged("default/a", &key, Some("1"), &problem, &none),
+            !inputs.real_server_unchanged("default/a", &key, Some("1"), &problem, &none),
             "a new problem"
         );
         let service = Changes {
@@ -207,7 +260,7 @@ mod tests {
             ..Changes::default()
         };
         assert!(
-            !inputs.unchanged("default/a", &key, Some("1"), &output, &service),
+            !inputs.real_server_unchanged("default/a", &key, Some("1"), &output, &service),
             "its service"
         );
         let node = Changes {
@@ -215,7 +268,7 @@ mod tests {
             ..Changes::default()
         };
         assert!(
-            !inputs.unchanged("default/a", &key, Some("1"), &output, &node),
+            !inputs.real_server_unchanged("default/a", &key, Some("1"), &output, &node),
             "its node"
         );
         let elsewhere = Changes {
@@ -223,12 +276,12 @@ mod tests {
             services: BTreeSet::from([ObjectKey::new(Kind::VirtualServer, "default", "other")]),
         };
         assert!(
-            inputs.unchanged("default/a", &key, Some("1"), &output, &elsewhere),
+            inputs.real_server_unchanged("default/a", &key, Some("1"), &output, &elsewhere),
             "unrelated"
         );
-        inputs.retain(|_| false);
+        inputs.retain(|_, _| false);
         assert!(
-            !inputs.unchanged("default/a", &key, Some("1"), &output, &none),
+            !inputs.real_server_unchanged("default/a", &key, Some("1"), &output, &none),
             "forgotten"
         );
     }

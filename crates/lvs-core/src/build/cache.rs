@@ -121,6 +121,8 @@ impl Upstream {
 struct CachedRealServer {
     version: String,
     validated: Validated,
+    /// The build that last used it.
+    pass: u64,
 }
 
 /// One VirtualServer's selection and what it was made from.
@@ -176,7 +178,8 @@ impl BuildCache {
         };
 
         let mut output = up.output.clone();
-        let validated = validate_real_servers(&input, real_servers);
+        let pass = next(generation);
+        let validated = validate_real_servers(&input, real_servers, pass);
         let placed = select::place_real_servers(validated, &up.nodes, &mut output);
         let candidates = Candidates::new(&placed);
         let admission = Admission {
@@ -221,12 +224,12 @@ impl BuildCache {
 }
 
 /// Every RealServer of `input` validated, from `cache` where its version is the same; the cache
-/// then holds exactly these.
+/// then holds exactly these (each stamped with this build's `pass`).
 fn validate_real_servers(
     input: &BuildInput<'_>,
     cache: &mut HashMap<String, CachedRealServer>,
+    pass: u64,
 ) -> Vec<Validated> {
-    let mut kept = HashMap::with_capacity(input.real_servers.len());
     let validated = input
         .real_servers
         .iter()
@@ -235,21 +238,25 @@ fn validate_real_servers(
             let (Some(uid), Some(version)) = (&meta.uid, &meta.resource_version) else {
                 return select::validate_real_server(object);
             };
-            let (uid, entry) = match cache.remove_entry(uid.as_str()) {
-                Some((uid, cached)) if cached.version == *version => (uid, cached),
-                _ => (
-                    uid.clone(),
-                    CachedRealServer {
-                        version: version.clone(),
-                        validated: select::validate_real_server(object),
-                    },
-                ),
-            };
-            let validated = entry.validated.clone();
-            kept.insert(uid, entry);
+            if let Some(cached) = cache.get_mut(uid.as_str())
+                && cached.version == *version
+                && cached.pass != pass
+            {
+                cached.pass = pass;
+                return cached.validated.clone();
+            }
+            let validated = select::validate_real_server(object);
+            cache.insert(
+                uid.clone(),
+                CachedRealServer {
+                    version: version.clone(),
+                    validated: validated.clone(),
+                    pass,
+                },
+            );
             validated
         })
         .collect();
-    *cache = kept;
+    cache.retain(|_, cached| cached.pass == pass);
     validated
 }

@@ -25,9 +25,28 @@ struct Entry {
     bytes: usize,
 }
 
+/// The JSON size of each entry of a spec (director services, then real-server VIPs, in the
+/// spec's order), so that sharding the node's next spec measures only the entries that changed.
+#[derive(Debug, Clone, Default)]
+pub struct EntrySizes {
+    services: Vec<usize>,
+    vips: Vec<usize>,
+}
+
 /// Splits `spec` into as few power-of-two shards as keep each spec under `max_bytes` of JSON
 /// (a shard whose entries hash together past that only when doubling stops helping).
 pub fn shard(node: &str, spec: &LvsNodeConfigSpec, max_bytes: usize) -> Vec<LvsNodeConfig> {
+    shard_reusing(node, spec, max_bytes, None).0
+}
+
+/// [`shard`], taking the size of every entry equal to the same entry of `previous` (the node's
+/// last spec, with its sizes) from there instead of measuring it again; returns the sizes too.
+pub fn shard_reusing(
+    node: &str,
+    spec: &LvsNodeConfigSpec,
+    max_bytes: usize,
+    previous: Option<(&LvsNodeConfigSpec, &EntrySizes)>,
+) -> (Vec<LvsNodeConfig>, EntrySizes) {
     let empty = |sysctls| LvsNodeConfigSpec {
         node_name: node.to_owned(),
         sysctls,
@@ -35,20 +54,51 @@ pub fn shard(node: &str, spec: &LvsNodeConfigSpec, max_bytes: usize) -> Vec<LvsN
     };
     let base_bytes = json_len(&empty(Vec::new()));
     let first_bytes = json_len(&empty(spec.sysctls.clone()));
+    // Both lists are sorted by their key (the build sorts them): found by binary search.
+    let known_service = |service: &lvs_api::DirectorService| {
+        let (old, sizes) = previous?;
+        let index = old
+            .director_services
+            .binary_search_by(|other| other.virtual_server.cmp(&service.virtual_server))
+            .ok()?;
+        (old.director_services[index] == *service).then(|| sizes.services.get(index).copied())?
+    };
+    let known_vip = |vip: &lvs_api::RealServerVip| {
+        let (old, sizes) = previous?;
+        let index = old
+            .real_server_vips
+            .binary_search_by(|other| other.address.cmp(&vip.address))
+            .ok()?;
+        (old.real_server_vips[index] == *vip).then(|| sizes.vips.get(index).copied())?
+    };
+    let sizes = EntrySizes {
+        services: spec
+            .director_services
+            .iter()
+            .map(|service| known_service(service).unwrap_or_else(|| json_len(service) + 1))
+            .collect(),
+        vips: spec
+            .real_server_vips
+            .iter()
+            .map(|vip| known_vip(vip).unwrap_or_else(|| json_len(vip) + 1))
+            .collect(),
+    };
     let services: Vec<Entry> = spec
         .director_services
         .iter()
-        .map(|service| Entry {
+        .zip(&sizes.services)
+        .map(|(service, &bytes)| Entry {
             hash: stable_hash(b"service", service.virtual_server.as_bytes()),
-            bytes: json_len(service) + 1,
+            bytes,
         })
         .collect();
     let vips: Vec<Entry> = spec
         .real_server_vips
         .iter()
-        .map(|vip| Entry {
+        .zip(&sizes.vips)
+        .map(|(vip, &bytes)| Entry {
             hash: stable_hash(b"vip", vip.address.to_string().as_bytes()),
-            bytes: json_len(vip) + 1,
+            bytes,
         })
         .collect();
     let count = shard_count(&services, &vips, base_bytes, first_bytes, max_bytes);
@@ -67,7 +117,7 @@ pub fn shard(node: &str, spec: &LvsNodeConfigSpec, max_bytes: usize) -> Vec<LvsN
     }
 
     let total = u32::try_from(count).unwrap_or(u32::MAX);
-    shards
+    let objects = shards
         .into_iter()
         .enumerate()
         .map(|(index, mut shard_spec)| {
@@ -88,7 +138,8 @@ pub fn shard(node: &str, spec: &LvsNodeConfigSpec, max_bytes: usize) -> Vec<LvsN
                 status: None,
             }
         })
-        .collect()
+        .collect();
+    (objects, sizes)
 }
 
 /// The smallest power of two such that no shard overflows `max_bytes` (a shard holding a single
@@ -270,6 +321,25 @@ mod tests {
         let mut removed = spec(400);
         removed.director_services.remove(0);
         assert_eq!(differing(&shard("node-a", &removed, 64 * 1024)), 1);
+    }
+
+    #[test]
+    fn sizes_taken_from_the_last_spec_shard_exactly_as_measuring_anew() {
+        let before = spec(400);
+        let (_, sizes) = shard_reusing("node-a", &before, 64 * 1024, None);
+        let mut after = spec(400);
+        // An entry grown past a shard (more shards), one added, one removed, a VIP changed.
+        after.director_services[7].interface = Some("z".repeat(70 * 1024));
+        after.director_services.remove(3);
+        after.director_services.push(service(9999, 2));
+        after.real_server_vips[0].ports.clear();
+        let fresh = shard("node-a", &after, 64 * 1024);
+        let (reused, _) = shard_reusing("node-a", &after, 64 * 1024, Some((&before, &sizes)));
+        assert!(
+            fresh.len() > shard("node-a", &before, 64 * 1024).len(),
+            "the count grew"
+        );
+        assert_eq!(reused, fresh);
     }
 
     #[test]
