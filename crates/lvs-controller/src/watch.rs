@@ -197,13 +197,24 @@ fn split<K>(store: &Store<DeserializeGuard<K>>, kind: Watched, snapshot: &mut Sn
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
-    let mut state = store.state();
-    state.sort_by(|left, right| {
-        (left.meta().namespace.as_deref(), left.meta().name.as_deref())
-            .cmp(&(right.meta().namespace.as_deref(), right.meta().name.as_deref()))
-    });
+    let state = store.state();
+    // Sorted by keys gathered once: comparing through each object's Arc and metadata chased
+    // pointers 20,000 × log times (most of a pass's snapshot time).
+    let mut keyed: Vec<(Option<&str>, Option<&str>, usize)> = state
+        .iter()
+        .enumerate()
+        .map(|(index, object)| {
+            (
+                object.meta().namespace.as_deref(),
+                object.meta().name.as_deref(),
+                index,
+            )
+        })
+        .collect();
+    keyed.sort_unstable();
     let mut readable = Vec::with_capacity(state.len());
-    for object in state {
+    for object in keyed.into_iter().map(|(_, _, index)| &state[index]) {
+        let object = Arc::clone(object);
         match &object.0 {
             Ok(_) => readable.push(object),
             Err(invalid) => {

@@ -58,6 +58,9 @@ pub(super) fn place_real_servers(
     output: &mut BuildOutput,
 ) -> Vec<PlacedRealServer> {
     let mut placed = Vec::new();
+    // Gathered first, then made a map at once: from input in key order (the controller's
+    // snapshot is sorted) the map is built in one sweep instead of 20,000 searches.
+    let mut outcomes = Vec::new();
     for result in validated {
         match result {
             Ok(spec) => {
@@ -84,30 +87,35 @@ pub(super) fn place_real_servers(
                     )),
                     Placement::Managed(_) | Placement::External => {}
                 }
-                output.real_servers.insert(
+                outcomes.push((
                     spec.key.clone(),
                     RealServerOutcome {
                         valid: true,
                         placement: Some(placement.clone()),
                         virtual_servers: Vec::new(),
                     },
-                );
+                ));
                 placed.push(PlacedRealServer { spec, placement });
             }
             Err(problems) => {
                 if let Some(problem) = problems.first() {
-                    output.real_servers.insert(
+                    outcomes.push((
                         problem.object.clone(),
                         RealServerOutcome {
                             valid: false,
                             placement: None,
                             virtual_servers: Vec::new(),
                         },
-                    );
+                    ));
                 }
                 output.problems.extend(problems.iter().cloned());
             }
         }
+    }
+    if output.real_servers.is_empty() {
+        output.real_servers = outcomes.into_iter().collect();
+    } else {
+        output.real_servers.extend(outcomes);
     }
     placed.sort_by(|left, right| left.spec.key.cmp(&right.spec.key));
     placed
