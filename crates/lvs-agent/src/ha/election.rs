@@ -77,6 +77,9 @@ pub struct PeerReport {
     pub hold_until: Option<Instant>,
     /// A probe found nobody answering for the VIP since this report: no hold any more.
     pub gone: bool,
+    /// The silence this peer is allowed when longer than the dead interval: its heartbeats
+    /// arrived irregularly of late (see `detector`).
+    pub allowed: Duration,
 }
 
 impl PeerReport {
@@ -87,13 +90,20 @@ impl PeerReport {
             report,
             hold_until: None,
             gone: false,
+            allowed: Duration::ZERO,
         }
     }
 
-    /// Whether the peer counts as live at `now`: heard within `dead_after`, or restarting
-    /// within its hold.
+    /// The silence after which the peer is dead: `dead_after`, or longer when it is allowed
+    /// more.
+    pub fn silence_allowed(&self, dead_after: Duration) -> Duration {
+        dead_after.max(self.allowed)
+    }
+
+    /// Whether the peer counts as live at `now`: heard within the silence it is allowed (at
+    /// least `dead_after`), or restarting within its hold.
     pub fn live(&self, now: Instant, dead_after: Duration) -> bool {
-        now.saturating_duration_since(self.heard_at) < dead_after
+        now.saturating_duration_since(self.heard_at) < self.silence_allowed(dead_after)
             || self.hold_until.is_some_and(|until| now < until)
     }
 }
@@ -184,6 +194,14 @@ impl Election {
     pub fn listen_again(&mut self, now: Instant) {
         if self.role == Role::Standby {
             self.started = now;
+        }
+    }
+
+    /// This agent did not run for `stall`: a standby still listening after its start listens
+    /// that much longer.
+    pub fn stalled(&mut self, stall: Duration) {
+        if self.role == Role::Standby {
+            self.started += stall;
         }
     }
 

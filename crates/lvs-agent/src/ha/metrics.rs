@@ -39,6 +39,7 @@ pub struct FailoverMetrics {
     duplicate: Family<VipLabels, Gauge>,
     rejected: Family<ReasonLabels, Counter>,
     connections: Gauge,
+    stalls: Counter,
 }
 
 impl FailoverMetrics {
@@ -52,6 +53,7 @@ impl FailoverMetrics {
             duplicate: Family::default(),
             rejected: Family::default(),
             connections: Gauge::default(),
+            stalls: Counter::default(),
         };
         registry.register(
             "failover_elections",
@@ -83,6 +85,11 @@ impl FailoverMetrics {
             "sync_connections",
             "IPVS connection entries this director holds for its failover VIPs",
             metrics.connections.clone(),
+        );
+        registry.register(
+            "failover_stalls",
+            "Times the failover task woke a heartbeat interval or more later than planned (the peers' silence meanwhile was not counted)",
+            metrics.stalls.clone(),
         );
         metrics
     }
@@ -130,6 +137,11 @@ impl FailoverMetrics {
     /// A heartbeat was not accepted.
     pub fn heartbeat_rejected(&self, reason: &'static str) {
         self.rejected.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// The failover task woke much later than planned.
+    pub fn stalled(&self) {
+        self.stalls.inc();
     }
 
     /// Connections held for failover VIPs.

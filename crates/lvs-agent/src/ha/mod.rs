@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod desired;
+pub mod detector;
 pub mod election;
 pub mod groups;
 pub mod metrics;

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::detector::Arrivals;
 use super::record::VipRecord;
 use super::restart::PeerMark;
 use super::wire::{Heartbeat, KeySlot};
@@ -76,6 +77,8 @@ pub struct Peers {
     marks_changed: bool,
     /// Peers heard signing with a key this node does not have: when last, and its id.
     other_keys: BTreeMap<String, (Instant, String)>,
+    /// When each peer's rounds arrived (how irregular its heartbeats are).
+    arrivals: BTreeMap<String, Arrivals>,
 }
 
 /// The address as compared with a peer's: an IPv4-mapped IPv6 source (a dual-stack socket)
@@ -110,6 +113,8 @@ impl Peers {
                 peer.vips.insert(*address);
             }
         }
+        let peers = &self.peers;
+        self.arrivals.retain(|node, _| peers.contains_key(node));
     }
 
     /// Every peer.
@@ -191,6 +196,9 @@ impl Peers {
             },
         );
         self.other_keys.remove(node);
+        if heartbeat.part == 0 {
+            self.arrivals.entry(node.to_owned()).or_default().heard(now);
+        }
         let round_complete_since = round
             .filter(|(_, _, seen)| heartbeat.part + 1 == heartbeat.parts && *seen == heartbeat.parts)
             .map(|(_, started, _)| started);
@@ -213,6 +221,27 @@ impl Peers {
             self.other_keys.insert(node.to_owned(), (now, key_id));
         }
         known
+    }
+
+    /// The silence allowed at `now` to `node` for a VIP with heartbeats every `interval`, dead
+    /// after `dead_after` (see `detector`).
+    pub fn allowed_silence(
+        &self,
+        node: &str,
+        now: Instant,
+        interval: Duration,
+        dead_after: Duration,
+    ) -> Duration {
+        self.arrivals.get(node).map_or(dead_after, |arrivals| {
+            arrivals.allowed_silence(now, interval, dead_after)
+        })
+    }
+
+    /// This agent did not run for `stall`: the gap across it is not held against any peer.
+    pub fn stalled(&mut self, stall: Duration) {
+        for arrivals in self.arrivals.values_mut() {
+            arrivals.stalled(stall);
+        }
     }
 
     /// The key id `node` signed with when last heard under a key this node does not have,

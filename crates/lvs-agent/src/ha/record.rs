@@ -136,9 +136,10 @@ impl VipRecord {
         if self.role() != Role::Standby {
             return false;
         }
-        let suspect_after = self.dead_after() / 2;
+        let dead_after = self.dead_after();
         let mut started = false;
         for (node, peer) in &mut self.peers {
+            let suspect_after = peer.silence_allowed(dead_after) / 2;
             if peer.report.role == Role::Active
                 && !peer.gone
                 && peer.hold_until.is_none()

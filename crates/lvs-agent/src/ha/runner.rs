@@ -15,6 +15,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use super::detector::StallWatch;
 use super::record::{Now, Uplink, VipStatus};
 use super::restart::{self, RestartState, RestartStore};
 use super::state::{FailoverState, PassReport, Roles};
@@ -31,9 +32,13 @@ pub type UplinkCheck =
 
 /// How often the VIPs this node holds are probed for other owners (and uplinks checked).
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a VIP is probed while its holder is silent (or restarting) and still answers: a
+/// takeover waits for the probe that finds nobody, so it must follow soon after the holder goes.
+const SILENT_HOLDER_PROBE_INTERVAL: Duration = Duration::from_millis(50);
 /// How long a probe waits for answers (ARP/NDP answers on a LAN take well under a millisecond;
-/// a takeover of a silent holder waits for one probe).
-pub const PROBE_WAIT: Duration = Duration::from_millis(100);
+/// a takeover of a silent holder waits for one probe, started after half the dead interval, so
+/// it must end well within the other half: 75 ms at the default settings).
+pub const PROBE_WAIT: Duration = Duration::from_millis(30);
 /// How long a peer that said it is restarting keeps its role without heartbeats, by default.
 pub const DEFAULT_RESTART_HOLD: Duration = Duration::from_secs(30);
 
@@ -232,6 +237,8 @@ struct ProbePlan {
     uplinks: Vec<(IpAddr, Option<String>)>,
     probes: Vec<(IpAddr, Option<String>)>,
     unchecked: bool,
+    /// A takeover waits for a probe (a holder is silent): probe again soon.
+    urgent: bool,
 }
 
 impl ProbePlan {
@@ -240,6 +247,7 @@ impl ProbePlan {
             uplinks: state.uplink_targets(),
             probes: state.probe_targets(Instant::now()),
             unchecked: state.uplink_unchecked(),
+            urgent: state.awaiting_probe(Instant::now()),
         }
     }
 }
@@ -269,14 +277,28 @@ impl Actor {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut buffer = vec![0u8; 65_536];
         let mut next_send = Instant::now();
+        let mut stalls = StallWatch::default();
         loop {
-            // Decisions are checked four times per interval, so a dead peer is noticed within a
-            // quarter interval of its deadline; heartbeats go out every interval and at once
-            // after a role change.
+            // The task wakes for the next heartbeat to send (every interval, and at once after
+            // a role change), at the next peer deadline (a decision is made at its deadline),
+            // and at least once per interval for the slower timers (listening after a start,
+            // preemption).
             let interval = self.state.interval();
             let socket = self.socket.clone();
+            let woke = Instant::now();
+            let wake = [
+                Some(next_send),
+                self.state.next_deadline(woke),
+                Some(woke + interval),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(woke + interval);
+            stalls.plan(wake);
+            // Heartbeats first: what peers said is taken in before any decision.
             let event = tokio::select! {
-                command = commands.recv() => command.map_or(Event::Closed, Event::Command),
+                biased;
                 received = receive(socket.as_deref(), &mut buffer) => match received {
                     Ok((length, from)) => Event::Datagram(length, from),
                     Err(error) => {
@@ -285,15 +307,28 @@ impl Actor {
                         Event::Tick
                     }
                 },
-                () = tokio::time::sleep(interval / 4) => Event::Tick,
+                command = commands.recv() => command.map_or(Event::Closed, Event::Command),
+                () = tokio::time::sleep_until(wake) => Event::Tick,
             };
             let now = Now::current();
+            // Woke a whole interval late (the node starved this task, or the process was
+            // paused): the peers' silence meanwhile was not heard, so it does not count.
+            if let Some(stall) = stalls.woke(now.instant, interval) {
+                self.state.stalled(stall);
+            }
             let reported = matches!(event, Event::Command(Command::Report(..)));
             let mut send_now = match event {
                 Event::Closed => return,
                 Event::Command(command) => self.handle(command, now).await,
                 Event::Datagram(length, from) => {
                     self.datagram(&buffer[..length], from, now);
+                    // Every datagram already waiting too (a round in parts, or a burst that
+                    // queued while this task did not run): no VIP is judged on a stale part.
+                    if let Some(socket) = socket.as_deref() {
+                        while let Ok((length, from)) = socket.try_recv_from(&mut buffer) {
+                            self.datagram(&buffer[..length], from, now);
+                        }
+                    }
                     false
                 }
                 Event::Tick => false,
@@ -431,12 +466,16 @@ impl Checker {
     }
 
     async fn run(self, mut plan: watch::Receiver<ProbePlan>) {
+        let mut uplinks_checked: Option<Instant> = None;
         loop {
             let current = plan.borrow_and_update().clone();
             // Unchecked uplinks first (a new VIP is not eligible until checked); otherwise the
             // probes first: a takeover may be waiting for one (is a silent holder still there?).
-            if current.unchecked && !self.uplinks(&current).await {
-                return;
+            if current.unchecked {
+                if !self.uplinks(&current).await {
+                    return;
+                }
+                uplinks_checked = Some(Instant::now());
             }
             for (address, interface) in current.probes.clone() {
                 match (self.prober)(address, interface).await {
@@ -448,11 +487,22 @@ impl Checker {
                     Err(error) => tracing::warn!(vip = %address, "probing who answers for the VIP: {error}"),
                 }
             }
-            if !current.unchecked && !self.uplinks(&current).await {
-                return;
+            // Uplinks once per probe interval, also while probes repeat faster.
+            if !current.unchecked && uplinks_checked.is_none_or(|checked| checked.elapsed() >= PROBE_INTERVAL)
+            {
+                if !self.uplinks(&current).await {
+                    return;
+                }
+                uplinks_checked = Some(Instant::now());
             }
-            // Again after the interval, or at once when a VIP's uplink has not been checked.
-            let deadline = tokio::time::sleep(PROBE_INTERVAL);
+            // Again after the interval (soon while a takeover waits for a probe), or at once when
+            // a VIP's uplink has not been checked.
+            let every = if current.urgent {
+                SILENT_HOLDER_PROBE_INTERVAL
+            } else {
+                PROBE_INTERVAL
+            };
+            let deadline = tokio::time::sleep(every);
             tokio::pin!(deadline);
             loop {
                 tokio::select! {

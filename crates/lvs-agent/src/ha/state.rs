@@ -351,6 +351,28 @@ impl FailoverState {
         datagrams
     }
 
+    /// The next moment after `now` at which a peer's silence changes what it counts as: it
+    /// becomes suspect (a probe is due), dead, or its restart hold ends. The failover task
+    /// wakes then, so a decision is made at its deadline, not at the next tick.
+    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        self.vips
+            .values()
+            .flat_map(|record| {
+                let dead_after = record.dead_after();
+                record.peers.values().flat_map(move |peer| {
+                    let allowed = peer.silence_allowed(dead_after);
+                    [
+                        Some(peer.heard_at + allowed / 2),
+                        Some(peer.heard_at + allowed),
+                        peer.hold_until,
+                    ]
+                })
+            })
+            .flatten()
+            .filter(|at| *at > now)
+            .min()
+    }
+
     /// The shortest heartbeat interval of any VIP (200 ms with none).
     pub fn interval(&self) -> Duration {
         self.vips
@@ -384,6 +406,9 @@ impl FailoverState {
             let address = report.address;
             let restarting = report.restarting;
             let mut heard = PeerReport::heard(now, report);
+            heard.allowed =
+                self.peers
+                    .allowed_silence(&heartbeat.node, now, record.group.interval, record.dead_after());
             if restarting {
                 tracing::info!(vip = %address, peer = %heartbeat.node, "the holder's agent is restarting: it keeps the VIP while it answers for it");
                 heard.hold_until = Some(now + self.restart_hold);
@@ -423,6 +448,12 @@ impl FailoverState {
             })
             .map(|(address, record)| (*address, record.group.interface.clone()))
             .collect()
+    }
+
+    /// Whether a takeover waits for a probe: some VIP's holder is silent or restarting (held
+    /// while the VIP still answers).
+    pub fn awaiting_probe(&self, now: Instant) -> bool {
+        self.vips.values().any(|record| record.restarting_peer(now))
     }
 
     /// Every VIP with its uplink, for the uplink checks.
@@ -559,6 +590,25 @@ impl FailoverState {
             .collect()
     }
 
+    /// This agent did not run for `stall` (its task woke that much later than it meant to):
+    /// the silence of the peers during it is not held against them — what they last said is
+    /// taken as heard that much later, and the listening time of a starting election grows
+    /// by it.
+    pub fn stalled(&mut self, stall: Duration) {
+        tracing::warn!(
+            stall_ms = stall.as_millis(),
+            "the failover task did not run for a while: the peers' silence during it is not counted"
+        );
+        self.metrics.failover.stalled();
+        self.peers.stalled(stall);
+        for record in self.vips.values_mut() {
+            for peer in record.peers.values_mut() {
+                peer.heard_at += stall;
+            }
+            record.election.stalled(stall);
+        }
+    }
+
     /// The agent stops for a restart: from now on heartbeats tell peers to keep this node as
     /// the holder of the VIPs it holds.
     pub fn set_restarting(&mut self) {
@@ -627,3 +677,7 @@ mod tests;
 #[cfg(test)]
 #[path = "state/heartbeat_tests.rs"]
 mod heartbeat_tests;
+
+#[cfg(test)]
+#[path = "state/detector_tests.rs"]
+mod detector_tests;
