@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lvs_dataplane::model::{NodeState, SyncRole};
+use lvs_dataplane::model::{NodeState, SyncRole, VipAddress};
 use lvs_dataplane::{ApplyReport, Dataplane, Op};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -138,6 +138,24 @@ impl Applied {
     fn succeeded(&self, op: &Op) -> bool {
         !self.report.failures.iter().any(|failure| failure.op == *op)
     }
+
+    /// This pass's operations after those of a takeover's fast path (`earlier`). A fast-path
+    /// operation that failed and that the pass then did is the pass's to report.
+    fn follow(&mut self, earlier: Applied) {
+        let redone = |op: &Op| self.ops.contains(op);
+        let failures: Vec<_> = earlier
+            .report
+            .failures
+            .into_iter()
+            .filter(|failure| !redone(&failure.op))
+            .collect();
+        let mut ops: Vec<Op> = earlier.ops.into_iter().filter(|op| !redone(op)).collect();
+        ops.append(&mut self.ops);
+        self.ops = ops;
+        self.report.applied += earlier.report.applied;
+        self.report.failures.splice(0..0, failures);
+        self.writes += earlier.writes;
+    }
 }
 
 impl<D: Dataplane> Reconciler<D> {
@@ -210,8 +228,9 @@ impl<D: Dataplane> Reconciler<D> {
 
     async fn pipeline(&mut self, intent: &Intent, pass: Pass) -> Outcome {
         let started = Instant::now();
-        self.prepare(intent, pass);
         let groups = ha::groups(&intent.config);
+        let taken = self.take_over_at_once(&groups).await;
+        self.prepare(intent, pass);
         let mut desired = self.desired(intent);
         let holding = self.restrict(&mut desired, &groups);
         let scope = self.scope(pass, &desired);
@@ -228,11 +247,26 @@ impl<D: Dataplane> Reconciler<D> {
             &holding.released,
             &holding.reannounce,
         );
-        let applied = self.apply(ops, pass).await;
+        let mut applied = self.apply(ops, pass).await;
+        let drift = pass == Pass::Resync && !applied.ops.is_empty() && self.last_synced;
+        // When the fast path's announcements went out, for the takeover's record.
+        let mut announced_early = Vec::new();
+        if let Some((taken, at)) = taken {
+            announced_early = taken
+                .ops
+                .iter()
+                .filter(|op| matches!(op, Op::Announce { .. }) && taken.succeeded(op))
+                .filter_map(|op| match op {
+                    Op::Announce { address, .. } => Some((*address, at)),
+                    _ => None,
+                })
+                .collect();
+            applied.follow(taken);
+        }
         let mut outcome = Outcome {
             operations: applied.ops.len(),
             writes: applied.writes,
-            drift: pass == Pass::Resync && !applied.ops.is_empty() && self.last_synced,
+            drift,
             ..Outcome::default()
         };
         self.record_failures(intent, scope, &applied, &mut outcome);
@@ -243,7 +277,7 @@ impl<D: Dataplane> Reconciler<D> {
             .any(|failure| matches!(failure.op, Op::StartSyncDaemon(SyncRole::Backup, _)));
         outcome.desired = desired;
         let report = |local, backup_running| {
-            failover::pass_report(
+            let mut report = failover::pass_report(
                 groups.clone(),
                 &holding,
                 &observed,
@@ -252,12 +286,54 @@ impl<D: Dataplane> Reconciler<D> {
                 &|op| applied.succeeded(op),
                 local,
                 backup_running,
-            )
+            );
+            for (address, at) in &announced_early {
+                if let Some(entry) = report
+                    .announced
+                    .iter_mut()
+                    .find(|(announced, _)| announced == address)
+                {
+                    entry.1 = *at;
+                }
+            }
+            report
         };
         self.report_failover(intent, &groups, &mut outcome, pass, !backup_failed, report)
             .await;
         self.finish(&mut outcome, started);
         outcome
+    }
+
+    /// Step 0, a takeover's fast path: each failover VIP this node has just become active for
+    /// (held now, not in the last pass's state) is added and announced at once, before the
+    /// pass computes and reads anything — a takeover costs an address and a gratuitous ARP /
+    /// NA, nothing else in between. The rest of the pass (the sync master, anything that
+    /// failed here) follows as usual: it finds the address in place.
+    async fn take_over_at_once(&mut self, groups: &BTreeMap<IpAddr, Group>) -> Option<(Applied, ha::Now)> {
+        let roles = self.failover.as_ref()?.roles();
+        let last = self.last_desired.as_ref()?;
+        let ops: Vec<Op> = groups
+            .iter()
+            .filter(|(address, _)| roles.elections.get(*address) == Some(&ha::wire::Role::Active))
+            .filter(|(address, _)| !last.addresses.iter().any(|vip| vip.address == **address))
+            .flat_map(|(address, group)| {
+                [
+                    Op::AddAddress(VipAddress {
+                        address: *address,
+                        device: group.device.clone(),
+                    }),
+                    Op::Announce {
+                        address: *address,
+                        interface: group.interface.clone(),
+                    },
+                ]
+            })
+            .collect();
+        if ops.is_empty() {
+            return None;
+        }
+        let applied = self.apply(ops, Pass::Failover).await;
+        Some((applied, ha::Now::current()))
     }
 
     /// Step 0: a change or a health verdict resets the retry delays; the health checks follow
