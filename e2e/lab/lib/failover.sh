@@ -203,3 +203,142 @@ lab_ha_stream_across_failover() {
         lab_say "stream: $lines lines at the takeover, $(lab_ha_stream_lines) now; client running: $(lab_running client stream && echo yes || echo no)"
     fi
 }
+
+# ---- where a failover's time goes -----------------------------------------------------------
+# lab_ha_timeline_start — watch, with timestamps, director2's addresses (when the VIP is added)
+# and the client's neighbour table (when the client learns director2's MAC for the VIP: its
+# gratuitous ARP arrived); call before the cut, then lab_ha_timeline after it.
+lab_ha_timeline_start() {
+    lab_spawn director2 addresses /sbin/ip -ts monitor address
+    lab_spawn client neighbours /sbin/ip -ts monitor neigh
+    # wall clock minus uptime (both in ms), to put wall-clock timestamps on the uptime scale
+    local before after wall
+    before=$(lab_uptime_ms)
+    wall=$(lab_now_ms)
+    after=$(lab_uptime_ms)
+    LAB_HA_WALL_OFFSET=$((wall - (before + after) / 2))
+}
+
+# lab_ha_day_ms — the first line's YYYY-MM-DDTHH:MM:SS.ffffff timestamp (the agent's log, `ip
+# -ts monitor`) as ms of the day.
+lab_ha_day_ms() {
+    sed -n 's/^[^T]*[0-9]T\([0-9][0-9]\):\([0-9][0-9]\):\([0-9][0-9]\)\.\([0-9][0-9][0-9]\).*/\1 \2 \3 \4/p' |
+        head -n 1 | awk '{ print (($1 * 60 + $2) * 60 + $3) * 1000 + $4 }'
+}
+
+# lab_ha_since_cut DAY_MS — ms from the cut to a wall-clock time of day (empty stays empty).
+lab_ha_since_cut() {
+    [ -n "$1" ] || return 0
+    echo $(($1 - (LAB_HA_CUT + LAB_HA_WALL_OFFSET) % 86400000))
+}
+
+# lab_ha_timeline NAME — after lab_ha_failover_under_load NAME: prints, in ms after the cut, when
+# director2 decided to take over (its log), when the VIP appeared on it, when the client's
+# neighbour entry for the VIP moved to director2's MAC (the gratuitous ARP arrived), when the
+# client's first answer came back; and how long before the cut the last answer came.
+lab_ha_timeline() {
+    local log=$LAB_RUN/log/director2.agent.log decided added learned first last
+    lab_kill director2 addresses
+    lab_kill client neighbours
+    decided=$(grep 'taking over the VIP' "$log" | tail -n 1 | lab_ha_day_ms)
+    added=$(grep "inet $LAB_HA_VIP/" "$LAB_RUN/log/director2.addresses.log" | grep -v Deleted | tail -n 1 | lab_ha_day_ms)
+    learned=$(grep "^\[.*$LAB_HA_VIP .*$LAB_DIRECTOR2_MAC" "$LAB_RUN/log/client.neighbours.log" | head -n 1 | lab_ha_day_ms)
+    first=$(awk -v c="$LAB_HA_CUT" '$3 != "FAIL" && $2 > c { print $2 }' "$LAB_RUN/ha.$1.txt" | sort -n | head -n 1)
+    last=$(awk -v c="$LAB_HA_CUT" '$3 != "FAIL" && $2 <= c { print $2 }' "$LAB_RUN/ha.$1.txt" | sort -n | tail -n 1)
+    lab_say "timeline after the cut (ms): last answer -$((LAB_HA_CUT - ${last:-$LAB_HA_CUT})), decision +$(lab_ha_since_cut "$decided")," \
+        "VIP added +$(lab_ha_since_cut "$added"), client learned the MAC +$(lab_ha_since_cut "$learned"), first answer +$((${first:-$LAB_HA_CUT} - LAB_HA_CUT))"
+    lab_say "requests around the cut (start→end ms from the cut, answer): $(awk -v c="$LAB_HA_CUT" \
+        '$1 - c > -600 && $1 - c < 1500 { printf "%s%+d→%+d %s", sep, $1 - c, $2 - c, $3; sep = ", " }' "$LAB_RUN/ha.$1.txt")"
+    lab_say "director2's agent: $(grep -c 'taking over the VIP' "$log") takeover(s), $(grep -c 'did not run for a while' "$log") stall(s); from the decision to the announcement:"
+    sed -n '/taking over the VIP/,/took over the VIP/p' "$log" | tail -n 25 | sed 's/^/    /'
+    echo "request_median_ms=$(awk '$3 != "FAIL" { print $2 - $1 }' "$LAB_RUN/ha.$1.txt" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] + 0 }')"
+    echo "cut_to_decision_ms=$(lab_ha_since_cut "$decided")"
+    echo "cut_to_vip_added_ms=$(lab_ha_since_cut "$added")"
+    echo "cut_to_client_arp_ms=$(lab_ha_since_cut "$learned")"
+    echo "cut_to_first_answer_ms=$((${first:-$LAB_HA_CUT} - LAB_HA_CUT))"
+    echo "last_answer_before_cut_ms=$((LAB_HA_CUT - ${last:-$LAB_HA_CUT}))"
+}
+
+# ---- a light client: one datagram every 20 ms -------------------------------------------------
+# The HTTP loop starts a shell, printf, nc and tail per request: under the lab's emulated CPU a
+# request leaves only every ~80 ms and takes ~250 ms, so its gap adds 200-500 ms of its own. The
+# UDP probe is one long-lived socat: a datagram carrying its send time every 20 ms to VIP:9999,
+# each real server echoing it back (socat PIPE, no process per datagram).
+
+# lab_ha_udp_setup — a third VirtualServer on the VIP (UDP 9999, the same failover settings),
+# echo servers on rs1 and rs2; waits until both directors programmed it.
+lab_ha_udp_setup() {
+    local ns
+    for ns in rs1 rs2; do
+        lab_spawn "$ns" udp-echo sh -c "while :; do socat -T 5 UDP4-LISTEN:9999,bind=$LAB_HA_VIP,reuseaddr PIPE; done"
+    done
+    cat >"$LAB_RUN/udp-probe.yaml" <<EOF
+apiVersion: lvs.operator.io/v1alpha1
+kind: VirtualServer
+metadata:
+  name: udp-probe
+  namespace: lab
+spec:
+  address: $LAB_HA_VIP
+  port: 9999
+  protocol: UDP
+  scheduler: rr
+  directors:
+    interface: eth0
+    highAvailability:
+      priority: [director-1, director-2]
+      preempt: false
+      preemptDelaySeconds: 2
+      connectionSync:
+        enabled: true
+        syncId: 7
+        failbackSyncSeconds: 3
+  realServers:
+    selector:
+      matchLabels:
+        app: ha
+  healthCheck:
+    type: None
+EOF
+    lab_agent_mark director
+    lab_agent_mark director2
+    lab_must lab_manifest_put "$LAB_HA_DIR" udp-probe.yaml "$LAB_RUN/udp-probe.yaml"
+    lab_must lab_agent_wait_synced director 3 0
+    lab_must lab_agent_wait_synced director2 3 0
+}
+
+# lab_ha_udp_start — the client's datagrams; $LAB_RUN/udp.txt gets "SENT_MS RECEIVED_MS" per echo.
+lab_ha_udp_start() {
+    rm -f "$LAB_RUN/udp.stop" "$LAB_RUN/udp.fifo"
+    : >"$LAB_RUN/udp.txt"
+    # The 20 ms pause is a read with a timeout on a FIFO nobody writes: no process per datagram
+    # (busybox sleep is not a shell builtin).
+    mkfifo "$LAB_RUN/udp.fifo"
+    # shellcheck disable=SC2016 # the loops run in the namespace's shell
+    /sbin/ip netns exec client sh -c '
+        exec 3<>"$4"
+        while [ ! -e "$2" ]; do
+            read -r up _ </proc/uptime
+            echo "${up%.*}${up#*.}0"
+            read -r -t 0.02 _ <&3
+        done | socat -T 3 - "UDP4:$1:9999" | while read -r sent; do
+            read -r up _ </proc/uptime
+            echo "$sent ${up%.*}${up#*.}0"
+        done >>"$3"' sh "$LAB_HA_VIP" "$LAB_RUN/udp.stop" "$LAB_RUN/udp.txt" "$LAB_RUN/udp.fifo" &
+    echo $! >"$LAB_RUN/udp.pid"
+}
+
+# lab_ha_udp_stop CUT_MS — stop the datagrams; LAB_HA_UDP_GAP: from the last echo of a datagram
+# sent before CUT_MS to the first echo of one sent after it (by receive time: the silence the
+# cut caused), "never" when none sent after it came back.
+lab_ha_udp_stop() {
+    : >"$LAB_RUN/udp.stop"
+    sleep 1
+    kill "$(cat "$LAB_RUN/udp.pid")" 2>/dev/null
+    LAB_HA_UDP_GAP=$(awk -v cut="$1" '
+        $1 <= cut && $2 > last { last = $2 }
+        $1 > cut && (first == "" || $2 < first) { first = $2 }
+        END { if (first == "" || last == "") print "never"; else print first - last, last - cut, first - cut }' "$LAB_RUN/udp.txt")
+    lab_say "UDP probe: $(awk 'END { print NR }' "$LAB_RUN/udp.txt") echoes; silence across the cut (ms, from, to): $LAB_HA_UDP_GAP"
+    LAB_HA_UDP_GAP=${LAB_HA_UDP_GAP%% *}
+}
