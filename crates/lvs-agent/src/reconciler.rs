@@ -114,6 +114,12 @@ pub struct Reconciler<D> {
     backoff: Backoff,
     names: ServiceNames,
     last_desired: Option<NodeState>,
+    /// The failover VIPs the last pass held.
+    last_held: Option<std::collections::BTreeSet<IpAddr>>,
+    /// This pass holds other failover VIPs than the last one: what it does to VIP addresses,
+    /// announcements and sync daemons follows the roles, it is not drift (a resync can be the
+    /// first pass after a role change).
+    roles_moved: bool,
     failover: Option<Failover>,
     /// The heartbeat UDP port the input guard opens to the peer directors (set when this agent
     /// listens for heartbeats).
@@ -171,6 +177,8 @@ impl<D: Dataplane> Reconciler<D> {
             backoff: Backoff::default(),
             names: ServiceNames::default(),
             last_desired: None,
+            last_held: None,
+            roles_moved: false,
             failover: None,
             heartbeat_port: None,
             failures: Vec::new(),
@@ -233,6 +241,8 @@ impl<D: Dataplane> Reconciler<D> {
         self.prepare(intent, pass);
         let mut desired = self.desired(intent);
         let holding = self.restrict(&mut desired, &groups);
+        self.roles_moved = taken.is_some() || self.last_held.as_ref() != Some(&holding.held);
+        self.last_held = Some(holding.held.clone());
         let scope = self.scope(pass, &desired);
         self.last_desired = Some(desired.clone());
         let observed = match scope.observe(&*self.dataplane).await {
@@ -248,7 +258,7 @@ impl<D: Dataplane> Reconciler<D> {
             &holding.reannounce,
         );
         let mut applied = self.apply(ops, pass).await;
-        let drift = pass == Pass::Resync && !applied.ops.is_empty() && self.last_synced;
+        let drift = self.is_drift(&applied.ops, pass);
         // When the fast path's announcements went out, for the takeover's record.
         let mut announced_early = Vec::new();
         if let Some((taken, at)) = taken {
@@ -382,9 +392,19 @@ impl<D: Dataplane> Reconciler<D> {
         }
     }
 
+    /// Whether `ops` repair drift: a resync after a synced pass found something to do, other
+    /// than what a role change asks of the VIPs.
+    fn is_drift(&self, ops: &[Op], pass: Pass) -> bool {
+        pass == Pass::Resync
+            && self.last_synced
+            && ops
+                .iter()
+                .any(|op| !(self.roles_moved && Part::of(op) == Part::Vips))
+    }
+
     /// Step 5: the operations, counted and logged (drift when a resync finds any).
     async fn apply(&mut self, ops: Vec<Op>, pass: Pass) -> Applied {
-        if !ops.is_empty() && pass == Pass::Resync && self.last_synced {
+        if self.is_drift(&ops, pass) {
             self.drift_repairs += 1;
             self.metrics.drift_repaired();
             tracing::warn!(
