@@ -17,6 +17,15 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// How long a probe of who answers for a VIP listens (ARP/NDP answers on a LAN take well under
+/// a millisecond; the probe is sent twice, at the start and halfway). A takeover of a silent
+/// holder waits for one probe that finds nobody, started after half the allowed silence, so
+/// the probe should end within the other half: 75 ms at the default settings.
+pub const PROBE_WAIT: Duration = Duration::from_millis(60);
+/// A probe that found nobody is believed only when it took at most this long from its start
+/// to its result: a longer one overlapped a time this node (or the probe's thread) did not run
+/// — a loaded or paused node — and an answer that came then may have been missed.
+pub const CONCLUSIVE_PROBE: Duration = Duration::from_millis(120);
 /// How long an irregular gap between a peer's heartbeats is remembered.
 pub const JITTER_MEMORY: Duration = Duration::from_secs(30);
 /// The most a peer's allowed silence is stretched, in dead intervals.
@@ -81,6 +90,33 @@ impl Arrivals {
         {
             self.gaps.pop_front();
         }
+    }
+}
+
+/// One probe of who else answers for a VIP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// The MAC addresses of other hosts that answered.
+    pub claimants: Vec<String>,
+    /// When the probe was started (before its thread was even asked for).
+    pub started: Instant,
+}
+
+impl Probe {
+    /// A probe started at `started` that found `claimants`.
+    pub fn new(claimants: Vec<String>, started: Instant) -> Self {
+        Self { claimants, started }
+    }
+
+    /// Whether the probe, its result taken in at `now`, shows that nobody answers for the VIP:
+    /// nobody answered, and it took no longer than [`CONCLUSIVE_PROBE`].
+    pub fn nobody_answers(&self, now: Instant) -> bool {
+        self.claimants.is_empty() && now.saturating_duration_since(self.started) <= CONCLUSIVE_PROBE
+    }
+
+    /// Whether nobody answered but the probe took too long to be sure of it.
+    pub fn inconclusive(&self, now: Instant) -> bool {
+        self.claimants.is_empty() && !self.nobody_answers(now)
     }
 }
 

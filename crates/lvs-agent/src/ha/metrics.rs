@@ -40,6 +40,7 @@ pub struct FailoverMetrics {
     rejected: Family<ReasonLabels, Counter>,
     connections: Gauge,
     stalls: Counter,
+    inconclusive_probes: Counter,
 }
 
 impl FailoverMetrics {
@@ -54,6 +55,7 @@ impl FailoverMetrics {
             rejected: Family::default(),
             connections: Gauge::default(),
             stalls: Counter::default(),
+            inconclusive_probes: Counter::default(),
         };
         registry.register(
             "failover_elections",
@@ -90,6 +92,11 @@ impl FailoverMetrics {
             "failover_stalls",
             "Times the failover task woke a heartbeat interval or more later than planned (the peers' silence meanwhile was not counted)",
             metrics.stalls.clone(),
+        );
+        registry.register(
+            "failover_probes_inconclusive",
+            "Probes of a silent holder's VIP that found nobody answering but took much longer than their wait (this node did not run for part of it): not taken as the holder gone",
+            metrics.inconclusive_probes.clone(),
         );
         metrics
     }
@@ -142,6 +149,11 @@ impl FailoverMetrics {
     /// The failover task woke much later than planned.
     pub fn stalled(&self) {
         self.stalls.inc();
+    }
+
+    /// A probe that found nobody took too long to be believed.
+    pub fn inconclusive_probe(&self) {
+        self.inconclusive_probes.inc();
     }
 
     /// Connections held for failover VIPs.

@@ -15,7 +15,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::detector::StallWatch;
+use super::detector::{Probe, StallWatch};
 use super::record::{Now, Uplink, VipStatus};
 use super::restart::{self, RestartState, RestartStore};
 use super::state::{FailoverState, PassReport, Roles};
@@ -35,10 +35,7 @@ const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// How often a VIP is probed while its holder is silent (or restarting) and still answers: a
 /// takeover waits for the probe that finds nobody, so it must follow soon after the holder goes.
 const SILENT_HOLDER_PROBE_INTERVAL: Duration = Duration::from_millis(50);
-/// How long a probe waits for answers (ARP/NDP answers on a LAN take well under a millisecond;
-/// a takeover of a silent holder waits for one probe, started after half the dead interval, so
-/// it must end well within the other half: 75 ms at the default settings).
-pub const PROBE_WAIT: Duration = Duration::from_millis(30);
+pub use super::detector::PROBE_WAIT;
 /// How long a peer that said it is restarting keeps its role without heartbeats, by default.
 pub const DEFAULT_RESTART_HOLD: Duration = Duration::from_secs(30);
 
@@ -101,7 +98,7 @@ pub struct Failover {
 enum Command {
     Report(PassReport, oneshot::Sender<Vec<VipStatus>>),
     Status(oneshot::Sender<Vec<VipStatus>>),
-    Probed(IpAddr, Vec<String>),
+    Probed(IpAddr, Probe),
     Uplinks(BTreeMap<IpAddr, Uplink>),
     Restarting(oneshot::Sender<()>),
 }
@@ -355,11 +352,11 @@ impl Actor {
                 let _ = answer.send(self.state.status(now.instant));
                 false
             }
-            Command::Probed(address, claimants) => {
-                if !claimants.is_empty() {
-                    tracing::warn!(vip = %address, owners = ?claimants, "another host answers for the VIP");
+            Command::Probed(address, probe) => {
+                if !probe.claimants.is_empty() {
+                    tracing::warn!(vip = %address, owners = ?probe.claimants, "another host answers for the VIP");
                 }
-                self.state.probed(address, claimants, now)
+                self.state.probed(address, probe, now)
             }
             Command::Uplinks(checks) => self.state.uplinks(checks, now),
             Command::Restarting(answer) => {
@@ -478,9 +475,11 @@ impl Checker {
                 uplinks_checked = Some(Instant::now());
             }
             for (address, interface) in current.probes.clone() {
+                let started = Instant::now();
                 match (self.prober)(address, interface).await {
                     Ok(claimants) => {
-                        if self.commands.send(Command::Probed(address, claimants)).is_err() {
+                        let probe = Probe::new(claimants, started);
+                        if self.commands.send(Command::Probed(address, probe)).is_err() {
                             return;
                         }
                     }

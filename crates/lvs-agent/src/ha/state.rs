@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::detector::Probe;
 use super::election::{Decision, Local, PeerReport};
 use super::groups::Group;
 use super::peers::Peers;
@@ -506,18 +507,32 @@ impl FailoverState {
     }
 
     /// Takes in a probe of who else answers for `address`; returns whether a role or the
-    /// duplicate state changed.
-    pub fn probed(&mut self, address: IpAddr, claimants: Vec<String>, now: Now) -> bool {
+    /// duplicate state changed. A probe that found nobody ends a silent holder's hold only when
+    /// it ran on time (see [`Probe::nobody_answers`]); one that overlapped a stall of this node
+    /// changes nothing, and the next probe follows soon.
+    pub fn probed(&mut self, address: IpAddr, probe: Probe, now: Now) -> bool {
         let Some(record) = self.vips.get_mut(&address) else {
             return false;
         };
         let _span = tracing::info_span!("vip", vip = %address).entered();
-        if claimants.is_empty() && record.restarting_peer(now.instant) {
-            tracing::warn!("nobody answers for the VIP while its holder is held: it is gone");
-            record.holders_gone();
+        if record.restarting_peer(now.instant) {
+            if probe.inconclusive(now.instant) {
+                tracing::info!(
+                    took_ms = now.instant.saturating_duration_since(probe.started).as_millis(),
+                    "a probe found nobody answering for the VIP but took too long to be sure: probing again"
+                );
+                self.metrics.failover.inconclusive_probe();
+                return false;
+            }
+            if probe.nobody_answers(now.instant) {
+                tracing::warn!("nobody answers for the VIP while its holder is held: it is gone");
+                record.holders_gone();
+            }
         }
         let had_duplicates = !record.election.duplicates().is_empty();
-        let decision = record.election.probed(claimants, now.instant, &record.peers);
+        let decision = record
+            .election
+            .probed(probe.claimants, now.instant, &record.peers);
         let has_duplicates = !record.election.duplicates().is_empty();
         self.metrics.failover.duplicate_vip(address, has_duplicates);
         let duplicates_changed = had_duplicates != has_duplicates;

@@ -15,8 +15,11 @@ const IPV6_HEADER: usize = 40;
 /// A neighbour solicitation or advertisement without options: type, code, checksum, flags or
 /// reserved, target.
 const NEIGHBOUR_MESSAGE: usize = 24;
-/// How long one read of the raw socket waits, so the deadline is checked this often.
-const READ_TIMEOUT: Duration = Duration::from_millis(20);
+/// How long one read of the raw socket waits, so the deadline is checked this often (and the
+/// last read after it, which takes in what is already queued, costs at most this).
+const READ_TIMEOUT: Duration = Duration::from_millis(5);
+/// The most frames read after the deadline (a flood must not keep a probe going).
+const DRAIN_LIMIT: usize = 256;
 
 /// An ARP probe for `address`: a broadcast request with sender MAC `mac`, sender address
 /// 0.0.0.0 and target address `address`.
@@ -139,8 +142,11 @@ fn own_macs() -> Vec<[u8; 6]> {
         .collect()
 }
 
-/// Sends a probe for `address` on `interface` and collects, for `wait`, the distinct MAC
-/// addresses that answer for it — none of this host's own, at most [`MAX_CLAIMANTS`].
+/// Sends a probe for `address` on `interface` — again halfway through `wait`, in case one is
+/// lost — and collects, for `wait`, the distinct MAC addresses that answer for it — none of
+/// this host's own, at most [`MAX_CLAIMANTS`]. Answers that arrived while this thread was not
+/// running are read after the deadline too: a probe whose thread is descheduled past its
+/// deadline (a loaded node) must not report "nobody answers" for a holder that did.
 pub async fn claimants(
     interface: &str,
     address: IpAddr,
@@ -167,19 +173,38 @@ fn listen(
     let mut channel = RawChannel::open(interface, READ_TIMEOUT, Operation::Probe, object.clone())?;
     let mut own = own_macs();
     own.push(channel.mac);
-    channel.send(&probe_frame(channel.mac, address))?;
-    let deadline = Instant::now() + wait;
+    let probe = probe_frame(channel.mac, address);
+    channel.send(&probe)?;
+    let started = Instant::now();
+    let deadline = started + wait;
+    let mut resend = Some(started + wait / 2);
     let mut claimants = Vec::new();
-    while Instant::now() < deadline {
+    let mut after_deadline = 0;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            // Whatever is queued already, then stop at the first read that finds nothing.
+            after_deadline += 1;
+            if after_deadline > DRAIN_LIMIT {
+                break;
+            }
+        } else if resend.is_some_and(|at| now >= at) {
+            resend = None;
+            channel.send(&probe)?;
+        }
         match channel.receiver.next() {
             Ok(frame) => note_claimant(&mut claimants, frame, address, &own),
             Err(error)
                 if matches!(
                     error.kind(),
-                    std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::Interrupted
-                ) => {}
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                ) =>
+            {
+                if after_deadline > 0 {
+                    break;
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
             Err(error) => {
                 return Err(DataplaneError::Failed {
                     operation: Operation::Probe,

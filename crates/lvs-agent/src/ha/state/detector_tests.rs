@@ -56,7 +56,7 @@ fn d1_heard_at(state: &mut FailoverState, start: Instant, times: &[u64]) -> u64 
 fn takes_over_when_nobody_answers(state: &mut FailoverState, start: Instant, millis: u64) -> bool {
     let now = at(start, millis);
     state.evaluate(now);
-    state.probed(vip(100), Vec::new(), now);
+    state.probed(vip(100), Probe::new(Vec::new(), now.instant), now);
     state.evaluate(now);
     state.roles().holds(&vip(100), false)
 }
@@ -159,4 +159,43 @@ fn the_next_deadline_is_the_holders_suspicion_then_its_death() {
         d2.next_deadline(at(start, 575).instant),
         Some(at(start, 650).instant)
     );
+}
+
+#[test]
+fn a_probe_that_overlapped_a_stall_of_this_node_does_not_end_the_holders_hold() {
+    let start = Instant::now();
+    let mut d2 = d2(start);
+    let times: Vec<u64> = (1..=40).map(|round| round * 50).collect();
+    d1_heard_at(&mut d2, start, &times);
+    // d1's agent is killed at 2,000 ms (its kernel still answers ARP for the VIP). d2 suspects
+    // it at 2,075 ms and starts a probe; d2's node then stalls, and the probe's result —
+    // nobody, its thread having woken after its deadline — is taken in 525 ms after its start.
+    let probe_started = at(start, 2_075);
+    d2.evaluate(probe_started);
+    assert!(
+        d2.awaiting_probe(probe_started.instant),
+        "d1 is held while probed"
+    );
+    let late = at(start, 2_600);
+    assert!(!d2.probed(vip(100), Probe::new(Vec::new(), probe_started.instant), late));
+    d2.evaluate(late);
+    assert!(
+        !d2.roles().holds(&vip(100), false),
+        "a probe that did not run on time takes the VIP from a holder that answers"
+    );
+    assert!(d2.awaiting_probe(late.instant), "the hold stands: probe again");
+    // The next probe, on time, hears d1: still held.
+    let answered = at(start, 2_700);
+    d2.probed(
+        vip(100),
+        Probe::new(vec!["02:00:0a:64:00:02".into()], at(start, 2_640).instant),
+        answered,
+    );
+    d2.evaluate(answered);
+    assert!(!d2.roles().holds(&vip(100), false));
+    // d1 really is gone later: a probe on time that finds nobody lets d2 take over.
+    let gone = at(start, 3_000);
+    d2.probed(vip(100), Probe::new(Vec::new(), at(start, 2_930).instant), gone);
+    d2.evaluate(gone);
+    assert!(d2.roles().holds(&vip(100), false));
 }

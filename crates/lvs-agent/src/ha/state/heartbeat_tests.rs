@@ -86,7 +86,11 @@ fn two_datagrams_captured_across_a_restart_cannot_be_alternated() {
         );
     }
     // d1 is dead and only the replays come: d2 takes over once d1's silence is long enough.
-    d2.probed(vip(100), Vec::new(), at(start, 1_000));
+    d2.probed(
+        vip(100),
+        Probe::new(Vec::new(), at(start, 1_000).instant),
+        at(start, 1_000),
+    );
     assert!(d2.evaluate(at(start, 1_100)), "taken over despite the replays");
 }
 

@@ -129,7 +129,11 @@ fn vips_added_and_removed_leave_no_state_behind() {
     assert!(d1.evaluate(at(start, 1_000)));
     assert_eq!(d1.roles().held(), BTreeSet::from([vip(100), vip(101)]));
     // ...and another host answers for one of them: a re-announcement is due.
-    assert!(d1.probed(vip(101), vec!["02:00:00:00:00:09".into()], at(start, 1_100)));
+    assert!(d1.probed(
+        vip(101),
+        Probe::new(vec!["02:00:00:00:00:09".into()], at(start, 1_100).instant),
+        at(start, 1_100)
+    ));
     assert_eq!(d1.roles().reannounce, BTreeSet::from([vip(101)]));
     assert_eq!(d1.status(start).len(), 2);
 
@@ -164,7 +168,11 @@ fn a_removed_vip_takes_its_metric_series_along() {
     d1.report(report(&[vip(100), vip(101)]), at(start, 0));
     uplinks_up(&mut d1, at(start, 0));
     assert!(d1.evaluate(at(start, 1_000)), "alone: d1 takes both");
-    d1.probed(vip(101), vec!["02:00:00:00:00:09".into()], at(start, 1_100));
+    d1.probed(
+        vip(101),
+        Probe::new(vec!["02:00:00:00:00:09".into()], at(start, 1_100).instant),
+        at(start, 1_100),
+    );
     let series = |text: &str, vip: &str| {
         text.lines()
             .filter(|line| !line.starts_with('#') && line.contains(&format!("vip=\"{vip}\"")))
@@ -301,7 +309,11 @@ fn a_restarting_holder_keeps_its_vip_until_nobody_answers_for_it() {
         [(vip(100), Some("eth0".to_owned()))],
         "the standby checks the holder still answers"
     );
-    d2.probed(vip(100), vec!["02:00:00:00:00:01".into()], at(start, 5_100));
+    d2.probed(
+        vip(100),
+        Probe::new(vec!["02:00:00:00:00:01".into()], at(start, 5_100).instant),
+        at(start, 5_100),
+    );
     assert!(!d2.evaluate(at(start, 5_200)), "it answers: still no takeover");
     assert!(
         d2.status(at(start, 5_200).instant)[0].duplicate_owners.is_empty(),
@@ -325,7 +337,11 @@ fn a_restarting_holder_keeps_its_vip_until_nobody_answers_for_it() {
     )
     .unwrap();
     assert!(!d2.evaluate(at(start, 8_000)));
-    d2.probed(vip(100), Vec::new(), at(start, 8_100));
+    d2.probed(
+        vip(100),
+        Probe::new(Vec::new(), at(start, 8_100).instant),
+        at(start, 8_100),
+    );
     assert!(d2.evaluate(at(start, 8_200)), "gone: taken over");
     assert!(d2.roles().holds(&vip(100), false));
 }
@@ -380,11 +396,19 @@ fn a_silent_holder_whose_vip_still_answers_keeps_it_until_nobody_answers() {
     // d1 falls silent (kill -9 of its agent): past the dead interval a probe is due first.
     assert!(!d2.evaluate(at(start, 700)), "no takeover before a probe");
     assert_eq!(d2.probe_targets(at(start, 700).instant).len(), 1);
-    d2.probed(vip(100), vec!["02:00:00:00:00:01".into()], at(start, 800));
+    d2.probed(
+        vip(100),
+        Probe::new(vec!["02:00:00:00:00:01".into()], at(start, 800).instant),
+        at(start, 800),
+    );
     assert!(!d2.evaluate(at(start, 900)), "the VIP still answers: held");
     assert!(!d2.evaluate(at(start, 20_000)), "still held 20 s later");
     // Nobody answers any more (the node is gone): taken over at once.
-    d2.probed(vip(100), Vec::new(), at(start, 21_000));
+    d2.probed(
+        vip(100),
+        Probe::new(Vec::new(), at(start, 21_000).instant),
+        at(start, 21_000),
+    );
     assert!(d2.evaluate(at(start, 21_010)));
     let status = d2.status(at(start, 21_010).instant);
     let takeover = status[0].last_failover.as_ref().unwrap();
@@ -399,7 +423,11 @@ fn a_silent_holder_that_does_not_answer_is_taken_over_after_one_probe() {
     let start = Instant::now();
     let mut d2 = standby_hearing_d1(start);
     assert!(!d2.evaluate(at(start, 650)));
-    d2.probed(vip(100), Vec::new(), at(start, 850));
+    d2.probed(
+        vip(100),
+        Probe::new(Vec::new(), at(start, 850).instant),
+        at(start, 850),
+    );
     assert!(d2.evaluate(at(start, 860)), "gone: taken over");
     // The hold is not started again for the same silence.
     assert!(d2.roles().holds(&vip(100), false));
