@@ -328,17 +328,25 @@ lab_ha_udp_start() {
     echo $! >"$LAB_RUN/udp.pid"
 }
 
-# lab_ha_udp_stop CUT_MS — stop the datagrams; LAB_HA_UDP_GAP: from the last echo of a datagram
-# sent before CUT_MS to the first echo of one sent after it (by receive time: the silence the
-# cut caused), "never" when none sent after it came back.
+# lab_ha_udp_stop CUT_MS — stop the datagrams; LAB_HA_UDP_GAP: the longest silence between two
+# echoes received one after the other (by receive time; echoes come every ~20 ms while the VIP
+# answers), the first of them received before CUT_MS + 2 s and the second after CUT_MS — the
+# silence the cut caused; "never" when no echo came after it; LAB_HA_UDP_FIRST: the end of that
+# silence, ms after the cut (the first echo through the new director). (Not by the datagrams' send
+# stamps: a client that lags behind its 20 ms pace under emulation sends datagrams stamped
+# before the cut after it.)
 lab_ha_udp_stop() {
     : >"$LAB_RUN/udp.stop"
     sleep 1
     kill "$(cat "$LAB_RUN/udp.pid")" 2>/dev/null
-    LAB_HA_UDP_GAP=$(awk -v cut="$1" '
-        $1 <= cut && $2 > last { last = $2 }
-        $1 > cut && (first == "" || $2 < first) { first = $2 }
-        END { if (first == "" || last == "") print "never"; else print first - last, last - cut, first - cut }' "$LAB_RUN/udp.txt")
+    LAB_HA_UDP_GAP=$(awk '{ print $2 }' "$LAB_RUN/udp.txt" | sort -n | awk -v cut="$1" '
+        NR > 1 && $1 > cut && last < cut + 2000 && $1 - last > gap { gap = $1 - last; from = last; to = $1 }
+        { last = $1 }
+        END { if (gap == "") print "never"; else print gap, from - cut, to - cut }')
     lab_say "UDP probe: $(awk 'END { print NR }' "$LAB_RUN/udp.txt") echoes; silence across the cut (ms, from, to): $LAB_HA_UDP_GAP"
-    LAB_HA_UDP_GAP=${LAB_HA_UDP_GAP%% *}
+    # shellcheck disable=SC2086 # "GAP FROM TO" or "never"
+    set -- $LAB_HA_UDP_GAP
+    LAB_HA_UDP_GAP=$1
+    LAB_HA_UDP_FIRST=${3:-never}
+    export LAB_HA_UDP_FIRST
 }

@@ -33,5 +33,6 @@ echo "detection_ms=$detection"
 echo "garp_after_detection_ms=$((duration - detection))"
 echo "failover_duration_ms=$duration"
 echo "http_gap_ms=$LAB_HA_GAP"
+echo "cut_to_echo_ms=$LAB_HA_UDP_FIRST"
 echo "gap_ms=$LAB_HA_UDP_GAP"
 lab_finish
