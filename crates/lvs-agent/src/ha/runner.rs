@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -36,6 +37,9 @@ const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// takeover waits for the probe that finds nobody, so it must follow soon after the holder goes.
 const SILENT_HOLDER_PROBE_INTERVAL: Duration = Duration::from_millis(50);
 pub use super::detector::PROBE_WAIT;
+/// How many VIPs are probed at once (each probe is a raw socket on a thread of the blocking
+/// pool for its wait).
+const PROBES_AT_ONCE: usize = 16;
 /// How long a peer that said it is restarting keeps its role without heartbeats, by default.
 pub const DEFAULT_RESTART_HOLD: Duration = Duration::from_secs(30);
 
@@ -474,9 +478,20 @@ impl Checker {
                 }
                 uplinks_checked = Some(Instant::now());
             }
-            for (address, interface) in current.probes.clone() {
-                let started = Instant::now();
-                match (self.prober)(address, interface).await {
+            // Several VIPs at once (each probe listens for its whole wait when nobody answers:
+            // one after another, the last of a silent holder's VIPs would wait for all the
+            // others); each result goes in as soon as it is there.
+            let mut probes = futures::stream::iter(current.probes.clone())
+                .map(|(address, interface)| {
+                    let prober = Arc::clone(&self.prober);
+                    async move {
+                        let started = Instant::now();
+                        (address, started, prober(address, interface).await)
+                    }
+                })
+                .buffer_unordered(PROBES_AT_ONCE);
+            while let Some((address, started, result)) = probes.next().await {
+                match result {
                     Ok(claimants) => {
                         let probe = Probe::new(claimants, started);
                         if self.commands.send(Command::Probed(address, probe)).is_err() {
