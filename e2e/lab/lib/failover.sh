@@ -266,9 +266,9 @@ lab_ha_timeline() {
 # UDP probe is one long-lived socat: a datagram carrying its send time every 20 ms to VIP:9999,
 # each real server echoing it back (socat PIPE, no process per datagram).
 
-# lab_ha_udp_setup — a third VirtualServer on the VIP (UDP 9999, the same failover settings),
-# echo servers on rs1 and rs2; waits until both directors programmed it.
-lab_ha_udp_setup() {
+# lab_ha_udp_servers — echo servers on rs1 and rs2 (UDP 9999 on the VIP) and, in
+# $LAB_RUN/udp-probe.yaml, a VirtualServer for them on the VIP with the same failover settings.
+lab_ha_udp_servers() {
     local ns
     for ns in rs1 rs2; do
         lab_spawn "$ns" udp-echo sh -c "while :; do socat -T 5 UDP4-LISTEN:9999,bind=$LAB_HA_VIP,reuseaddr PIPE; done"
@@ -301,11 +301,18 @@ spec:
   healthCheck:
     type: None
 EOF
+}
+
+# lab_ha_udp_setup [SERVICES] — lab_ha_udp_servers, then that VirtualServer added to the running
+# agents' folder; waits until both directors programmed it (SERVICES: how many director services
+# they then have, default 3).
+lab_ha_udp_setup() {
+    lab_ha_udp_servers
     lab_agent_mark director
     lab_agent_mark director2
     lab_must lab_manifest_put "$LAB_HA_DIR" udp-probe.yaml "$LAB_RUN/udp-probe.yaml"
-    lab_must lab_agent_wait_synced director 3 0
-    lab_must lab_agent_wait_synced director2 3 0
+    lab_must lab_agent_wait_synced director "${1:-3}" 0 60
+    lab_must lab_agent_wait_synced director2 "${1:-3}" 0 60
 }
 
 # lab_ha_udp_start — the client's datagrams; $LAB_RUN/udp.txt gets "SENT_MS RECEIVED_MS" per echo.
