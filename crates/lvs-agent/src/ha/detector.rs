@@ -20,7 +20,8 @@ use tokio::time::Instant;
 /// How long a probe of who answers for a VIP listens (ARP/NDP answers on a LAN take well under
 /// a millisecond; the probe is sent twice, at the start and halfway). A takeover of a silent
 /// holder waits for one probe that finds nobody, started after half the allowed silence, so
-/// the probe should end within the other half: 75 ms at the default settings.
+/// the probe should end within the other half: 300 ms at the default settings (200 ms
+/// heartbeats, dead after 3), 75 ms with 50 ms heartbeats.
 pub const PROBE_WAIT: Duration = Duration::from_millis(60);
 /// A probe that found nobody is believed only when it took at most this long from its start
 /// to its result: a longer one overlapped a time this node (or the probe's thread) did not run
