@@ -395,6 +395,7 @@ impl Reconciler {
             .map(|object| key_of(Kind::RealServer, &object.metadata).qualified_name())
             .collect();
         self.real_statuses.retain(|name| real_names.contains(name));
+        self.inputs.remember_services(services);
         self.inputs.retain(|kind, name| match kind {
             Kind::VirtualServer => virtual_names.contains(name),
             _ => real_names.contains(name),

@@ -61,6 +61,24 @@ pub struct StatusInputs {
     reports: BTreeMap<String, Vec<Option<String>>>,
 }
 
+/// Remembers (or, without a version, forgets) the inputs of `name` in `inputs`.
+fn record<O: PartialEq + Clone>(
+    inputs: &mut HashMap<String, Inputs<O>>,
+    name: &str,
+    version: Option<&str>,
+    outcome: Option<&O>,
+    problems: &[Problem],
+) {
+    match version {
+        Some(version) => {
+            inputs.insert(name.to_owned(), Inputs::new(version, outcome, problems));
+        }
+        None => {
+            inputs.remove(name);
+        }
+    }
+}
+
 /// The keys of two maps whose values differ, or that only one holds.
 fn differing<K: Ord + Clone, V>(
     before: &BTreeMap<K, V>,
@@ -77,7 +95,8 @@ fn differing<K: Ord + Clone, V>(
 }
 
 impl StatusInputs {
-    /// What changed since the last call, which it then remembers.
+    /// What changed since the last call, which it then remembers (the services once the pass
+    /// is done with them: [`remember_services`](Self::remember_services)).
     pub fn changes(
         &mut self,
         snapshot: &Snapshot,
@@ -100,7 +119,6 @@ impl StatusInputs {
         };
         self.reports = reports;
         self.node_configs = output.node_configs.clone();
-        self.services.clone_from(services);
         changes
     }
 
@@ -162,15 +180,13 @@ impl StatusInputs {
         version: Option<&str>,
         output: &BuildOutput,
     ) {
-        match version {
-            Some(version) => {
-                let inputs = Inputs::new(version, output.virtual_servers.get(key), output.problems_of(key));
-                self.virtual_servers.insert(name.to_owned(), inputs);
-            }
-            None => {
-                self.virtual_servers.remove(name);
-            }
-        }
+        record(
+            &mut self.virtual_servers,
+            name,
+            version,
+            output.virtual_servers.get(key),
+            output.problems_of(key),
+        );
     }
 
     /// Remembers the inputs of the RealServer `name` whose status was written or found the same.
@@ -181,15 +197,19 @@ impl StatusInputs {
         version: Option<&str>,
         output: &BuildOutput,
     ) {
-        match version {
-            Some(version) => {
-                let inputs = Inputs::new(version, output.real_servers.get(key), output.problems_of(key));
-                self.real_servers.insert(name.to_owned(), inputs);
-            }
-            None => {
-                self.real_servers.remove(name);
-            }
-        }
+        record(
+            &mut self.real_servers,
+            name,
+            version,
+            output.real_servers.get(key),
+            output.problems_of(key),
+        );
+    }
+
+    /// Keeps this pass's services for the next pass's [`changes`](Self::changes) (moved, not
+    /// copied: each holds its resolved service).
+    pub fn remember_services(&mut self, services: BTreeMap<ObjectKey, Service>) {
+        self.services = services;
     }
 
     /// Forgets the objects `keep` rejects (by kind and qualified name).
