@@ -45,6 +45,9 @@ pub struct Inputs<'a> {
     pub health: &'a dyn Fn(&str, &str) -> Health,
     /// The node's own IPv4 address, announced instead of a VIP by the NFTablesARP method.
     pub node_address: Option<Ipv4Addr>,
+    /// The uplinks of IPv6 director VIPs without a named interface (`uplink_lookups` says
+    /// which): the interfaces whose network contains each.
+    pub uplinks: &'a BTreeMap<IpAddr, Vec<String>>,
 }
 
 /// The kernel state `config` asks for.
@@ -121,13 +124,37 @@ pub fn service_key(service: &DirectorService) -> Option<ServiceKey> {
     }
 }
 
-/// The device a director holds the service's VIP on: `lvs0`, or the uplink for `Interface`
-/// placement.
-pub fn vip_device(service: &DirectorService) -> String {
-    match (service.vip_placement, &service.interface) {
-        (VipPlacement::Interface, Some(interface)) => interface.clone(),
-        _ => DUMMY_DEVICE.to_owned(),
+/// The devices a director holds the service's VIP on: the uplink for `Interface` placement;
+/// for `Dummy` placement `lvs0` — except an IPv6 VIP, held on its uplink (`interface`, else every
+/// interface whose network contains it, from `uplinks`), because Linux answers neighbour
+/// solicitation only for addresses on the interface it arrives on, and an unsolicited
+/// advertisement creates no entry on a client that has none. (Proxy NDP would keep it on
+/// `lvs0`, but needs the uplink switched to router behaviour — `forwarding`, `proxy_ndp`,
+/// `accept_ra` and `proxy_delay` on an interface that is not ours — where one `/128` address
+/// is all this takes; it is added deprecated, so it is never a source address.) An IPv6 VIP
+/// whose network is on no interface (routed to the director) stays on `lvs0`.
+pub fn vip_devices(service: &DirectorService, uplinks: &BTreeMap<IpAddr, Vec<String>>) -> Vec<String> {
+    match (service.vip_placement, &service.interface, service.address) {
+        (VipPlacement::Interface, Some(interface), _) => vec![interface.clone()],
+        (VipPlacement::Dummy, Some(interface), Some(IpAddr::V6(_))) => vec![interface.clone()],
+        (VipPlacement::Dummy, None, Some(address @ IpAddr::V6(_))) => match uplinks.get(&address) {
+            Some(found) if !found.is_empty() => found.clone(),
+            _ => vec![DUMMY_DEVICE.to_owned()],
+        },
+        _ => vec![DUMMY_DEVICE.to_owned()],
     }
+}
+
+/// The IPv6 director VIPs of `config` whose uplinks must be looked up for `Inputs::uplinks`
+/// (Dummy placement without a named interface).
+pub fn uplink_lookups(config: &LvsNodeConfigSpec) -> BTreeSet<IpAddr> {
+    config
+        .director_services
+        .iter()
+        .filter(|service| service.vip_placement == VipPlacement::Dummy && service.interface.is_none())
+        .filter_map(|service| service.address)
+        .filter(IpAddr::is_ipv6)
+        .collect()
 }
 
 fn add_director_service(
@@ -256,15 +283,14 @@ fn add_director_service(
             mask: service.fwmark_mask.unwrap_or(u32::MAX),
         });
     }
-    if service.vip_placement == VipPlacement::Dummy {
-        state.links.insert(Link::Dummy {
-            name: DUMMY_DEVICE.to_owned(),
-        });
+    for device in vip_devices(service, inputs.uplinks) {
+        if device == DUMMY_DEVICE {
+            state.links.insert(Link::Dummy {
+                name: DUMMY_DEVICE.to_owned(),
+            });
+        }
+        state.addresses.insert(VipAddress { address, device });
     }
-    state.addresses.insert(VipAddress {
-        address,
-        device: vip_device(service),
-    });
     state.announce.insert(address, service.interface.clone());
 }
 
@@ -325,11 +351,13 @@ fn add_real_server_vip(
             name: DUMMY_DEVICE.to_owned(),
         });
     }
-    if let (ArpMethod::NftablesArp, IpAddr::V4(vip_v4)) = (vip.arp_method, address) {
-        rules.arp_guards.push(ArpGuard {
+    match (vip.arp_method, address) {
+        (ArpMethod::NftablesArp, IpAddr::V4(vip_v4)) => rules.arp_guards.push(ArpGuard {
             vip: vip_v4,
             real_address: inputs.node_address,
-        });
+        }),
+        (ArpMethod::NftablesArp, IpAddr::V6(vip_v6)) => rules.nd_guards.push(vip_v6),
+        _ => {}
     }
     state.addresses.insert(VipAddress { address, device });
 }

@@ -107,10 +107,11 @@ struct RunArguments {
     #[arg(long, env = "LVS_FAILOVER_PORT", default_value_t = 9751)]
     failover_port: u16,
     /// The address failover heartbeats are received on and sent from: the address the peer
-    /// directors know this node by (its InternalIP of the VIPs' family). Default: the node's
-    /// own address (--node-address, NODE_IP: the chart passes status.hostIP), else 0.0.0.0
-    /// (every IPv4 address). An IPv6 address takes IPv6 peers. Whatever the bind, the input
-    /// guard admits heartbeats only from the peer directors, each under a rate.
+    /// directors know this node by (its first InternalIP, whatever the VIPs' family). Default:
+    /// the node's own address (--node-address, NODE_IP: the chart passes status.hostIP), else
+    /// every address of both families (a dual-stack socket on [::]; 0.0.0.0 without IPv6).
+    /// Whatever the bind, the input guard admits heartbeats only from the peer directors, each
+    /// under a rate.
     #[arg(long, env = "LVS_FAILOVER_ADDRESS")]
     failover_address: Option<IpAddr>,
     /// Where the agent keeps its failover roles and groups, so that a restarted agent (a
@@ -398,8 +399,12 @@ async fn plan(
 ) -> anyhow::Result<ExitCode> {
     let intent = node_config::load(&source.manifests, &source.node_name)?;
     intent.report_problems();
-    let observed = if from_empty {
-        lvs_dataplane::model::NodeState::default()
+    let lookups = lvs_agent::desired::uplink_lookups(&intent.config);
+    let (observed, uplinks) = if from_empty {
+        (
+            lvs_dataplane::model::NodeState::default(),
+            std::collections::BTreeMap::new(),
+        )
     } else {
         let settings = LinuxSettings {
             registry: RegistryStore::File(registry),
@@ -411,10 +416,11 @@ async fn plan(
                 "cannot read this node's kernel state ({error}); use --from-empty to plan from nothing"
             )
         })?;
-        lvs_dataplane::Dataplane::observe(&dataplane).await?
+        let uplinks = lvs_dataplane::Dataplane::uplinks_of(&dataplane, &lookups).await?;
+        (lvs_dataplane::Dataplane::observe(&dataplane).await?, uplinks)
     };
     let unknown = |_: &str, _: &str| lvs_agent::desired::Health::Unknown;
-    for op in lvs_dataplane::plan(&intent.desired(&unknown), &observed) {
+    for op in lvs_dataplane::plan(&intent.desired(&unknown, &uplinks), &observed) {
         println!("{op}");
     }
     Ok(ExitCode::SUCCESS)

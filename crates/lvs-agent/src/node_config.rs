@@ -2,7 +2,7 @@
 //! `LvsNodeConfig`; in Kubernetes mode the config shards the controller wrote. Either way it
 //! becomes desired kernel state together with what the health checks say.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
@@ -263,13 +263,18 @@ fn intent_for(
 
 impl Intent {
     /// The kernel state this intent asks for, given the health of each (VirtualServer,
-    /// RealServer) pair.
-    pub fn desired(&self, health: &dyn Fn(&str, &str) -> Health) -> NodeState {
+    /// RealServer) pair and the uplinks of its IPv6 director VIPs (`Inputs::uplinks`).
+    pub fn desired(
+        &self,
+        health: &dyn Fn(&str, &str) -> Health,
+        uplinks: &BTreeMap<IpAddr, Vec<String>>,
+    ) -> NodeState {
         desired_state(
             &self.config,
             &Inputs {
                 health,
                 node_address: self.node_address,
+                uplinks,
             },
         )
     }

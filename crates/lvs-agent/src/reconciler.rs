@@ -116,6 +116,8 @@ pub struct Reconciler<D> {
     last_desired: Option<NodeState>,
     /// The failover VIPs the last pass held.
     last_held: Option<std::collections::BTreeSet<IpAddr>>,
+    /// The uplinks of IPv6 director VIPs without a named interface (`look_up_uplinks`).
+    uplinks: BTreeMap<IpAddr, Vec<String>>,
     /// This pass holds other failover VIPs than the last one: what it does to VIP addresses,
     /// announcements and sync daemons follows the roles, it is not drift (a resync can be the
     /// first pass after a role change).
@@ -178,6 +180,7 @@ impl<D: Dataplane> Reconciler<D> {
             names: ServiceNames::default(),
             last_desired: None,
             last_held: None,
+            uplinks: BTreeMap::new(),
             roles_moved: false,
             failover: None,
             heartbeat_port: None,
@@ -236,7 +239,8 @@ impl<D: Dataplane> Reconciler<D> {
 
     async fn pipeline(&mut self, intent: &Intent, pass: Pass) -> Outcome {
         let started = Instant::now();
-        let groups = ha::groups(&intent.config);
+        self.look_up_uplinks(intent, pass).await;
+        let groups = ha::groups(&intent.config, &self.uplinks);
         let taken = self.take_over_at_once(&groups).await;
         self.prepare(intent, pass);
         let mut desired = self.desired(intent);
@@ -327,16 +331,17 @@ impl<D: Dataplane> Reconciler<D> {
             .filter(|(address, _)| roles.elections.get(*address) == Some(&ha::wire::Role::Active))
             .filter(|(address, _)| !last.addresses.iter().any(|vip| vip.address == **address))
             .flat_map(|(address, group)| {
-                [
+                let adds = group.devices.iter().map(|device| {
                     Op::AddAddress(VipAddress {
                         address: *address,
-                        device: group.device.clone(),
-                    }),
-                    Op::Announce {
-                        address: *address,
-                        interface: group.interface.clone(),
-                    },
-                ]
+                        device: device.clone(),
+                    })
+                });
+                adds.chain([Op::Announce {
+                    address: *address,
+                    interface: group.interface.clone(),
+                }])
+                .collect::<Vec<_>>()
             })
             .collect();
         if ops.is_empty() {
@@ -356,10 +361,32 @@ impl<D: Dataplane> Reconciler<D> {
         self.report_health(intent);
     }
 
+    /// Step 0: the uplinks of the IPv6 director VIPs held on them (`desired::vip_devices`), in
+    /// one read on a change, a resync or a retry, and for VIPs not looked up yet. Failover and
+    /// health passes use what was found, so a takeover reads nothing more. A failed read keeps
+    /// what was found before (and is logged): the VIP stays where it is.
+    async fn look_up_uplinks(&mut self, intent: &Intent, pass: Pass) {
+        let wanted = crate::desired::uplink_lookups(&intent.config);
+        self.uplinks.retain(|address, _| wanted.contains(address));
+        let fresh = matches!(pass, Pass::Change | Pass::Resync | Pass::Retry);
+        if wanted.is_empty() || (!fresh && wanted.iter().all(|address| self.uplinks.contains_key(address))) {
+            return;
+        }
+        match self.dataplane.uplinks_of(&wanted).await {
+            Ok(found) => self.uplinks.extend(found),
+            Err(error) => {
+                tracing::warn!(%error, "cannot look up the uplinks of IPv6 VIPs; they stay where they are")
+            }
+        }
+    }
+
     /// Step 1: the kernel state the intent asks for, with what the health checks say.
     fn desired(&self, intent: &Intent) -> NodeState {
         let health = &self.health;
-        intent.desired(&|virtual_server, real_server| health.health(virtual_server, real_server))
+        intent.desired(
+            &|virtual_server, real_server| health.health(virtual_server, real_server),
+            &self.uplinks,
+        )
     }
 
     /// Step 2: only the failover VIPs this node holds; the peers' heartbeats admitted.

@@ -42,7 +42,7 @@ fn group() -> Group {
         preempt_delay: Duration::ZERO,
         connection_sync: None,
         interface: None,
-        device: "lvs0".into(),
+        devices: vec!["lvs0".into()],
         virtual_servers: vec!["lab/web".into()],
     }
 }

@@ -192,7 +192,7 @@ async fn preferred_peer(port: u16) -> Failover {
     .await;
     let config = intent(Some(preempting())).config;
     peer.report(lvs_agent::ha::PassReport {
-        groups: lvs_agent::ha::groups(&config),
+        groups: lvs_agent::ha::groups(&config, &std::collections::BTreeMap::new()),
         local: std::collections::BTreeMap::from([(
             vip(),
             lvs_agent::ha::election::Local {

@@ -659,6 +659,39 @@ status: {addresses: [{type: ExternalIP, address: 1.2.3.5}]}
 }
 
 #[test]
+fn heartbeats_of_an_ipv6_vip_go_to_each_directors_primary_address() {
+    let nodes = r#"
+apiVersion: v1
+kind: Node
+metadata: {name: lb-a, labels: {lvs.operator.io/director: "true"}}
+status: {addresses: [{type: InternalIP, address: 10.0.0.5}, {type: InternalIP, address: "fd00::5"}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: lb-b, labels: {lvs.operator.io/director: "true"}}
+status: {addresses: [{type: InternalIP, address: 10.0.0.6}, {type: InternalIP, address: "fd00::6"}]}
+"#;
+    let input = manifests(&[nodes, &virtual_server("ns", "ha6", "2001:db8::5", 80, "")]);
+    let output = run(&input, None);
+    let peers: Vec<_> = service(&output, "lb-a", "ns/ha6")
+        .high_availability
+        .clone()
+        .unwrap()
+        .peers
+        .into_iter()
+        .map(|peer| (peer.node, peer.address))
+        .collect();
+    assert_eq!(
+        peers,
+        [
+            ("lb-a".to_owned(), Some(ip("10.0.0.5"))),
+            ("lb-b".to_owned(), Some(ip("10.0.0.6"))),
+        ],
+        "dual-stack directors: the first InternalIP whatever the VIP's family (what the agent binds by default)"
+    );
+}
+
+#[test]
 fn failover_settings_a_director_does_not_run_are_warned_about() {
     let ha = |extra: &str| format!("  directors:\n    interface: eth0\n    highAvailability: {{{extra}}}\n");
     let input = manifests(&[

@@ -1,7 +1,7 @@
 //! The narrow interface the agent programs the node through: observe what we own, apply ops,
 //! and the quick reads a director's failover decisions need.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -441,6 +441,13 @@ pub trait Dataplane: Send + Sync + 'static {
     /// sync daemon received). Empty when IPVS is not loaded.
     fn connection_counts(&self)
     -> impl Future<Output = Result<BTreeMap<IpAddr, u64>, DataplaneError>> + Send;
+    /// For each address, the interfaces whose network contains it (never `lo` or our dummy
+    /// device), in one read: where a VIP without a named uplink is announced and, for IPv6,
+    /// held (see lvs-agent's `desired::vip_devices`). None: an empty list.
+    fn uplinks_of(
+        &self,
+        addresses: &BTreeSet<IpAddr>,
+    ) -> impl Future<Output = Result<BTreeMap<IpAddr, Vec<String>>, DataplaneError>> + Send;
     /// Whether the uplink a VIP is announced on (`None`: any of the interfaces whose network
     /// contains `address`) exists, is set up and has carrier (operational state up, or unknown
     /// as for dummy devices). False when no such interface exists.

@@ -508,6 +508,13 @@ impl<K: Kernel> Dataplane for Executor<K> {
         self.kernel.connection_counts().await
     }
 
+    async fn uplinks_of(
+        &self,
+        addresses: &BTreeSet<IpAddr>,
+    ) -> Result<BTreeMap<IpAddr, Vec<String>>, DataplaneError> {
+        self.kernel.uplinks_of(addresses).await
+    }
+
     async fn uplink_up(&self, address: IpAddr, interface: Option<&str>) -> Result<bool, DataplaneError> {
         self.kernel.uplink_up(address, interface).await
     }

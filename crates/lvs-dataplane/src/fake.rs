@@ -465,6 +465,13 @@ impl Kernel for FakeKernel {
         Ok(self.locked(|state| state.connections.clone()))
     }
 
+    async fn uplinks_of(&self, addresses: &BTreeSet<IpAddr>) -> KernelResult<BTreeMap<IpAddr, Vec<String>>> {
+        Ok(addresses
+            .iter()
+            .map(|address| (*address, vec![FAKE_UPLINK.to_owned()]))
+            .collect())
+    }
+
     async fn uplink_up(&self, _address: IpAddr, interface: Option<&str>) -> KernelResult<bool> {
         let interface = interface.unwrap_or(FAKE_UPLINK);
         Ok(self.locked(|state| !state.uplinks_down.contains(interface)))

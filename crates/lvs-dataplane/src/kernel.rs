@@ -93,6 +93,12 @@ pub trait Kernel: Send + Sync + 'static {
     fn stop_sync_daemon(&self, role: SyncRole) -> impl Future<Output = KernelResult<()>> + Send;
     /// IPVS connection entries (synced ones included) per virtual address; empty without IPVS.
     fn connection_counts(&self) -> impl Future<Output = KernelResult<BTreeMap<IpAddr, u64>>> + Send;
+    /// For each address, the interfaces whose network contains it (not `lo`, not our dummy
+    /// device): where a VIP is announced and answered by default; none: an empty list.
+    fn uplinks_of(
+        &self,
+        addresses: &BTreeSet<IpAddr>,
+    ) -> impl Future<Output = KernelResult<BTreeMap<IpAddr, Vec<String>>>> + Send;
     /// Whether the uplink (`None`: any of the interfaces whose network contains `address`)
     /// exists, is set up and has carrier; false when there is no such interface.
     fn uplink_up(

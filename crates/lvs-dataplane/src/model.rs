@@ -384,12 +384,18 @@ pub struct NftRules {
     /// Failover heartbeats, when this node takes part in failover.
     #[serde(default)]
     pub heartbeats: Option<HeartbeatGuard>,
+    /// IPv6 VIPs whose neighbour solicitations are dropped as they arrive (the NFTablesARP
+    /// method over IPv6; table `inet lvs-operator`, chain `neighbours`). Absent from records
+    /// written before IPv6 guards existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nd_guards: Vec<std::net::Ipv6Addr>,
 }
 
 impl NftRules {
     /// Whether there is nothing to install.
     pub fn is_empty(&self) -> bool {
         self.arp_guards.is_empty()
+            && self.nd_guards.is_empty()
             && self.redirects.is_empty()
             && self.masquerade.is_empty()
             && self.marks.is_empty()
@@ -406,6 +412,8 @@ impl NftRules {
     pub fn normalized(mut self) -> Self {
         self.arp_guards.sort();
         self.arp_guards.dedup();
+        self.nd_guards.sort();
+        self.nd_guards.dedup();
         self.redirects.sort();
         self.redirects.dedup();
         self.masquerade.sort();

@@ -17,7 +17,7 @@ use lvs_dataplane::dataplane::Operation;
 use lvs_dataplane::linux::nft;
 use lvs_dataplane::model::{ArpGuard, HeartbeatGuard, MarkRule, NftRules, PortMatch, Protocol};
 
-/// One rule of every kind: an ARP guard with its rewrite, a redirect, a masquerade, marks (one
+/// One rule of every kind: an ARP guard with its rewrite, a neighbour guard, a redirect, a masquerade, marks (one
 /// on the low byte of the packet mark, one on the whole mark), and the input guard (IPv4 and
 /// IPv6 VIPs, a port-0 service, heartbeat peers of both families).
 fn rules() -> NftRules {
@@ -33,6 +33,7 @@ fn rules() -> NftRules {
         }],
         redirects: vec![port_match("2001:db8::2", Protocol::Udp, 53)],
         masquerade: vec![port_match("10.0.1.1", Protocol::Tcp, 8080)],
+        nd_guards: vec!["2001:db8::5".parse().unwrap()],
         marks: vec![
             MarkRule {
                 address: "10.0.0.3".parse().unwrap(),
@@ -336,5 +337,64 @@ async fn the_input_guard_admits_declared_services_and_peers_only() {
         nft::fingerprint("nft").await.unwrap(),
         listed_before,
         "the per-peer rate state the packets left is not drift"
+    );
+}
+
+#[tokio::test]
+async fn the_neighbour_guard_drops_solicitations_for_its_vip_only() {
+    if !netns::in_private_network("the_neighbour_guard_drops_solicitations_for_its_vip_only") {
+        return;
+    }
+    ip(&["link", "set", "lo", "up"]);
+    // A later chain counts the solicitations our guard let through, per target.
+    run("nft", &["add", "table", "inet", "observe"]);
+    run(
+        "nft",
+        &["add chain inet observe prerouting { type filter hook prerouting priority -100; policy accept; }"],
+    );
+    for (target, comment) in [("fd00:100::100", "guarded"), ("fd00:100::101", "other")] {
+        let bits = format!(
+            "{:#034x}",
+            u128::from(target.parse::<std::net::Ipv6Addr>().unwrap())
+        );
+        run(
+            "nft",
+            &[&format!(
+                "add rule inet observe prerouting icmpv6 type nd-neighbor-solicit @th,64,128 {bits} counter comment {comment}"
+            )],
+        );
+    }
+    let rules = NftRules {
+        nd_guards: vec!["fd00:100::100".parse().unwrap()],
+        ..Default::default()
+    };
+    nft::apply("nft", &nft::replace_batch(&rules), Operation::Update)
+        .await
+        .unwrap();
+
+    // Real solicitations (the duplicate probe's frames), looped back through lo's prerouting.
+    let mut channel = lvs_dataplane::linux::datalink::RawChannel::open(
+        "lo",
+        Duration::from_millis(50),
+        Operation::Probe,
+        lvs_dataplane::dataplane::Object::Other("test".into()),
+    )
+    .unwrap();
+    for target in ["fd00:100::100", "fd00:100::101"] {
+        let frame = lvs_dataplane::linux::probe::neighbour_solicitation_probe(
+            [2, 0, 0, 0, 0, 1],
+            target.parse().unwrap(),
+        );
+        channel.send(&frame).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while counted("other") < 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        (counted("guarded"), counted("other")),
+        (0, 1),
+        "the VIP's solicitation dropped before anything else sees it, the other one not\n{}",
+        run("nft", &["list", "ruleset"])
     );
 }

@@ -151,10 +151,7 @@ lab_fast_loop() {
             answer=$(printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 "$1" "$2" 2>/dev/null | tr -d "\r" | tail -n 1)
             echo "${answer:-FAIL}"
         done' sh "$addr" "$port" "$count" >"$LAB_RUN/loop.txt"
-    LAB_LOOP_FAILED=$(grep -c '^FAIL$' "$LAB_RUN/loop.txt")
-    LAB_LOOP_SUMMARY=$(grep -v '^FAIL$' "$LAB_RUN/loop.txt" | sort | uniq -c |
-        awk '{ printf "%s%s=%s", sep, $2, $1; sep = " " }')
-    lab_say "$count tcp requests $ns -> $addr:$port: answers ${LAB_LOOP_SUMMARY:-none}; failed $LAB_LOOP_FAILED"
+    lab_loop_results "$count tcp requests $ns -> $addr:$port"
 }
 
 # lab_bg_loop_start NAME NS PROTO ADDR PORT — requests from NS one after another in the

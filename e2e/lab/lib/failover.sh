@@ -1,8 +1,12 @@
 # e2e/lab/lib/failover.sh — two directors with failover (director = director-1, the preferred
 # one, and director2 = director-2), two real servers, a client sending a request every 20 ms,
-# and a TCP stream through the VIP; for the ha-* scenarios.
+# and a TCP stream through the VIP; for the ha-* scenarios. LAB_HA_FAMILY=6 (set before
+# lab_ha_setup) makes all of it IPv6: VIP fd00:100::100, the nodes and real servers at their IPv6
+# addresses only (so the heartbeats go over IPv6 too), the VIP held on the directors' eth0.
 
 LAB_HA_VIP=10.100.0.100
+# LAB_HA_V6 — sed expression turning the lab's IPv4 addresses (10.100.0.N) into IPv6 ones.
+LAB_HA_V6='s/10\.100\.0\.\([0-9][0-9]*\)/fd00:100::\1/g'
 
 # lab_uptime_ms — milliseconds since boot (10 ms steps), read without forking a process.
 lab_uptime_ms() {
@@ -28,9 +32,15 @@ lab_ha_setup() {
     export LAB_AGENT_ARGS
     LAB_HA_DIR=$LAB_RUN/manifests
     mkdir -p "$LAB_HA_DIR"
-    lab_must lab_manifest_put "$LAB_HA_DIR" nodes.yaml /lab/manifests/ha-nodes.yaml
+    local family='s/^//'
+    if [ "${LAB_HA_FAMILY:-4}" = 6 ]; then
+        family=$LAB_HA_V6
+        LAB_HA_VIP=$LAB_VIP6
+    fi
+    sed -e "$family" /lab/manifests/ha-nodes.yaml >"$LAB_RUN/ha-nodes.yaml"
+    lab_must lab_manifest_put "$LAB_HA_DIR" nodes.yaml "$LAB_RUN/ha-nodes.yaml"
     lab_must lab_manifest_put "$LAB_HA_DIR" pool.yaml /lab/examples/pool.yaml
-    sed -e "${1:-s/^//}" /lab/manifests/ha.yaml >"$LAB_RUN/ha.yaml"
+    sed -e "${1:-s/^//}" -e "$family" /lab/manifests/ha.yaml >"$LAB_RUN/ha.yaml"
     lab_must lab_manifest_put "$LAB_HA_DIR" ha.yaml "$LAB_RUN/ha.yaml"
     # director first: a director that starts alone takes the VIP after listening one dead
     # interval, and without preemption keeps it when the preferred one shows up later.
@@ -64,8 +74,21 @@ lab_ha_failover_under_load() {
     lab_check_eq "requests started after the gap that failed" "$LAB_HA_LATE_FAILURES" 0
 }
 
-# lab_ha_holds NS — NS has the VIP on lvs0.
-lab_ha_holds() { /sbin/ip -n "$1" -4 addr show dev lvs0 2>/dev/null | grep -q "inet $LAB_HA_VIP/"; }
+# lab_ha_holds NS — NS has the VIP: on lvs0, an IPv6 one on eth0 (where it answers NDP).
+lab_ha_holds() {
+    case $LAB_HA_VIP in
+    *:*) /sbin/ip -n "$1" -6 addr show dev eth0 2>/dev/null | grep -q "inet6 $LAB_HA_VIP/" ;;
+    *) /sbin/ip -n "$1" -4 addr show dev lvs0 2>/dev/null | grep -q "inet $LAB_HA_VIP/" ;;
+    esac
+}
+
+# lab_ha_probe NS — lab_arp_probe, or lab_ndp_probe for an IPv6 VIP, of the VIP from NS.
+lab_ha_probe() {
+    case $LAB_HA_VIP in
+    *:*) lab_ndp_probe "$1" "$LAB_HA_VIP" ;;
+    *) lab_arp_probe "$1" "$LAB_HA_VIP" ;;
+    esac
+}
 
 # lab_ha_not_holds NS — NS does not have the VIP.
 lab_ha_not_holds() { ! lab_ha_holds "$1"; }
@@ -242,7 +265,7 @@ lab_ha_timeline() {
     lab_kill director2 addresses
     lab_kill client neighbours
     decided=$(grep 'taking over the VIP' "$log" | tail -n 1 | lab_ha_day_ms)
-    added=$(grep "inet $LAB_HA_VIP/" "$LAB_RUN/log/director2.addresses.log" | grep -v Deleted | tail -n 1 | lab_ha_day_ms)
+    added=$(grep "inet6\{0,1\} $LAB_HA_VIP/" "$LAB_RUN/log/director2.addresses.log" | grep -v Deleted | tail -n 1 | lab_ha_day_ms)
     learned=$(grep "^\[.*$LAB_HA_VIP .*$LAB_DIRECTOR2_MAC" "$LAB_RUN/log/client.neighbours.log" | head -n 1 | lab_ha_day_ms)
     first=$(awk -v c="$LAB_HA_CUT" '$3 != "FAIL" && $2 > c { print $2 }' "$LAB_RUN/ha.$1.txt" | sort -n | head -n 1)
     last=$(awk -v c="$LAB_HA_CUT" '$3 != "FAIL" && $2 <= c { print $2 }' "$LAB_RUN/ha.$1.txt" | sort -n | tail -n 1)
@@ -269,9 +292,10 @@ lab_ha_timeline() {
 # lab_ha_udp_servers — echo servers on rs1 and rs2 (UDP 9999 on the VIP) and, in
 # $LAB_RUN/udp-probe.yaml, a VirtualServer for them on the VIP with the same failover settings.
 lab_ha_udp_servers() {
-    local ns
+    local ns listen=UDP4-LISTEN:9999,bind=$LAB_HA_VIP
+    case $LAB_HA_VIP in *:*) listen="UDP6-LISTEN:9999,bind=[$LAB_HA_VIP]" ;; esac
     for ns in rs1 rs2; do
-        lab_spawn "$ns" udp-echo sh -c "while :; do socat -T 5 UDP4-LISTEN:9999,bind=$LAB_HA_VIP,reuseaddr PIPE; done"
+        lab_spawn "$ns" udp-echo sh -c "while :; do socat -T 5 $listen,reuseaddr PIPE; done"
     done
     cat >"$LAB_RUN/udp-probe.yaml" <<EOF
 apiVersion: lvs.operator.io/v1alpha1
@@ -317,6 +341,8 @@ lab_ha_udp_setup() {
 
 # lab_ha_udp_start — the client's datagrams; $LAB_RUN/udp.txt gets "SENT_MS RECEIVED_MS" per echo.
 lab_ha_udp_start() {
+    local peer=UDP4:$LAB_HA_VIP:9999
+    case $LAB_HA_VIP in *:*) peer="UDP6:[$LAB_HA_VIP]:9999" ;; esac
     rm -f "$LAB_RUN/udp.stop" "$LAB_RUN/udp.fifo"
     : >"$LAB_RUN/udp.txt"
     # The 20 ms pause is a read with a timeout on a FIFO nobody writes: no process per datagram
@@ -333,10 +359,10 @@ lab_ha_udp_start() {
             read -r up _ </proc/uptime
             echo "${up%.*}${up#*.}0"
             read -r -t 0.02 _ <&3
-        done | socat -T 3 - "UDP4:$1:9999" | while read -r sent; do
+        done | socat -T 3 - "$5" | while read -r sent; do
             read -r up _ </proc/uptime
             echo "$sent ${up%.*}${up#*.}0"
-        done >>"$3"' sh "$LAB_HA_VIP" "$LAB_RUN/udp.stop" "$LAB_RUN/udp.txt" "$LAB_RUN/udp.fifo" &
+        done >>"$3"' sh "$LAB_HA_VIP" "$LAB_RUN/udp.stop" "$LAB_RUN/udp.txt" "$LAB_RUN/udp.fifo" "$peer" &
     echo $! >"$LAB_RUN/udp.pid"
 }
 

@@ -54,11 +54,16 @@ lab_client_loop() {
         answer=$(lab_request "$ns" "$proto" "$addr" "$port") || answer=FAIL
         echo "$answer" >>"$LAB_RUN/loop.txt"
     done
+    lab_loop_results "$count $proto requests $ns -> $addr:$port" "; sequence: $(tr '\n' ' ' <"$LAB_RUN/loop.txt")"
+}
+
+# lab_loop_results WHAT [MORE] — sets LAB_LOOP_FAILED and LAB_LOOP_SUMMARY from the answers in
+# $LAB_RUN/loop.txt (one a line, FAIL for none) and says them.
+lab_loop_results() {
     LAB_LOOP_FAILED=$(grep -c '^FAIL$' "$LAB_RUN/loop.txt")
     LAB_LOOP_SUMMARY=$(grep -v '^FAIL$' "$LAB_RUN/loop.txt" | sort | uniq -c |
         awk '{ printf "%s%s=%s", sep, $2, $1; sep = " " }')
-    lab_say "$count $proto requests $ns -> $addr:$port: answers ${LAB_LOOP_SUMMARY:-none}; failed $LAB_LOOP_FAILED;" \
-        "sequence: $(tr '\n' ' ' <"$LAB_RUN/loop.txt")"
+    lab_say "$1: answers ${LAB_LOOP_SUMMARY:-none}; failed $LAB_LOOP_FAILED${2:-}"
 }
 lab_loop_count() { grep -c "^$1\$" "$LAB_RUN/loop.txt"; }
 
@@ -93,4 +98,62 @@ lab_arp_owners() {
     local mac out=""
     for mac in $LAB_ARP_MACS; do out="$out${out:+, }$mac ($(lab_mac_owner "$mac"))"; done
     echo "${out:-none}"
+}
+
+# lab_ndp_probe NS ADDR — neighbour solicitations for the IPv6 ADDR from NS's eth0 (ndisc6,
+# 3 tries, waiting for every answer). Prints the distinct MACs that answered with their owning
+# namespace; sets LAB_ARP_MACS and LAB_ARP_COUNT as lab_arp_probe does (lab_arp_owners names
+# them). Raw ICMPv6: the prober's own neighbour cache is not changed.
+lab_ndp_probe() {
+    local ns=$1 addr=$2 mac
+    /sbin/ip netns exec "$ns" ndisc6 -m -n -r 3 -w 1000 "$addr" eth0 >"$LAB_RUN/ndisc6.txt" 2>&1
+    LAB_ARP_MACS=$(sed -n 's/.*[Ll]ink-layer address: *\([0-9a-fA-F:]*\).*/\1/p' "$LAB_RUN/ndisc6.txt" |
+        tr 'A-F' 'a-f' | sort -u | tr '\n' ' ')
+    LAB_ARP_MACS=${LAB_ARP_MACS% }
+    LAB_ARP_COUNT=0
+    for mac in $LAB_ARP_MACS; do
+        LAB_ARP_COUNT=$((LAB_ARP_COUNT + 1))
+    done
+    lab_say "NDP probe $ns -> $addr: $LAB_ARP_COUNT MAC(s) answered: $(lab_arp_owners)"
+}
+
+# lab_neigh_flush NS — empty NS's neighbour caches (both families), as on a client that has
+# never talked to the VIP.
+lab_neigh_flush() { /sbin/ip -n "$1" neigh flush all; }
+
+# lab_tls_server NS PORT [NAME] — an HTTPS server in NS on PORT (socat, IPv4 and IPv6, a
+# self-signed certificate made once per VM) answering every request with 200 and "NAME\n"
+# (default NS). Process name: https-PORT.
+lab_tls_server() {
+    local ns=$1 port=$2 name=${3:-$1} pem=$LAB_RUN/lab-tls.pem script=$LAB_RUN/www/https-$1-$2.sh
+    if [ ! -s "$pem" ]; then
+        # No openssl.cnf in the image: -config /dev/null. An EC key: quick under emulation.
+        openssl req -config /dev/null -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -days 2 -subj /CN=lab.internal -keyout "$pem.key" -out "$pem.crt" >"$pem.log" 2>&1 ||
+            { cat "$pem.log"; return 1; }
+        cat "$pem.key" "$pem.crt" >"$pem"
+    fi
+    # The response in a script: socat would take the backslashes of an inline one as its own.
+    mkdir -p "$LAB_RUN/www"
+    printf '%s\n' "head -n 1 >/dev/null" \
+        "printf 'HTTP/1.0 200 OK\\r\\nContent-Length: $((${#name} + 1))\\r\\n\\r\\n%s\\n' '$name'" >"$script"
+    lab_spawn "$ns" "https-$port" socat "OPENSSL-LISTEN:$port,pf=ip6,ipv6only=0,cert=$pem,verify=0,reuseaddr,fork" \
+        SYSTEM:"sh $script"
+    lab_wait_listen "$ns" tcp "$port" || { lab_log_tail "$ns" "https-$port"; return 1; }
+}
+
+# lab_tls_loop NS ADDR PORT COUNT — COUNT HTTPS requests from NS (certificate not checked); the
+# same results as lab_fast_loop.
+lab_tls_loop() {
+    local ns=$1 addr=$2 port=$3 count=$4 peer=$2
+    case $addr in *:*) peer="[$addr]" ;; esac
+    # shellcheck disable=SC2016 # the script runs in the namespace, with its own arguments
+    lab_ns "$ns" sh -c '
+        i=0
+        while [ "$i" -lt "$3" ]; do
+            i=$((i + 1))
+            answer=$(printf "GET / HTTP/1.0\r\n\r\n" | socat -T 3 - "OPENSSL:$1:$2,verify=0" 2>/dev/null | tr -d "\r" | tail -n 1)
+            echo "${answer:-FAIL}"
+        done' sh "$peer" "$port" "$count" >"$LAB_RUN/loop.txt"
+    lab_loop_results "$count https requests $ns -> $addr:$port"
 }

@@ -38,8 +38,7 @@ while [ "$i" -lt 10 ]; do
     *) echo "request $i → $answer ($(lab_ip4 "$answer"))" ;;
     esac
 done
-# shellcheck disable=SC2034 # both read by lab_check_loop
-LAB_LOOP_FAILED=$(lab_loop_count FAIL) LAB_LOOP_SUMMARY=$(grep -v '^FAIL$' "$LAB_RUN/loop.txt" | sort | uniq -c | awk '{ printf "%s%s=%s", sep, $2, $1; sep = " " }')
+lab_loop_results "10 requests to $VIP:80"
 lab_check_loop "10 requests to $VIP:80" rs1 rs2
 
 lab_step "the director's agent status ($LAB_RUN/agent.director.status)"

@@ -7,8 +7,8 @@ lab_must command -v lvs-agent # from LAB_EXTRA_BINARIES: missing is a failure, n
 lab_step "two directors, two real servers; the agents share a failover key"
 lab_ha_setup
 lab_ha_udp_setup
-lab_arp_probe client "$LAB_HA_VIP"
-lab_check_eq "MACs answering ARP for the VIP: $(lab_arp_owners)" "$LAB_ARP_MACS" "$LAB_DIRECTOR_MAC"
+lab_ha_probe client
+lab_check_eq "MACs answering ARP (IPv6: NDP) for the VIP: $(lab_arp_owners)" "$LAB_ARP_MACS" "$LAB_DIRECTOR_MAC"
 
 lab_step "a request every 20 ms; director is cut off"
 lab_ha_timeline_start
@@ -20,8 +20,8 @@ lab_check "UDP echoes after the cut" [ "$LAB_HA_UDP_GAP" != never ]
 lab_ha_timeline f
 lab_check "answers from both real servers after the cut" sh -c \
     "awk -v c=$cut '\$2 > c && \$3 == \"rs1\" { a++ } \$2 > c && \$3 == \"rs2\" { b++ } END { exit !(a && b) }' $LAB_RUN/ha.f.txt"
-lab_arp_probe client "$LAB_HA_VIP"
-lab_check_eq "MACs answering ARP for the VIP: $(lab_arp_owners)" "$LAB_ARP_MACS" "$LAB_DIRECTOR2_MAC"
+lab_ha_probe client
+lab_check_eq "MACs answering ARP (IPv6: NDP) for the VIP: $(lab_arp_owners)" "$LAB_ARP_MACS" "$LAB_DIRECTOR2_MAC"
 
 lab_step "director2's record of the takeover"
 lab_must lab_wait 5 grep -q '"garpSentAt"' "$LAB_RUN/agent.director2.status"

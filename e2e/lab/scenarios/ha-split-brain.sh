@@ -37,8 +37,8 @@ grep -B4 -A2 '"reason": "AnsweredElsewhere"' "$LAB_RUN/duplicate.status" 2>/dev/
 grep -A2 '"duplicateOwners"' "$LAB_RUN/duplicate.status" 2>/dev/null | sed 's/^/    /'
 lab_check "director (lower priority) steps down; director2 keeps the VIP" lab_wait 10 lab_ha_only director2
 resolved=$(lab_uptime_ms)
-lab_arp_probe client "$LAB_HA_VIP"
-lab_check_eq "MACs answering ARP for the VIP: $(lab_arp_owners)" "$LAB_ARP_MACS" "$LAB_DIRECTOR2_MAC"
+lab_ha_probe client
+lab_check_eq "MACs answering ARP (IPv6: NDP) for the VIP: $(lab_arp_owners)" "$LAB_ARP_MACS" "$LAB_DIRECTOR2_MAC"
 sleep 3
 lab_check "director stays back while heartbeats are dropped" lab_ha_not_holds director
 lab_fast_loop client "$LAB_HA_VIP" 80 20

@@ -45,10 +45,16 @@ fn healthy(_: &str, _: &str) -> Health {
     Health::Healthy
 }
 
+/// The uplinks the IPv6 tests find: `eth1` for fd00:100::100, none for anything else.
+static UPLINKS: std::sync::LazyLock<BTreeMap<IpAddr, Vec<String>>> = std::sync::LazyLock::new(|| {
+    BTreeMap::from([("fd00:100::100".parse().unwrap(), vec!["eth1".to_owned()])])
+});
+
 fn inputs(health: &dyn Fn(&str, &str) -> Health) -> Inputs<'_> {
     Inputs {
         health,
         node_address: Some("10.100.0.11".parse().unwrap()),
+        uplinks: &UPLINKS,
     }
 }
 
@@ -462,4 +468,80 @@ fn api_enums_become_the_dataplane_enums_of_the_same_name() {
     ] {
         assert_eq!(format!("{:?}", tunnel_checksum(api)), format!("{api:?}"));
     }
+}
+
+#[test]
+fn an_ipv6_director_vip_is_held_on_its_uplink_so_the_uplink_answers_solicitations() {
+    let v6 = |address: &str, placement: VipPlacement, interface: Option<&str>| DirectorService {
+        address: Some(address.parse().unwrap()),
+        vip_placement: placement,
+        interface: interface.map(str::to_owned),
+        destinations: vec![destination("a", "fd00:100::11", 1)],
+        persistence: None,
+        ..service(ForwardingMethod::DirectRouting)
+    };
+    let devices = |service: DirectorService| {
+        let config = LvsNodeConfigSpec {
+            director_services: vec![service],
+            ..Default::default()
+        };
+        let state = desired_state(&config, &inputs(&healthy));
+        let devices: Vec<String> = state.addresses.iter().map(|vip| vip.device.clone()).collect();
+        (
+            devices,
+            state.links.contains(&Link::Dummy { name: "lvs0".into() }),
+        )
+    };
+    assert_eq!(
+        devices(v6("fd00:100::100", VipPlacement::Dummy, None)),
+        (vec!["eth1".to_owned()], false),
+        "the uplink found for the VIP's network, no dummy device"
+    );
+    assert_eq!(
+        devices(v6("fd00:100::100", VipPlacement::Dummy, Some("eth7"))),
+        (vec!["eth7".to_owned()], false),
+        "the named uplink wins"
+    );
+    assert_eq!(
+        devices(v6("fd00:200::100", VipPlacement::Dummy, None)),
+        (vec!["lvs0".to_owned()], true),
+        "a VIP whose network is on no interface is routed to the director: lvs0"
+    );
+    assert_eq!(
+        devices(service(ForwardingMethod::DirectRouting)),
+        (vec!["lvs0".to_owned()], true),
+        "IPv4 stays on lvs0: the kernel answers ARP for it on the uplink"
+    );
+    let lookups = uplink_lookups(&LvsNodeConfigSpec {
+        director_services: vec![
+            v6("fd00:100::100", VipPlacement::Dummy, None),
+            v6("fd00:100::101", VipPlacement::Dummy, Some("eth7")),
+            v6("fd00:100::102", VipPlacement::Interface, Some("eth7")),
+            service(ForwardingMethod::DirectRouting),
+        ],
+        ..Default::default()
+    });
+    assert_eq!(
+        lookups,
+        BTreeSet::from([ip("fd00:100::100")]),
+        "only what needs a look-up"
+    );
+}
+
+#[test]
+fn nftables_arp_over_ipv6_drops_solicitations_for_the_vip() {
+    let vip = RealServerVip {
+        address: "fd00:100::100".parse().unwrap(),
+        ..vip(ArpMethod::NftablesArp, Some("lo"), None)
+    };
+    let config = LvsNodeConfigSpec {
+        real_server_vips: vec![vip],
+        ..Default::default()
+    };
+    let rules = desired_state(&config, &inputs(&healthy)).nftables.unwrap();
+    assert_eq!(
+        rules.nd_guards,
+        ["fd00:100::100".parse::<std::net::Ipv6Addr>().unwrap()]
+    );
+    assert!(rules.arp_guards.is_empty(), "no ARP for an IPv6 VIP");
 }

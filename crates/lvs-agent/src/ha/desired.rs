@@ -23,7 +23,7 @@ pub fn restrict(desired: &mut NodeState, groups: &BTreeMap<IpAddr, Group>, holds
         }
         desired
             .addresses
-            .retain(|vip| !(vip.address == *address && vip.device == group.device));
+            .retain(|vip| !(vip.address == *address && group.devices.contains(&vip.device)));
         desired.announce.remove(address);
     }
     let Some((_, sync)) = groups

@@ -28,8 +28,10 @@ pub struct Group {
     pub connection_sync: Option<ResolvedConnectionSync>,
     /// The uplink (probes and announcements), if the spec names one.
     pub interface: Option<String>,
-    /// The device the VIP is held on while active.
-    pub device: String,
+    /// The devices the VIP is held on while active (`desired::vip_devices`; records written
+    /// before IPv6 VIPs were held on their uplinks name one `device`).
+    #[serde(alias = "device", deserialize_with = "one_or_more")]
+    pub devices: Vec<String>,
     /// The VirtualServers on this VIP.
     pub virtual_servers: Vec<String>,
 }
@@ -57,9 +59,26 @@ impl Group {
     }
 }
 
+/// A device name or a list of them.
+fn one_or_more<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMore {
+        One(String),
+        More(Vec<String>),
+    }
+    Ok(match serde::Deserialize::deserialize(deserializer)? {
+        OneOrMore::One(device) => vec![device],
+        OneOrMore::More(devices) => devices,
+    })
+}
+
 /// The VIPs of `config` that need an election. The first service (by VirtualServer name) of a
-/// VIP gives the settings; the others join it.
-pub fn groups(config: &LvsNodeConfigSpec) -> BTreeMap<IpAddr, Group> {
+/// VIP gives the settings; the others join it. `uplinks` as for `desired::Inputs`.
+pub fn groups(
+    config: &LvsNodeConfigSpec,
+    uplinks: &BTreeMap<IpAddr, Vec<String>>,
+) -> BTreeMap<IpAddr, Group> {
     let mut groups: BTreeMap<IpAddr, Group> = BTreeMap::new();
     for service in &config.director_services {
         let Some((address, failover)) = service.failover() else {
@@ -84,7 +103,7 @@ pub fn groups(config: &LvsNodeConfigSpec) -> BTreeMap<IpAddr, Group> {
                 preempt_delay: Duration::from_secs(u64::from(failover.preempt_delay_seconds)),
                 connection_sync: failover.connection_sync.clone(),
                 interface: service.interface.clone(),
-                device: crate::desired::vip_device(service),
+                devices: crate::desired::vip_devices(service, uplinks),
                 virtual_servers: vec![service.virtual_server.clone()],
             },
         );

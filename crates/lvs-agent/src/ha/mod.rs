@@ -36,7 +36,8 @@ pub struct Settings {
     /// UDP port of the heartbeats.
     pub port: u16,
     /// The address heartbeats are received on and sent from (the agent's
-    /// `--failover-address`; default the node's address, else `0.0.0.0`).
+    /// `--failover-address`; default the node's address, else `0.0.0.0`: every address of both
+    /// families).
     pub bind: IpAddr,
     /// The shared key, and during a rotation the previous one (None: never take a shared VIP).
     pub key: Option<wire::HeartbeatKeys>,

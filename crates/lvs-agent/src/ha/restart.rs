@@ -167,7 +167,7 @@ mod tests {
                     preempt_delay: Duration::from_secs(5),
                     connection_sync: None,
                     interface: Some("eth0".into()),
-                    device: "lvs0".into(),
+                    devices: vec!["lvs0".into()],
                     virtual_servers: vec!["lab/web".into()],
                 },
                 active: true,

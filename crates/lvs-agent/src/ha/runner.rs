@@ -122,7 +122,7 @@ impl Failover {
                 "no failover key: start the agent with --failover-key-file (the chart mounts one); this node never takes a VIP shared with other directors"
                     .to_owned(),
             ),
-            Some(_) => UdpSocket::bind(SocketAddr::new(options.bind, options.port))
+            Some(_) => bind(options.bind, options.port)
                 .await
                 .map_err(|error| {
                     let message = format!(
@@ -376,6 +376,8 @@ impl Actor {
 
     fn datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Now) {
         let Some(keys) = self.key.as_ref() else { return };
+        // An IPv4 peer on the dual-stack socket arrives as ::ffff:a.b.c.d.
+        let from = SocketAddr::new(from.ip().to_canonical(), from.port());
         let reason = match wire::decode(bytes, keys) {
             Ok((heartbeat, key)) => match self.state.accept(heartbeat, from.ip(), key, now.instant) {
                 Ok(()) => return,
@@ -437,12 +439,35 @@ impl Actor {
         let (Some(socket), Some(keys)) = (self.socket.as_ref(), self.key.as_ref()) else {
             return;
         };
+        let dual_stack = socket.local_addr().is_ok_and(|local| local.is_ipv6());
         for (target, datagram) in self.state.heartbeats(Instant::now(), self.port, keys) {
+            let target = match target {
+                SocketAddr::V4(v4) if dual_stack => {
+                    SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+                }
+                other => other,
+            };
             if let Err(error) = socket.send_to(&datagram, target).await {
                 tracing::debug!(%target, "sending a heartbeat: {error}");
             }
         }
     }
+}
+
+/// The heartbeat socket on `address`; for `0.0.0.0` (no address given) a dual-stack socket on
+/// `[::]` that reaches IPv4 and IPv6 peers alike (IPv4 ones as `::ffff:a.b.c.d`), or `0.0.0.0`
+/// where the node has no IPv6.
+async fn bind(address: IpAddr, port: u16) -> std::io::Result<UdpSocket> {
+    if address == IpAddr::from([0, 0, 0, 0])
+        && let Ok(socket) = UdpSocket::bind(SocketAddr::new(
+            IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
+            port,
+        ))
+        .await
+    {
+        return Ok(socket);
+    }
+    UdpSocket::bind(SocketAddr::new(address, port)).await
 }
 
 async fn receive(socket: Option<&UdpSocket>, buffer: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {

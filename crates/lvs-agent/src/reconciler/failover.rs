@@ -152,7 +152,7 @@ mod tests {
             preempt_delay: Duration::ZERO,
             connection_sync: None,
             interface: None,
-            device: "lvs0".into(),
+            devices: vec!["lvs0".into()],
             virtual_servers: vec!["lab/web".into()],
         }
     }

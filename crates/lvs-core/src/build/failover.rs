@@ -35,20 +35,18 @@ pub(super) fn resolve(
             ranked.push(name);
         }
     }
-    let family_v6 = virtual_server.address.is_some_and(|address| address.is_ipv6());
     let peers = ranked
         .into_iter()
         .map(|node| {
-            // The first InternalIP of the VIP's family, else any InternalIP, else an ExternalIP.
+            // The node's primary address — its first InternalIP, else its first address —
+            // whatever the VIP's family: what the agent binds by default (status.hostIP), so
+            // one socket carries the heartbeats of every VIP. An IPv6 VIP on dual-stack
+            // directors fails over over IPv4; an IPv6-only cluster uses IPv6.
             let address = nodes.node(node).and_then(|facts| {
-                let same_family = |address: &&IpAddr| address.is_ipv6() == family_v6;
-                let internal = &facts.internal_addresses;
-                internal
-                    .iter()
-                    .find(same_family)
-                    .or_else(|| internal.first())
-                    .or_else(|| facts.addresses.iter().find(same_family))
-                    .or_else(|| facts.addresses.iter().next())
+                facts
+                    .internal_addresses
+                    .first()
+                    .or_else(|| facts.addresses.first())
                     .copied()
             });
             if address.is_none() {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use futures::TryStreamExt;
-use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, CacheInfo};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State};
 use rtnetlink::{Handle, LinkDummy, LinkUnspec};
 
@@ -120,7 +120,11 @@ pub async fn addresses(handle: &Handle, names: &BTreeSet<String>) -> Result<Vec<
         .collect())
 }
 
-/// Adds a VIP as a host route (IPv6: no duplicate address detection, so it is usable at once).
+/// Adds a VIP as a host route. IPv6: without duplicate address detection, so it is usable at
+/// once, and deprecated (preferred lifetime 0, valid forever), so the kernel never picks it as
+/// the source of the node's own traffic — health checks and heartbeats keep the node's
+/// address even when the VIP sits on the uplink; it still takes connections and answers
+/// neighbour solicitation.
 pub async fn add_address(handle: &Handle, vip: &VipAddress) -> Result<(), DataplaneError> {
     let object = Object::Address(vip.clone());
     let index = index_of(handle, &vip.device).await?;
@@ -133,6 +137,10 @@ pub async fn add_address(handle: &Handle, vip: &VipAddress) -> Result<(), Datapl
         message
             .attributes
             .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        let mut lifetimes = CacheInfo::default();
+        lifetimes.ifa_preferred = 0;
+        lifetimes.ifa_valid = u32::MAX;
+        message.attributes.push(AddressAttribute::CacheInfo(lifetimes));
     }
     request
         .execute()
@@ -270,18 +278,33 @@ async fn set_up(handle: &Handle, name: &str) -> Result<(), DataplaneError> {
 /// The interfaces with a non-host address whose network contains `address` (the uplinks a VIP
 /// is announced on by default), excluding `lo` and our dummy device.
 pub async fn uplinks_for(handle: &Handle, address: IpAddr) -> Result<Vec<String>, DataplaneError> {
-    let mut uplinks: Vec<String> = Vec::new();
-    for (device, prefix, local) in all_addresses(handle).await? {
-        let candidate = device != "lo" && device != crate::executor::DUMMY_DEVICE;
-        if candidate
-            && prefix < host_prefix(&address)
-            && contains(local, prefix, address)
-            && !uplinks.contains(&device)
-        {
-            uplinks.push(device);
-        }
-    }
-    Ok(uplinks)
+    let mut found = uplinks_of(handle, &BTreeSet::from([address])).await?;
+    Ok(found.remove(&address).unwrap_or_default())
+}
+
+/// `uplinks_for` of several addresses, from one address dump.
+pub async fn uplinks_of(
+    handle: &Handle,
+    addresses: &BTreeSet<IpAddr>,
+) -> Result<BTreeMap<IpAddr, Vec<String>>, DataplaneError> {
+    let networks = all_addresses(handle).await?;
+    Ok(addresses
+        .iter()
+        .map(|&address| {
+            let mut uplinks: Vec<String> = Vec::new();
+            for (device, prefix, local) in &networks {
+                let candidate = device != "lo" && device != crate::executor::DUMMY_DEVICE;
+                if candidate
+                    && *prefix < host_prefix(&address)
+                    && contains(*local, *prefix, address)
+                    && !uplinks.contains(device)
+                {
+                    uplinks.push(device.clone());
+                }
+            }
+            (address, uplinks)
+        })
+        .collect())
 }
 
 /// Whether the device named `name` exists, is set up and has carrier.

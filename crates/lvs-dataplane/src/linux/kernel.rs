@@ -643,6 +643,10 @@ impl Kernel for LinuxKernel {
         connections::read(Path::new(connections::CONNECTION_TABLE)).await
     }
 
+    async fn uplinks_of(&self, addresses: &BTreeSet<IpAddr>) -> KernelResult<BTreeMap<IpAddr, Vec<String>>> {
+        interfaces::uplinks_of(&self.routes, addresses).await
+    }
+
     async fn uplink_up(&self, address: IpAddr, interface: Option<&str>) -> KernelResult<bool> {
         for uplink in self.uplinks(address, interface).await? {
             if interfaces::carries_traffic(&self.routes, &uplink).await? {

@@ -68,7 +68,42 @@ pub fn replace_batch(rules: &NftRules) -> Nftables {
         }
     }
     let translations = !(rules.redirects.is_empty() && rules.masquerade.is_empty() && rules.marks.is_empty());
-    reset_table(&mut batch, Family::Inet, translations || rules.has_input_guard());
+    let inet = translations || rules.has_input_guard() || !rules.nd_guards.is_empty();
+    reset_table(&mut batch, Family::Inet, inet);
+    if !rules.nd_guards.is_empty() {
+        // Before anything else sees them (multicast solicitations for an address on `lo` would
+        // be dropped later anyway; unicast ones would not).
+        chain(
+            &mut batch,
+            Family::Inet,
+            "neighbours",
+            ChainType::Filter,
+            Hook::Prerouting,
+            -300,
+        );
+        for vip in &rules.nd_guards {
+            rule(
+                &mut batch,
+                Family::Inet,
+                "neighbours",
+                vec![
+                    matches(
+                        payload("icmpv6", "type"),
+                        Expression::String("nd-neighbor-solicit".into()),
+                    ),
+                    matches(
+                        Expression::RawPayload(json::RawPayload {
+                            base: "th",
+                            offset: 64,
+                            len: 128,
+                        }),
+                        Expression::String(format!("{:#034x}", u128::from(*vip))),
+                    ),
+                    Statement::Drop,
+                ],
+            );
+        }
+    }
     if translations {
         chain(
             &mut batch,

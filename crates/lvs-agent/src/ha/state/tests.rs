@@ -30,7 +30,7 @@ pub(super) fn group() -> Group {
         preempt_delay: Duration::ZERO,
         connection_sync: None,
         interface: Some("eth0".into()),
-        device: "lvs0".into(),
+        devices: vec!["lvs0".into()],
         virtual_servers: vec!["lab/web".into()],
     }
 }

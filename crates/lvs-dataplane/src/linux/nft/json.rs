@@ -255,6 +255,10 @@ pub enum Operator {
 pub enum Expression {
     /// `{"payload": {"protocol", "field"}}`: a header field, e.g. `ip daddr`, `arp saddr ip`.
     Payload(Payload),
+    /// `{"payload": {"base", "offset", "len"}}`: raw bits of a header, for a field nft has no
+    /// name for (the target address of a neighbour solicitation, on nft 1.0.6).
+    #[serde(rename = "payload")]
+    RawPayload(RawPayload),
     /// `{"meta": {"key"}}`: packet metadata.
     Meta(Meta),
     /// `{"ct": {"key"}}`: the packet's connection-tracking state.
@@ -296,6 +300,17 @@ pub struct Payload {
     pub protocol: &'static str,
     /// The field: `daddr`, `dport`, `type`, `operation`, `saddr ip`, ...
     pub field: &'static str,
+}
+
+/// Raw header bits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RawPayload {
+    /// The header the offset counts from: `ll`, `nh` or `th`.
+    pub base: &'static str,
+    /// Where the bits start, in bits.
+    pub offset: u32,
+    /// How many bits.
+    pub len: u32,
 }
 
 /// A meta expression.
