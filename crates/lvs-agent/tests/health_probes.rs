@@ -110,7 +110,12 @@ where
 
 /// An HTTP server on 127.0.0.1 answering `status_for(path)`.
 async fn http_server(status_for: fn(&str) -> u16) -> (u16, Seen) {
-    let listener = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
+    http_server_at(LOCALHOST, status_for).await
+}
+
+/// An HTTP server on `at` answering `status_for(path)`.
+async fn http_server_at(at: IpAddr, status_for: fn(&str) -> u16) -> (u16, Seen) {
+    let listener = TcpListener::bind((at, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Seen::default();
     let requests = Arc::clone(&seen);
@@ -126,6 +131,11 @@ async fn http_server(status_for: fn(&str) -> u16) -> (u16, Seen) {
 /// An HTTPS server on 127.0.0.1 with a fresh self-signed certificate for `www.example.com`,
 /// recording the SNI of every connection.
 async fn https_server(status_for: fn(&str) -> u16) -> (u16, Seen) {
+    https_server_at(LOCALHOST, status_for).await
+}
+
+/// `https_server` on `at`.
+async fn https_server_at(at: IpAddr, status_for: fn(&str) -> u16) -> (u16, Seen) {
     let certified = rcgen::generate_simple_self_signed(vec!["www.example.com".to_owned()]).unwrap();
     let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
     let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -135,7 +145,7 @@ async fn https_server(status_for: fn(&str) -> u16) -> (u16, Seen) {
         .with_single_cert(vec![certified.cert.der().clone()], key)
         .unwrap();
     let config = Arc::new(config);
-    let listener = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
+    let listener = TcpListener::bind((at, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Seen::default();
     let requests = Arc::clone(&seen);
@@ -394,7 +404,12 @@ enum Responder {
 
 /// A UDP DNS server on 127.0.0.1; returns its port.
 async fn dns_server(behaviour: Responder) -> u16 {
-    let socket = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    dns_server_at(LOCALHOST, behaviour).await
+}
+
+/// `dns_server` on `at`.
+async fn dns_server_at(at: IpAddr, behaviour: Responder) -> u16 {
+    let socket = UdpSocket::bind((at, 0)).await.unwrap();
     let port = socket.local_addr().unwrap().port();
     tokio::spawn(async move {
         let mut buffer = [0; 512];
@@ -506,4 +521,47 @@ async fn the_query_name_and_type_come_from_the_check() {
     assert_eq!(question.query_type(), hickory_proto::rr::RecordType::AAAA);
     assert!(query.recursion_desired());
     assert!(!probing.await.unwrap().success);
+}
+
+#[tokio::test]
+async fn every_probe_type_works_over_ipv6() {
+    let at = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+    let on_v6 = |mut target: ProbeTarget| {
+        target.address = at;
+        target
+    };
+    let listener = TcpListener::bind((at, 0)).await.unwrap();
+    let tcp = probe(&on_v6(target(
+        HealthCheckType::Tcp,
+        listener.local_addr().unwrap().port(),
+    )))
+    .await;
+    assert!(tcp.success, "TCP: {tcp:?}");
+
+    let (port, seen) = http_server_at(at, ok_at_root).await;
+    let http = probe(&on_v6(http_target(
+        HealthCheckType::Http,
+        port,
+        HttpCheckSpec::default(),
+    )))
+    .await;
+    assert!(http.success, "HTTP: {http:?}");
+    assert_eq!(
+        seen.lock().unwrap()[0].header("host"),
+        Some(format!("[::1]:{port}").as_str()),
+        "an IPv6 literal in Host is bracketed"
+    );
+
+    let (port, _) = https_server_at(at, ok_at_root).await;
+    let https = probe(&on_v6(http_target(
+        HealthCheckType::Https,
+        port,
+        HttpCheckSpec::default(),
+    )))
+    .await;
+    assert!(https.success, "HTTPS: {https:?}");
+
+    let port = dns_server_at(at, Responder::Answer(ResponseCode::NoError)).await;
+    let dns = probe(&on_v6(dns_target(port))).await;
+    assert!(dns.success, "DNS: {dns:?}");
 }

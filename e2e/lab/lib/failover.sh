@@ -5,8 +5,6 @@
 # addresses only (so the heartbeats go over IPv6 too), the VIP held on the directors' eth0.
 
 LAB_HA_VIP=10.100.0.100
-# LAB_HA_V6 — sed expression turning the lab's IPv4 addresses (10.100.0.N) into IPv6 ones.
-LAB_HA_V6='s/10\.100\.0\.\([0-9][0-9]*\)/fd00:100::\1/g'
 
 # lab_uptime_ms — milliseconds since boot (10 ms steps), read without forking a process.
 lab_uptime_ms() {
@@ -34,7 +32,7 @@ lab_ha_setup() {
     mkdir -p "$LAB_HA_DIR"
     local family='s/^//'
     if [ "${LAB_HA_FAMILY:-4}" = 6 ]; then
-        family=$LAB_HA_V6
+        family=$LAB_V6
         LAB_HA_VIP=$LAB_VIP6
     fi
     sed -e "$family" /lab/manifests/ha-nodes.yaml >"$LAB_RUN/ha-nodes.yaml"
@@ -82,13 +80,8 @@ lab_ha_holds() {
     esac
 }
 
-# lab_ha_probe NS — lab_arp_probe, or lab_ndp_probe for an IPv6 VIP, of the VIP from NS.
-lab_ha_probe() {
-    case $LAB_HA_VIP in
-    *:*) lab_ndp_probe "$1" "$LAB_HA_VIP" ;;
-    *) lab_arp_probe "$1" "$LAB_HA_VIP" ;;
-    esac
-}
+# lab_ha_probe NS — who answers ARP (IPv6: NDP) for the VIP, asked from NS.
+lab_ha_probe() { lab_neigh_probe "$1" "$LAB_HA_VIP"; }
 
 # lab_ha_not_holds NS — NS does not have the VIP.
 lab_ha_not_holds() { ! lab_ha_holds "$1"; }

@@ -117,6 +117,18 @@ lab_ndp_probe() {
     lab_say "NDP probe $ns -> $addr: $LAB_ARP_COUNT MAC(s) answered: $(lab_arp_owners)"
 }
 
+# lab_neigh_probe NS ADDR — lab_arp_probe, or lab_ndp_probe for an IPv6 ADDR.
+lab_neigh_probe() {
+    case $2 in
+    *:*) lab_ndp_probe "$1" "$2" ;;
+    *) lab_arp_probe "$1" "$2" ;;
+    esac
+}
+
+# LAB_V6 — sed expression turning the lab's IPv4 addresses (10.100.0.N) into its IPv6 ones
+# (fd00:100::N), for running an IPv4 manifest over IPv6.
+export LAB_V6='s/10\.100\.0\.\([0-9][0-9]*\)/fd00:100::\1/g'
+
 # lab_neigh_flush NS — empty NS's neighbour caches (both families), as on a client that has
 # never talked to the VIP.
 lab_neigh_flush() { /sbin/ip -n "$1" neigh flush all; }
