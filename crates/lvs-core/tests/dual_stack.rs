@@ -161,11 +161,11 @@ fn the_example_programs_one_service_per_family_and_each_vip_on_its_real_servers(
         served(&director),
         [
             (
-                "10.100.0.102".to_owned(),
+                "10.100.0.107".to_owned(),
                 vec!["methods/rs-v4-1".to_owned(), "methods/rs-v4-2".to_owned()]
             ),
             (
-                "fd00:100::102".to_owned(),
+                "fd00:100::107".to_owned(),
                 vec!["methods/rs-v6-1".to_owned(), "methods/rs-v6-2".to_owned()]
             ),
         ]
@@ -173,16 +173,16 @@ fn the_example_programs_one_service_per_family_and_each_vip_on_its_real_servers(
     assert_eq!(director[0].family, AddressFamily::IPv4);
     assert_eq!(director[1].family, AddressFamily::IPv6);
     for node in ["rs-1", "rs-2"] {
-        assert_eq!(vips(&output, node), ["10.100.0.102", "fd00:100::102"], "{node}");
+        assert_eq!(vips(&output, node), ["10.100.0.107", "fd00:100::107"], "{node}");
     }
     let outcome = &output.virtual_servers[&key("methods", "web-dual")];
     assert!(outcome.accepted);
-    assert_eq!(outcome.address, Some(ip("10.100.0.102")));
+    assert_eq!(outcome.address, Some(ip("10.100.0.107")));
     assert_eq!(
         outcome.addresses,
         [
-            (ip("10.100.0.102"), "lab".to_owned()),
-            (ip("fd00:100::102"), "lab".to_owned())
+            (ip("10.100.0.107"), "lab".to_owned()),
+            (ip("fd00:100::107"), "lab".to_owned())
         ]
     );
     assert_eq!(outcome.real_servers.len(), 4, "both families' real servers count");
