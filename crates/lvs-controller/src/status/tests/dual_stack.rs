@@ -77,3 +77,77 @@ fn a_single_stack_virtual_server_shows_its_one_vip() {
     assert_eq!(status.vip.as_deref(), Some("10.100.0.100"));
     assert_eq!(status.addresses.len(), 1);
 }
+
+/// A dual-stack VirtualServer whose VIPs come from pools with different directors: the IPv4 one
+/// directed by director-a, the IPv6 one by director-b.
+fn split_directors() -> (VirtualServer, Vec<RealServer>, BuildOutput) {
+    let pool = |name: &str, range: &str, zone: &str| -> lvs_api::AddressPool {
+        serde_json::from_value(json!({
+            "apiVersion": "lvs.operator.io/v1alpha1", "kind": "AddressPool",
+            "metadata": { "name": name },
+            "spec": { "addresses": [range], "namespaceSelector": {},
+                      "directors": { "nodeSelector": { "zone": zone } },
+                      "backendNetworks": ["0.0.0.0/0", "::/0"] },
+        }))
+        .unwrap()
+    };
+    let director = |name: &str, address: &str, zone: &str| -> Node {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": { "name": name, "labels": { "lvs.operator.io/director": "true", "zone": zone } },
+            "status": { "addresses": [{ "type": "InternalIP", "address": address }] },
+        }))
+        .unwrap()
+    };
+    let pools = vec![
+        pool("v4", "10.100.0.0/24", "a"),
+        pool("v6", "fd00:100::/112", "b"),
+    ];
+    let nodes = vec![
+        director("director-a", "10.100.0.2", "a"),
+        director("director-b", "10.100.0.3", "b"),
+    ];
+    let object = dual_stack();
+    let real_servers = real_servers();
+    let output = lvs_core::build(BuildInput {
+        pools: (&pools).into(),
+        namespaces: lvs_core::Objects::Slice(&[]),
+        settings: &lvs_core::ClusterSettings::default(),
+        virtual_servers: std::slice::from_ref(&object).into(),
+        real_servers: (&real_servers).into(),
+        nodes: (&nodes).into(),
+        configured_vips: None,
+    });
+    (object, real_servers, output)
+}
+
+#[test]
+fn vips_with_different_directors_are_all_resolved_and_all_count_as_ready() {
+    let (object, _, output) = split_directors();
+    let key = key_of(Kind::VirtualServer, &object.metadata);
+    let outcome = &output.virtual_servers[&key];
+    assert_eq!(outcome.directors, ["director-a", "director-b"]);
+    let report = |node: &str, name: &str| -> LvsNodeConfig {
+        serde_json::from_value(json!({
+            "apiVersion": "lvs.operator.io/v1alpha1", "kind": "LvsNodeConfig",
+            "metadata": { "name": node }, "spec": { "nodeName": node },
+            "status": { "services": [
+                { "virtualServer": "default/web", "generation": 2, "programmed": true, "role": "Active",
+                  "destinations": [{ "realServer": format!("default/{name}"), "weight": 1, "healthy": true }] },
+            ] },
+        }))
+        .unwrap()
+    };
+    let reports = AgentReports::new(&[report("director-a", "v4"), report("director-b", "v6")]);
+    let service = Service::new(&key, Some(2), outcome, &output, &reports);
+    let resolved: Vec<String> = service
+        .resolved
+        .iter()
+        .map(|resolved| resolved.address.unwrap().to_string())
+        .collect();
+    assert_eq!(resolved, ["10.100.0.100", "fd00:100::100"]);
+    let status = virtual_server_status(&object, &output, Some(&service), None, &time(1));
+    assert_eq!(status.ready.as_deref(), Some("2/2"));
+    assert_eq!(find(&status.conditions, "Degraded").0, "False");
+    assert_eq!(status.active_director.as_deref(), Some("director-a"));
+}
