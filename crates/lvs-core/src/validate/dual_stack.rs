@@ -158,14 +158,16 @@ pub(super) fn recorded(
     family: AddressFamily,
 ) -> Option<(IpAddr, String)> {
     let status = status?;
-    let listed = status.addresses.iter().find_map(|entry| {
-        let address = entry.address.parse::<IpAddr>().ok()?;
-        (family_of(&address) == family).then(|| Some((address, entry.address_pool.clone()?)))?
-    });
-    listed.or_else(|| {
-        let address = status.address.as_deref()?.parse::<IpAddr>().ok()?;
-        (family_of(&address) == family).then(|| Some((address, status.address_pool.clone()?)))?
-    })
+    let of_family = |address: &str, pool: Option<&String>| {
+        let address = address.parse::<IpAddr>().ok()?;
+        let pool = pool?.clone();
+        (family_of(&address) == family).then_some((address, pool))
+    };
+    status
+        .addresses
+        .iter()
+        .find_map(|entry| of_family(&entry.address, entry.address_pool.as_ref()))
+        .or_else(|| of_family(status.address.as_deref()?, status.address_pool.as_ref()))
 }
 
 impl ValidVirtualServer {
