@@ -151,3 +151,40 @@ fn vips_with_different_directors_are_all_resolved_and_all_count_as_ready() {
     assert_eq!(find(&status.conditions, "Degraded").0, "False");
     assert_eq!(status.active_director.as_deref(), Some("director-a"));
 }
+
+#[test]
+fn a_real_server_waits_only_for_the_vip_of_its_own_family() {
+    // rs-1 holds a real server of each family, so it gets both VIPs; only the IPv4 one is
+    // configured yet.
+    let rs_node: Node = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": { "name": "rs-1", "labels": { "lvs.operator.io/real-server": "true" } },
+        "status": { "addresses": [{ "type": "InternalIP", "address": "10.100.0.11" },
+                                  { "type": "InternalIP", "address": "fd00:100::11" }] },
+    }))
+    .unwrap();
+    let vips: LvsNodeConfig = serde_json::from_value(json!({
+        "apiVersion": "lvs.operator.io/v1alpha1", "kind": "LvsNodeConfig",
+        "metadata": { "name": "rs-1" }, "spec": { "nodeName": "rs-1" },
+        "status": { "realServerVips": [{ "address": "10.100.0.100", "configured": true }] },
+    }))
+    .unwrap();
+    let nodes = vec![node("director-1", "10.100.0.2", "director"), rs_node];
+    let cluster = resolve(dual_stack(), real_servers(), nodes, &[reports(true), vips]);
+    assert_eq!(
+        cluster.output.node_configs["rs-1"]
+            .real_server_vips
+            .iter()
+            .map(|vip| vip.address.to_string())
+            .collect::<Vec<_>>(),
+        ["10.100.0.100", "fd00:100::100"]
+    );
+    let v4 = cluster.real_server_status("v4");
+    let (state, _, message) = find(&v4.conditions, "Configured");
+    assert_eq!(state, "True", "{message}");
+    assert_eq!(message, "node rs-1 accepts 10.100.0.100");
+    let v6 = cluster.real_server_status("v6");
+    let (state, reason, message) = find(&v6.conditions, "Configured");
+    assert_eq!((state, reason), ("False", "Pending"), "{message}");
+    assert!(message.ends_with("configure fd00:100::100"), "{message}");
+}
