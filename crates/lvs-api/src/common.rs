@@ -34,8 +34,8 @@ impl Protocol {
     }
 }
 
-/// IP address family of a service. Only fwmark services without an address name it; otherwise it
-/// follows the address.
+/// IP address family of a service: IPv4 or IPv6. Named for a VIP the controller picks and for
+/// fwmark services without an address; otherwise it follows the address.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
@@ -549,7 +549,6 @@ pub enum DnsQueryType {
 /// network, go to the same real server while the persistence lasts.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.netmask) || !has(self.prefixLength)").message("set netmask (IPv4) or prefixLength (IPv6), not both").field_path(".prefixLength"))]
 pub struct PersistenceSpec {
     /// Seconds a client stays with its real server after its last connection, 1–31536000 (default
     /// 300).
@@ -558,13 +557,15 @@ pub struct PersistenceSpec {
     pub timeout_seconds: u32,
     /// IPv4 services only: clients whose addresses are equal under this contiguous mask share a
     /// real server, e.g. `255.255.255.0` for a /24 (default `255.255.255.255`: each address on its
-    /// own). Set this or `prefixLength`, not both.
+    /// own). Set this or `prefixLength`, not both, unless the VirtualServer is dual-stack: then
+    /// this applies to the IPv4 VIP and `prefixLength` to the IPv6 one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 15))]
     #[x_kube(validation = Rule::new("isIP(self) && ip(self).family() == 4").message("must be an IPv4 netmask such as 255.255.255.0"))]
     pub netmask: Option<String>,
     /// IPv6 services only: clients in the same prefix of this length share a real server, 1–128
-    /// (default 128: each address on its own). Set this or `netmask`, not both.
+    /// (default 128: each address on its own). Set this or `netmask`, not both, unless the
+    /// VirtualServer is dual-stack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 128))]
     pub prefix_length: Option<u8>,

@@ -13,6 +13,19 @@ use crate::common::{
     Scheduler, SchedulerFlag, ThresholdsSpec, VipDevice, VipPlacement,
 };
 
+/// CEL: whether the VirtualServer is dual-stack (two families asked for, or two addresses given).
+const DUAL_STACK: &str = "((has(self.families) && size(self.families) == 2) || (has(self.addresses) && size(self.addresses) == 2))";
+/// CEL, for a dual-stack VirtualServer: whether one of its VIPs is IPv4 (it always is: both are).
+const HAS_IPV4: &str =
+    "(has(self.families) ? 'IPv4' in self.families : self.addresses.exists(a, ip(a).family() == 4))";
+/// CEL, for a single-stack VirtualServer: its given VIP is IPv4, or none is given.
+const SINGLE_IPV4: &str = "(has(self.address) ? ip(self.address).family() == 4 : !has(self.addresses) || ip(self.addresses[0]).family() == 4)";
+/// CEL, for a single-stack VirtualServer: its given VIP is IPv6, or none is given.
+const SINGLE_IPV6: &str = "(has(self.address) ? ip(self.address).family() == 6 : !has(self.addresses) || ip(self.addresses[0]).family() == 6)";
+/// CEL, for a dual-stack VirtualServer: whether one of its VIPs is IPv6.
+const HAS_IPV6: &str =
+    "(has(self.families) ? 'IPv6' in self.families : self.addresses.exists(a, ip(a).family() == 6))";
+
 /// A virtual service balanced by IPVS: clients reach `address:port` (or traffic carrying
 /// `fwmark`) on a director, which forwards each connection to one of the selected real servers.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
@@ -29,7 +42,7 @@ use crate::common::{
     status = "VirtualServerStatus",
     derive = "PartialEq",
     doc = "A virtual service balanced by IPVS on the director nodes.",
-    printcolumn(name = "VIP", type_ = "string", json_path = ".status.address"),
+    printcolumn(name = "VIP", type_ = "string", json_path = ".status.vip"),
     printcolumn(name = "Port", type_ = "integer", json_path = ".spec.port"),
     printcolumn(name = "Proto", type_ = "string", json_path = ".spec.protocol"),
     printcolumn(name = "Method", type_ = "string", json_path = ".spec.forwarding.method"),
@@ -46,12 +59,20 @@ use crate::common::{
     validation = Rule::new("!self.onePacket || self.protocol == 'UDP'").message("onePacket is only for UDP services").field_path(".onePacket"),
     validation = Rule::new("!has(self.fwmarkPorts) || (has(self.fwmark) && has(self.address))").message("fwmarkPorts needs fwmark and address").field_path(".fwmarkPorts"),
     validation = Rule::new("!has(self.address) || !has(self.family) || (self.family == 'IPv4') == (ip(self.address).family() == 4)").message("family does not match the address").field_path(".family"),
-    validation = Rule::new("!has(self.persistence) || !has(self.address) || !has(self.persistence.netmask) || ip(self.address).family() == 4").message("netmask is for IPv4 services; use prefixLength for IPv6").field_path(".persistence.netmask"),
-    validation = Rule::new("!has(self.persistence) || !has(self.address) || !has(self.persistence.prefixLength) || ip(self.address).family() == 6").message("prefixLength is for IPv6 services; use netmask for IPv4").field_path(".persistence.prefixLength"),
+    validation = Rule::new("!has(self.address) || !has(self.addresses)").message("set address or addresses, not both").field_path(".addresses"),
+    validation = Rule::new("!has(self.family) || !has(self.families)").message("set family or families, not both").field_path(".families"),
+    validation = Rule::new("!has(self.addresses) || !has(self.family) || self.addresses.all(a, (self.family == 'IPv4') == (ip(a).family() == 4))").message("family does not match the addresses; use families for a dual-stack VirtualServer").field_path(".family"),
+    validation = Rule::new("!has(self.addresses) || size(self.addresses) < 2 || ip(self.addresses[0]).family() != ip(self.addresses[1]).family()").message("addresses holds at most one address per family (one IPv4, one IPv6)").field_path(".addresses"),
+    validation = Rule::new("!has(self.families) || !has(self.address) || (ip(self.address).family() == 4 ? 'IPv4' : 'IPv6') in self.families").message("address is not of one of families").field_path(".address"),
+    validation = Rule::new("!has(self.families) || !has(self.addresses) || self.addresses.all(a, (ip(a).family() == 4 ? 'IPv4' : 'IPv6') in self.families)").message("every address must be of one of families").field_path(".addresses"),
+    validation = Rule::new("!has(self.fwmark) || (!has(self.addresses) && !has(self.families))").message("addresses and families are for port services; a fwmark service has one address family").field_path(".fwmark"),
+    validation = Rule::new(format!("!has(self.persistence) || !has(self.persistence.netmask) || !has(self.persistence.prefixLength) || {DUAL_STACK}")).message("set netmask (IPv4) or prefixLength (IPv6), not both (both only for a dual-stack VirtualServer)").field_path(".persistence.prefixLength"),
+    validation = Rule::new(format!("!has(self.persistence) || !has(self.persistence.netmask) || ({DUAL_STACK} ? {HAS_IPV4} : {SINGLE_IPV4})")).message("netmask is for IPv4 services; use prefixLength for IPv6").field_path(".persistence.netmask"),
+    validation = Rule::new(format!("!has(self.persistence) || !has(self.persistence.prefixLength) || ({DUAL_STACK} ? {HAS_IPV6} : {SINGLE_IPV6})")).message("prefixLength is for IPv6 services; use netmask for IPv4").field_path(".persistence.prefixLength"),
     validation = Rule::new("!has(self.realServers) || !has(self.realServers.port) || !has(self.port) || self.forwarding.method == 'NAT' || self.realServers.port == self.port").message("only NAT may map real servers to another port than the service port").field_path(".realServers.port"),
     validation = Rule::new("!has(self.realServers) || self.realServers.arpMethod != 'Redirect' || self.forwarding.method != 'Tunnel'").message("Redirect does not apply to Tunnel; use Sysctl or NFTablesARP").field_path(".realServers.arpMethod"),
     validation = Rule::new("!has(self.fallback) || !has(self.fallback.port) || !has(self.port) || self.forwarding.method == 'NAT' || self.fallback.port == self.port").message("only NAT may map the fallback server to another port than the service port").field_path(".fallback.port"),
-    validation = Rule::new("!has(self.fallback) || self.forwarding.method == 'Tunnel' || !isIP(self.fallback.address) || (has(self.address) ? (!isIP(self.address) || ip(self.fallback.address).family() == ip(self.address).family()) : ip(self.fallback.address).family() == (has(self.family) && self.family == 'IPv6' ? 6 : 4))").message("the fallback server must be of the VIP's address family; only Tunnel may forward across families").field_path(".fallback.address"),
+    validation = Rule::new(format!("!has(self.fallback) || self.forwarding.method == 'Tunnel' || !isIP(self.fallback.address) || {DUAL_STACK} || ") + "(has(self.address) ? (!isIP(self.address) || ip(self.fallback.address).family() == ip(self.address).family()) : ip(self.fallback.address).family() == (has(self.family) && self.family == 'IPv6' ? 6 : 4))").message("the fallback server must be of the VIP's address family; only Tunnel may forward across families").field_path(".fallback.address"),
     validation = Rule::new("!has(self.healthCheck) || self.protocol == 'TCP' || !(self.healthCheck.type in ['TCP', 'HTTP', 'HTTPS']) || has(self.healthCheck.port)").message("a TCP, HTTP or HTTPS check of a UDP or SCTP service needs healthCheck.port: the service port is not a TCP port").field_path(".healthCheck.port"),
     validation = Rule::new("!has(self.fwmark) || has(self.port) || has(self.realServers.port) || (has(self.healthCheck) ? (self.healthCheck.type == 'None' || has(self.healthCheck.port)) : self.protocol != 'TCP')").message("a fwmark service has no port to probe: set healthCheck.port (or realServers.port with NAT), or healthCheck.type None").field_path(".healthCheck.port"),
     validation = Rule::new("!has(self.healthCheck) || !has(self.healthCheck.http) || ".to_owned() + &crate::limits::http_path("self.healthCheck.http.path")).message(crate::limits::HTTP_PATH_MESSAGE).field_path(".healthCheck.http.path"),
@@ -66,14 +87,38 @@ pub struct VirtualServerSpec {
     /// own address. Default (without `fwmark`): the controller picks a free address of `family`
     /// from such a pool and shows it in `status.address`; it stays this object's until deleted.
     /// With `fwmark`, the directors mark traffic to this address themselves; a fwmark service
-    /// without it balances traffic you mark yourself.
+    /// without it balances traffic you mark yourself. For a dual-stack VirtualServer, use
+    /// `addresses`, or this address with `families: [IPv4, IPv6]` to have the other family's VIP
+    /// picked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 45))]
     #[x_kube(validation = Rule::new("isIP(self)").message("must be an IPv4 or IPv6 address"))]
     pub address: Option<String>,
+    /// The VIPs of a dual-stack VirtualServer, at most one per family (an IPv4 and an IPv6
+    /// address), instead of `address`; each must be in an AddressPool that admits this namespace.
+    /// Each VIP is served by the selected RealServers of its own family (for every method: a
+    /// RealServer of the other family is simply not a destination of that VIP), and each has its
+    /// own IPVS service, real-server setup and director election. Not with `fwmark`. Default:
+    /// `address`, or the VIPs the controller picks for `families`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2), inner(length(max = 45)))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[x_kube(validation = Rule::new("self.all(a, isIP(a))").message("every entry must be an IPv4 or IPv6 address"))]
+    pub addresses: Option<Vec<String>>,
+    /// The address families of the VIPs, like a Service's `ipFamilies`: `[IPv4]`, `[IPv6]`, or
+    /// both for dual-stack (`[IPv4, IPv6]`; the order does not matter). For each family without an
+    /// address in `address` or `addresses`, the controller picks a free address of that family
+    /// from an AddressPool that admits this namespace (each family may come from another pool)
+    /// and shows it in `status.addresses`. Adding `families: [IPv4, IPv6]` to a VirtualServer with
+    /// an IPv4 `address` keeps that address and adds an IPv6 VIP. Not with `family` or `fwmark`.
+    /// Default: the family of `address` or `addresses`, else `family`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub families: Option<Vec<AddressFamily>>,
     /// The AddressPool to take the VIP from (default: any pool that admits this namespace and
     /// holds `address`; for an address picked by the controller, the first such pool by name with
-    /// `autoAssign`).
+    /// `autoAssign`). For a dual-stack VirtualServer, both VIPs come from this pool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub address_pool: Option<String>,
@@ -98,7 +143,7 @@ pub struct VirtualServerSpec {
     pub fwmark_ports: Option<Vec<ServicePort>>,
     /// Address family of the VIP the controller picks when `address` is omitted, and of a fwmark
     /// service without `address`: IPv4 (the default) or IPv6. With `address` it follows the
-    /// address, and must match it when set.
+    /// address, and must match it when set. For dual-stack, use `families` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<AddressFamily>,
     /// IPVS scheduler that picks the real server for each new connection (default wlc): rr round
@@ -246,13 +291,23 @@ pub struct VirtualServerStatus {
     /// The `metadata.generation` of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// The VIP in use: `spec.address`, or the one the controller picked. Absent while the object
-    /// is not accepted (and for fwmark services without address).
+    /// The VIP in use: `spec.address`, or the one the controller picked; for a dual-stack
+    /// VirtualServer the first of `addresses` (IPv4). Absent while the object is not accepted
+    /// (and for fwmark services without address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
-    /// The AddressPool the VIP belongs to (or belonged to when it was picked).
+    /// The AddressPool the VIP belongs to (or belonged to when it was picked); for a dual-stack
+    /// VirtualServer, the pool of `address`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address_pool: Option<String>,
+    /// Every VIP in use with its AddressPool, IPv4 first: one entry for a single-stack
+    /// VirtualServer, two for a dual-stack one. Absent while the object is not accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<VirtualServerAddress>,
+    /// Every VIP in use, joined by a comma, IPv4 first (e.g. `192.0.2.10,2001:db8::10`), for the
+    /// VIP column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vip: Option<String>,
     /// Accepted (valid, and no other VirtualServer claims its VIP, port and protocol), Programmed
     /// (every director has programmed the IPVS service), Ready (the active director sends traffic
     /// to at least one real server), Degraded (some real servers or directors are not serving) and,
@@ -284,6 +339,17 @@ pub struct VirtualServerStatus {
     /// or before the first takeover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failover: Option<crate::FailoverRecord>,
+}
+
+/// One VIP of a VirtualServer and the AddressPool it comes from.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VirtualServerAddress {
+    /// The VIP, IPv4 or IPv6.
+    pub address: String,
+    /// The AddressPool it belongs to (or belonged to when it was picked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_pool: Option<String>,
 }
 
 /// One director of a VirtualServer, as its agent reports it.

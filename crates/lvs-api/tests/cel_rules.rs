@@ -260,6 +260,61 @@ fn each_virtual_server_rule_passes_and_fails() {
             json!({"directors": {"nodeSelector": {"": "a"}}}),
         ),
         (
+            "spec.addresses",
+            json!({"address": null, "addresses": ["192.0.2.10", "2001:db8::10"]}),
+            json!({"address": null, "addresses": ["192.0.2.10", "192.0.2.11"]}),
+        ),
+        (
+            "spec.addresses",
+            json!({"address": null, "addresses": ["2001:db8::10"]}),
+            json!({"addresses": ["2001:db8::10"]}),
+        ),
+        (
+            "spec.addresses",
+            json!({"address": null, "families": ["IPv6"], "addresses": ["2001:db8::10"]}),
+            json!({"address": null, "families": ["IPv6"], "addresses": ["192.0.2.10"]}),
+        ),
+        (
+            "spec.addresses",
+            json!({"address": null, "addresses": ["2001:db8::10"]}),
+            json!({"address": null, "addresses": ["2001:db8::10", "vip"]}),
+        ),
+        (
+            "spec.families",
+            json!({"address": null, "families": ["IPv6", "IPv4"]}),
+            json!({"address": null, "family": "IPv4", "families": ["IPv4"]}),
+        ),
+        (
+            "spec.address",
+            json!({"families": ["IPv4", "IPv6"]}),
+            json!({"families": ["IPv6"]}),
+        ),
+        (
+            "spec.family",
+            json!({"address": null, "addresses": ["2001:db8::10"], "family": "IPv6"}),
+            json!({"address": null, "addresses": ["2001:db8::10"], "family": "IPv4"}),
+        ),
+        (
+            "spec.fwmark",
+            json!({"port": null, "fwmark": 3, "healthCheck": {"type": "None"}}),
+            json!({"port": null, "fwmark": 3, "healthCheck": {"type": "None"}, "families": ["IPv4", "IPv6"]}),
+        ),
+        (
+            "spec.persistence.prefixLength",
+            json!({"families": ["IPv4", "IPv6"], "persistence": {"netmask": "255.255.255.0", "prefixLength": 64}}),
+            json!({"address": null, "addresses": ["192.0.2.10"], "persistence": {"prefixLength": 64}}),
+        ),
+        (
+            "spec.persistence.netmask",
+            json!({"address": null, "addresses": ["2001:db8::10", "192.0.2.10"], "persistence": {"netmask": "255.255.255.0"}}),
+            json!({"address": null, "addresses": ["2001:db8::10"], "persistence": {"netmask": "255.255.255.0"}}),
+        ),
+        (
+            "spec.fallback.address",
+            json!({"families": ["IPv4", "IPv6"], "fallback": {"address": "2001:db8::99"}}),
+            json!({"families": ["IPv4"], "fallback": {"address": "2001:db8::99"}}),
+        ),
+        (
             "spec.realServers.selector.matchLabels",
             json!({"realServers": {"selector": {"matchLabels": {"app": "web"}}}}),
             json!({"realServers": {"selector": {"matchLabels": {"": "web"}}}}),

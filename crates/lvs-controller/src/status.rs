@@ -12,6 +12,7 @@ mod tests;
 mod virtual_server;
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::net::IpAddr;
 
 use lvs_api::{
@@ -46,9 +47,16 @@ impl AgentReports {
             };
             let node = &config.spec.node_name;
             for service in &status.services {
-                reports
+                match reports
                     .services
-                    .insert((node.clone(), service.virtual_server.clone()), service.clone());
+                    .entry((node.clone(), service.virtual_server.clone()))
+                {
+                    Entry::Vacant(entry) => {
+                        entry.insert(service.clone());
+                    }
+                    // A dual-stack VirtualServer has one service per VIP family on a director.
+                    Entry::Occupied(mut entry) => merge_service(entry.get_mut(), service),
+                }
             }
             for vip in &status.real_server_vips {
                 reports.vips.insert((node.clone(), vip.address), vip.clone());
@@ -76,16 +84,67 @@ impl AgentReports {
     }
 }
 
+/// The services of `name` (`namespace/name`) as the build wrote them for its directors, one
+/// per VIP, IPv4 first. Each VIP of a dual-stack VirtualServer may come from another pool and so
+/// have other directors: directors are looked at until every VIP is found.
+fn resolved_services(
+    name: &str,
+    outcome: &VirtualServerOutcome,
+    output: &BuildOutput,
+) -> Vec<DirectorService> {
+    let wanted = outcome.addresses.len().max(1);
+    let mut found: Vec<DirectorService> = Vec::new();
+    for director in &outcome.directors {
+        let Some(config) = output.node_configs.get(director) else {
+            continue;
+        };
+        // A director's services are sorted by VirtualServer (the build sorts them).
+        let services = &config.director_services;
+        let start = services.partition_point(|service| service.virtual_server.as_str() < name);
+        let end = start + services[start..].partition_point(|service| service.virtual_server == name);
+        for service in &services[start..end] {
+            if !found.iter().any(|known| known.address == service.address) {
+                found.push(service.clone());
+            }
+        }
+        if found.len() >= wanted {
+            break;
+        }
+    }
+    found.sort_by_key(|service| service.address.is_some_and(|address| address.is_ipv6()));
+    found
+}
+
+/// Folds the report of another service of the same VirtualServer on the same director (the
+/// other VIP family of a dual-stack one) into `merged`: programmed when both are, Active when
+/// either holds its VIP, the first problem, every destination.
+fn merge_service(merged: &mut ServiceStatus, other: &ServiceStatus) {
+    merged.programmed &= other.programmed;
+    if other.role == Some(FailoverRole::Active) {
+        merged.role = other.role;
+    }
+    if merged.message.is_none() {
+        merged.message.clone_from(&other.message);
+        merged.reason.clone_from(&other.reason);
+    }
+    if merged.generation != other.generation {
+        merged.generation = merged.generation.min(other.generation);
+    }
+    merged.destinations.extend(other.destinations.iter().cloned());
+}
+
 /// How one accepted VirtualServer is served, from its directors' reports.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Service {
     /// Every director and whether it programmed the current generation.
     pub directors: Vec<DirectorStatus>,
-    /// The director holding the VIP: the first programmed one reporting the Active role.
+    /// The director holding the VIP: the first programmed one reporting the Active role (for a
+    /// dual-stack VirtualServer, the first holding one of its VIPs).
     pub active: Option<String>,
-    /// The resolved service, as the build wrote it for the directors.
-    pub resolved: Option<DirectorService>,
-    /// Each real server (`namespace/name`) as the active director sees it.
+    /// The resolved services, as the build wrote them for the directors: one per VIP family
+    /// (two for a dual-stack VirtualServer), IPv4 first.
+    pub resolved: Vec<DirectorService>,
+    /// Each real server (`namespace/name`) as the active director (of its VIP) sees it.
     pub destinations: BTreeMap<String, DestinationStatus>,
     /// The first reason a director gave for not having programmed the service: the director,
     /// its message, and the condition reason when the message has one of its own.
@@ -110,14 +169,7 @@ impl Service {
     ) -> Self {
         let name = key.qualified_name();
         let mut service = Self {
-            // A director's services are sorted by VirtualServer (the build sorts them).
-            resolved: outcome.directors.iter().find_map(|director| {
-                let services = &output.node_configs.get(director)?.director_services;
-                let index = services
-                    .binary_search_by(|service| service.virtual_server.as_str().cmp(&name))
-                    .ok()?;
-                services.get(index).cloned()
-            }),
+            resolved: resolved_services(&name, outcome, output),
             ..Self::default()
         };
         for director in &outcome.directors {
@@ -136,25 +188,29 @@ impl Service {
                 ));
             }
             let role = report.and_then(|report| report.role);
-            if programmed && service.active.is_none() && role == Some(FailoverRole::Active) {
-                service.active = Some(director.clone());
-                service.destinations = report
-                    .into_iter()
-                    .flat_map(|report| report.destinations.iter())
-                    .map(|destination| (destination.real_server.clone(), destination.clone()))
-                    .collect();
+            // Each real server as the first active director reporting it sees it: the VIPs of a
+            // dual-stack VirtualServer may have different directors, each active for its own.
+            if programmed && role == Some(FailoverRole::Active) {
+                service.active.get_or_insert_with(|| director.clone());
+                for destination in report.into_iter().flat_map(|report| report.destinations.iter()) {
+                    service
+                        .destinations
+                        .entry(destination.real_server.clone())
+                        .or_insert_with(|| destination.clone());
+                }
             }
             service.directors.push(DirectorStatus {
                 node: director.clone(),
                 role,
                 programmed,
             });
-            let failover = service
+            let failovers: Vec<&VipFailoverStatus> = service
                 .resolved
-                .as_ref()
-                .and_then(|resolved| resolved.address)
-                .and_then(|address| reports.failover(director, address));
-            if let Some(failover) = failover {
+                .iter()
+                .filter_map(|resolved| resolved.address)
+                .filter_map(|address| reports.failover(director, address))
+                .collect();
+            for failover in failovers {
                 if !failover.duplicate_owners.is_empty() {
                     service
                         .duplicates
@@ -192,6 +248,8 @@ pub fn same_virtual_server_status(left: &VirtualServerStatus, right: &VirtualSer
     left.observed_generation == right.observed_generation
         && left.address == right.address
         && left.address_pool == right.address_pool
+        && left.addresses == right.addresses
+        && left.vip == right.vip
         && left.active_director == right.active_director
         && left.ready == right.ready
         && left.ready_real_servers == right.ready_real_servers

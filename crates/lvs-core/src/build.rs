@@ -179,7 +179,10 @@ pub struct VirtualServerOutcome {
     pub address: Option<IpAddr>,
     /// The AddressPool the VIP comes from, once admitted.
     pub pool: Option<String>,
-    /// Its director nodes.
+    /// Every VIP with its AddressPool, IPv4 first: one for a single-stack VirtualServer, two for
+    /// a dual-stack one (`address` and `pool` are the first); empty until admitted.
+    pub addresses: Vec<(IpAddr, String)>,
+    /// Its director nodes (of every VIP, sorted).
     pub directors: Vec<String>,
     /// The real servers it selected and uses.
     pub real_servers: Vec<ObjectKey>,

@@ -3,6 +3,7 @@
 //! problems of an object are collected, each naming its field path.
 
 mod bounds;
+mod dual_stack;
 pub(crate) mod fields;
 mod health_check;
 mod real_server;
@@ -17,6 +18,7 @@ use lvs_api::{
     RealServerState, ResolvedPersistence, Scheduler, SchedulerFlag, ThresholdsSpec, TunnelSpec, VipDevice,
 };
 
+pub use dual_stack::{DualStack, FamilyPart};
 pub use real_server::real_server;
 pub use virtual_server::virtual_server;
 
@@ -132,6 +134,9 @@ pub struct ValidVirtualServer {
     pub on_failure: FailureAction,
     /// Fallback server.
     pub fallback: Option<(IpAddr, Option<NonZeroU16>)>,
+    /// Single- or dual-stack; a dual-stack VirtualServer is built as one part per family
+    /// ([`split`](Self::split)).
+    pub dual_stack: DualStack,
 }
 
 impl ValidVirtualServer {

@@ -398,3 +398,88 @@ fn fallback_families() {
     }
     assert_agree(cases);
 }
+
+#[test]
+fn dual_stack_addresses_and_families() {
+    let v4 = "10.100.0.150";
+    let v6 = "fd00:100::150";
+    let mut cases = Vec::new();
+    for (field, spec) in [
+        ("spec.addresses", json!({"address": null, "addresses": [v4, v6]})),
+        ("spec.addresses", json!({"address": null, "addresses": [v6]})),
+        (
+            "spec.addresses",
+            json!({"address": null, "addresses": [v4, "10.100.0.151"]}),
+        ),
+        (
+            "spec.addresses",
+            json!({"address": null, "addresses": [v6, "fd00:100::151"]}),
+        ),
+        ("spec.addresses", json!({"addresses": [v6]})),
+        (
+            "spec.addresses",
+            json!({"address": null, "families": ["IPv6"], "addresses": [v4]}),
+        ),
+        (
+            "spec.addresses",
+            json!({"address": null, "families": ["IPv4", "IPv6"], "addresses": [v6]}),
+        ),
+        (
+            "spec.families",
+            json!({"address": null, "families": ["IPv6", "IPv4"]}),
+        ),
+        (
+            "spec.families",
+            json!({"address": null, "families": ["IPv4"], "family": "IPv4"}),
+        ),
+        ("spec.address", json!({"families": ["IPv4", "IPv6"]})),
+        ("spec.address", json!({"families": ["IPv6"]})),
+        (
+            "spec.family",
+            json!({"address": null, "addresses": [v6], "family": "IPv6"}),
+        ),
+        (
+            "spec.family",
+            json!({"address": null, "addresses": [v6], "family": "IPv4"}),
+        ),
+        (
+            "spec.fwmark",
+            json!({"port": null, "fwmark": 3, "healthCheck": {"type": "None"}, "families": ["IPv4", "IPv6"]}),
+        ),
+        (
+            "spec.fwmark",
+            json!({"port": null, "fwmark": 3, "healthCheck": {"type": "None"}}),
+        ),
+        (
+            "spec.persistence.prefixLength",
+            json!({"families": ["IPv4", "IPv6"], "persistence": {"netmask": "255.255.255.0", "prefixLength": 64}}),
+        ),
+        (
+            "spec.persistence.prefixLength",
+            json!({"persistence": {"netmask": "255.255.255.0", "prefixLength": 64}}),
+        ),
+        (
+            "spec.persistence.prefixLength",
+            json!({"address": null, "addresses": [v4], "persistence": {"prefixLength": 64}}),
+        ),
+        (
+            "spec.persistence.netmask",
+            json!({"address": null, "addresses": [v6, v4], "persistence": {"netmask": "255.255.255.0"}}),
+        ),
+        (
+            "spec.persistence.netmask",
+            json!({"address": null, "addresses": [v6], "persistence": {"netmask": "255.255.255.0"}}),
+        ),
+        (
+            "spec.fallback.address",
+            json!({"families": ["IPv4", "IPv6"], "fallback": {"address": "fd00:100::99"}}),
+        ),
+        (
+            "spec.fallback.address",
+            json!({"families": ["IPv4"], "fallback": {"address": "fd00:100::99"}}),
+        ),
+    ] {
+        cases.push((field, virtual_server(spec)));
+    }
+    assert_agree(cases);
+}

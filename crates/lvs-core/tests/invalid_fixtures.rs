@@ -124,7 +124,7 @@ fn the_examples_have_no_errors_or_warnings() {
     assert!(problems.is_empty(), "{problems:#?}");
     assert_eq!(
         manifests.virtual_servers.len(),
-        7,
+        8,
         "every example VirtualServer was read"
     );
 }

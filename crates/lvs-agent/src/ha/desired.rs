@@ -61,7 +61,12 @@ pub fn local_states(
             let services: Vec<_> = config
                 .director_services
                 .iter()
-                .filter(|service| group.virtual_servers.contains(&service.virtual_server))
+                // By address too: a dual-stack VirtualServer has a service (and an election)
+                // per VIP, and only this VIP's real servers count for it.
+                .filter(|service| {
+                    service.address == Some(*address)
+                        && group.virtual_servers.contains(&service.virtual_server)
+                })
                 .collect();
             let failure = services.iter().find_map(|service| {
                 failed(&service.virtual_server).map(|message| {
@@ -96,4 +101,55 @@ pub fn local_states(
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use lvs_api::{Destination, DirectorService, RealServerState, ResolvedHighAvailability, ThresholdsSpec};
+
+    use super::*;
+
+    fn service(address: &str, real_servers: &[&str]) -> DirectorService {
+        DirectorService {
+            virtual_server: "default/web".to_owned(),
+            address: address.parse().ok(),
+            port: Some(80),
+            directors: vec!["a".to_owned(), "b".to_owned()],
+            high_availability: Some(ResolvedHighAvailability::default()),
+            destinations: real_servers
+                .iter()
+                .map(|name| Destination {
+                    real_server: format!("default/{name}"),
+                    address: "192.0.2.11".parse().unwrap(),
+                    port: 80,
+                    weight: 1,
+                    thresholds: ThresholdsSpec::default(),
+                    state: RealServerState::Active,
+                    awaiting_node: false,
+                })
+                .collect(),
+            ..DirectorService::default()
+        }
+    }
+
+    #[test]
+    fn each_vip_of_a_dual_stack_virtual_server_counts_only_its_own_real_servers() {
+        let config = LvsNodeConfigSpec {
+            director_services: vec![
+                service("192.0.2.10", &["v4"]),
+                service("2001:db8::10", &["v6-a", "v6-b"]),
+            ],
+            ..LvsNodeConfigSpec::default()
+        };
+        let groups = super::super::groups::groups(&config);
+        let states = local_states(&config, &groups, &|_| None, &|_, _| Health::Unknown);
+        let healthy: Vec<(String, u16)> = states
+            .iter()
+            .map(|(address, local)| (address.to_string(), local.healthy))
+            .collect();
+        assert_eq!(
+            healthy,
+            [("192.0.2.10".to_owned(), 1), ("2001:db8::10".to_owned(), 2)]
+        );
+    }
 }

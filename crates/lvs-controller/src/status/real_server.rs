@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use lvs_api::conditions::{reasons, status as condition_status, types};
-use lvs_api::{RealServer, RealServerState, RealServerStatus};
+use lvs_api::{RealServer, RealServerState, RealServerStatus, RealServerVip};
 use lvs_core::conditions::{ConditionDraft, merge_conditions};
 use lvs_core::object::{Kind, ObjectKey, key_of};
 use lvs_core::roles::Placement;
@@ -67,7 +67,8 @@ pub fn real_server_status(
                     problem.describe(),
                 ));
             } else if !outcome.virtual_servers.is_empty() {
-                drafts.push(configured(&key, outcome, output, reports));
+                let address = object.spec.address.parse::<IpAddr>().ok();
+                drafts.push(configured(&key, address, outcome, output, reports));
             }
         }
         _ => {
@@ -135,6 +136,7 @@ fn healthy(
 
 fn configured(
     key: &ObjectKey,
+    address: Option<IpAddr>,
     outcome: &lvs_core::build::RealServerOutcome,
     output: &BuildOutput,
     reports: &AgentReports,
@@ -160,12 +162,31 @@ fn configured(
         .iter()
         .map(ObjectKey::qualified_name)
         .collect();
-    let needed: Vec<IpAddr> = output
+    let used: Vec<&RealServerVip> = output
         .node_configs
         .get(node)
         .into_iter()
         .flat_map(|config| config.real_server_vips.iter())
         .filter(|vip| vip.virtual_servers.iter().any(|user| users.contains(user)))
+        .collect();
+    // A dual-stack VirtualServer puts both its VIPs on a node that holds real servers of both
+    // families; this real server needs only the one of its own family. A VIP of the other family
+    // is still needed when its VirtualServers have no VIP of this family here (a Tunnel across
+    // families).
+    let same_family =
+        |vip: &RealServerVip| address.is_none_or(|address| address.is_ipv6() == vip.address.is_ipv6());
+    let needed: Vec<IpAddr> = used
+        .iter()
+        .filter(|vip| {
+            same_family(vip)
+                || !used.iter().any(|other| {
+                    same_family(other)
+                        && other
+                            .virtual_servers
+                            .iter()
+                            .any(|user| users.contains(user) && vip.virtual_servers.contains(user))
+                })
+        })
         .map(|vip| vip.address)
         .collect();
     if needed.is_empty() {

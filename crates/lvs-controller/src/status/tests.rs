@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 
 use super::*;
 
+mod dual_stack;
+
 fn time(seconds: i64) -> Time {
     Time(Timestamp::from_second(seconds).unwrap())
 }
@@ -82,8 +84,8 @@ fn resolve(
         serde_json::from_value(json!({
             "apiVersion": "lvs.operator.io/v1alpha1", "kind": "AddressPool",
             "metadata": { "name": "open" },
-            "spec": { "addresses": ["10.100.0.0/24"], "namespaceSelector": {},
-                      "backendNetworks": ["0.0.0.0/0", "192.0.2.0/24"] },
+            "spec": { "addresses": ["10.100.0.0/24", "fd00:100::/112"], "namespaceSelector": {},
+                      "backendNetworks": ["0.0.0.0/0", "192.0.2.0/24", "::/0"] },
         }))
         .unwrap(),
     ];

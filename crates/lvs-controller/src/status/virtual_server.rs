@@ -5,7 +5,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use lvs_api::conditions::{reasons, status as condition_status, types};
 use lvs_api::labels::DIRECTOR_ROLE;
-use lvs_api::{RealServerState, VirtualServer, VirtualServerStatus};
+use lvs_api::{RealServerState, VirtualServer, VirtualServerAddress, VirtualServerStatus};
 use lvs_core::BuildOutput;
 use lvs_core::conditions::{ConditionDraft, merge_conditions};
 use lvs_core::object::{Kind, key_of};
@@ -53,6 +53,22 @@ pub fn virtual_server_status(
             let total = outcome.real_servers.len();
             status.address = outcome.address.map(|address| address.to_string());
             status.address_pool = outcome.pool.clone();
+            status.addresses = outcome
+                .addresses
+                .iter()
+                .map(|(address, pool)| VirtualServerAddress {
+                    address: address.to_string(),
+                    address_pool: Some(pool.clone()),
+                })
+                .collect();
+            status.vip = (!status.addresses.is_empty()).then(|| {
+                status
+                    .addresses
+                    .iter()
+                    .map(|entry| entry.address.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
             status.active_director = service.active.clone();
             status.ready = Some(format!("{ready}/{total}"));
             status.ready_real_servers = u32::try_from(ready).unwrap_or(u32::MAX);
@@ -61,8 +77,8 @@ pub fn virtual_server_status(
             status.last_failover = service.last_failover.clone();
             let failover = service
                 .resolved
-                .as_ref()
-                .is_some_and(|resolved| resolved.high_availability.is_some());
+                .iter()
+                .any(|resolved| resolved.high_availability.is_some());
             let mut drafts = vec![
                 ConditionDraft::new(
                     types::ACCEPTED,

@@ -24,7 +24,7 @@ pub(super) fn accept(
     let mut candidates = Vec::new();
     for object in virtual_servers.iter() {
         match virtual_server(object) {
-            Ok(valid) => candidates.push(valid),
+            Ok(valid) => candidates.extend(valid.split()),
             Err(problems) => {
                 if let Some(first) = problems
                     .iter()
@@ -59,26 +59,70 @@ pub(super) fn accept(
         .collect();
     let mut claims = Claims::default();
     let mut accepted = Vec::new();
-    for candidate in admitted {
-        if let Some(problem) = claims.conflict(&candidate) {
-            reject(output, &candidate.key, problem);
+    for parts in by_object(admitted) {
+        // A dual-stack VirtualServer is accepted whole or not at all: refused when one of its
+        // parts was refused by admission or conflicts, and then it claims none of its VIPs.
+        let Some(first) = parts.first() else {
+            continue;
+        };
+        let key = first.key.clone();
+        // A fwmark service without address has a pool but no VIP.
+        let first_pool = first.pool.as_ref().map(|pool| pool.name.clone());
+        if output
+            .virtual_servers
+            .get(&key)
+            .is_some_and(|outcome| !outcome.accepted)
+        {
             continue;
         }
-        claims.insert(&candidate);
+        if let Some(problem) = parts.iter().find_map(|part| claims.conflict(part)) {
+            reject(output, &key, problem);
+            continue;
+        }
         let mut accepted_outcome = outcome(true, reasons::ACCEPTED, String::new());
-        if let Some(warning) = outside.get(&candidate.key) {
+        if let Some(warning) = outside.get(&key) {
             accepted_outcome.reason = reasons::OUTSIDE_POOL;
             accepted_outcome.message = warning.clone();
         }
-        accepted_outcome.address = candidate.address;
-        accepted_outcome.pool = candidate.pool.as_ref().map(|pool| pool.name.clone());
-        output
-            .virtual_servers
-            .insert(candidate.key.clone(), accepted_outcome);
-        accepted.push(Arc::new(candidate));
+        for part in parts {
+            claims.insert(&part);
+            if let (Some(address), Some(pool)) = (part.address, &part.pool) {
+                accepted_outcome.addresses.push((address, pool.name.clone()));
+            }
+            accepted.push(Arc::new(part));
+        }
+        // IPv4 first; `address` and `pool` are the first VIP's.
+        accepted_outcome
+            .addresses
+            .sort_by_key(|(address, _)| address.is_ipv6());
+        accepted_outcome.address = accepted_outcome.addresses.first().map(|(address, _)| *address);
+        accepted_outcome.pool = accepted_outcome
+            .addresses
+            .first()
+            .map(|(_, pool)| pool.clone())
+            .or(first_pool);
+        output.virtual_servers.insert(key, accepted_outcome);
     }
-    accepted.sort_by(|left, right| left.key.cmp(&right.key));
+    // By key, then IPv4 before IPv6 (the parts of a dual-stack VirtualServer).
+    accepted.sort_by(|left, right| (&left.key, left.family).cmp(&(&right.key, right.family)));
     accepted
+}
+
+/// The admitted VirtualServers grouped by object (the parts of a dual-stack one together), in
+/// the order each object first appears.
+fn by_object(admitted: Vec<ValidVirtualServer>) -> Vec<Vec<ValidVirtualServer>> {
+    let mut groups: Vec<Vec<ValidVirtualServer>> = Vec::new();
+    let mut index: BTreeMap<ObjectKey, usize> = BTreeMap::new();
+    for candidate in admitted {
+        match index.get(&candidate.key) {
+            Some(&position) => groups[position].push(candidate),
+            None => {
+                index.insert(candidate.key.clone(), groups.len());
+                groups.push(vec![candidate]);
+            }
+        }
+    }
+    groups
 }
 
 /// Which ports of one protocol a service takes on its VIP.
@@ -194,6 +238,7 @@ fn outcome(accepted: bool, reason: &'static str, message: String) -> VirtualServ
         message,
         address: None,
         pool: None,
+        addresses: Vec::new(),
         directors: Vec::new(),
         real_servers: Vec::new(),
     }

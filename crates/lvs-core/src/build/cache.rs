@@ -17,6 +17,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use lvs_api::AddressFamily;
+
 use super::admit::Admission;
 use super::assemble::{self, NodeCache, Resolved};
 use super::candidates::Candidates;
@@ -41,8 +43,8 @@ pub struct BuildCache {
     configured: Option<(Option<ConfiguredVips>, u64)>,
     /// Validated RealServers by uid.
     real_servers: HashMap<String, CachedRealServer>,
-    /// Selections by VirtualServer.
-    selections: HashMap<ObjectKey, CachedSelection>,
+    /// Selections by VirtualServer and VIP family (a dual-stack VirtualServer has two).
+    selections: HashMap<(ObjectKey, AddressFamily), CachedSelection>,
     nodes: NodeCache,
 }
 
@@ -192,7 +194,8 @@ impl BuildCache {
         for virtual_server in &up.accepted {
             let inputs: Vec<&PlacedRealServer> =
                 select::candidates_of(virtual_server, &placed, &candidates).collect();
-            let entry = match selections.remove(&virtual_server.key) {
+            let selection_key = (virtual_server.key.clone(), virtual_server.family);
+            let entry = match selections.remove(&selection_key) {
                 Some(cached) if cached.still_holds(up.generation, configured_generation, &inputs) => cached,
                 _ => {
                     let selection = select::select(
@@ -212,7 +215,7 @@ impl BuildCache {
             select::record(&entry.resolved.selection, &mut output);
             output.problems.extend(entry.resolved.problems.iter().cloned());
             resolved.push(Arc::clone(&entry.resolved));
-            kept.insert(virtual_server.key.clone(), entry);
+            kept.insert(selection_key, entry);
         }
         *selections = kept;
         output.node_configs = assemble::assemble(&resolved, nodes, &mut output.problems);

@@ -158,6 +158,10 @@ pub(super) fn select<'r>(
         if !selector.matches(&spec.labels) {
             continue;
         }
+        // Each VIP of a dual-stack VirtualServer is served by the real servers of its family.
+        if virtual_server.is_family_part() && family_of(&spec.address) != virtual_server.family {
+            continue;
+        }
         let Some(port) = destination_port(virtual_server, spec, &mut problems) else {
             continue;
         };
@@ -215,8 +219,13 @@ pub(super) fn record(selection: &Selection, output: &mut BuildOutput) {
         }
     }
     if let Some(outcome) = output.virtual_servers.get_mut(key) {
-        outcome.directors.clone_from(&selection.directors);
-        outcome.real_servers.clone_from(&selection.real_servers);
+        // Extended, not replaced: the parts of a dual-stack VirtualServer record in turn.
+        outcome.directors.extend(selection.directors.iter().cloned());
+        outcome.directors.sort();
+        outcome.directors.dedup();
+        outcome
+            .real_servers
+            .extend(selection.real_servers.iter().cloned());
     }
     output.problems.extend(selection.problems.iter().cloned());
 }

@@ -11,6 +11,7 @@ use lvs_api::{
     VirtualServerSpec,
 };
 
+use super::dual_stack::{self, DualStack, FamilyPart, Vips};
 use super::{ServiceKind, ValidVirtualServer, bounds, family_of, fields, health_check::health_check};
 use crate::object::{Kind, key_of};
 use crate::problem::{Problem, ProblemSink};
@@ -22,11 +23,11 @@ pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<
     fields::object_key(&mut sink, &key);
     let spec = &object.spec;
 
-    let address = spec
-        .address
-        .as_deref()
-        .and_then(|value| fields::unicast_address(&mut sink, "spec.address", value));
-    let family = resolve_family(&mut sink, spec, address);
+    let vips = dual_stack::resolve(&mut sink, spec);
+    let (family, address) = match vips {
+        Vips::Single(family, address) => (family, address),
+        Vips::Dual(address, _) => (AddressFamily::IPv4, address),
+    };
     let service = service_kind(&mut sink, spec);
     if let Some(pool) = &spec.address_pool {
         fields::dns_subdomain(&mut sink, "spec.addressPool", pool);
@@ -37,10 +38,7 @@ pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<
             );
         }
     }
-    let recorded = object.status.as_ref().and_then(|status| {
-        let address = status.address.as_deref()?.parse::<IpAddr>().ok()?;
-        Some((address, status.address_pool.clone()?))
-    });
+    let recorded = dual_stack::recorded(object.status.as_ref(), family);
     let fwmark_ports = fwmark_ports(&mut sink, spec);
 
     let mut scheduler_flags = spec.scheduler_flags.clone().unwrap_or_default();
@@ -67,10 +65,11 @@ pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<
     }
 
     let tunnel = tunnel(&mut sink, spec);
+    let dual = matches!(vips, Vips::Dual(..));
     let persistence = spec
         .persistence
         .as_ref()
-        .and_then(|persistence| resolve_persistence(&mut sink, persistence, family));
+        .and_then(|persistence| resolve_persistence(&mut sink, persistence, family, dual));
 
     if let Some(interface) = &spec.directors.interface {
         fields::interface_name(&mut sink, "spec.directors.interface", interface);
@@ -131,7 +130,26 @@ pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<
     }
 
     let health_check = health_check(&mut sink, spec);
-    let fallback = fallback(&mut sink, spec, family);
+    let fallback = fallback(&mut sink, spec, (!dual).then_some(family));
+    let dual_stack = match vips {
+        Vips::Single(..) => DualStack::No,
+        Vips::Dual(v4, v6) => {
+            let v6_persistence = spec.persistence.as_ref().and_then(|persistence| {
+                resolve_persistence(&mut sink, persistence, AddressFamily::IPv6, dual)
+            });
+            let part = |family, address, persistence| FamilyPart {
+                family,
+                address,
+                recorded: dual_stack::recorded(object.status.as_ref(), family),
+                persistence,
+                fallback: fallback.filter(|(address, _)| family_of(address) == family),
+            };
+            DualStack::Unsplit(vec![
+                part(AddressFamily::IPv4, v4, persistence.clone()),
+                part(AddressFamily::IPv6, v6, v6_persistence),
+            ])
+        }
+    };
     bounds::virtual_server_spec(&mut sink, spec);
 
     match (service, real_server_selector) {
@@ -161,28 +179,15 @@ pub fn virtual_server(object: &VirtualServer) -> Result<ValidVirtualServer, Vec<
             thresholds: spec.real_servers.thresholds.unwrap_or_default(),
             health_check,
             on_failure: spec.on_failure,
-            fallback,
+            fallback: if dual {
+                fallback.filter(|(address, _)| address.is_ipv4())
+            } else {
+                fallback
+            },
+            dual_stack,
             key,
         }),
         _ => Err(sink.problems),
-    }
-}
-
-fn resolve_family(
-    sink: &mut ProblemSink<'_>,
-    spec: &VirtualServerSpec,
-    address: Option<IpAddr>,
-) -> AddressFamily {
-    match (address, spec.family) {
-        (Some(address), Some(family)) if family_of(&address) != family => {
-            sink.invalid(
-                "spec.family",
-                format!("{family:?} does not match address {address}"),
-            );
-            family
-        }
-        (Some(address), _) => family_of(&address),
-        (None, family) => family.unwrap_or_default(),
     }
 }
 
@@ -277,13 +282,35 @@ fn high_availability(sink: &mut ProblemSink<'_>, spec: &HighAvailabilitySpec) {
     }
 }
 
+/// Persistence for the VIP of `family`. A dual-stack VirtualServer may set both masks: each
+/// family reads its own (`netmask` IPv4, `prefixLength` IPv6) and ignores the other's.
 fn resolve_persistence(
     sink: &mut ProblemSink<'_>,
     spec: &PersistenceSpec,
     family: AddressFamily,
+    dual: bool,
+) -> Option<ResolvedPersistence> {
+    if dual {
+        let own = PersistenceSpec {
+            netmask: spec.netmask.clone().filter(|_| family == AddressFamily::IPv4),
+            prefix_length: spec.prefix_length.filter(|_| family == AddressFamily::IPv6),
+            timeout_seconds: spec.timeout_seconds,
+        };
+        // The timeout is checked once, with the IPv4 part.
+        let timeout_checked = family == AddressFamily::IPv6;
+        return resolve_persistence_of(sink, &own, family, timeout_checked);
+    }
+    resolve_persistence_of(sink, spec, family, false)
+}
+
+fn resolve_persistence_of(
+    sink: &mut ProblemSink<'_>,
+    spec: &PersistenceSpec,
+    family: AddressFamily,
+    timeout_checked: bool,
 ) -> Option<ResolvedPersistence> {
     const FIELD: &str = "spec.persistence";
-    if spec.timeout_seconds == 0 || spec.timeout_seconds > 31_536_000 {
+    if !timeout_checked && (spec.timeout_seconds == 0 || spec.timeout_seconds > 31_536_000) {
         sink.invalid(
             format!("{FIELD}.timeoutSeconds"),
             format!("must be 1–31536000, got {}", spec.timeout_seconds),
@@ -357,17 +384,22 @@ fn netmask_prefix(sink: &mut ProblemSink<'_>, field: &str, netmask: &str) -> Opt
     u8::try_from(prefix).ok()
 }
 
+/// The fallback server; `family` is the single-stack VIP's (a dual-stack VirtualServer has a VIP
+/// of every family, so any fallback family fits it).
 fn fallback(
     sink: &mut ProblemSink<'_>,
     spec: &VirtualServerSpec,
-    family: AddressFamily,
+    family: Option<AddressFamily>,
 ) -> Option<(IpAddr, Option<NonZeroU16>)> {
     let fallback = spec.fallback.as_ref()?;
     let address = fields::unicast_address(sink, "spec.fallback.address", &fallback.address)?;
     let port = fallback
         .port
         .and_then(|port| fields::port(sink, "spec.fallback.port", port));
-    if family_of(&address) != family && spec.forwarding.method != ForwardingMethod::Tunnel {
+    if let Some(family) = family
+        && family_of(&address) != family
+        && spec.forwarding.method != ForwardingMethod::Tunnel
+    {
         sink.invalid(
             "spec.fallback.address",
             format!("{address} is not {family:?}; only Tunnel may forward across address families"),
