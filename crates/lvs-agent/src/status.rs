@@ -120,6 +120,7 @@ fn service_status(
     let programmed = service_key(service).and_then(|key| outcome.desired.services.get(&key));
     ServiceStatus {
         virtual_server: service.virtual_server.clone(),
+        address: service.address.map(|address| address.to_string()),
         generation: service.generation,
         programmed: message.is_none() && programmed.is_some(),
         role: Some(role),

@@ -318,7 +318,10 @@ pub enum VipDevice {
 )]
 pub enum VipPlacement {
     /// On the operator's dummy device `lvs0`, the default. The kernel answers ARP for it on the
-    /// uplink, and the uplink's own addresses are never touched.
+    /// uplink, and the uplink's own addresses are never touched. An IPv6 VIP is held on the
+    /// uplink instead (Linux answers neighbour solicitation only for addresses on the interface
+    /// it arrives on): a deprecated /128 beside the uplink's own addresses, never used as a
+    /// source address; on `lvs0` only when no interface's network contains it.
     #[default]
     Dummy,
     /// On the uplink interface itself (`directors.interface`, which is then required).

@@ -290,6 +290,10 @@ pub struct LvsNodeConfigStatus {
 pub struct ServiceStatus {
     /// The VirtualServer, as `namespace/name`.
     pub virtual_server: String,
+    /// The VIP of this service; a dual-stack VirtualServer has one entry per VIP. Absent for a
+    /// fwmark service without address (and from agents older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     /// The VirtualServer's `metadata.generation` of the entry the agent programmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,

@@ -226,7 +226,10 @@ pub struct DirectorsSpec {
     #[x_kube(validation = Rule::new(crate::limits::INTERFACE_NAME).message(crate::limits::INTERFACE_NAME_MESSAGE))]
     pub interface: Option<String>,
     /// Where a director holds the VIP: Dummy (the default) on the operator's dummy device `lvs0`,
-    /// leaving the uplink's addresses alone; Interface on `interface` itself.
+    /// leaving the uplink's addresses alone — except an IPv6 VIP, which Linux answers neighbour
+    /// solicitation for only on the interface it arrives on: it is held on the uplink as a
+    /// deprecated /128, never a source address (on `lvs0` when no interface's network contains
+    /// it); Interface on `interface` itself.
     #[serde(default)]
     pub vip_placement: VipPlacement,
     /// Failover, used only when more than one node directs this VIP: the directors elect the one

@@ -279,7 +279,7 @@ fn a_vip_in_no_pool_refuses_the_whole_dual_stack_virtual_server() {
 }
 
 #[test]
-fn each_vip_elects_its_director_with_heartbeats_of_its_family() {
+fn each_vip_elects_its_director_with_heartbeats_between_the_primary_addresses() {
     let output = run(&manifests(&[
         NODES,
         POOLS,
@@ -302,8 +302,9 @@ fn each_vip_elects_its_director_with_heartbeats_of_its_family() {
         peers,
         [
             vec!["192.0.2.2".to_owned(), "192.0.2.3".to_owned()],
-            vec!["2001:db8::2".to_owned(), "2001:db8::3".to_owned()]
-        ]
+            vec!["192.0.2.2".to_owned(), "192.0.2.3".to_owned()]
+        ],
+        "an election per VIP, each between the directors' first InternalIPs (what the agents bind)"
     );
     assert_eq!(
         output.virtual_servers[&key("ns", "web")].directors,

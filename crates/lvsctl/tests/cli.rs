@@ -99,7 +99,11 @@ fn build_prints_the_node_configs_the_controller_would_write() {
         serde_saphyr::from_multiple(&text).expect("valid YAML of LvsNodeConfig");
     assert_eq!(objects.len(), 1);
     assert_eq!(objects[0].metadata.name.as_deref(), Some("director-1"));
-    assert_eq!(objects[0].spec.director_services.len(), 7);
+    assert_eq!(
+        objects[0].spec.director_services.len(),
+        9,
+        "one per example VirtualServer, two for the dual-stack one"
+    );
 }
 
 #[test]

@@ -141,7 +141,7 @@ mod tests {
             ],
             ..LvsNodeConfigSpec::default()
         };
-        let groups = super::super::groups::groups(&config);
+        let groups = super::super::groups::groups(&config, &BTreeMap::new());
         let states = local_states(&config, &groups, &|_| None, &|_, _| Health::Unknown);
         let healthy: Vec<(String, u16)> = states
             .iter()
