@@ -472,7 +472,11 @@ impl<D: Dataplane> Reconciler<D> {
             .iter()
             .map(|failure| ScopedFailure {
                 part: Part::of(&failure.op),
-                failure: Failure::of(owners.object_of(&failure.op), &failure.error),
+                failure: Failure::of(
+                    owners.object_of(&failure.op),
+                    Owners::vip_of(&failure.op),
+                    &failure.error,
+                ),
             })
             .collect();
         for (ScopedFailure { failure, .. }, op) in failures.iter().zip(&applied.report.failures) {
@@ -535,11 +539,12 @@ impl<D: Dataplane> Reconciler<D> {
         let local = ha::desired::local_states(
             &intent.config,
             groups,
-            &|virtual_server| {
+            &|virtual_server, address| {
                 failures
                     .iter()
                     .find(|failure| {
                         matches!(&failure.failure.object, FailedObject::VirtualServer(name) if name == virtual_server)
+                            && failure.failure.concerns_vip(Some(address))
                     })
                     .map(|failure| failure.failure.message.clone())
             },

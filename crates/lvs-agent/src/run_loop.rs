@@ -120,6 +120,7 @@ fn unreadable(error: String) -> Outcome {
             object: crate::reconciler::FailedObject::Manifests,
             message: error,
             reason: None,
+            vip: None,
         }],
         ..Outcome::default()
     }

@@ -107,7 +107,10 @@ fn service_status(
     node_problem: Option<&str>,
 ) -> ServiceStatus {
     let object = FailedObject::VirtualServer(service.virtual_server.clone());
-    let failure = outcome.first_failure_of(&object);
+    let failure = outcome
+        .failures
+        .iter()
+        .find(|failure| failure.object == object && failure.concerns_vip(service.address));
     let message = failure
         .map(|failure| failure.message.as_str())
         .or(node_problem)

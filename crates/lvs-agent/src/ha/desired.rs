@@ -52,7 +52,7 @@ pub fn restrict(desired: &mut NodeState, groups: &BTreeMap<IpAddr, Group>, holds
 pub fn local_states(
     config: &LvsNodeConfigSpec,
     groups: &BTreeMap<IpAddr, Group>,
-    failed: &dyn Fn(&str) -> Option<String>,
+    failed: &dyn Fn(&str, IpAddr) -> Option<String>,
     health: &dyn Fn(&str, &str) -> Health,
 ) -> BTreeMap<IpAddr, Local> {
     groups
@@ -69,7 +69,7 @@ pub fn local_states(
                 })
                 .collect();
             let failure = services.iter().find_map(|service| {
-                failed(&service.virtual_server).map(|message| {
+                failed(&service.virtual_server, *address).map(|message| {
                     format!(
                         "IPVS service of {} not programmed: {message}",
                         service.virtual_server
@@ -142,7 +142,7 @@ mod tests {
             ..LvsNodeConfigSpec::default()
         };
         let groups = super::super::groups::groups(&config, &BTreeMap::new());
-        let states = local_states(&config, &groups, &|_| None, &|_, _| Health::Unknown);
+        let states = local_states(&config, &groups, &|_, _| None, &|_, _| Health::Unknown);
         let healthy: Vec<(String, u16)> = states
             .iter()
             .map(|(address, local)| (address.to_string(), local.healthy))
@@ -150,6 +150,22 @@ mod tests {
         assert_eq!(
             healthy,
             [("192.0.2.10".to_owned(), 1), ("2001:db8::10".to_owned(), 2)]
+        );
+
+        // The IPv6 service failed: only that VIP's election loses this director.
+        let v6: IpAddr = "2001:db8::10".parse().unwrap();
+        let failed = |_: &str, address: IpAddr| (address == v6).then(|| "EBUSY".to_owned());
+        let states = local_states(&config, &groups, &failed, &|_, _| Health::Unknown);
+        let eligible: Vec<(String, bool)> = states
+            .iter()
+            .map(|(address, local)| (address.to_string(), local.eligible))
+            .collect();
+        assert_eq!(
+            eligible,
+            [
+                ("192.0.2.10".to_owned(), true),
+                ("2001:db8::10".to_owned(), false)
+            ]
         );
     }
 }
