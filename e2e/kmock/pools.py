@@ -8,7 +8,8 @@ Three scenarios on one emulator, each in its own namespaces and address range:
      no node config; team-a's gets an address from the pool;
   2. 50 VirtualServers without address in `bulk` (pool of 100): 50 distinct addresses, kept
      across a controller restart, and kept when the statuses are rotated while it is stopped
-     (the recorded address wins, not a deterministic pick);
+     (the recorded address wins, not a deterministic pick; half the rotated statuses in today's
+     shape, half as a controller from before dual-stack wrote them: `address` alone);
   3. the `bulk` pool shrunk under its highest allocated address: that VirtualServer stays
      Accepted (reason OutsidePool) on the same address, listed in the pool's outsideAddresses.
 Each check prints one line; the first failure ends the run (exit 1) with the controller's log tail.
@@ -242,8 +243,15 @@ def bulk(api, controller, results):
     controller.stop()
     rotated = dict(zip(names, [picked[n] for n in names[1:] + names[:1]]))
     print('pools: controller stopped; each status now records the next one\'s address', flush=True)
-    for name in names:
-        api.patch_status(objects[name], {'address': rotated[name], 'addressPool': 'bulk'})
+    for index, name in enumerate(names):
+        recorded = {'address': rotated[name], 'addressPool': 'bulk'}
+        if index % 2:
+            # As this controller writes it: every VIP in `addresses` too, and the VIP column.
+            recorded |= {'addresses': [dict(recorded)], 'vip': rotated[name]}
+        else:
+            # As a controller from before dual-stack wrote it: `address` alone.
+            recorded |= {'addresses': None, 'vip': None}
+        api.patch_status(objects[name], recorded)
     check(addresses() == rotated, 'the emulator holds the rotated statuses')
     controller.start()
     poll(lambda: api.director_services('bulk') == rotated and addresses() == rotated)
