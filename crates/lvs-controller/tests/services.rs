@@ -354,3 +354,34 @@ async fn a_bad_annotation_is_a_warning_naming_it_and_the_last_good_scheduler_sta
     );
     assert!(configs(&writes).is_empty(), "mh stays: no node config changes");
 }
+
+#[tokio::test]
+async fn a_service_never_gets_a_vip_its_namespaces_pools_do_not_admit() {
+    let mut web = service("web", "lvs.operator.io/ipvs", "Cluster");
+    web["metadata"]["annotations"] = json!({ "lvs.operator.io/address": "10.100.1.5" });
+    let mut objects = cluster(vec![web], vec![slice("web", &["n1"])]);
+    objects
+        .get_mut(POOLS)
+        .unwrap()
+        .push(pool("team-b", &["10.100.1.0/28"], &["team-b"]));
+    let (client, mut server) = support::start(objects, false);
+    let _controller = start_controller(client);
+    let writes = server.writes_until_quiet(QUIET).await;
+    assert!(
+        ingress_untouched(&writes, WEB_STATUS),
+        "no ingress: {:?}",
+        ingress(&writes, WEB_STATUS)
+    );
+    assert!(
+        configs(&writes).is_empty(),
+        "nothing served: {:?}",
+        configs(&writes)
+    );
+    assert!(
+        events(&writes)
+            .iter()
+            .any(|event| event.starts_with("VIPRefused") && event.contains("10.100.1.5")),
+        "{:?}",
+        events(&writes)
+    );
+}
