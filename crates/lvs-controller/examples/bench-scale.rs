@@ -191,6 +191,7 @@ async fn run(size: Size) {
         resync: Duration::from_secs(3600),
         instance: Some("bench".to_owned()),
         settings: lvs_core::ClusterSettings::default(),
+        service_class: lvs_core::service::ServiceClass::default(),
     };
     let started = Instant::now();
     tokio::spawn(async move {

@@ -31,6 +31,9 @@ pub const API_REQUESTS: &[ApiRequest] = &[
     request("watch", "", "nodes", "", Scope::Cluster),
     request("create", "", "secrets", "", Scope::OwnNamespace),
     request("get", "", "secrets", "", Scope::OwnNamespace),
+    request("list", "", "services", "", Scope::Cluster),
+    request("watch", "", "services", "", Scope::Cluster),
+    request("patch", "", "services", "status", Scope::Cluster),
     named(CRD_GET, "addresspools.lvs.operator.io"),
     named(CRD_GET, "lvsnodeconfigs.lvs.operator.io"),
     named(CRD_GET, "realservers.lvs.operator.io"),
@@ -38,6 +41,8 @@ pub const API_REQUESTS: &[ApiRequest] = &[
     request("create", "coordination.k8s.io", "leases", "", Scope::OwnNamespace),
     request("get", "coordination.k8s.io", "leases", "", Scope::OwnNamespace),
     request("update", "coordination.k8s.io", "leases", "", Scope::OwnNamespace),
+    request("list", "discovery.k8s.io", "endpointslices", "", Scope::Cluster),
+    request("watch", "discovery.k8s.io", "endpointslices", "", Scope::Cluster),
     request("create", "events.k8s.io", "events", "", Scope::Cluster),
     request("patch", "events.k8s.io", "events", "", Scope::Cluster),
     request("list", LVS, "addresspools", "", Scope::Cluster),
@@ -102,7 +107,7 @@ mod tests {
         );
         let json = requests_json();
         assert_eq!(json.as_array().unwrap().len(), API_REQUESTS.len());
-        assert_eq!(json[6]["name"], "addresspools.lvs.operator.io");
+        assert_eq!(json[9]["name"], "addresspools.lvs.operator.io");
         assert!(json[0].get("name").is_none());
     }
 

@@ -31,6 +31,9 @@ pub struct Options {
     pub instance: Option<String>,
     /// Cluster-wide settings for the build (Service networks, fwmark mask).
     pub settings: lvs_core::ClusterSettings,
+    /// Which LoadBalancer Services are ours (default: only those of class
+    /// `lvs.operator.io/ipvs`).
+    pub service_class: lvs_core::service::ServiceClass,
 }
 
 impl Default for Options {
@@ -40,6 +43,7 @@ impl Default for Options {
             resync: Duration::from_secs(300),
             instance: None,
             settings: lvs_core::ClusterSettings::default(),
+            service_class: lvs_core::service::ServiceClass::default(),
         }
     }
 }
@@ -87,7 +91,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let (stores, mut changes) = crate::watch::watch(&client);
     let publisher = Publisher::new(client.clone(), options.instance.clone());
-    let mut reconciler = Reconciler::new(client, publisher, Arc::clone(&metrics), options.settings.clone());
+    let mut reconciler = Reconciler::new(client, publisher, Arc::clone(&metrics), options.settings.clone())
+        .serving(options.service_class);
     let mut listed = BTreeSet::new();
     let mut due: Option<Instant> = None;
     let mut backoff = Backoff::default();

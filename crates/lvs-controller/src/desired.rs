@@ -5,9 +5,12 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use kube::Resource;
 use lvs_api::LvsNodeConfig;
+use lvs_core::object::Kind;
 use lvs_core::{BuildCache, BuildInput, BuildOutput, ClusterSettings};
 
+use crate::services::Generated;
 use crate::watch::Snapshot;
 
 /// The `(node, VIP)` pairs whose real-server setup the node's agent reported done.
@@ -27,12 +30,31 @@ pub fn configured_vips<'a>(
         .collect()
 }
 
-/// Resolves the snapshot into every node's config and every object's outcome, reusing from
-/// `cache` what did not change since the last pass.
-pub fn build(snapshot: &Snapshot, settings: &ClusterSettings, cache: &mut BuildCache) -> BuildOutput {
+/// Resolves the snapshot, with the objects `generated` from Services in place of any user-made
+/// object claiming to be one of them, into every node's config and every object's outcome,
+/// reusing from `cache` what did not change since the last pass.
+pub fn build(
+    snapshot: &Snapshot,
+    generated: &Generated,
+    settings: &ClusterSettings,
+    cache: &mut BuildCache,
+) -> BuildOutput {
     let configured = configured_vips(&snapshot.node_configs);
     let (pools, namespaces) = (snapshot.pools.refs(), snapshot.namespaces.refs());
-    let (virtual_servers, real_servers) = (snapshot.virtual_servers.refs(), snapshot.real_servers.refs());
+    let virtual_servers = merged(
+        snapshot
+            .virtual_servers
+            .iter()
+            .filter(|object| !generated.excludes(Kind::VirtualServer, &object.metadata)),
+        &generated.virtual_servers,
+    );
+    let real_servers = merged(
+        snapshot
+            .real_servers
+            .iter()
+            .filter(|object| !generated.excludes(Kind::RealServer, &object.metadata)),
+        &generated.real_servers,
+    );
     let nodes = snapshot.nodes.refs();
     cache.build(BuildInput {
         pools: (&pools).into(),
@@ -43,4 +65,15 @@ pub fn build(snapshot: &Snapshot, settings: &ClusterSettings, cache: &mut BuildC
         nodes: (&nodes).into(),
         configured_vips: Some(&configured),
     })
+}
+
+/// The user's objects and the generated ones, sorted by namespace and name (the order the
+/// build's cache compares inputs in must not depend on where they came from).
+fn merged<'a, K: Resource>(users: impl Iterator<Item = &'a K>, generated: &'a [K]) -> Vec<&'a K> {
+    let mut objects: Vec<&K> = users.chain(generated).collect();
+    objects.sort_by(|one, other| {
+        (one.meta().namespace.as_deref(), one.meta().name.as_deref())
+            .cmp(&(other.meta().namespace.as_deref(), other.meta().name.as_deref()))
+    });
+    objects
 }

@@ -24,6 +24,7 @@ pub mod leader;
 pub mod metrics;
 pub mod reconcile;
 pub mod server;
+pub mod services;
 pub mod status;
 pub mod watch;
 pub mod written;

@@ -50,6 +50,10 @@ struct Cli {
     /// the packet mark are left alone (chart value `fwmarkMask`).
     #[arg(long, env = "LVS_FWMARK_MASK", default_value = "0xff", value_parser = lvs_core::ClusterSettings::parse_fwmark_mask)]
     fwmark_mask: u32,
+    /// Serve `type: LoadBalancer` Services without `spec.loadBalancerClass` too, besides those
+    /// of class `lvs.operator.io/ipvs` (default false; chart value `services.defaultClass`).
+    #[arg(long, env = "LVS_DEFAULT_LOAD_BALANCER_CLASS")]
+    default_load_balancer_class: bool,
     /// Secrets in the controller's namespace that hold the failover keys of the director sets,
     /// repeatable or comma-separated: each missing one is created with a random key, an existing
     /// one is never changed (chart: one per `agent.failover.directorSets` entry).
@@ -156,6 +160,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         settings: lvs_core::ClusterSettings {
             service_networks: cli.service_cidrs.clone(),
             fwmark_mask: cli.fwmark_mask,
+        },
+        service_class: lvs_core::service::ServiceClass {
+            default_class: cli.default_load_balancer_class,
         },
     };
     let result = controller::run(client, options, leader, metrics, ready, stopped()).await;

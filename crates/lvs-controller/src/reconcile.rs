@@ -28,6 +28,7 @@ use crate::events::{
     real_server_notices, virtual_server_notices,
 };
 use crate::metrics::{ConditionCounts, Metrics};
+use crate::services::Services;
 use crate::status::{
     AgentReports, Service, StatusInputs, address_pool_status, real_server_status, same_address_pool_status,
     same_real_server_status, same_virtual_server_status, virtual_server_status,
@@ -85,6 +86,8 @@ pub struct Reconciler {
     /// Each VirtualServer's active director as last seen settled (not while its directors catch
     /// up with a new generation, when none is known), for the director-change Events.
     active_directors: BTreeMap<String, Option<String>>,
+    /// The LoadBalancer Services of our class: settings in force, VIPs picked and written.
+    services: Services,
 }
 
 /// Failed requests of one pass.
@@ -233,7 +236,14 @@ impl Reconciler {
             pool_statuses: Written::default(),
             reported: BTreeSet::new(),
             active_directors: BTreeMap::new(),
+            services: Services::default(),
         }
+    }
+
+    /// Serving the LoadBalancer Services `class` selects.
+    pub fn serving(mut self, class: lvs_core::service::ServiceClass) -> Self {
+        self.services = Services::new(class);
+        self
     }
 
     /// Forgets what was written and built (on gaining leadership and on resync: trust the
@@ -245,6 +255,7 @@ impl Reconciler {
         self.virtual_statuses.clear();
         self.real_statuses.clear();
         self.pool_statuses.clear();
+        self.services.forget();
     }
 
     /// One pass over `snapshot`, writing only while `leader` holds `true`.
@@ -259,7 +270,14 @@ impl Reconciler {
         self.report_unreadable(&snapshot.unreadable, leader, &mut summary)
             .await?;
 
-        let output = desired::build(snapshot, &self.settings, &mut self.cache);
+        let mut generated = self.services.derive(snapshot);
+        let mut output = desired::build(snapshot, &generated, &self.settings, &mut self.cache);
+        if self.services.record_picks(&generated, &output) {
+            // A Service got its VIP: derive its other ports on it and build again, so that the
+            // node configs written below serve every port at once.
+            generated = self.services.derive(snapshot);
+            output = desired::build(snapshot, &generated, &self.settings, &mut self.cache);
+        }
         let node_configs = self.shards.objects(&output.node_configs);
         let node_config_count = node_configs.len();
         self.apply_node_configs(node_configs, snapshot, leader, &mut summary, &mut failures)
@@ -283,6 +301,9 @@ impl Reconciler {
         let mut counts = ConditionCounts::new();
         let mut pending = Vec::new();
         for object in &snapshot.virtual_servers {
+            if generated.excludes(Kind::VirtualServer, &object.metadata) {
+                continue;
+            }
             let key = key_of(Kind::VirtualServer, &object.metadata);
             let name = key.qualified_name();
             let version = object.metadata.resource_version.as_deref();
@@ -340,6 +361,9 @@ impl Reconciler {
         }
         let mut pending = Vec::new();
         for object in &snapshot.real_servers {
+            if generated.excludes(Kind::RealServer, &object.metadata) {
+                continue;
+            }
             let key = key_of(Kind::RealServer, &object.metadata);
             let name = key.qualified_name();
             let version = object.metadata.resource_version.as_deref();
@@ -381,6 +405,16 @@ impl Reconciler {
         }
         self.write_pool_statuses(snapshot, &output, &now, leader, &mut summary, &mut failures)
             .await?;
+        ensure_leading(leader)?;
+        let (statuses, events, service_failures) = self
+            .services
+            .write(&self.client, &self.publisher, snapshot, &generated, &output)
+            .await;
+        summary.statuses += statuses;
+        summary.events += events;
+        for message in service_failures {
+            failures.add(&self.metrics, "status", message);
+        }
         let virtual_names: BTreeSet<String> = snapshot
             .virtual_servers
             .iter()

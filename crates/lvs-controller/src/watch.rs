@@ -1,5 +1,5 @@
-//! Fetch: reflector stores of AddressPools, Namespaces, VirtualServers, RealServers, Nodes and
-//! the controller's own LvsNodeConfigs, each fed by a watch that survives objects it cannot deserialize (kube's
+//! Fetch: reflector stores of AddressPools, Namespaces, VirtualServers, RealServers, Nodes,
+//! Services, EndpointSlices and the controller's own LvsNodeConfigs, each fed by a watch that survives objects it cannot deserialize (kube's
 //! [`DeserializeGuard`]: such an object is kept aside and reported, the others flow on), and the
 //! stream of changes that triggers the global reconcile.
 
@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::core::v1::{Namespace, Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
@@ -33,17 +34,23 @@ pub enum Watched {
     Nodes,
     /// LvsNodeConfigs carrying the `lvs.operator.io/node` label (the controller's own).
     NodeConfigs,
+    /// Services in every namespace (only LoadBalancers of our class are used).
+    Services,
+    /// EndpointSlices in every namespace (those of our Services are used).
+    EndpointSlices,
 }
 
 impl Watched {
     /// Every watched kind.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::AddressPools,
         Self::Namespaces,
         Self::VirtualServers,
         Self::RealServers,
         Self::Nodes,
         Self::NodeConfigs,
+        Self::Services,
+        Self::EndpointSlices,
     ];
 
     /// The kind's name as Kubernetes spells it.
@@ -55,6 +62,8 @@ impl Watched {
             Self::RealServers => "RealServer",
             Self::Nodes => "Node",
             Self::NodeConfigs => "LvsNodeConfig",
+            Self::Services => "Service",
+            Self::EndpointSlices => "EndpointSlice",
         }
     }
 }
@@ -85,6 +94,8 @@ pub struct Stores {
     real_servers: Store<DeserializeGuard<RealServer>>,
     nodes: Store<DeserializeGuard<Node>>,
     node_configs: Store<DeserializeGuard<LvsNodeConfig>>,
+    services: Store<DeserializeGuard<Service>>,
+    endpoint_slices: Store<DeserializeGuard<EndpointSlice>>,
 }
 
 /// An object the controller cannot read: its watch carries on without it.
@@ -174,6 +185,10 @@ pub struct Snapshot {
     pub nodes: Shared<Node>,
     /// Every readable LvsNodeConfig of ours.
     pub node_configs: Shared<LvsNodeConfig>,
+    /// Every readable Service (of any type and class: the reconcile picks ours).
+    pub services: Shared<Service>,
+    /// Every readable EndpointSlice.
+    pub endpoint_slices: Shared<EndpointSlice>,
     /// Objects that failed to deserialize.
     pub unreadable: Vec<Unreadable>,
 }
@@ -188,6 +203,8 @@ impl Stores {
         snapshot.real_servers = split(&self.real_servers, Watched::RealServers, &mut snapshot);
         snapshot.nodes = split(&self.nodes, Watched::Nodes, &mut snapshot);
         snapshot.node_configs = split(&self.node_configs, Watched::NodeConfigs, &mut snapshot);
+        snapshot.services = split(&self.services, Watched::Services, &mut snapshot);
+        snapshot.endpoint_slices = split(&self.endpoint_slices, Watched::EndpointSlices, &mut snapshot);
         snapshot
     }
 }
@@ -234,7 +251,7 @@ where
     Shared(readable)
 }
 
-/// Starts the six watches: returns their stores and the merged stream of changes, which must
+/// Starts the eight watches: returns their stores and the merged stream of changes, which must
 /// be polled for the stores to fill.
 pub fn watch(client: &Client) -> (Stores, BoxStream<'static, Change>) {
     let (pools, pool_changes) = reflect(
@@ -273,6 +290,18 @@ pub fn watch(client: &Client) -> (Stores, BoxStream<'static, Change>) {
         Watched::NodeConfigs,
         |_| {},
     );
+    let (services, service_changes) = reflect(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+        Watched::Services,
+        |_| {},
+    );
+    let (endpoint_slices, endpoint_slice_changes) = reflect(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+        Watched::EndpointSlices,
+        |_| {},
+    );
     let changes = stream::select_all([
         pool_changes,
         namespace_changes,
@@ -280,6 +309,8 @@ pub fn watch(client: &Client) -> (Stores, BoxStream<'static, Change>) {
         real_server_changes,
         node_changes,
         node_config_changes,
+        service_changes,
+        endpoint_slice_changes,
     ])
     .boxed();
     (
@@ -290,6 +321,8 @@ pub fn watch(client: &Client) -> (Stores, BoxStream<'static, Change>) {
             real_servers,
             nodes,
             node_configs,
+            services,
+            endpoint_slices,
         },
         changes,
     )
@@ -304,13 +337,20 @@ fn slim_namespace(namespace: &mut DeserializeGuard<Namespace>) {
     }
 }
 
-/// Nodes are large; the build reads only their names, labels and addresses.
+/// Nodes are large; the build reads only their names, labels, addresses and (for Services'
+/// real servers) the Ready condition.
 fn slim_node(node: &mut DeserializeGuard<Node>) {
     if let Ok(node) = &mut node.0
         && let Some(status) = &mut node.status
     {
         status.images = None;
-        status.conditions = None;
+        if let Some(conditions) = &mut status.conditions {
+            conditions.retain(|condition| condition.type_ == "Ready");
+            for condition in conditions.iter_mut() {
+                // Heartbeats would make every Node differ on every update for nothing.
+                condition.last_heartbeat_time = None;
+            }
+        }
         status.volumes_attached = None;
         status.volumes_in_use = None;
     }

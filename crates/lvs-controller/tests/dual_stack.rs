@@ -38,6 +38,7 @@ fn start_controller(client: Client) -> Running {
         resync: Duration::from_secs(3600),
         instance: Some("lvs-controller-0".to_owned()),
         settings: lvs_core::ClusterSettings::default(),
+        service_class: lvs_core::service::ServiceClass::default(),
     };
     tokio::spawn(async move {
         controller::run(client, options, leader, Metrics::new(), ready_sender, async {

@@ -12,6 +12,7 @@ pub mod object;
 pub mod pool;
 pub mod problem;
 pub mod roles;
+pub mod service;
 pub mod validate;
 
 pub use build::{BuildCache, BuildInput, BuildOutput, ClusterSettings, Objects, build};

@@ -1,5 +1,6 @@
 //! Node roles from labels, and which node a real server runs on. A node is only ever configured
-//! when it carries the role label; selectors on a VirtualServer narrow the set, never widen it.
+//! when it carries the role label — or, as a real server, when a RealServer derived from a
+//! Service places it there; selectors on a VirtualServer narrow the set, never widen it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -152,7 +153,10 @@ impl NodeIndex {
                 None => return Placement::External,
             },
         };
-        if node.is_real_server() {
+        // A RealServer derived from a Service (the controller drops user-made objects carrying
+        // the label) makes its node a real server of that VIP without a role label.
+        let derived = crate::service::is_generated_label(Some(&real_server.labels));
+        if node.is_real_server() || derived {
             Placement::Managed(node.name.clone())
         } else {
             Placement::UnlabelledNode(node.name.clone())

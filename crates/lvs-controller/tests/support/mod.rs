@@ -23,14 +23,18 @@ pub const NODES: &str = "/api/v1/nodes";
 pub const NODE_CONFIGS: &str = "/apis/lvs.operator.io/v1alpha1/lvsnodeconfigs";
 pub const POOLS: &str = "/apis/lvs.operator.io/v1alpha1/addresspools";
 pub const NAMESPACES: &str = "/api/v1/namespaces";
+pub const SERVICES: &str = "/api/v1/services";
+pub const ENDPOINT_SLICES: &str = "/apis/discovery.k8s.io/v1/endpointslices";
 pub const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
-pub const COLLECTIONS: [&str; 6] = [
+pub const COLLECTIONS: [&str; 8] = [
     VIRTUAL_SERVERS,
     REAL_SERVERS,
     NODES,
     NODE_CONFIGS,
     POOLS,
     NAMESPACES,
+    SERVICES,
+    ENDPOINT_SLICES,
 ];
 
 /// A request that is not a list or a watch.
@@ -172,12 +176,19 @@ pub fn start_with(
                         NODES => "NodeList",
                         POOLS => "AddressPoolList",
                         NAMESPACES => "NamespaceList",
+                        SERVICES => "ServiceList",
+                        ENDPOINT_SLICES => "EndpointSliceList",
                         _ => "LvsNodeConfigList",
+                    };
+                    let api_version = match collection {
+                        NODES | NAMESPACES | SERVICES => "v1",
+                        ENDPOINT_SLICES => "discovery.k8s.io/v1",
+                        _ => "lvs.operator.io/v1alpha1",
                     };
                     json_response(
                         StatusCode::OK,
                         &json!({
-                            "apiVersion": if collection == NODES || collection == NAMESPACES { "v1" } else { "lvs.operator.io/v1alpha1" },
+                            "apiVersion": api_version,
                             "kind": kind,
                             "metadata": { "resourceVersion": "1" },
                             "items": initial.get(collection).cloned().unwrap_or_default(),
