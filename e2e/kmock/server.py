@@ -39,8 +39,9 @@ import attrs
 import kmock
 from kmock._internal import enums, parsing
 
-CORE = ['v1/nodes', 'v1/namespaces', 'v1/events', 'coordination.k8s.io/v1/leases',
-        'events.k8s.io/v1/events', 'apiextensions.k8s.io/v1/customresourcedefinitions']
+CORE = ['v1/nodes', 'v1/namespaces', 'v1/events', 'v1/services', 'coordination.k8s.io/v1/leases',
+        'discovery.k8s.io/v1/endpointslices', 'events.k8s.io/v1/events',
+        'apiextensions.k8s.io/v1/customresourcedefinitions']
 
 
 _parse_path = parsing.parse_path
