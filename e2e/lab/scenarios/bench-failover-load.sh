@@ -1,6 +1,6 @@
 #!/bin/sh
 # bench-failover-load — failover under load: 1,000 services with failover on two directors (10 VIPs), the active director's namespace kept busy by two busy loops for 5 minutes → false_failovers=0 (checked); then the active one is cut off → gap_ms (a UDP echo every 20 ms) and when the last VIP moved
-# lab-timeout: 450
+# lab-timeout: 600
 #
 # Directors director (director-1, preferred, active) and director2, real servers rs1 and rs2,
 # default failover settings (heartbeats every 200 ms, dead after 3), agents in loop mode with
