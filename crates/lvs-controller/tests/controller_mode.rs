@@ -14,50 +14,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use http::Method;
-use kube::{Client, CustomResourceExt};
+use kube::CustomResourceExt;
 use lvs_api::{RealServer, VirtualServer};
-use lvs_controller::controller::{self, Options};
-use lvs_controller::metrics::Metrics;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use support::cluster::{VIP, cluster, namespace, node, pool, reported_configs, virtual_server};
-use support::{NAMESPACES, NODE_CONFIGS, NODES, POOLS, REAL_SERVERS, Recorded, VIRTUAL_SERVERS, event};
-use tokio::sync::{oneshot, watch};
+use support::{
+    NAMESPACES, NODE_CONFIGS, NODES, POOLS, REAL_SERVERS, Recorded, VIRTUAL_SERVERS, event, start_controller,
+};
 
 const WEB_STATUS: &str = "/apis/lvs.operator.io/v1alpha1/namespaces/default/virtualservers/web/status";
 const QUIET: Duration = Duration::from_millis(600);
-
-/// The controller as leader; stop it by dropping the returned value.
-struct Running {
-    _leader: watch::Sender<bool>,
-    ready: watch::Receiver<bool>,
-    _stop: oneshot::Sender<()>,
-}
-
-fn start_controller(client: Client) -> Running {
-    let (leader_sender, leader) = watch::channel(true);
-    let (ready_sender, ready) = watch::channel(false);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let options = Options {
-        debounce: Duration::from_millis(20),
-        resync: Duration::from_secs(3600),
-        instance: Some("lvs-controller-0".to_owned()),
-        settings: lvs_core::ClusterSettings::default(),
-        service_class: lvs_core::service::ServiceClass::default(),
-    };
-    tokio::spawn(async move {
-        controller::run(client, options, leader, Metrics::new(), ready_sender, async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    Running {
-        _leader: leader_sender,
-        ready,
-        _stop: stop,
-    }
-}
 
 fn is_apply(write: &Recorded) -> bool {
     write.method == Method::PATCH && write.path.starts_with(NODE_CONFIGS) && !write.path.ends_with("/status")

@@ -10,48 +10,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use http::Method;
-use kube::{Client, CustomResourceExt};
+use kube::CustomResourceExt;
 use lvs_api::VirtualServer;
-use lvs_controller::controller::{self, Options};
-use lvs_controller::metrics::Metrics;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use support::cluster::{cluster, pool, real_server};
-use support::{NODE_CONFIGS, POOLS, REAL_SERVERS, Recorded, VIRTUAL_SERVERS};
-use tokio::sync::{oneshot, watch};
+use support::{NODE_CONFIGS, POOLS, REAL_SERVERS, Recorded, VIRTUAL_SERVERS, start_controller};
 
 const WEB_STATUS: &str = "/apis/lvs.operator.io/v1alpha1/namespaces/default/virtualservers/web/status";
 const QUIET: Duration = Duration::from_millis(600);
-
-/// Stops the controller when dropped.
-struct Running {
-    _leader: watch::Sender<bool>,
-    _stop: oneshot::Sender<()>,
-}
-
-fn start_controller(client: Client) -> Running {
-    let (leader_sender, leader) = watch::channel(true);
-    let (ready_sender, _ready) = watch::channel(false);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let options = Options {
-        debounce: Duration::from_millis(20),
-        resync: Duration::from_secs(3600),
-        instance: Some("lvs-controller-0".to_owned()),
-        settings: lvs_core::ClusterSettings::default(),
-        service_class: lvs_core::service::ServiceClass::default(),
-    };
-    tokio::spawn(async move {
-        controller::run(client, options, leader, Metrics::new(), ready_sender, async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    Running {
-        _leader: leader_sender,
-        _stop: stop,
-    }
-}
 
 fn status_of<'a>(writes: &'a [Recorded], path: &str) -> &'a Value {
     &writes

@@ -12,49 +12,16 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use http::Method;
-use kube::Client;
-use lvs_controller::controller::{self, Options};
-use lvs_controller::metrics::Metrics;
 use serde_json::{Value, json};
 use support::cluster::{namespace, node, pool};
 use support::{
     ENDPOINT_SLICES, NAMESPACES, NODE_CONFIGS, NODES, POOLS, REAL_SERVERS, Recorded, SERVICES,
-    VIRTUAL_SERVERS, event,
+    VIRTUAL_SERVERS, event, start_controller,
 };
-use tokio::sync::{oneshot, watch};
 
 const QUIET: Duration = Duration::from_millis(600);
 const WEB_STATUS: &str = "/api/v1/namespaces/shop/services/web/status";
 const OTHER_STATUS: &str = "/api/v1/namespaces/shop/services/other/status";
-
-struct Running {
-    _leader: watch::Sender<bool>,
-    _stop: oneshot::Sender<()>,
-}
-
-fn start_controller(client: Client) -> Running {
-    let (leader_sender, leader) = watch::channel(true);
-    let (ready_sender, _ready) = watch::channel(false);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let options = Options {
-        debounce: Duration::from_millis(20),
-        resync: Duration::from_secs(3600),
-        instance: Some("lvs-controller-0".to_owned()),
-        settings: lvs_core::ClusterSettings::default(),
-        service_class: lvs_core::service::ServiceClass::default(),
-    };
-    tokio::spawn(async move {
-        controller::run(client, options, leader, Metrics::new(), ready_sender, async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    Running {
-        _leader: leader_sender,
-        _stop: stop,
-    }
-}
 
 fn ready_node(name: &str, address: &str, role: Option<&str>) -> Value {
     let mut node = node(name, address, role);

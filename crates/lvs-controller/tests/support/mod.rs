@@ -15,7 +15,7 @@ use kube::Client;
 use kube::client::Body;
 use lvs_controller::access::{RequestAttributes, classify};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
 
 pub const VIRTUAL_SERVERS: &str = "/apis/lvs.operator.io/v1alpha1/virtualservers";
 pub const REAL_SERVERS: &str = "/apis/lvs.operator.io/v1alpha1/realservers";
@@ -352,4 +352,46 @@ impl ApiServer {
 /// A watch event line.
 pub fn event(type_: &str, object: &Value) -> Value {
     json!({ "type": type_, "object": object })
+}
+
+/// The controller as leader on a mock API; stops when dropped.
+pub struct Running {
+    _leader: watch::Sender<bool>,
+    /// Whether the controller has finished its first pass.
+    pub ready: watch::Receiver<bool>,
+    _stop: oneshot::Sender<()>,
+}
+
+/// Starts the controller on `client` as leader, with test timings (20 ms debounce, no resync
+/// within a test).
+pub fn start_controller(client: Client) -> Running {
+    let (leader_sender, leader) = watch::channel(true);
+    let (ready_sender, ready) = watch::channel(false);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let options = lvs_controller::controller::Options {
+        debounce: Duration::from_millis(20),
+        resync: Duration::from_secs(3600),
+        instance: Some("lvs-controller-0".to_owned()),
+        settings: lvs_core::ClusterSettings::default(),
+        service_class: lvs_core::service::ServiceClass::default(),
+    };
+    tokio::spawn(async move {
+        lvs_controller::controller::run(
+            client,
+            options,
+            leader,
+            lvs_controller::metrics::Metrics::new(),
+            ready_sender,
+            async {
+                let _ = stopped.await;
+            },
+        )
+        .await
+        .unwrap();
+    });
+    Running {
+        _leader: leader_sender,
+        ready,
+        _stop: stop,
+    }
 }
