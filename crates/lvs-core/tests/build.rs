@@ -625,6 +625,19 @@ fn two_directors_get_failover_settings_in_priority_order_with_peer_addresses() {
     );
 }
 
+/// The failover peers of `virtual_server`'s service on `node`: each director and its heartbeat
+/// address.
+fn heartbeat_peers(output: &BuildOutput, node: &str, virtual_server: &str) -> Vec<(String, Option<IpAddr>)> {
+    service(output, node, virtual_server)
+        .high_availability
+        .clone()
+        .unwrap()
+        .peers
+        .into_iter()
+        .map(|peer| (peer.node, peer.address))
+        .collect()
+}
+
 #[test]
 fn heartbeats_go_to_the_internal_address_not_a_lower_external_one() {
     let nodes = r#"
@@ -639,15 +652,7 @@ metadata: {name: lb-b, labels: {lvs.operator.io/director: "true"}}
 status: {addresses: [{type: ExternalIP, address: 1.2.3.5}]}
 "#;
     let input = manifests(&[nodes, &virtual_server("ns", "ha", "198.51.100.5", 80, "")]);
-    let output = run(&input, None);
-    let peers: Vec<_> = service(&output, "lb-a", "ns/ha")
-        .high_availability
-        .clone()
-        .unwrap()
-        .peers
-        .into_iter()
-        .map(|peer| (peer.node, peer.address))
-        .collect();
+    let peers = heartbeat_peers(&run(&input, None), "lb-a", "ns/ha");
     assert_eq!(
         peers,
         [
@@ -672,15 +677,7 @@ metadata: {name: lb-b, labels: {lvs.operator.io/director: "true"}}
 status: {addresses: [{type: InternalIP, address: 10.0.0.6}, {type: InternalIP, address: "fd00::6"}]}
 "#;
     let input = manifests(&[nodes, &virtual_server("ns", "ha6", "2001:db8::5", 80, "")]);
-    let output = run(&input, None);
-    let peers: Vec<_> = service(&output, "lb-a", "ns/ha6")
-        .high_availability
-        .clone()
-        .unwrap()
-        .peers
-        .into_iter()
-        .map(|peer| (peer.node, peer.address))
-        .collect();
+    let peers = heartbeat_peers(&run(&input, None), "lb-a", "ns/ha6");
     assert_eq!(
         peers,
         [

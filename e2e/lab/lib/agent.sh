@@ -55,6 +55,22 @@ lab_agent_start() {
         --node-name "$node" --manifests "$@"
 }
 
+# lab_agents_put DIR NAME SOURCE NS... — SOURCE becomes DIR/NAME for the agents of NS...: the
+# first time (no agent runs in the first NS) they are started on DIR after it; afterwards they
+# are marked (lab_agent_mark) before the change, so lab_agent_wait_synced waits for the pass
+# that picks it up.
+lab_agents_put() {
+    local dir=$1 name=$2 source=$3 ns
+    shift 3
+    if lab_running "$1" agent; then
+        for ns in "$@"; do lab_agent_mark "$ns"; done
+        lab_manifest_put "$dir" "$name" "$source" || return 1
+    else
+        lab_manifest_put "$dir" "$name" "$source" || return 1
+        for ns in "$@"; do lab_agent_start "$ns" "$dir"; done
+    fi
+}
+
 # lab_agent_stop NS — stop NS's agent (SIGTERM) and wait until it is gone. What it programmed
 # stays in the kernel.
 lab_agent_stop() { lab_kill "$1" agent; }

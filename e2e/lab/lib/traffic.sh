@@ -82,16 +82,22 @@ lab_check_loop() {
 # eth0 and collect every reply. Prints the distinct MACs that answered, one a line, with the
 # owning namespace; sets LAB_ARP_MACS (space-separated) and LAB_ARP_COUNT.
 lab_arp_probe() {
-    local ns=$1 addr=$2 count=${3:-3} mac
+    local ns=$1 addr=$2 count=${3:-3}
     /sbin/ip netns exec "$ns" arping -b -c "$count" -w $((count + 1)) -I eth0 "$addr" >"$LAB_RUN/arping.txt" 2>&1
-    LAB_ARP_MACS=$(sed -n 's/.*reply from .* \[\([0-9a-fA-F:]*\)\].*/\1/p' "$LAB_RUN/arping.txt" |
-        tr 'A-F' 'a-f' | sort -u | tr '\n' ' ')
+    lab_probe_macs 's/.*reply from .* \[\([0-9a-fA-F:]*\)\].*/\1/p' "$LAB_RUN/arping.txt"
+    lab_say "ARP probe $ns -> $addr: $LAB_ARP_COUNT MAC(s) answered: $(lab_arp_owners)"
+}
+
+# lab_probe_macs SED FILE — LAB_ARP_MACS (the distinct MACs SED prints from FILE, lower case,
+# space-separated) and LAB_ARP_COUNT (how many).
+lab_probe_macs() {
+    local mac
+    LAB_ARP_MACS=$(sed -n "$1" "$2" | tr 'A-F' 'a-f' | sort -u | tr '\n' ' ')
     LAB_ARP_MACS=${LAB_ARP_MACS% }
     LAB_ARP_COUNT=0
     for mac in $LAB_ARP_MACS; do
         LAB_ARP_COUNT=$((LAB_ARP_COUNT + 1))
     done
-    lab_say "ARP probe $ns -> $addr: $LAB_ARP_COUNT MAC(s) answered: $(lab_arp_owners)"
 }
 # lab_arp_owners — "mac (ns)" for each MAC of the last probe.
 lab_arp_owners() {
@@ -105,15 +111,9 @@ lab_arp_owners() {
 # namespace; sets LAB_ARP_MACS and LAB_ARP_COUNT as lab_arp_probe does (lab_arp_owners names
 # them). Raw ICMPv6: the prober's own neighbour cache is not changed.
 lab_ndp_probe() {
-    local ns=$1 addr=$2 mac
+    local ns=$1 addr=$2
     /sbin/ip netns exec "$ns" ndisc6 -m -n -r 3 -w 1000 "$addr" eth0 >"$LAB_RUN/ndisc6.txt" 2>&1
-    LAB_ARP_MACS=$(sed -n 's/.*[Ll]ink-layer address: *\([0-9a-fA-F:]*\).*/\1/p' "$LAB_RUN/ndisc6.txt" |
-        tr 'A-F' 'a-f' | sort -u | tr '\n' ' ')
-    LAB_ARP_MACS=${LAB_ARP_MACS% }
-    LAB_ARP_COUNT=0
-    for mac in $LAB_ARP_MACS; do
-        LAB_ARP_COUNT=$((LAB_ARP_COUNT + 1))
-    done
+    lab_probe_macs 's/.*[Ll]ink-layer address: *\([0-9a-fA-F:]*\).*/\1/p' "$LAB_RUN/ndisc6.txt"
     lab_say "NDP probe $ns -> $addr: $LAB_ARP_COUNT MAC(s) answered: $(lab_arp_owners)"
 }
 

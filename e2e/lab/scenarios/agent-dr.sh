@@ -20,7 +20,6 @@ for rs in $LAB_SERVERS; do lab_must lab_http_server "$rs" 80; done
 lab_must lab_manifest_put "$DIR" nodes.yaml /lab/examples/nodes.yaml
 lab_must lab_manifest_put "$DIR" pool.yaml /lab/examples/pool.yaml
 
-first=1
 for method in Sysctl NFTablesARP Redirect; do
     case $method in
     Sysctl) file=/lab/examples/virtualserver.yaml ;;
@@ -28,14 +27,8 @@ for method in Sysctl NFTablesARP Redirect; do
     Redirect) file=/lab/manifests/dr-redirect.yaml ;;
     esac
     lab_step "ARP method $method: web.yaml is $file"
-    if [ "$first" = 1 ]; then
-        lab_must lab_manifest_put "$DIR" web.yaml "$file"
-        for ns in director $LAB_SERVERS; do lab_agent_start "$ns" "$DIR"; done
-        first=0
-    else
-        for ns in director $LAB_SERVERS; do lab_agent_mark "$ns"; done
-        lab_must lab_manifest_put "$DIR" web.yaml "$file"
-    fi
+    # shellcheck disable=SC2086 # the namespace list
+    lab_must lab_agents_put "$DIR" web.yaml "$file" director $LAB_SERVERS
     start=$(lab_now_ms)
     lab_must lab_agent_wait_synced director 1 0
     # shellcheck disable=SC2086 # the namespace list

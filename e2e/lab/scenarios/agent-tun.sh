@@ -47,8 +47,8 @@ lab_check "persistent: every answer from one real server ($LAB_LOOP_SUMMARY)" \
     sh -c "[ $(lab_loop_count rs1) -eq 12 ] || [ $(lab_loop_count rs2) -eq 12 ]"
 
 lab_step "the same service without persistence (manifests/tunnel-rr.yaml)"
-for ns in director $LAB_SERVERS; do lab_agent_mark "$ns"; done
-lab_must lab_manifest_put "$DIR" tunnel.yaml "$LAB_RUN/tunnel-rr.yaml"
+# shellcheck disable=SC2086 # the namespace list
+lab_must lab_agents_put "$DIR" tunnel.yaml "$LAB_RUN/tunnel-rr.yaml" director $LAB_SERVERS
 lab_must lab_agent_wait_synced director 1 0
 # shellcheck disable=SC2086
 lab_must lab_agent_wait_all 0 1 $LAB_SERVERS

@@ -56,17 +56,14 @@ pub fn local_states(
     health: &dyn Fn(&str, &str) -> Health,
 ) -> BTreeMap<IpAddr, Local> {
     groups
-        .iter()
-        .map(|(address, group)| {
+        .keys()
+        .map(|address| {
             let services: Vec<_> = config
                 .director_services
                 .iter()
-                // By address too: a dual-stack VirtualServer has a service (and an election)
-                // per VIP, and only this VIP's real servers count for it.
-                .filter(|service| {
-                    service.address == Some(*address)
-                        && group.virtual_servers.contains(&service.virtual_server)
-                })
+                // The services that made this group: failover ones on this VIP (a dual-stack
+                // VirtualServer has a service, and an election, per VIP).
+                .filter(|service| service.failover().is_some_and(|(vip, _)| vip == *address))
                 .collect();
             let failure = services.iter().find_map(|service| {
                 failed(&service.virtual_server, *address).map(|message| {

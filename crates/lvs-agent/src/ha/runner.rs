@@ -155,9 +155,15 @@ impl Failover {
         let (roles, roles_receiver) = watch::channel(state.roles());
         let (plan, plan_receiver) = watch::channel(ProbePlan::of(&state));
         let (commands, command_receiver) = mpsc::unbounded_channel();
+        let socket = socket.ok();
+        let dual_stack = socket
+            .as_ref()
+            .and_then(|socket| socket.local_addr().ok())
+            .is_some_and(|local| local.is_ipv6());
         let actor = Actor {
             state,
-            socket: socket.ok().map(Arc::new),
+            socket: socket.map(Arc::new),
+            dual_stack,
             key: options.key,
             port: options.port,
             roles,
@@ -257,6 +263,9 @@ impl ProbePlan {
 struct Actor {
     state: FailoverState,
     socket: Option<Arc<UdpSocket>>,
+    /// The socket is IPv6 (`[::]` or an IPv6 address): IPv4 peers are sent to as
+    /// `::ffff:a.b.c.d`.
+    dual_stack: bool,
     key: Option<HeartbeatKeys>,
     port: u16,
     roles: watch::Sender<Roles>,
@@ -439,10 +448,9 @@ impl Actor {
         let (Some(socket), Some(keys)) = (self.socket.as_ref(), self.key.as_ref()) else {
             return;
         };
-        let dual_stack = socket.local_addr().is_ok_and(|local| local.is_ipv6());
         for (target, datagram) in self.state.heartbeats(Instant::now(), self.port, keys) {
             let target = match target {
-                SocketAddr::V4(v4) if dual_stack => {
+                SocketAddr::V4(v4) if self.dual_stack => {
                     SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
                 }
                 other => other,
