@@ -23,6 +23,23 @@ lab_kmock_get() {
         $exec nc -w 5 "$LAB_KMOCK_HOST" "$LAB_KMOCK_PORT" 2>/dev/null | sed '1,/^\r\{0,1\}$/d'
 }
 
+# lab_kmock_patch PATH JSON — a JSON merge patch of PATH on the emulator (as `kubectl patch
+# --type merge`: lists are replaced whole), from the VM's root namespace; fails unless the
+# emulator answers 200.
+lab_kmock_patch() {
+    local length status
+    length=$(printf '%s' "$2" | wc -c)
+    status=$({
+        printf 'PATCH %s HTTP/1.0\r\nHost: %s\r\nContent-Type: application/merge-patch+json\r\nContent-Length: %s\r\n\r\n%s' \
+            "$1" "$LAB_KMOCK_HOST:$LAB_KMOCK_PORT" "$length" "$2"
+        sleep 2
+    } | nc -w 5 "$LAB_KMOCK_HOST" "$LAB_KMOCK_PORT" 2>/dev/null | head -n 1 | tr -d '\r')
+    case $status in
+    HTTP/1.[01]\ 200*) return 0 ;;
+    *) lab_say "PATCH $1: ${status:-no answer}"; return 1 ;;
+    esac
+}
+
 # lab_kmock_reaches [NS] — NS (default: the root namespace) gets an answer from the emulator.
 lab_kmock_reaches() { lab_kmock_get /version "${1:-}" | grep -q gitVersion; }
 
