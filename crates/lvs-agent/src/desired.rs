@@ -253,11 +253,19 @@ fn add_director_service(
     let Some(address) = service.address else { return };
     rules.guarded_vips.push(address);
     match key {
-        ServiceKey::Address { port, protocol, .. } => rules.guarded_services.push(PortMatch {
-            address,
-            protocol,
-            port,
-        }),
+        ServiceKey::Address { port, protocol, .. } => {
+            let target = PortMatch {
+                address,
+                protocol,
+                port,
+            };
+            if service.forwarding.method != ForwardingMethod::Nat {
+                // Direct routing and tunnelling need no conntrack here, and kube-proxy's DNAT
+                // of a LoadBalancer IP (a Service's VIP) would take the packet from IPVS.
+                rules.untracked.push(target);
+            }
+            rules.guarded_services.push(target);
+        }
         ServiceKey::Fwmark { .. } => {
             // The ports the mark rule marks; none: every port of the protocol (port 0).
             let ports = if service.fwmark_ports.is_empty() {

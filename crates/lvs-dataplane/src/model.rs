@@ -389,6 +389,14 @@ pub struct NftRules {
     /// written before IPv6 guards existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nd_guards: Vec<std::net::Ipv6Addr>,
+    /// Director services (VIP, protocol, port; 0: every port of the protocol) whose packets skip
+    /// connection tracking as they arrive (table `inet lvs-operator`, chain `untracked`,
+    /// prerouting at raw priority −300). IPVS keeps its own connection table for direct routing
+    /// and tunnelling, and an untracked packet passes no NAT chain: kube-proxy's DNAT of a
+    /// LoadBalancer IP (or Docker's, or a CNI's) cannot take the VIP's traffic from IPVS. Absent
+    /// from records written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub untracked: Vec<PortMatch>,
 }
 
 impl NftRules {
@@ -396,6 +404,7 @@ impl NftRules {
     pub fn is_empty(&self) -> bool {
         self.arp_guards.is_empty()
             && self.nd_guards.is_empty()
+            && self.untracked.is_empty()
             && self.redirects.is_empty()
             && self.masquerade.is_empty()
             && self.marks.is_empty()
@@ -418,6 +427,8 @@ impl NftRules {
         self.redirects.dedup();
         self.masquerade.sort();
         self.masquerade.dedup();
+        self.untracked.sort();
+        self.untracked.dedup();
         for mark in &mut self.marks {
             mark.ports.sort();
             mark.ports.dedup();

@@ -17,7 +17,8 @@ use lvs_dataplane::dataplane::Operation;
 use lvs_dataplane::linux::nft;
 use lvs_dataplane::model::{ArpGuard, HeartbeatGuard, MarkRule, NftRules, PortMatch, Protocol};
 
-/// One rule of every kind: an ARP guard with its rewrite, a neighbour guard, a redirect, a masquerade, marks (one
+/// One rule of every kind: an ARP guard with its rewrite, a neighbour guard, untracked director
+/// services, a redirect, a masquerade, marks (one
 /// on the low byte of the packet mark, one on the whole mark), and the input guard (IPv4 and
 /// IPv6 VIPs, a port-0 service, heartbeat peers of both families).
 fn rules() -> NftRules {
@@ -34,6 +35,10 @@ fn rules() -> NftRules {
         redirects: vec![port_match("2001:db8::2", Protocol::Udp, 53)],
         masquerade: vec![port_match("10.0.1.1", Protocol::Tcp, 8080)],
         nd_guards: vec!["2001:db8::5".parse().unwrap()],
+        untracked: vec![
+            port_match("10.0.0.1", Protocol::Tcp, 80),
+            port_match("2001:db8::1", Protocol::Sctp, 0),
+        ],
         marks: vec![
             MarkRule {
                 address: "10.0.0.3".parse().unwrap(),
@@ -395,6 +400,89 @@ async fn the_neighbour_guard_drops_solicitations_for_its_vip_only() {
         (counted("guarded"), counted("other")),
         (0, 1),
         "the VIP's solicitation dropped before anything else sees it, the other one not\n{}",
+        run("nft", &["list", "ruleset"])
+    );
+}
+
+/// An Ethernet frame with one IPv4 UDP datagram from 10.0.0.9:4000 to `destination`:`port`
+/// (UDP checksum 0: none, which IPv4 allows).
+fn udp_frame(destination: [u8; 4], port: u16) -> Vec<u8> {
+    let payload = b"ping";
+    let udp_length = 8 + payload.len();
+    let total = 20 + udp_length;
+    let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 9];
+    ip.extend_from_slice(&destination);
+    ip[2..4].copy_from_slice(&u16::try_from(total).unwrap().to_be_bytes());
+    let sum = ip
+        .chunks(2)
+        .map(|pair| u32::from(u16::from_be_bytes([pair[0], pair[1]])))
+        .sum::<u32>();
+    let folded = (sum & 0xffff) + (sum >> 16);
+    let checksum = !u16::try_from((folded & 0xffff) + (folded >> 16)).unwrap();
+    ip[10..12].copy_from_slice(&checksum.to_be_bytes());
+    let mut frame = vec![0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    frame.extend_from_slice(&ip);
+    frame.extend_from_slice(&4000u16.to_be_bytes());
+    frame.extend_from_slice(&port.to_be_bytes());
+    frame.extend_from_slice(&u16::try_from(udp_length).unwrap().to_be_bytes());
+    frame.extend_from_slice(&[0, 0]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+#[tokio::test]
+async fn an_untracked_director_service_never_meets_another_programs_dnat() {
+    if !netns::in_private_network("an_untracked_director_service_never_meets_another_programs_dnat") {
+        return;
+    }
+    ip(&["link", "set", "lo", "up"]);
+    ip(&["addr", "add", "10.0.0.1/32", "dev", "lo"]);
+    // What kube-proxy (nftables or iptables mode) makes for a LoadBalancer IP: a DNAT in a nat
+    // prerouting chain, here counted per port in a table of its own.
+    run("nft", &["add", "table", "inet", "observe"]);
+    run(
+        "nft",
+        &["add chain inet observe prerouting { type nat hook prerouting priority dstnat; policy accept; }"],
+    );
+    for (port, comment) in [(53, "director"), (54, "other")] {
+        run(
+            "nft",
+            &[&format!(
+                "add rule inet observe prerouting ip daddr 10.0.0.1 udp dport {port} counter dnat ip to 127.0.0.1 comment {comment}"
+            )],
+        );
+    }
+    let rules = NftRules {
+        untracked: vec![PortMatch {
+            address: "10.0.0.1".parse().unwrap(),
+            protocol: Protocol::Udp,
+            port: 53,
+        }],
+        ..Default::default()
+    };
+    nft::apply("nft", &nft::replace_batch(&rules), Operation::Update)
+        .await
+        .unwrap();
+
+    // Real datagrams, looped back through lo's prerouting as if they had arrived.
+    let mut channel = lvs_dataplane::linux::datalink::RawChannel::open(
+        "lo",
+        Duration::from_millis(50),
+        Operation::Probe,
+        lvs_dataplane::dataplane::Object::Other("test".into()),
+    )
+    .unwrap();
+    for port in [53, 54] {
+        channel.send(&udp_frame([10, 0, 0, 1], port)).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while counted("other") < 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        (counted("director"), counted("other")),
+        (0, 1),
+        "the director service's datagram skips conntrack and so the DNAT; the other port's does not\n{}",
         run("nft", &["list", "ruleset"])
     );
 }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# svc-lb — a LoadBalancer Service of class lvs.operator.io/ipvs end to end (e2e/kmock/smoke --scenario svc-lb): lvs-controller gives it a VIP from the pool and makes rs-1 and rs-2 (which have its endpoints) real servers; the client is answered through the VIP by the pods on both nodes, each seeing the client's own address; then externalTrafficPolicy Local, and rs-2's endpoint ends (terminating, then gone) under a request loop → rs-2 drains, no request fails, only rs-1's pod answers
+# svc-lb — a LoadBalancer Service of class lvs.operator.io/ipvs end to end (e2e/kmock/smoke --scenario svc-lb), with a kube-proxy stand-in on every node: lvs-controller gives it a VIP from the pool and makes rs-1 and rs-2 (which have its endpoints) real servers; the client is answered through the VIP by the pods on both nodes, each seeing the client's own address, the director's kube-proxy rules never seeing a packet; then externalTrafficPolicy Local, and rs-2's endpoint ends (terminating, then gone) under a request loop → rs-2 drains, no request fails, only rs-1's pod answers
 # lab-timeout: 300
 # lab-needs-host: e2e/kmock/smoke --scenario svc-lb
 #
@@ -12,13 +12,18 @@
 # mode; the "pods": namespaces pod1 behind rs1 (10.244.1.2) and pod2 behind rs2 (10.244.2.2),
 # each with a web server on :8080 that names itself, routed through their node.
 #
-# STAND-IN: no kube-proxy runs here. Each node gets a stand-in that does only what kube-proxy
-# (iptables or nftables mode) does for a LoadBalancer IP on that node: an nftables DNAT of
-# VIP:80 to the node's local pod's :8080 in prerouting (kube-proxy in Cluster mode may also pick
-# another node's endpoint and masquerade; this stand-in always picks the local one, which
-# kube-proxy does with Local), dropped on a node without a local endpoint under Local; and the
-# healthCheckNodePort server (:32000, HTTP 200 while the node has a ready local endpoint, 503
-# otherwise). The scenario also plays the endpoint controller: it writes the EndpointSlice the
+# STAND-IN: no kube-proxy runs here. Every node, the director included, gets a stand-in that
+# does only what kube-proxy (iptables or nftables mode) does for a LoadBalancer IP with
+# `ipMode: VIP` on that node, in nat chains of its own table:
+# - rs1, rs2: a DNAT of VIP:80 to the node's local pod's :8080 (kube-proxy in Cluster mode may
+#   also pick another node's endpoint and masquerade; this stand-in picks the local one, which
+#   kube-proxy does with Local), removed when the node has no endpoint under Local; and the
+#   healthCheckNodePort server (:32000, HTTP 200 while the node has a ready local endpoint, 503
+#   otherwise).
+# - director (no pod of the Service): under Cluster a DNAT of VIP:80 to pod1 with masquerade
+#   (the pod network routed through the nodes, as a CNI would), under Local a drop (no local
+#   endpoint). Its rule must never see a packet: the agent makes the director's IPVS services
+#   skip conntrack, so no NAT chain takes their traffic from IPVS (checked with its counter). The scenario also plays the endpoint controller: it writes the EndpointSlice the
 # way it would (an ending pod's endpoint turns ready=false/terminating first, then goes).
 . /lab/lib/lab.sh
 lab_must command -v lvs-agent # from LAB_EXTRA_BINARIES: missing is a failure, never a skip
@@ -79,6 +84,25 @@ standin() {
     lab_must lab_wait_listen "$node" tcp "$HEALTH_PORT"
 }
 
+# standin_director POLICY — the stand-in on the director (no local pod): Cluster, a DNAT of VIP:80
+# to pod1 with masquerade; Local, a drop. Counted.
+standin_director() {
+    local verdict="dnat to 10.244.1.2:8080"
+    [ "$1" = Local ] && verdict=drop
+    lab_ns director nft delete table ip kube-proxy-standin 2>/dev/null || true
+    printf '%s\n' "table ip kube-proxy-standin {" "    chain prerouting {" \
+        "        type nat hook prerouting priority dstnat;" \
+        "        ip daddr $VIP tcp dport 80 counter $verdict" "    }" "    chain postrouting {" \
+        "        type nat hook postrouting priority srcnat;" \
+        "        ip daddr 10.244.0.0/16 masquerade" "    }" "}" |
+        lab_must lab_ns director nft -f -
+}
+
+# standin_director_hits — packets the director's stand-in rule took (0: IPVS got them all).
+standin_director_hits() {
+    lab_ns director nft list chain ip kube-proxy-standin prerouting | sed -n 's/.*counter packets \([0-9]*\).*/\1/p'
+}
+
 # director_targets — the real servers of VIP:80 the director's IPVS table sends new connections
 # to (weight above 0), sorted addresses.
 director_targets() {
@@ -112,6 +136,10 @@ lab_step "nodes, pods and the kube-proxy stand-in on rs1 and rs2; agents in Kube
 lab_topology 2
 standin rs1 pod1 1
 standin rs2 pod2 2
+lab_must lab_ns director sysctl -qw net.ipv4.ip_forward=1
+lab_must ip -n director route add 10.244.1.0/24 via "$LAB_RS1_IP"
+lab_must ip -n director route add 10.244.2.0/24 via "$LAB_RS2_IP"
+standin_director Cluster
 # shellcheck disable=SC2086 # a list of namespaces
 lab_kmock_routes director $LAB_SERVERS
 for ns in director $LAB_SERVERS; do lab_kmock_agent "$ns"; done
@@ -133,9 +161,11 @@ for pod in pod1 pod2; do
 done
 lab_arp_probe client "$VIP"
 lab_check_eq "MACs answering ARP for $VIP ($(lab_arp_owners))" "$LAB_ARP_MACS" "$LAB_DIRECTOR_MAC"
+lab_check_eq "packets the director's kube-proxy stand-in took from IPVS" "$(standin_director_hits)" 0
 
 lab_step "externalTrafficPolicy: Local (healthCheckNodePort $HEALTH_PORT), endpoints on both nodes"
 lab_must lab_kmock_patch "$SVC_PATH" "{\"spec\":{\"externalTrafficPolicy\":\"Local\",\"healthCheckNodePort\":$HEALTH_PORT}}"
+standin_director Local
 # The director's agent checks each node's health port (HTTP 200), as a cloud load balancer does.
 lab_check "the director checks rs1's health port :$HEALTH_PORT" \
     lab_wait 30 test -s "$LAB_RUN/standin.rs1.ready.answered"
@@ -176,6 +206,7 @@ lab_check_eq "real servers of $VIP:80 at the end" "$(director_targets)" "$LAB_RS
 lab_fast_loop client "$VIP" 80 10
 lab_check_loop "TCP to $VIP:80 with rs-1's endpoint only" pod1
 lab_check_eq "answers from pod2" "$(lab_loop_count pod2)" 0
+lab_check_eq "packets the director's kube-proxy stand-in (Local: drop) took from IPVS" "$(standin_director_hits)" 0
 
 for ns in director $LAB_SERVERS; do lab_check "$ns: agent running" lab_running "$ns" agent; done
 lab_finish

@@ -545,3 +545,31 @@ fn nftables_arp_over_ipv6_drops_solicitations_for_the_vip() {
     );
     assert!(rules.arp_guards.is_empty(), "no ARP for an IPv6 VIP");
 }
+
+#[test]
+fn direct_routing_and_tunnel_services_skip_conntrack_and_nat_keeps_it() {
+    for (method, untracked) in [
+        (ForwardingMethod::DirectRouting, true),
+        (ForwardingMethod::Tunnel, true),
+        (ForwardingMethod::Nat, false),
+    ] {
+        let director = service(method);
+        let state = desired_state(
+            &LvsNodeConfigSpec {
+                director_services: vec![director.clone()],
+                ..Default::default()
+            },
+            &inputs(&healthy),
+        );
+        let expected: Vec<PortMatch> = if untracked {
+            vec![PortMatch {
+                address: director.address.unwrap(),
+                protocol: lvs_dataplane::model::Protocol::Tcp,
+                port: director.port.unwrap(),
+            }]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(state.nftables.unwrap().untracked, expected, "{method:?}");
+    }
+}

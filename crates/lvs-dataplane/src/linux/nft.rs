@@ -68,8 +68,38 @@ pub fn replace_batch(rules: &NftRules) -> Nftables {
         }
     }
     let translations = !(rules.redirects.is_empty() && rules.masquerade.is_empty() && rules.marks.is_empty());
-    let inet = translations || rules.has_input_guard() || !rules.nd_guards.is_empty();
+    let inet =
+        translations || rules.has_input_guard() || !rules.nd_guards.is_empty() || !rules.untracked.is_empty();
     reset_table(&mut batch, Family::Inet, inet);
+    if !rules.untracked.is_empty() {
+        // At raw priority, before conntrack (−200) makes an entry that NAT chains would act on.
+        chain(
+            &mut batch,
+            Family::Inet,
+            "untracked",
+            ChainType::Filter,
+            Hook::Prerouting,
+            -300,
+        );
+        for target in &rules.untracked {
+            let protocol = if target.port == 0 {
+                matches(
+                    Expression::Meta(Meta {
+                        key: MetaKey::L4proto,
+                    }),
+                    Expression::String(protocol_name(target.protocol).into()),
+                )
+            } else {
+                port_match(target.protocol, &[target.port])
+            };
+            rule(
+                &mut batch,
+                Family::Inet,
+                "untracked",
+                vec![address_match(&target.address), protocol, Statement::Notrack],
+            );
+        }
+    }
     if !rules.nd_guards.is_empty() {
         // Before anything else sees them (multicast solicitations for an address on `lo` would
         // be dropped later anyway; unicast ones would not).

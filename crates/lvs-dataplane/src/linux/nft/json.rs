@@ -187,6 +187,9 @@ pub enum Statement {
     /// `{"masquerade": null}`: source NAT to the outgoing interface's address.
     #[serde(serialize_with = "null")]
     Masquerade,
+    /// `{"notrack": null}`: the packet skips connection tracking (so every NAT chain too).
+    #[serde(serialize_with = "null")]
+    Notrack,
 }
 
 /// `left op right`.

@@ -83,9 +83,9 @@ fn handles_do_not_change_the_fingerprint() {
 }
 
 /// Every kind of rule `replace_batch` writes: ARP guards with and without the outgoing rewrite
-/// (NFTablesARP), REDIRECT (IPv4 and IPv6), masquerade for NAT, and firewall marks on a port
+/// (NFTablesARP), REDIRECT (IPv4 and IPv6), masquerade for NAT, firewall marks on a port
 /// set, on one port and on every port of a protocol, and one writing only the low byte of the
-/// mark.
+/// mark, and untracked director services (one port; every port of a protocol).
 fn every_kind_of_rule() -> NftRules {
     NftRules {
         arp_guards: vec![
@@ -152,6 +152,18 @@ fn every_kind_of_rule() -> NftRules {
                 mask: 0xff,
             },
         ],
+        untracked: vec![
+            PortMatch {
+                address: "10.0.0.8".parse().unwrap(),
+                protocol: Protocol::Tcp,
+                port: 80,
+            },
+            PortMatch {
+                address: "2001:db8::8".parse().unwrap(),
+                protocol: Protocol::Udp,
+                port: 0,
+            },
+        ],
         ..Default::default()
     }
 }
@@ -184,6 +196,17 @@ const REPLACE_EVERY_KIND: &str = concat!(
     r#"{"add":{"table":{"family":"inet","name":"lvs-operator"}}},"#,
     r#"{"delete":{"table":{"family":"inet","name":"lvs-operator"}}},"#,
     r#"{"add":{"table":{"family":"inet","name":"lvs-operator"}}},"#,
+    r#"{"add":{"chain":{"family":"inet","table":"lvs-operator","name":"untracked","type":"filter","hook":"prerouting","prio":-300,"policy":"accept"}}},"#,
+    r#"{"add":{"rule":{"family":"inet","table":"lvs-operator","chain":"untracked","expr":["#,
+        r#"{"match":{"left":{"payload":{"protocol":"ip","field":"daddr"}},"right":"10.0.0.8","op":"=="}},"#,
+        r#"{"match":{"left":{"payload":{"protocol":"tcp","field":"dport"}},"right":80,"op":"=="}},"#,
+        r#"{"notrack":null}"#,
+    r#"]}}},"#,
+    r#"{"add":{"rule":{"family":"inet","table":"lvs-operator","chain":"untracked","expr":["#,
+        r#"{"match":{"left":{"payload":{"protocol":"ip6","field":"daddr"}},"right":"2001:db8::8","op":"=="}},"#,
+        r#"{"match":{"left":{"meta":{"key":"l4proto"}},"right":"udp","op":"=="}},"#,
+        r#"{"notrack":null}"#,
+    r#"]}}},"#,
     r#"{"add":{"chain":{"family":"inet","table":"lvs-operator","name":"mark","type":"filter","hook":"prerouting","prio":-150,"policy":"accept"}}},"#,
     r#"{"add":{"chain":{"family":"inet","table":"lvs-operator","name":"redirect","type":"nat","hook":"prerouting","prio":-100,"policy":"accept"}}},"#,
     r#"{"add":{"chain":{"family":"inet","table":"lvs-operator","name":"masquerade","type":"nat","hook":"postrouting","prio":100,"policy":"accept"}}},"#,
