@@ -1,4 +1,5 @@
-//! Well-known labels and annotations: node roles and the bookkeeping labels on generated objects.
+//! Well-known labels and annotations: node roles, the bookkeeping labels on generated objects,
+//! and the annotations that set up a Service of our class.
 
 /// A node carrying this label with value `true` may act as a director (holds VIPs, runs IPVS).
 pub const DIRECTOR_ROLE: &str = "lvs.operator.io/director";
@@ -27,3 +28,31 @@ pub const ADDRESS_POOL_ANNOTATION: &str = "lvs.operator.io/address-pool";
 /// Service annotation: the VIP(s) asked for, comma-separated, at most one per family (default:
 /// `spec.loadBalancerIP`, else picked from a pool).
 pub const ADDRESS_ANNOTATION: &str = "lvs.operator.io/address";
+/// Service annotation: client persistence, in seconds, 1–31536000: new connections from a client
+/// go to the real server its last one went to while it has been idle for less than this (default:
+/// none, every connection is scheduled on its own).
+pub const PERSISTENCE_ANNOTATION: &str = "lvs.operator.io/persistence";
+/// Service annotation: how the directors reach the Service's endpoints. `DirectRouting` (the
+/// default): the nodes' InternalIPs on the Service port, where kube-proxy hands the packets to
+/// the pods. `NAT` or `Tunnel`: straight to the ready endpoints' own addresses (pod IPs, of the
+/// VIP's family), for clusters whose pod network the directors can route to. NAT uses each
+/// endpoint's port (the Service's `targetPort`) and needs nothing of the pods' nodes: the
+/// directors rewrite and masquerade, so replies return through them. Tunnel cannot change ports:
+/// endpoints on another port than the Service port are left out (a warning says so), and each
+/// pod must accept IPIP itself (the VIP on its own `tunl0`); only a `hostNetwork` pod's node is
+/// set up for it. The real servers then name no node (a pod IP is no node's address, and
+/// naming its node would ask the node to accept the VIP for it); `externalTrafficPolicy` and
+/// `healthCheckNodePort` do not apply, every ready endpoint is a real server.
+pub const FORWARDING_ANNOTATION: &str = "lvs.operator.io/forwarding";
+/// Service annotation: how the directors check the real servers: `None`, `TCP[:port]`,
+/// `HTTP[:port][/path]`, `HTTPS[:port][/path]` or `DNS[:port]` (e.g. `HTTP/healthz`,
+/// `HTTPS:8443/ready`; path default `/`, healthy on status 200; port default the real server's).
+/// Every 5 s, timeout 3 s, rise 2, fall 3. A UDP or SCTP port gets a TCP, HTTP or HTTPS check
+/// only when it names a port. Default: with direct routing and `externalTrafficPolicy: Local`,
+/// HTTP on the Service's `healthCheckNodePort` (kube-proxy's answer whether the node has a ready
+/// endpoint); otherwise the VirtualServer default (TCP connect for TCP ports, none for others).
+pub const HEALTH_CHECK_ANNOTATION: &str = "lvs.operator.io/health-check";
+/// Service annotation: which directors serve the VIP: comma-separated `key=value` labels (up to
+/// 8, Kubernetes label syntax) a director node must carry besides
+/// `lvs.operator.io/director=true` (default, or empty: every director the pool allows).
+pub const DIRECTORS_ANNOTATION: &str = "lvs.operator.io/directors";

@@ -1,12 +1,15 @@
 //! `type: LoadBalancer` Services of our class → generated VirtualServers and RealServers, which
 //! then go through the same build as user-made ones: one VirtualServer per Service port (all on
 //! the Service's VIP), one RealServer per eligible node and port, direct routing to the nodes'
-//! InternalIPs where kube-proxy hands the packets to the pods.
+//! InternalIPs where kube-proxy hands the packets to the pods — or, with the forwarding
+//! annotation, NAT or Tunnel straight to the ready pods.
 
 mod derive;
 mod options;
+mod pods;
 #[cfg(test)]
 mod tests;
+mod values;
 
 use k8s_openapi::api::core::v1::Service;
 use lvs_api::labels::{LOAD_BALANCER_CLASS, SERVICE_NAME};

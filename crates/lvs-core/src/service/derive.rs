@@ -1,24 +1,26 @@
 //! The pure derivation: one Service of ours, its EndpointSlices and the Nodes → the
-//! VirtualServers (one per port) and RealServers (one per eligible node, port and family) that
-//! serve it, owned by the Service, labelled, named deterministically.
+//! VirtualServers (one per port) and RealServers (one per eligible node, port and family, or with
+//! NAT and Tunnel one per ready endpoint and port) that serve it, owned by the Service, labelled,
+//! named deterministically.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{Node, Service, ServicePort};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kube::Resource;
 use lvs_api::labels::{DIRECTOR_ROLE, ROLE_ENABLED, SERVICE_NAME, SERVICE_PORT};
 use lvs_api::{
-    AddressFamily, DirectorsSpec, FailureAction, ForwardingSpec, HealthCheckSpec, HealthCheckType,
-    HttpCheckSpec, HttpStatusCode, Protocol, RealServer, RealServerSpec, RealServerState, RealServersSpec,
-    VirtualServer, VirtualServerSpec,
+    AddressFamily, DirectorsSpec, FailureAction, ForwardingMethod, ForwardingSpec, HealthCheckSpec,
+    HealthCheckType, HttpCheckSpec, HttpStatusCode, PersistenceSpec, Protocol, RealServer, RealServerSpec,
+    RealServerState, RealServersSpec, VirtualServer, VirtualServerSpec,
 };
 use serde::Serialize;
 
 use super::ServiceOptions;
+use super::pods::pod_targets;
 
 /// Nodes carrying this label are left out of external load balancers (Kubernetes' own label).
 const EXCLUDE_FROM_LOAD_BALANCERS: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
@@ -45,10 +47,34 @@ pub struct Derivation<'a> {
 pub struct Derived {
     /// One per port (only the first while a VIP is still to be picked), in port order.
     pub virtual_servers: Vec<VirtualServer>,
-    /// One per eligible node, port and family, sorted by name.
+    /// One per eligible node, port and family (direct routing) or per ready endpoint address and
+    /// port (NAT, Tunnel), sorted by name.
     pub real_servers: Vec<RealServer>,
     /// Ports that cannot be served, each with where and why.
     pub problems: Vec<String>,
+}
+
+/// One port of a Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct PortKey {
+    /// Its name, else its number: part of the generated objects' names.
+    pub(super) key: String,
+    /// Its name, empty when unnamed (as in its EndpointSlices' `ports`).
+    pub(super) name: String,
+    /// The Service port.
+    pub(super) number: u16,
+    /// Its protocol.
+    pub(super) protocol: Protocol,
+}
+
+/// Where one RealServer sends: an address and port, on a node or none, and the part of its
+/// name after `svc-<service>-<port>-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Target {
+    pub(super) address: IpAddr,
+    pub(super) port: u16,
+    pub(super) node: Option<String>,
+    pub(super) part: String,
 }
 
 /// How `externalTrafficPolicy` routes a Service's external traffic.
@@ -79,9 +105,19 @@ pub fn derive(input: Derivation<'_>) -> Derived {
         .health_check_node_port
         .and_then(|port| u16::try_from(port).ok())
         .filter(|port| *port > 0);
-    let nodes = real_server_nodes(input.nodes, input.slices, policy);
+    let options = input.options;
+    let to_nodes = options.forwarding == ForwardingMethod::DirectRouting;
+    let nodes = if to_nodes {
+        real_server_nodes(input.nodes, input.slices, policy)
+    } else {
+        BTreeMap::new()
+    };
+    let default_check = match (to_nodes, policy, health_check_port) {
+        (true, TrafficPolicy::Local, Some(port)) => Some(kube_proxy_health_check(port)),
+        _ => None,
+    };
 
-    let mut ports: Vec<(String, u16, Protocol)> = Vec::new();
+    let mut ports: Vec<PortKey> = Vec::new();
     for port in spec.ports.iter().flatten() {
         match parse_port(port) {
             Ok(parsed) => ports.push(parsed),
@@ -91,7 +127,8 @@ pub fn derive(input: Derivation<'_>) -> Derived {
     if !complete {
         ports.truncate(1);
     }
-    for (key, number, protocol) in ports {
+    for port in ports {
+        let key = port.key.clone();
         let labels = BTreeMap::from([
             (SERVICE_NAME.to_owned(), name.clone()),
             (SERVICE_PORT.to_owned(), key.clone()),
@@ -109,26 +146,46 @@ pub fn derive(input: Derivation<'_>) -> Derived {
             (_, [only]) => (None, None, Some(*only), None),
             _ => (None, None, None, Some(families.clone())),
         };
-        let health_check = match (policy, health_check_port) {
-            (TrafficPolicy::Local, Some(port)) => Some(kube_proxy_health_check(port)),
-            _ => None,
+        let health_check = match options
+            .health_check
+            .as_ref()
+            .map(|check| port_check(check, &port))
+        {
+            None => default_check.clone(),
+            Some(Ok(check)) => Some(check),
+            Some(Err(why)) => {
+                derived
+                    .problems
+                    .push(format!("Service {name}: port {key}: {why}"));
+                None
+            }
         };
         let spec = VirtualServerSpec {
             address,
             addresses,
             families: wanted_families,
-            address_pool: input.options.address_pool.clone(),
-            port: Some(number),
-            protocol,
+            address_pool: options.address_pool.clone(),
+            port: Some(port.number),
+            protocol: port.protocol,
             fwmark: None,
             fwmark_ports: None,
             family,
-            scheduler: input.options.scheduler,
+            scheduler: options.scheduler,
             scheduler_flags: None,
             one_packet: false,
-            forwarding: ForwardingSpec::default(),
-            persistence: None,
-            directors: DirectorsSpec::default(),
+            forwarding: ForwardingSpec {
+                method: options.forwarding,
+                tunnel: None,
+            },
+            persistence: options.persistence.map(|timeout_seconds| PersistenceSpec {
+                timeout_seconds,
+                netmask: None,
+                prefix_length: None,
+            }),
+            directors: DirectorsSpec {
+                node_selector: options.directors.clone(),
+                ..DirectorsSpec::default()
+            },
             real_servers: RealServersSpec {
                 selector: LabelSelector {
                     match_labels: Some(labels.clone()),
@@ -148,30 +205,35 @@ pub fn derive(input: Derivation<'_>) -> Derived {
             labels.clone(),
         );
         derived.virtual_servers.push(versioned(virtual_server));
-        for (node, addresses) in &nodes {
-            for address in addresses {
-                if !families.contains(&family_of(*address)) {
-                    continue;
-                }
-                let suffix = if address.is_ipv6() { "-v6" } else { "" };
-                let object_name = format!("svc-{name}-{key}-{node}{suffix}");
-                let spec = RealServerSpec {
-                    address: address.to_string(),
-                    port: Some(number),
-                    weight: 1,
-                    node: Some(node.clone()),
-                    state: RealServerState::Active,
-                    thresholds: None,
-                };
-                let mut real_server = RealServer::new(&object_name, spec);
-                real_server.metadata = metadata(
-                    service,
-                    Some(object_name.clone()),
-                    &format!("{key}/{node}{suffix}"),
-                    labels.clone(),
-                );
-                derived.real_servers.push(versioned(real_server));
-            }
+        let targets = if to_nodes {
+            node_targets(&nodes, port.number, &families)
+        } else {
+            let (targets, problems) = pod_targets(input.slices, &port, &families, options.forwarding);
+            derived.problems.extend(
+                problems
+                    .into_iter()
+                    .map(|problem| format!("Service {name}: port {key}: {problem}")),
+            );
+            targets
+        };
+        for target in targets {
+            let object_name = format!("svc-{name}-{key}-{}", target.part);
+            let spec = RealServerSpec {
+                address: target.address.to_string(),
+                port: Some(target.port),
+                weight: 1,
+                node: target.node,
+                state: RealServerState::Active,
+                thresholds: None,
+            };
+            let mut real_server = RealServer::new(&object_name, spec);
+            real_server.metadata = metadata(
+                service,
+                Some(object_name.clone()),
+                &format!("{key}/{}", target.part),
+                labels.clone(),
+            );
+            derived.real_servers.push(versioned(real_server));
         }
     }
     derived
@@ -202,7 +264,7 @@ fn families_of(listed: Option<&[String]>, vips: &[IpAddr]) -> Vec<AddressFamily>
     families
 }
 
-fn family_of(address: IpAddr) -> AddressFamily {
+pub(super) fn family_of(address: IpAddr) -> AddressFamily {
     if address.is_ipv4() {
         AddressFamily::IPv4
     } else {
@@ -210,8 +272,8 @@ fn family_of(address: IpAddr) -> AddressFamily {
     }
 }
 
-/// A port's key (its name, else its number), number and protocol.
-fn parse_port(port: &ServicePort) -> Result<(String, u16, Protocol), String> {
+/// A port's key (its name, else its number), name, number and protocol.
+fn parse_port(port: &ServicePort) -> Result<PortKey, String> {
     let number = u16::try_from(port.port)
         .ok()
         .filter(|number| *number > 0)
@@ -226,12 +288,40 @@ fn parse_port(port: &ServicePort) -> Result<(String, u16, Protocol), String> {
             ));
         }
     };
-    let key = port
-        .name
-        .clone()
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| number.to_string());
-    Ok((key, number, protocol))
+    let name = port.name.clone().unwrap_or_default();
+    let key = if name.is_empty() {
+        number.to_string()
+    } else {
+        name.clone()
+    };
+    Ok(PortKey {
+        key,
+        name,
+        number,
+        protocol,
+    })
+}
+
+/// The Service's health check as one port gets it: a TCP, HTTP or HTTPS check without a port
+/// of its own cannot probe a UDP or SCTP port (the port is then not checked).
+fn port_check(check: &HealthCheckSpec, port: &PortKey) -> Result<HealthCheckSpec, String> {
+    let over_tcp = match check.check_type {
+        HealthCheckType::Tcp => Some("TCP"),
+        HealthCheckType::Http => Some("HTTP"),
+        HealthCheckType::Https => Some("HTTPS"),
+        HealthCheckType::Dns | HealthCheckType::None => None,
+    };
+    if let Some(kind) = over_tcp
+        && check.port.is_none()
+        && port.protocol != Protocol::Tcp
+    {
+        return Err(format!(
+            "a {kind} health check of a {} port needs a port of its own (e.g. {kind}:{}); this port is not checked",
+            port.protocol.as_str(),
+            port.number
+        ));
+    }
+    Ok(check.clone())
 }
 
 /// kube-proxy's health check of `externalTrafficPolicy: Local`: HTTP 200 on the
@@ -250,6 +340,34 @@ fn kube_proxy_health_check(port: u16) -> HealthCheckSpec {
     }
 }
 
+/// Direct routing's targets: each node's InternalIP of each of `families`, on the Service port.
+fn node_targets(nodes: &BTreeMap<String, Vec<IpAddr>>, port: u16, families: &[AddressFamily]) -> Vec<Target> {
+    let mut targets = Vec::new();
+    for (node, addresses) in nodes {
+        for address in addresses {
+            if families.contains(&family_of(*address)) {
+                let suffix = if address.is_ipv6() { "-v6" } else { "" };
+                targets.push(Target {
+                    address: *address,
+                    port,
+                    node: Some(node.clone()),
+                    part: format!("{node}{suffix}"),
+                });
+            }
+        }
+    }
+    targets
+}
+
+/// Whether an endpoint is ready; an unknown readiness counts as ready.
+pub(super) fn ready(endpoint: &Endpoint) -> bool {
+    endpoint
+        .conditions
+        .as_ref()
+        .and_then(|conditions| conditions.ready)
+        .unwrap_or(true)
+}
+
 /// The real-server nodes, by name, with their InternalIPs: every eligible node when the
 /// Service has a ready endpoint (Cluster), or the eligible nodes with a ready endpoint (Local).
 /// Eligible: Ready, not a director (a director does not serve itself), not excluded from
@@ -262,13 +380,7 @@ fn real_server_nodes(
     let ready_endpoints: Vec<Option<&str>> = slices
         .iter()
         .flat_map(|slice| slice.endpoints.iter())
-        .filter(|endpoint| {
-            endpoint
-                .conditions
-                .as_ref()
-                .and_then(|conditions| conditions.ready)
-                .unwrap_or(true)
-        })
+        .filter(|endpoint| ready(endpoint))
         .map(|endpoint| endpoint.node_name.as_deref())
         .collect();
     if ready_endpoints.is_empty() {

@@ -1,14 +1,20 @@
 //! A Service's per-Service settings, parsed once from its `lvs.operator.io/` annotations (and
 //! `spec.loadBalancerIP`). A bad value is reported and the last good one stays in force.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Service;
-use lvs_api::Scheduler;
-use lvs_api::labels::{ADDRESS_ANNOTATION, ADDRESS_POOL_ANNOTATION, SCHEDULER_ANNOTATION};
+use lvs_api::labels::{
+    ADDRESS_ANNOTATION, ADDRESS_POOL_ANNOTATION, DIRECTORS_ANNOTATION, FORWARDING_ANNOTATION,
+    HEALTH_CHECK_ANNOTATION, PERSISTENCE_ANNOTATION, SCHEDULER_ANNOTATION,
+};
+use lvs_api::{ForwardingMethod, HealthCheckSpec, Scheduler};
 
-/// What a Service asks for, parsed.
+use super::values;
+
+/// What a Service asks for, parsed. Each field's annotation is in `lvs_api::labels`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceOptions {
     /// The IPVS scheduler of every port (default wlc).
@@ -17,6 +23,14 @@ pub struct ServiceOptions {
     pub address_pool: Option<String>,
     /// The VIPs asked for, at most one per family, IPv4 first (default: none, one is picked).
     pub addresses: Vec<IpAddr>,
+    /// Client persistence in seconds (default: none).
+    pub persistence: Option<u32>,
+    /// Direct routing to the nodes (the default), or NAT or Tunnel straight to the pods.
+    pub forwarding: ForwardingMethod,
+    /// The health check of every port (default: see `HEALTH_CHECK_ANNOTATION`).
+    pub health_check: Option<HealthCheckSpec>,
+    /// Labels the directors must carry (default: none, every director).
+    pub directors: BTreeMap<String, String>,
 }
 
 /// A setting of a Service that cannot be used.
@@ -45,107 +59,106 @@ impl ServiceOptions {
     /// `last_good` (the settings last in force), else by the default.
     pub fn parse(service: &Service, last_good: Option<&ServiceOptions>) -> (Self, Vec<OptionError>) {
         let fallback = last_good.cloned().unwrap_or_default();
-        let annotations = service.metadata.annotations.as_ref();
-        let annotation = |key: &str| annotations.and_then(|map| map.get(key)).map(String::as_str);
-        let mut errors = Vec::new();
-        let mut report = |field: &'static str, value: &str, reason: String| {
-            errors.push(OptionError {
-                field,
-                value: value.to_owned(),
-                reason,
-            });
+        let mut reader = Reader {
+            service,
+            errors: Vec::new(),
         };
-
-        let scheduler = match annotation(SCHEDULER_ANNOTATION) {
-            None => Scheduler::default(),
-            Some(text) => match Scheduler::ALL.iter().find(|known| known.as_str() == text.trim()) {
-                Some(scheduler) => *scheduler,
-                None => {
-                    let known: Vec<&str> = Scheduler::ALL.iter().map(|known| known.as_str()).collect();
-                    report(
-                        SCHEDULER_ANNOTATION,
-                        text,
-                        format!("not an IPVS scheduler (one of {})", known.join(", ")),
-                    );
-                    fallback.scheduler
-                }
-            },
-        };
-
-        let address_pool = match annotation(ADDRESS_POOL_ANNOTATION) {
-            None => None,
-            Some(text) => match check_object_name(text.trim()) {
-                Ok(()) => Some(text.trim().to_owned()),
-                Err(reason) => {
-                    report(ADDRESS_POOL_ANNOTATION, text, reason);
-                    fallback.address_pool.clone()
-                }
-            },
-        };
-
+        let scheduler = reader
+            .read(SCHEDULER_ANNOTATION, values::scheduler, Some(fallback.scheduler))
+            .unwrap_or_default();
+        let address_pool = reader.read(
+            ADDRESS_POOL_ANNOTATION,
+            values::address_pool,
+            fallback.address_pool,
+        );
         let load_balancer_ip = service
             .spec
             .as_ref()
             .and_then(|spec| spec.load_balancer_ip.as_deref())
             .filter(|text| !text.is_empty());
-        let asked = match (annotation(ADDRESS_ANNOTATION), load_balancer_ip) {
-            (Some(text), _) => Some((ADDRESS_ANNOTATION, text)),
-            (None, Some(text)) => Some(("spec.loadBalancerIP", text)),
+        let addresses = match (reader.annotation(ADDRESS_ANNOTATION), load_balancer_ip) {
+            (Some(_), _) => reader.read(ADDRESS_ANNOTATION, values::addresses, Some(fallback.addresses)),
+            (None, Some(text)) => reader.check(
+                "spec.loadBalancerIP",
+                text,
+                values::addresses,
+                Some(fallback.addresses),
+            ),
             (None, None) => None,
-        };
-        let addresses = match asked {
-            None => Vec::new(),
-            Some((field, text)) => match parse_addresses(text) {
-                Ok(addresses) => addresses,
-                Err(reason) => {
-                    report(field, text, reason);
-                    fallback.addresses
-                }
-            },
-        };
+        }
+        .unwrap_or_default();
+        let persistence = reader.read(PERSISTENCE_ANNOTATION, values::persistence, fallback.persistence);
+        let forwarding = reader
+            .read(
+                FORWARDING_ANNOTATION,
+                values::forwarding,
+                Some(fallback.forwarding),
+            )
+            .unwrap_or_default();
+        let health_check = reader.read(
+            HEALTH_CHECK_ANNOTATION,
+            values::health_check,
+            fallback.health_check,
+        );
+        let directors = reader
+            .read(DIRECTORS_ANNOTATION, values::directors, Some(fallback.directors))
+            .unwrap_or_default();
         (
             Self {
                 scheduler,
                 address_pool,
                 addresses,
+                persistence,
+                forwarding,
+                health_check,
+                directors,
             },
-            errors,
+            reader.errors,
         )
     }
 }
 
-/// A Kubernetes object name (DNS subdomain): 1–253 of `a-z 0-9 - .`, alphanumeric at both ends.
-fn check_object_name(name: &str) -> Result<(), String> {
-    let valid_characters = name
-        .bytes()
-        .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-' || byte == b'.');
-    let alphanumeric =
-        |byte: Option<u8>| byte.is_some_and(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit());
-    if name.is_empty() || name.len() > 253 {
-        Err("an AddressPool name has 1 to 253 characters".to_owned())
-    } else if !valid_characters || !alphanumeric(name.bytes().next()) || !alphanumeric(name.bytes().last()) {
-        Err("an AddressPool name has only lowercase letters, digits, '-' and '.', and starts and ends with a letter or digit".to_owned())
-    } else {
-        Ok(())
-    }
+/// Reads a Service's settings, collecting what cannot be used.
+struct Reader<'a> {
+    service: &'a Service,
+    errors: Vec<OptionError>,
 }
 
-/// One address, or an IPv4 and an IPv6 address separated by a comma; IPv4 first in the result.
-fn parse_addresses(text: &str) -> Result<Vec<IpAddr>, String> {
-    let mut addresses = Vec::new();
-    for part in text.split(',') {
-        let part = part.trim();
-        let address: IpAddr = part
-            .parse()
-            .map_err(|_| format!("{part:?} is not an IPv4 or IPv6 address"))?;
-        if addresses
-            .iter()
-            .any(|known: &IpAddr| known.is_ipv4() == address.is_ipv4())
-        {
-            return Err("at most one address per family (one IPv4, one IPv6)".to_owned());
-        }
-        addresses.push(address);
+impl<'a> Reader<'a> {
+    fn annotation(&self, key: &str) -> Option<&'a str> {
+        let annotations = self.service.metadata.annotations.as_ref()?;
+        annotations.get(key).map(String::as_str)
     }
-    addresses.sort_by_key(|address| address.is_ipv6());
-    Ok(addresses)
+
+    /// The annotation `key` parsed: `None` when absent, `fallback` when it cannot be used.
+    fn read<T>(
+        &mut self,
+        key: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+        fallback: Option<T>,
+    ) -> Option<T> {
+        let text = self.annotation(key)?;
+        self.check(key, text, parse, fallback)
+    }
+
+    /// `text` of `field` parsed, or `fallback` with the reason recorded.
+    fn check<T>(
+        &mut self,
+        field: &'static str,
+        text: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+        fallback: Option<T>,
+    ) -> Option<T> {
+        match parse(text) {
+            Ok(value) => Some(value),
+            Err(reason) => {
+                self.errors.push(OptionError {
+                    field,
+                    value: text.to_owned(),
+                    reason,
+                });
+                fallback
+            }
+        }
+    }
 }

@@ -1,5 +1,7 @@
 //! Unit tests of the Service derivation and its options.
 
+mod annotations;
+
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{Node, Service};
@@ -77,6 +79,28 @@ fn run(service: &Service, slices: &[EndpointSlice], nodes: &[Node], vips: &[IpAd
         slices: &slices,
         nodes: &nodes,
         vips,
+    })
+}
+
+/// The build of `derived` on `nodes`, with one AddressPool `shop` (192.0.2.10-20) admitting the
+/// Service's namespace.
+fn build_with_pool(derived: &Derived, nodes: &[Node]) -> crate::BuildOutput {
+    let pools: Vec<lvs_api::AddressPool> = vec![
+        serde_json::from_value(json!({
+            "apiVersion": "lvs.operator.io/v1alpha1", "kind": "AddressPool",
+            "metadata": { "name": "shop" },
+            "spec": { "addresses": ["192.0.2.10-192.0.2.20"], "namespaces": ["shop"] },
+        }))
+        .unwrap(),
+    ];
+    crate::build(crate::BuildInput {
+        pools: (&pools).into(),
+        namespaces: crate::Objects::Slice(&[]),
+        settings: &crate::ClusterSettings::default(),
+        virtual_servers: (&derived.virtual_servers).into(),
+        real_servers: (&derived.real_servers).into(),
+        nodes: nodes.into(),
+        configured_vips: None,
     })
 }
 
@@ -356,23 +380,7 @@ fn derived_objects_build_into_a_director_service_and_unlabelled_real_server_node
         derived.virtual_servers[0].spec.address, None,
         "picked by the build"
     );
-    let pools: Vec<lvs_api::AddressPool> = vec![
-        serde_json::from_value(json!({
-            "apiVersion": "lvs.operator.io/v1alpha1", "kind": "AddressPool",
-            "metadata": { "name": "shop" },
-            "spec": { "addresses": ["192.0.2.10-192.0.2.20"], "namespaces": ["shop"] },
-        }))
-        .unwrap(),
-    ];
-    let output = crate::build(crate::BuildInput {
-        pools: (&pools).into(),
-        namespaces: crate::Objects::Slice(&[]),
-        settings: &crate::ClusterSettings::default(),
-        virtual_servers: (&derived.virtual_servers).into(),
-        real_servers: (&derived.real_servers).into(),
-        nodes: (&nodes).into(),
-        configured_vips: None,
-    });
+    let output = build_with_pool(&derived, &nodes);
     let outcome = output.virtual_servers.values().next().unwrap();
     assert!(outcome.accepted, "{outcome:?} {:?}", output.problems);
     let vip = outcome.address.unwrap();

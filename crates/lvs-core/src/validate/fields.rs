@@ -93,7 +93,7 @@ pub(crate) fn interface_name(sink: &mut ProblemSink<'_>, field: &str, value: &st
 /// Whether `value` is a lowercase RFC 1123 subdomain the way Kubernetes checks object and node
 /// names (`IsDNS1123Subdomain`): at most 253 characters, labels of a-z, 0-9 and '-' that start
 /// and end alphanumeric (with no length limit of their own).
-fn is_dns_subdomain(value: &str) -> bool {
+pub(crate) fn is_dns_subdomain(value: &str) -> bool {
     let valid_label = |label: &str| {
         !label.is_empty()
             && label
@@ -148,6 +148,60 @@ pub(crate) fn label_keys<'a>(
                 key.chars().count()
             ),
         );
+    }
+}
+
+/// Why `key` is not a Kubernetes label key (`IsQualifiedName`), if it is not: an optional
+/// DNS-subdomain prefix and `/`, then a name of 1–63 characters.
+pub(crate) fn label_key_problem(key: &str) -> Option<String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    if let Some(prefix) = prefix
+        && !is_dns_subdomain(prefix)
+    {
+        return Some(format!(
+            "the prefix {} is not a lowercase RFC 1123 subdomain of at most 253 characters",
+            quoted(prefix)
+        ));
+    }
+    if name.is_empty() {
+        return Some("the name after the prefix is empty".to_owned());
+    }
+    label_name_problem(name)
+}
+
+/// Why `value` is not a Kubernetes label value, if it is not: empty, or a label name.
+pub(crate) fn label_value_problem(value: &str) -> Option<String> {
+    if value.is_empty() {
+        return None;
+    }
+    label_name_problem(value)
+}
+
+/// Why `name` is not the name part of a label key or a label value: 1–63 of letters, digits, `-`,
+/// `_` and `.`, starting and ending with a letter or digit.
+fn label_name_problem(name: &str) -> Option<String> {
+    let maximum = lvs_api::limits::LABEL_VALUE_MAX_LENGTH;
+    let inner = |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.');
+    let ends = name
+        .bytes()
+        .next()
+        .is_some_and(|byte| byte.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .last()
+            .is_some_and(|byte| byte.is_ascii_alphanumeric());
+    if name.len() > maximum {
+        Some(format!("{} has more than {maximum} characters", quoted(name)))
+    } else if !ends || !name.bytes().all(inner) {
+        Some(format!(
+            "{} must be letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+            quoted(name)
+        ))
+    } else {
+        None
     }
 }
 
