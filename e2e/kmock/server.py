@@ -14,7 +14,10 @@ Shims over kmock 0.8 (each one a gap found against kube-rs; README.md lists them
   * PATCH with application/apply-patch+yaml creates a missing object (server-side apply does;
     kmock answers 404); it is still a JSON merge, not a field-managed apply;
   * a PATCH of the status subresource changes only .status; a PATCH of the object ignores
-    .status and bumps generation when .spec changed (kmock merges the whole body either way);
+    .status and bumps generation when it changes .spec (kmock merges the whole body either way);
+  * a strategic merge patch merges `status.conditions` by `type`, `$patch: delete` removing one
+    (kmock replaces lists whole: the controller's VIPReady condition on a Service would drop
+    the others, and its removal would be stored as written);
   * a created CustomResourceDefinition makes its resource servable (kmock answers 404 on a list
     of a resource it has no object of);
   * core v1 Namespaces are served (list, watch, get, create): kmock reads /api/v1/namespaces/NAME
@@ -138,6 +141,8 @@ class Emulator(kmock.KubernetesEmulator):
                     for k in ('resourceVersion', 'uid', 'generation', 'creationTimestamp',
                               'managedFields'):
                         meta.pop(k, None)
+                    if 'strategic-merge-patch' in request.headers.get('Content-Type', ''):
+                        merge_conditions(data, old)
                     if request.subresource == 'status':
                         for k in list(data):
                             if k not in ('status', 'metadata', 'apiVersion', 'kind'):
@@ -145,7 +150,7 @@ class Emulator(kmock.KubernetesEmulator):
                         data['metadata'] = meta = {}
                     else:
                         data.pop('status', None)
-                        if 'spec' in data and data['spec'] != old.get('spec'):
+                        if 'spec' in data and merged_spec(old, data['spec']) != old.get('spec'):
                             meta['generation'] = old.get('metadata', {}).get('generation', 1) + 1
                     meta['resourceVersion'] = str(next(self.counter))
         return await super()._handle(request)
@@ -166,6 +171,35 @@ class Emulator(kmock.KubernetesEmulator):
             if selector and isinstance(event, dict) and not selector_matches(selector, labels_of(event.get('object', {}))):
                 continue
             yield event
+
+
+def merged_spec(old, patch):
+    """`old`'s spec with the merge patch `patch` applied (a dict merges, None removes)."""
+    def merge(value, change):
+        if not isinstance(change, dict):
+            return change
+        result = dict(value) if isinstance(value, dict) else {}
+        for k, v in change.items():
+            if v is None:
+                result.pop(k, None)
+            else:
+                result[k] = merge(result.get(k), v)
+        return result
+    return merge(old.get('spec'), patch)
+
+
+def merge_conditions(data, old):
+    """Turns a strategic merge patch's `status.conditions` into the whole merged list (kmock then
+    replaces the stored list with it): entries merged by `type`, `$patch: delete` removes one."""
+    changes = (data.get('status') or {}).get('conditions')
+    if not isinstance(changes, list):
+        return
+    merged = list((old.get('status') or {}).get('conditions') or [])
+    for change in changes:
+        merged = [c for c in merged if c.get('type') != change.get('type')]
+        if change.get('$patch') != 'delete':
+            merged.append(change)
+    data['status']['conditions'] = merged
 
 
 def now():

@@ -26,6 +26,10 @@ pub mod types {
     pub const VALID: &str = "Valid";
     /// AddressPool: another pool holds some of the same addresses.
     pub const OVERLAPPING: &str = "Overlapping";
+    /// Service (`type: LoadBalancer` of our class): the VirtualServer of its first port is
+    /// accepted and a director holds its VIP. Qualified, as a condition on a type the operator
+    /// does not own should be.
+    pub const VIP_READY: &str = "lvs.operator.io/VIPReady";
 }
 
 /// Condition statuses.
@@ -131,6 +135,13 @@ pub mod reasons {
     pub const PEER_USES_ANOTHER_KEY: &str = "PeerUsesAnotherKey";
     /// FailoverKeyMismatch=False.
     pub const KEYS_MATCH: &str = "KeysMatch";
+    /// VIPReady=True on a Service: a director holds its VIP.
+    pub const DIRECTOR_ACTIVE: &str = "DirectorActive";
+    /// VIPReady=False on a Service: no director holds its VIP (none can, or none does).
+    pub const NO_DIRECTOR: &str = "NoDirector";
+    /// VIPReady=False on a Service: its VIP or its first port is refused (no admitting pool,
+    /// exhausted, conflict, invalid).
+    pub const REFUSED: &str = "Refused";
     /// Synced=True on an LvsNodeConfig.
     pub const SYNCED: &str = "Synced";
     /// Synced=False on an LvsNodeConfig.

@@ -21,7 +21,9 @@ const LVS: &str = lvs_api::GROUP;
 /// Every request `lvs-controller` makes, sorted by group, resource, subresource, verb and name.
 ///
 /// A server-side apply that creates its object is authorized as `create` as well as `patch`, so
-/// both are listed for `lvsnodeconfigs`. The failover key Secrets are read and, when missing,
+/// both are listed for `lvsnodeconfigs`. The VirtualServers and RealServers generated from
+/// Services are created, merge-patched and deleted (`services::mirror`), in the Services'
+/// namespaces; a Service's status is strategic-merge-patched. The failover key Secrets are read and, when missing,
 /// created in the controller's own namespace (`failover_keys`, at start). Events are created (and patched when they repeat) in
 /// the namespace of the object they are about; cluster-scoped objects' events go to `default`.
 pub const API_REQUESTS: &[ApiRequest] = &[
@@ -53,10 +55,16 @@ pub const API_REQUESTS: &[ApiRequest] = &[
     request("list", LVS, "lvsnodeconfigs", "", Scope::Cluster),
     request("patch", LVS, "lvsnodeconfigs", "", Scope::Cluster),
     request("watch", LVS, "lvsnodeconfigs", "", Scope::Cluster),
+    request("create", LVS, "realservers", "", Scope::Cluster),
+    request("delete", LVS, "realservers", "", Scope::Cluster),
     request("list", LVS, "realservers", "", Scope::Cluster),
+    request("patch", LVS, "realservers", "", Scope::Cluster),
     request("watch", LVS, "realservers", "", Scope::Cluster),
     request("patch", LVS, "realservers", "status", Scope::Cluster),
+    request("create", LVS, "virtualservers", "", Scope::Cluster),
+    request("delete", LVS, "virtualservers", "", Scope::Cluster),
     request("list", LVS, "virtualservers", "", Scope::Cluster),
+    request("patch", LVS, "virtualservers", "", Scope::Cluster),
     request("watch", LVS, "virtualservers", "", Scope::Cluster),
     request("patch", LVS, "virtualservers", "status", Scope::Cluster),
 ];

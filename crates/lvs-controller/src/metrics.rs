@@ -89,7 +89,7 @@ impl Metrics {
         );
         controller.register(
             "request_errors",
-            "API requests that failed, by operation (apply, delete, status, event)",
+            "API requests that failed, by operation (apply, delete, mirror, status, event)",
             metrics.request_errors.clone(),
         );
         controller.register(

@@ -1,6 +1,7 @@
 //! One global reconcile, as a short typed pipeline: a [`Snapshot`] of the stores → build
-//! (`lvs_core`, pure) → apply the node configs → write the VirtualServer and RealServer statuses
-//! that changed → Events on transitions. Writes happen only while this replica leads. A failed
+//! (`lvs_core`, pure) → apply the node configs → mirror the objects generated from Services →
+//! write the VirtualServer and RealServer statuses that changed → the Services' statuses →
+//! Events on transitions. Writes happen only while this replica leads. A failed
 //! request is counted and the others go on; the caller retries the whole pass with backoff.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,11 +25,11 @@ use tokio::sync::watch;
 
 use crate::apply::{self, Memory, Shards};
 use crate::events::{
-    Notice, Publisher, UNREADABLE, director_notices, directors_settled, duplicate_notices,
-    real_server_notices, virtual_server_notices,
+    DIRECTOR_CHANGED, NO_ACTIVE_DIRECTOR, Notice, Publisher, UNREADABLE, director_notices, directors_settled,
+    duplicate_notices, real_server_notices, virtual_server_notices,
 };
 use crate::metrics::{ConditionCounts, Metrics};
-use crate::services::Services;
+use crate::services::{Pass, Services};
 use crate::status::{
     AgentReports, Service, StatusInputs, address_pool_status, real_server_status, same_address_pool_status,
     same_real_server_status, same_virtual_server_status, virtual_server_status,
@@ -59,6 +60,8 @@ pub struct Summary {
     pub applied: usize,
     /// Node configs deleted.
     pub deleted: usize,
+    /// Objects generated from Services created, updated or deleted.
+    pub mirrored: usize,
     /// Statuses written.
     pub statuses: usize,
     /// Events published.
@@ -186,7 +189,8 @@ where
     move |namespace| Api::namespaced(client.clone(), namespace)
 }
 
-fn ensure_leading(leader: &watch::Receiver<bool>) -> Result<(), ReconcileError> {
+/// `Err(NotLeader)` unless `leader` holds.
+pub(crate) fn ensure_leading(leader: &watch::Receiver<bool>) -> Result<(), ReconcileError> {
     if *leader.borrow() {
         Ok(())
     } else {
@@ -282,11 +286,23 @@ impl Reconciler {
         let node_config_count = node_configs.len();
         self.apply_node_configs(node_configs, snapshot, leader, &mut summary, &mut failures)
             .await?;
+        let mirrored = self
+            .services
+            .mirror(&self.client, snapshot, &generated, leader)
+            .await?;
+        summary.mirrored += mirrored.writes;
+        for message in mirrored.failures {
+            failures.add(&self.metrics, "mirror", message);
+        }
 
         let reports = AgentReports::new(&snapshot.node_configs);
+        // Read from the objects the build used (a generated one, not its stored mirror): the
+        // directors report the generation they were given.
         let services: BTreeMap<ObjectKey, Service> = snapshot
             .virtual_servers
             .iter()
+            .filter(|object| !generated.excludes(Kind::VirtualServer, &object.metadata))
+            .chain(&generated.virtual_servers)
             .filter_map(|object| {
                 let key = key_of(Kind::VirtualServer, &object.metadata);
                 let outcome = output
@@ -301,7 +317,7 @@ impl Reconciler {
         let mut counts = ConditionCounts::new();
         let mut pending = Vec::new();
         for object in &snapshot.virtual_servers {
-            if generated.excludes(Kind::VirtualServer, &object.metadata) {
+            if !generated.writes_status(Kind::VirtualServer, &object.metadata) {
                 continue;
             }
             let key = key_of(Kind::VirtualServer, &object.metadata);
@@ -342,12 +358,22 @@ impl Reconciler {
             }
             pending.push(PendingStatus::new(key, object, status, notices));
         }
+        let mut takeovers: BTreeMap<ObjectKey, Vec<Notice>> = BTreeMap::new();
         for (written, outcome) in self
             .write_statuses(namespaced::<VirtualServer>(&self.client), pending, leader)
             .await
         {
             if let Some(events) = outcome.settle(&written.key, &self.metrics, &mut summary, &mut failures)? {
                 let name = written.key.qualified_name();
+                let director_changes: Vec<Notice> = written
+                    .notices
+                    .iter()
+                    .filter(|notice| [DIRECTOR_CHANGED, NO_ACTIVE_DIRECTOR].contains(&notice.reason.as_str()))
+                    .cloned()
+                    .collect();
+                if !director_changes.is_empty() {
+                    takeovers.insert(written.key.clone(), director_changes);
+                }
                 if directors_settled(&written.status.conditions) {
                     self.active_directors
                         .insert(name.clone(), written.status.active_director.clone());
@@ -361,7 +387,7 @@ impl Reconciler {
         }
         let mut pending = Vec::new();
         for object in &snapshot.real_servers {
-            if generated.excludes(Kind::RealServer, &object.metadata) {
+            if !generated.writes_status(Kind::RealServer, &object.metadata) {
                 continue;
             }
             let key = key_of(Kind::RealServer, &object.metadata);
@@ -406,10 +432,15 @@ impl Reconciler {
         self.write_pool_statuses(snapshot, &output, &now, leader, &mut summary, &mut failures)
             .await?;
         ensure_leading(leader)?;
-        let (statuses, events, service_failures) = self
-            .services
-            .write(&self.client, &self.publisher, snapshot, &generated, &output)
-            .await;
+        let pass = Pass {
+            snapshot,
+            generated: &generated,
+            output: &output,
+            served: &services,
+            takeovers: &takeovers,
+        };
+        let (statuses, events, service_failures) =
+            self.services.write(&self.client, &self.publisher, pass).await;
         summary.statuses += statuses;
         summary.events += events;
         for message in service_failures {

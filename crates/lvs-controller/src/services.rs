@@ -1,25 +1,37 @@
 //! Services of our class: each pass derives their VirtualServers and RealServers
 //! (`lvs_core::service`), keeps the VIPs they hold stable (asked for, recorded in
-//! `status.loadBalancer.ingress`, or picked by this pass's build), and afterwards writes the
-//! Services' ingress and Events. Generated objects live only in memory: they go into the build
-//! next to the user's objects, and user-made objects carrying the generated label (or a
-//! generated object's name) are left out, so no one can join or shadow a Service's VIP.
+//! `status.loadBalancer.ingress`, or picked by this pass's build), mirrors the generated objects
+//! into the API ([`mirror`]: owned by the Service, labelled `lvs.operator.io/service`, so that
+//! `kubectl get vs -A` shows them and they get statuses), and afterwards writes the Services'
+//! ingress and `lvs.operator.io/VIPReady` condition ([`status`]) with Events. The build uses the
+//! derived objects themselves: stored objects carrying the generated label (or a generated
+//! object's name) are left out of it, so no one can join or shadow a Service's VIP; only the
+//! stored copies the Service controls get their status written.
+
+mod mirror;
+mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::core::ObjectMeta;
-use kube::{Api, Client, Resource};
+use kube::{Client, Resource};
+use lvs_api::conditions::types;
 use lvs_api::{RealServer, VirtualServer};
 use lvs_core::BuildOutput;
 use lvs_core::object::{Kind, ObjectKey, key_of};
 use lvs_core::service::{Derivation, ServiceClass, ServiceOptions, derive, is_generated_label};
-use serde_json::json;
+use tokio::sync::watch;
 
-use crate::events::{Notice, Publisher};
+pub use mirror::{MirrorSummary, controlling_service};
+use status::Wrote;
+pub use status::{ConditionChange, status_patch, vip_ready};
+
+use crate::events::Notice;
+use crate::reconcile::ReconcileError;
 use crate::watch::Snapshot;
 
 /// The label EndpointSlices name their Service by.
@@ -32,6 +44,10 @@ pub const VIP_ALLOCATED: &str = "VIPAllocated";
 pub const VIP_REFUSED: &str = "VIPRefused";
 /// Event reason: the Service's VIP is released (no longer a LoadBalancer of our class).
 pub const VIP_RELEASED: &str = "VIPReleased";
+/// Event reason: a director holds the Service's VIP now (its `VIPReady` condition turned True).
+pub const VIP_READY: &str = "VIPReady";
+/// Event reason: an object the Service does not control holds a generated object's name.
+pub const NAME_TAKEN: &str = "GeneratedNameTaken";
 
 /// One Service of ours in this pass.
 #[derive(Debug, Clone)]
@@ -47,6 +63,10 @@ pub struct Entry {
     pub recorded: Vec<IpAddr>,
     /// Its settings that cannot be used, as Event notes.
     pub invalid: Vec<String>,
+    /// Its `metadata.generation`.
+    pub generation: Option<i64>,
+    /// Its `lvs.operator.io/VIPReady` condition, as stored.
+    pub condition: Option<Condition>,
 }
 
 /// What this pass derived from the Services.
@@ -60,14 +80,45 @@ pub struct Generated {
     pub services: BTreeMap<String, Entry>,
     /// The keys of the generated objects.
     keys: BTreeSet<ObjectKey>,
+    /// The keys of the generated objects with the uid of the Service each is derived from.
+    owners: BTreeSet<(ObjectKey, String)>,
 }
 
 impl Generated {
-    /// Whether a user-made object must be left out of the build: it carries the generated
-    /// label, or has a generated object's name.
+    /// Whether a stored object must be left out of the build (the derived object stands in for
+    /// it): it carries the generated label, or has a generated object's name.
     pub fn excludes(&self, kind: Kind, metadata: &ObjectMeta) -> bool {
         is_generated_label(metadata.labels.as_ref()) || self.keys.contains(&key_of(kind, metadata))
     }
+
+    /// Whether a stored object is the mirror of a generated one: its name is generated and the
+    /// Service it is derived from controls it.
+    pub fn mirrors(&self, kind: Kind, metadata: &ObjectMeta) -> bool {
+        controlling_service(metadata)
+            .is_some_and(|uid| self.owners.contains(&(key_of(kind, metadata), uid.to_owned())))
+    }
+
+    /// Whether a stored object's status is the controller's to write: a user's object, or the
+    /// mirror of a generated one — not an impostor carrying the label or a generated name.
+    pub fn writes_status(&self, kind: Kind, metadata: &ObjectMeta) -> bool {
+        !self.excludes(kind, metadata) || self.mirrors(kind, metadata)
+    }
+}
+
+/// What a pass found, for the Services' statuses and Events.
+#[derive(Debug, Clone, Copy)]
+pub struct Pass<'a> {
+    /// The stores.
+    pub snapshot: &'a Snapshot,
+    /// What was derived from the Services.
+    pub generated: &'a Generated,
+    /// The build.
+    pub output: &'a BuildOutput,
+    /// How each accepted VirtualServer is served (its directors' reports).
+    pub served: &'a BTreeMap<ObjectKey, crate::status::Service>,
+    /// The director Events (takeover, none left) of the VirtualServers whose status this pass
+    /// wrote, by VirtualServer: a Service gets those of its first port.
+    pub takeovers: &'a BTreeMap<ObjectKey, Vec<Notice>>,
 }
 
 /// What outlives a pass: settings last in force, VIPs picked but not yet seen in a status, and
@@ -77,12 +128,17 @@ pub struct Services {
     class: ServiceClass,
     options: BTreeMap<String, ServiceOptions>,
     picked: BTreeMap<String, Vec<IpAddr>>,
-    /// The ingress last written, by Service, with the resourceVersion it replaced (`None` after
-    /// a resync): while the store still holds that version, the write is not repeated. A
-    /// Service listed here that stops being ours has its ingress cleared.
-    written: BTreeMap<String, (Vec<IpAddr>, Option<String>)>,
+    /// The status last written, by Service. A Service whose written ingress or condition is not
+    /// yet released, or whose stored status holds the condition, has both cleared once it stops
+    /// being ours.
+    written: BTreeMap<String, Wrote>,
     /// (Service, note) of the Warning Events already published.
     reported: BTreeSet<(String, String)>,
+    /// The generated objects in the API.
+    mirror: mirror::Mirror,
+    /// (Service, note) for each generated name held by someone else's object, from the last
+    /// mirroring.
+    taken: Vec<(String, String)>,
 }
 
 /// The VIPs in a Service's `status.loadBalancer.ingress`, at most one per family.
@@ -102,6 +158,19 @@ fn recorded(service: &Service) -> Vec<IpAddr> {
     }
     addresses.sort_by_key(IpAddr::is_ipv6);
     addresses
+}
+
+/// A Service's `lvs.operator.io/VIPReady` condition, as stored.
+fn stored_condition(service: &Service) -> Option<&Condition> {
+    service
+        .status
+        .as_ref()
+        .and_then(|status| status.conditions.as_ref())
+        .and_then(|conditions| {
+            conditions
+                .iter()
+                .find(|condition| condition.type_ == types::VIP_READY)
+        })
 }
 
 /// `first`, then those of `more` of a family `first` lacks; IPv4 first.
@@ -175,18 +244,21 @@ impl Services {
                 .map(|object| key_of(Kind::VirtualServer, &object.metadata));
             let mut invalid: Vec<String> = errors.iter().map(ToString::to_string).collect();
             invalid.extend(derived.problems.iter().cloned());
-            generated.keys.extend(
-                derived
-                    .virtual_servers
-                    .iter()
-                    .map(|object| key_of(Kind::VirtualServer, &object.metadata))
-                    .chain(
-                        derived
-                            .real_servers
-                            .iter()
-                            .map(|object| key_of(Kind::RealServer, &object.metadata)),
-                    ),
-            );
+            let uid = service.metadata.uid.clone().unwrap_or_default();
+            for key in derived
+                .virtual_servers
+                .iter()
+                .map(|object| key_of(Kind::VirtualServer, &object.metadata))
+                .chain(
+                    derived
+                        .real_servers
+                        .iter()
+                        .map(|object| key_of(Kind::RealServer, &object.metadata)),
+                )
+            {
+                generated.keys.insert(key.clone());
+                generated.owners.insert((key, uid.clone()));
+            }
             generated.services.insert(
                 key.clone(),
                 Entry {
@@ -195,6 +267,8 @@ impl Services {
                     complete: derived.virtual_servers.len() == ports || ports <= 1,
                     recorded,
                     invalid,
+                    generation: service.metadata.generation,
+                    condition: stored_condition(service).cloned(),
                 },
             );
             generated.virtual_servers.extend(derived.virtual_servers);
@@ -209,9 +283,44 @@ impl Services {
     /// Forgets which ingress was written (on resync and on gaining leadership: trust the
     /// stores).
     pub fn forget(&mut self) {
-        for (_, version) in self.written.values_mut() {
-            *version = None;
+        for wrote in self.written.values_mut() {
+            wrote.version = None;
         }
+        self.mirror.forget();
+    }
+
+    /// Brings the generated objects stored in the API to those `generated` holds (created,
+    /// updated, deleted), writing only while `leader` holds; remembers which generated names
+    /// someone else's objects hold, for [`write`](Self::write) to report.
+    pub async fn mirror(
+        &mut self,
+        client: &Client,
+        snapshot: &Snapshot,
+        generated: &Generated,
+        leader: &watch::Receiver<bool>,
+    ) -> Result<MirrorSummary, ReconcileError> {
+        // Only those carrying the generated label or a generated name can be written or deleted.
+        let stored_virtual: Vec<&VirtualServer> = snapshot
+            .virtual_servers
+            .iter()
+            .filter(|object| generated.excludes(Kind::VirtualServer, &object.metadata))
+            .collect();
+        let stored_real: Vec<&RealServer> = snapshot
+            .real_servers
+            .iter()
+            .filter(|object| generated.excludes(Kind::RealServer, &object.metadata))
+            .collect();
+        let mut summary = self
+            .mirror
+            .write(
+                client,
+                (&generated.virtual_servers, &generated.real_servers),
+                (&stored_virtual, &stored_real),
+                leader,
+            )
+            .await?;
+        self.taken = std::mem::take(&mut summary.taken);
+        Ok(summary)
     }
 
     /// Records the VIPs `output` picked for Services that had none; returns whether a Service
@@ -229,116 +338,6 @@ impl Services {
             }
         }
         more
-    }
-
-    /// Writes each Service's `status.loadBalancer.ingress` where it differs from its VIPs
-    /// (cleared for Services no longer ours that this controller wrote), with Events. Returns
-    /// (statuses written, Events published, failures as messages).
-    pub async fn write(
-        &mut self,
-        client: &Client,
-        publisher: &Publisher,
-        snapshot: &Snapshot,
-        generated: &Generated,
-        output: &BuildOutput,
-    ) -> (usize, usize, Vec<String>) {
-        let (mut statuses, mut events, mut failures) = (0, 0, Vec::new());
-        let mut notices: Vec<(ObjectReference, Notice)> = Vec::new();
-        let mut patches: Vec<(String, ObjectReference, Vec<IpAddr>)> = Vec::new();
-        for (key, entry) in &generated.services {
-            for note in &entry.invalid {
-                if self.reported.insert((key.clone(), note.clone())) {
-                    notices.push((
-                        entry.reference.clone(),
-                        warning(INVALID_SETTING, "Validate", note),
-                    ));
-                }
-            }
-            let vips = vips_of(entry, output).unwrap_or_default();
-            if let Some(refusal) = entry
-                .first
-                .as_ref()
-                .and_then(|first| output.virtual_servers.get(first))
-                .filter(|outcome| !outcome.accepted)
-                && self.reported.insert((key.clone(), refusal.message.clone()))
-            {
-                notices.push((
-                    entry.reference.clone(),
-                    warning(VIP_REFUSED, "Allocate", &refusal.message),
-                ));
-            }
-            // Written and not yet seen in the store: not again (a resync forgets this).
-            let pending = self.written.get(key).is_some_and(|(written, version)| {
-                *written == vips && version.is_some() && *version == entry.reference.resource_version
-            });
-            if entry.recorded != vips && !pending {
-                patches.push((key.clone(), entry.reference.clone(), vips));
-            }
-        }
-        for service in &snapshot.services {
-            let key = key_of(Kind::VirtualServer, &service.metadata).qualified_name();
-            if !generated.services.contains_key(&key)
-                && self.written.contains_key(&key)
-                && !recorded(service).is_empty()
-            {
-                patches.push((key, reference_of(service), Vec::new()));
-            }
-        }
-        let present: BTreeSet<String> = snapshot
-            .services
-            .iter()
-            .map(|service| key_of(Kind::VirtualServer, &service.metadata).qualified_name())
-            .collect();
-        self.written.retain(|key, _| present.contains(key));
-        self.reported
-            .retain(|(key, _)| generated.services.contains_key(key));
-        for (key, reference, vips) in patches {
-            let api: Api<Service> =
-                Api::namespaced(client.clone(), reference.namespace.as_deref().unwrap_or_default());
-            let ingress: Vec<serde_json::Value> = vips
-                .iter()
-                .map(|vip| json!({ "ip": vip.to_string(), "ipMode": "VIP" }))
-                .collect();
-            let patch = json!({ "status": { "loadBalancer": { "ingress": ingress } } });
-            let name = reference.name.clone().unwrap_or_default();
-            match api
-                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
-                Ok(_) => {
-                    statuses += 1;
-                    let listed: Vec<String> = vips.iter().map(ToString::to_string).collect();
-                    let notice = if vips.is_empty() {
-                        self.written.remove(&key);
-                        Notice {
-                            warning: false,
-                            reason: VIP_RELEASED.to_owned(),
-                            action: "Release",
-                            note: "the Service's VIP is released".to_owned(),
-                        }
-                    } else {
-                        self.written
-                            .insert(key, (vips, reference.resource_version.clone()));
-                        Notice {
-                            warning: false,
-                            reason: VIP_ALLOCATED.to_owned(),
-                            action: "Allocate",
-                            note: format!("VIP {} (ipMode VIP)", listed.join(", ")),
-                        }
-                    };
-                    notices.push((reference, notice));
-                }
-                Err(error) if matches!(&error, kube::Error::Api(status) if status.code == 404) => {}
-                Err(error) => failures.push(format!("writing the status of Service {key}: {error}")),
-            }
-        }
-        for (reference, notice) in notices {
-            match publisher.publish(&notice, &reference).await {
-                Ok(()) => events += 1,
-                Err(error) => tracing::warn!(%error, reason = %notice.reason, "cannot publish an Event"),
-            }
-        }
-        (statuses, events, failures)
     }
 }
 

@@ -234,6 +234,15 @@ impl Service {
         service
     }
 
+    /// The directors that have not programmed the current generation yet.
+    pub fn waiting(&self) -> Vec<&str> {
+        self.directors
+            .iter()
+            .filter(|director| !director.programmed)
+            .map(|director| director.node.as_str())
+            .collect()
+    }
+
     /// Whether the active director sends new connections to `real_server`: weight above 0 in
     /// the kernel and not failing its checks.
     pub fn serves(&self, real_server: &str) -> bool {

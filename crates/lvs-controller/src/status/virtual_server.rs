@@ -206,12 +206,7 @@ fn programmed(service: &Service, output: &BuildOutput, key: &lvs_core::ObjectKey
             format!("{counted}; {node}: {message}"),
         ),
         None => {
-            let waiting: Vec<&str> = service
-                .directors
-                .iter()
-                .filter(|director| !director.programmed)
-                .map(|director| director.node.as_str())
-                .collect();
+            let waiting = service.waiting();
             ConditionDraft::new(
                 types::PROGRAMMED,
                 condition_status::FALSE,
@@ -297,12 +292,7 @@ fn degraded(service: &Service) -> ConditionDraft {
             format!("not serving: {}", missing.join(", ")),
         );
     }
-    let waiting: Vec<&str> = service
-        .directors
-        .iter()
-        .filter(|director| !director.programmed)
-        .map(|director| director.node.as_str())
-        .collect();
+    let waiting = service.waiting();
     if !waiting.is_empty() {
         return ConditionDraft::new(
             types::DEGRADED,

@@ -1,10 +1,12 @@
 //! The mock API server of the controller tests: kube's `Client` over a `tower-test` service.
 //! It lists the objects a test starts with, answers each watch request with the next batch of
-//! events the test sends (an idle watch hangs), keeps the objects it was written so that its
-//! answers deserialize, records every request, and answers anything unexpected with 404.
+//! events the test sends (an idle watch hangs), keeps the objects it was written (created,
+//! merge-patched, applied, deleted) so that its answers deserialize, records every request, and
+//! answers anything unexpected with 404.
 #![allow(dead_code)] // each test file uses its own part of the helpers
 
 pub mod cluster;
+pub mod services;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -243,6 +245,31 @@ pub fn start_with(
                     object["metadata"]["labels"] = body["metadata"]["labels"].clone();
                     object["metadata"]["resourceVersion"] = json!(version);
                     json_response(StatusCode::OK, object)
+                } else if method == Method::PATCH && !path.starts_with(NODE_CONFIGS) {
+                    match objects.get_mut(&path) {
+                        Some(object) => {
+                            merge(object, &body);
+                            object["metadata"]["resourceVersion"] = json!(version);
+                            json_response(StatusCode::OK, object)
+                        }
+                        None => not_found(&path),
+                    }
+                } else if method == Method::POST && !path.ends_with("/events") {
+                    let key = format!("{path}/{}", body["metadata"]["name"].as_str().unwrap_or_default());
+                    match objects.entry(key) {
+                        std::collections::btree_map::Entry::Occupied(taken) => json_response(
+                            StatusCode::CONFLICT,
+                            &json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                     "message": format!("{} already exists", taken.key()), "reason": "AlreadyExists", "code": 409 }),
+                        ),
+                        std::collections::btree_map::Entry::Vacant(free) => {
+                            let object = free.insert(body.clone());
+                            object["metadata"]["uid"] = json!(format!("uid-created-{version}"));
+                            object["metadata"]["resourceVersion"] = json!(version);
+                            object["metadata"]["generation"] = json!(1);
+                            json_response(StatusCode::CREATED, object)
+                        }
+                    }
                 } else if method == Method::DELETE {
                     match objects.remove(&path) {
                         Some(_) => json_response(
@@ -274,6 +301,26 @@ pub fn start_with(
         Client::new(service, "default"),
         ApiServer { writes, events, seen },
     )
+}
+
+/// `patch` merged into `target` as a JSON merge patch (RFC 7386): objects merged, `null`
+/// removes, anything else replaces.
+pub fn merge(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let target = target.as_object_mut().unwrap();
+    for (key, value) in patch {
+        if value.is_null() {
+            target.remove(key);
+        } else {
+            merge(target.entry(key.clone()).or_insert(Value::Null), value);
+        }
+    }
 }
 
 /// A served CRD of our group.
