@@ -58,15 +58,28 @@ pub struct Generated {
     pub real_servers: Vec<RealServer>,
     /// Each Service of ours by `namespace/name`.
     pub services: BTreeMap<String, Entry>,
-    /// The keys of the generated objects.
-    keys: BTreeSet<ObjectKey>,
+    /// The keys of the generated objects, by name (so that asking about a user-made object
+    /// builds no key: every pass asks about each of tens of thousands).
+    keys: BTreeMap<String, Vec<ObjectKey>>,
 }
 
 impl Generated {
     /// Whether a user-made object must be left out of the build: it carries the generated
     /// label, or has a generated object's name.
     pub fn excludes(&self, kind: Kind, metadata: &ObjectMeta) -> bool {
-        is_generated_label(metadata.labels.as_ref()) || self.keys.contains(&key_of(kind, metadata))
+        is_generated_label(metadata.labels.as_ref())
+            || metadata
+                .name
+                .as_deref()
+                .and_then(|name| self.keys.get(name))
+                .is_some_and(|keys| {
+                    let namespace = metadata
+                        .namespace
+                        .as_deref()
+                        .filter(|namespace| !namespace.is_empty());
+                    keys.iter()
+                        .any(|key| key.kind == kind && key.namespace == namespace.unwrap_or("default"))
+                })
     }
 }
 
@@ -175,18 +188,19 @@ impl Services {
                 .map(|object| key_of(Kind::VirtualServer, &object.metadata));
             let mut invalid: Vec<String> = errors.iter().map(ToString::to_string).collect();
             invalid.extend(derived.problems.iter().cloned());
-            generated.keys.extend(
-                derived
-                    .virtual_servers
-                    .iter()
-                    .map(|object| key_of(Kind::VirtualServer, &object.metadata))
-                    .chain(
-                        derived
-                            .real_servers
-                            .iter()
-                            .map(|object| key_of(Kind::RealServer, &object.metadata)),
-                    ),
-            );
+            let keys = derived
+                .virtual_servers
+                .iter()
+                .map(|object| key_of(Kind::VirtualServer, &object.metadata))
+                .chain(
+                    derived
+                        .real_servers
+                        .iter()
+                        .map(|object| key_of(Kind::RealServer, &object.metadata)),
+                );
+            for key in keys {
+                generated.keys.entry(key.name.clone()).or_default().push(key);
+            }
             generated.services.insert(
                 key.clone(),
                 Entry {
