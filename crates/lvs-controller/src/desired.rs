@@ -2,6 +2,7 @@
 //! node's agent reported configured in its LvsNodeConfig status — a real server gets traffic
 //! only once its node accepts the VIP.
 
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -67,13 +68,76 @@ pub fn build(
     })
 }
 
-/// The user's objects and the generated ones, sorted by namespace and name (the order the
-/// build's cache compares inputs in must not depend on where they came from).
+/// The user's objects (sorted, as the snapshot holds them) and the generated ones, sorted by
+/// namespace and name (the order the build's cache compares inputs in must not depend on where
+/// they came from). The few generated objects are merged in: sorting tens of thousands of
+/// objects that are already in order would cost every pass a walk through all of them.
 fn merged<'a, K: Resource>(users: impl Iterator<Item = &'a K>, generated: &'a [K]) -> Vec<&'a K> {
-    let mut objects: Vec<&K> = users.chain(generated).collect();
-    objects.sort_by(|one, other| {
+    fn order<K: Resource>(one: &K, other: &K) -> Ordering {
         (one.meta().namespace.as_deref(), one.meta().name.as_deref())
             .cmp(&(other.meta().namespace.as_deref(), other.meta().name.as_deref()))
-    });
+    }
+    let mut generated: Vec<&K> = generated.iter().collect();
+    generated.sort_by(|one, other| order(*one, *other));
+    let mut generated = generated.into_iter().peekable();
+    let mut objects = Vec::new();
+    for user in users {
+        while let Some(next) = generated.next_if(|next| order(*next, user).is_lt()) {
+            objects.push(next);
+        }
+        objects.push(user);
+    }
+    objects.extend(generated);
     objects
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::api::ObjectMeta;
+    use lvs_api::RealServer;
+
+    use super::merged;
+
+    fn real_server(namespace: Option<&str>, name: &str) -> RealServer {
+        RealServer {
+            metadata: ObjectMeta {
+                namespace: namespace.map(str::to_owned),
+                name: Some(name.to_owned()),
+                ..ObjectMeta::default()
+            },
+            spec: serde_json::from_value(serde_json::json!({ "address": "10.0.0.1" }))
+                .expect("a RealServer spec"),
+            status: None,
+        }
+    }
+
+    fn names(objects: &[&RealServer]) -> Vec<(Option<String>, Option<String>)> {
+        objects
+            .iter()
+            .map(|object| (object.metadata.namespace.clone(), object.metadata.name.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn merging_gives_the_order_a_full_sort_gives() {
+        let users = [
+            real_server(None, "b"),
+            real_server(Some("a"), "a"),
+            real_server(Some("a"), "m"),
+            real_server(Some("c"), "x"),
+        ];
+        let generated = [
+            real_server(Some("z"), "z"),
+            real_server(Some("a"), "n"),
+            real_server(None, "a"),
+            real_server(Some("a"), "b"),
+            real_server(Some("c"), "y"),
+        ];
+        for count in 0..=generated.len() {
+            let merged = merged(users.iter(), &generated[..count]);
+            let mut sorted: Vec<&RealServer> = users.iter().chain(&generated[..count]).collect();
+            sorted.sort_by_key(|object| (object.metadata.namespace.clone(), object.metadata.name.clone()));
+            assert_eq!(names(&merged), names(&sorted), "{count} generated");
+        }
+    }
 }

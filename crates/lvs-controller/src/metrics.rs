@@ -3,6 +3,8 @@
 //! VirtualServers and RealServers by condition status — encoded as OpenMetrics text.
 
 use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,8 +40,25 @@ struct ConditionLabels {
     status: String,
 }
 
-/// Counts of objects by (kind, condition type, condition status).
-pub type ConditionCounts = BTreeMap<(&'static str, String, String), i64>;
+/// Counts of objects by (kind, condition type, condition status). A handful of keys, kept in a
+/// list and found without building one: every object's conditions are counted on every pass.
+#[derive(Debug, Default)]
+pub struct ConditionCounts(Vec<(&'static str, String, String, i64)>);
+
+impl ConditionCounts {
+    /// Counts each of `conditions` of one object of `kind`.
+    pub fn add(&mut self, kind: &'static str, conditions: &[Condition]) {
+        for condition in conditions {
+            let (type_, status) = (condition.type_.as_str(), condition.status.as_str());
+            match self.0.iter_mut().find(|(known, known_type, known_status, _)| {
+                *known == kind && known_type == type_ && known_status == status
+            }) {
+                Some((.., count)) => *count += 1,
+                None => self.0.push((kind, type_.to_owned(), status.to_owned(), 1)),
+            }
+        }
+    }
+}
 
 /// The controller's metrics, shared between the reconcile loop and the HTTP server.
 #[derive(Debug)]
@@ -156,7 +175,7 @@ impl Metrics {
     /// Replaces the objects-by-condition counts and the number of node configs.
     pub fn set_objects(&self, counts: &ConditionCounts, node_configs: usize) {
         self.objects.clear();
-        for ((kind, condition, status), count) in counts {
+        for (kind, condition, status, count) in &counts.0 {
             self.objects
                 .get_or_create(&ConditionLabels {
                     kind,
@@ -187,10 +206,20 @@ mod tests {
         metrics.watch_failed("Node");
         metrics.set_leader(true);
         metrics.set_unreadable(&BTreeMap::from([("VirtualServer", 1)]));
-        metrics.set_objects(
-            &BTreeMap::from([(("VirtualServer", "Ready".to_owned(), "True".to_owned()), 2)]),
-            3,
-        );
+        let ready = Condition {
+            type_: "Ready".to_owned(),
+            status: "True".to_owned(),
+            reason: "Ready".to_owned(),
+            message: String::new(),
+            observed_generation: None,
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ),
+        };
+        let mut counts = ConditionCounts::default();
+        counts.add("VirtualServer", std::slice::from_ref(&ready));
+        counts.add("VirtualServer", &[ready]);
+        metrics.set_objects(&counts, 3);
         let text = metrics.encode();
         for line in [
             "lvs_controller_reconcile_runs_total{result=\"success\"} 1",

@@ -4,12 +4,12 @@
 //! Events on transitions. Writes happen only while this replica leads. A failed
 //! request is counted and the others go on; the caller retries the whole pass with backoff.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -210,14 +210,6 @@ fn is_not_found(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == 404)
 }
 
-fn count_conditions(counts: &mut ConditionCounts, kind: &'static str, conditions: &[Condition]) {
-    for condition in conditions {
-        *counts
-            .entry((kind, condition.type_.clone(), condition.status.clone()))
-            .or_default() += 1;
-    }
-}
-
 impl Reconciler {
     /// A reconciler writing through `client`, building with the cluster-wide `settings`.
     pub fn new(
@@ -314,7 +306,11 @@ impl Reconciler {
             })
             .collect();
         let changed = self.inputs.changes(snapshot, &output, &services);
-        let mut counts = ConditionCounts::new();
+        let mut counts = ConditionCounts::default();
+        // The objects whose statuses this pass keeps track of: what is remembered of others is
+        // forgotten at the end.
+        let mut virtual_names = HashSet::with_capacity(snapshot.virtual_servers.len());
+        let mut real_names = HashSet::with_capacity(snapshot.real_servers.len());
         let mut pending = Vec::new();
         for object in &snapshot.virtual_servers {
             if !generated.writes_status(Kind::VirtualServer, &object.metadata) {
@@ -322,6 +318,7 @@ impl Reconciler {
             }
             let key = key_of(Kind::VirtualServer, &object.metadata);
             let name = key.qualified_name();
+            virtual_names.insert(name.clone());
             let version = object.metadata.resource_version.as_deref();
             self.virtual_statuses.settle(&name, version);
             let previous = self
@@ -332,11 +329,11 @@ impl Reconciler {
                     .inputs
                     .virtual_server_unchanged(&name, &key, version, &output, &changed)
             {
-                count_conditions(&mut counts, "VirtualServer", &previous.conditions);
+                counts.add("VirtualServer", &previous.conditions);
                 continue;
             }
             let status = virtual_server_status(object, &output, services.get(&key), previous, &now);
-            count_conditions(&mut counts, "VirtualServer", &status.conditions);
+            counts.add("VirtualServer", &status.conditions);
             if previous.is_some_and(|previous| same_virtual_server_status(previous, &status)) {
                 self.inputs.record_virtual_server(&name, &key, version, &output);
                 continue;
@@ -392,6 +389,7 @@ impl Reconciler {
             }
             let key = key_of(Kind::RealServer, &object.metadata);
             let name = key.qualified_name();
+            real_names.insert(name.clone());
             let version = object.metadata.resource_version.as_deref();
             self.real_statuses.settle(&name, version);
             let previous = self.real_statuses.current(&name, version, object.status.as_ref());
@@ -400,11 +398,11 @@ impl Reconciler {
                     .inputs
                     .real_server_unchanged(&name, &key, version, &output, &changed)
             {
-                count_conditions(&mut counts, "RealServer", &previous.conditions);
+                counts.add("RealServer", &previous.conditions);
                 continue;
             }
             let status = real_server_status(object, &output, &services, &reports, previous, &now);
-            count_conditions(&mut counts, "RealServer", &status.conditions);
+            counts.add("RealServer", &status.conditions);
             if previous.is_some_and(|previous| same_real_server_status(previous, &status)) {
                 self.inputs.record_real_server(&name, &key, version, &output);
                 continue;
@@ -446,19 +444,9 @@ impl Reconciler {
         for message in service_failures {
             failures.add(&self.metrics, "status", message);
         }
-        let virtual_names: BTreeSet<String> = snapshot
-            .virtual_servers
-            .iter()
-            .map(|object| key_of(Kind::VirtualServer, &object.metadata).qualified_name())
-            .collect();
         self.virtual_statuses.retain(|name| virtual_names.contains(name));
         self.active_directors
             .retain(|name, _| virtual_names.contains(name));
-        let real_names: BTreeSet<String> = snapshot
-            .real_servers
-            .iter()
-            .map(|object| key_of(Kind::RealServer, &object.metadata).qualified_name())
-            .collect();
         self.real_statuses.retain(|name| real_names.contains(name));
         self.inputs.remember_services(services);
         self.inputs.retain(|kind, name| match kind {

@@ -78,8 +78,9 @@ pub struct Generated {
     pub real_servers: Vec<RealServer>,
     /// Each Service of ours by `namespace/name`.
     pub services: BTreeMap<String, Entry>,
-    /// The keys of the generated objects.
-    keys: BTreeSet<ObjectKey>,
+    /// The keys of the generated objects, by name (so that asking about a user-made object
+    /// builds no key: every pass asks about each of tens of thousands).
+    keys: BTreeMap<String, Vec<ObjectKey>>,
     /// The keys of the generated objects with the uid of the Service each is derived from.
     owners: BTreeSet<(ObjectKey, String)>,
 }
@@ -88,7 +89,19 @@ impl Generated {
     /// Whether a stored object must be left out of the build (the derived object stands in for
     /// it): it carries the generated label, or has a generated object's name.
     pub fn excludes(&self, kind: Kind, metadata: &ObjectMeta) -> bool {
-        is_generated_label(metadata.labels.as_ref()) || self.keys.contains(&key_of(kind, metadata))
+        is_generated_label(metadata.labels.as_ref())
+            || metadata
+                .name
+                .as_deref()
+                .and_then(|name| self.keys.get(name))
+                .is_some_and(|keys| {
+                    let namespace = metadata
+                        .namespace
+                        .as_deref()
+                        .filter(|namespace| !namespace.is_empty());
+                    keys.iter()
+                        .any(|key| key.kind == kind && key.namespace == namespace.unwrap_or("default"))
+                })
     }
 
     /// Whether a stored object is the mirror of a generated one: its name is generated and the
@@ -245,7 +258,7 @@ impl Services {
             let mut invalid: Vec<String> = errors.iter().map(ToString::to_string).collect();
             invalid.extend(derived.problems.iter().cloned());
             let uid = service.metadata.uid.clone().unwrap_or_default();
-            for key in derived
+            let keys = derived
                 .virtual_servers
                 .iter()
                 .map(|object| key_of(Kind::VirtualServer, &object.metadata))
@@ -254,9 +267,9 @@ impl Services {
                         .real_servers
                         .iter()
                         .map(|object| key_of(Kind::RealServer, &object.metadata)),
-                )
-            {
-                generated.keys.insert(key.clone());
+                );
+            for key in keys {
+                generated.keys.entry(key.name.clone()).or_default().push(key.clone());
                 generated.owners.insert((key, uid.clone()));
             }
             generated.services.insert(

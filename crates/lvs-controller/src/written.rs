@@ -3,18 +3,19 @@
 //! comparing against it would write the same thing again. So each write is remembered with the
 //! resourceVersion it replaced, and trusted exactly while the store still shows that version.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
-/// Values written per object name.
+/// Values written per object name (hashed: every pass looks up each of tens of thousands of
+/// objects).
 #[derive(Debug, Clone)]
 pub struct Written<T> {
-    entries: BTreeMap<String, (Option<String>, T)>,
+    entries: HashMap<String, (Option<String>, T)>,
 }
 
 impl<T> Default for Written<T> {
     fn default() -> Self {
         Self {
-            entries: BTreeMap::new(),
+            entries: HashMap::new(),
         }
     }
 }

@@ -70,8 +70,9 @@ pub(super) fn assemble(
     cache: &mut NodeCache,
     problems: &mut Vec<Problem>,
 ) -> BTreeMap<String, Arc<LvsNodeConfigSpec>> {
-    // Per node, the selections touching it, in selection order: (index, role).
-    let mut touches: BTreeMap<&str, Vec<(usize, Role)>> = BTreeMap::new();
+    // Per node, the selections touching it, in selection order: (index, role). Hashed while
+    // gathering (tens of thousands of touches), then in node order.
+    let mut touches: HashMap<&str, Vec<(usize, Role)>> = HashMap::new();
     for (index, item) in resolved.iter().enumerate() {
         for director in &item.selection.directors {
             touches
@@ -92,6 +93,8 @@ pub(super) fn assemble(
             }
         }
     }
+    let mut touches: Vec<(&str, Vec<(usize, Role)>)> = touches.into_iter().collect();
+    touches.sort_unstable_by_key(|(node, _)| *node);
     let mut configs = BTreeMap::new();
     let mut next = NodeCache::with_capacity(touches.len());
     for (node, list) in touches {
