@@ -17,9 +17,10 @@
 # `ipMode: VIP` on that node, in nat chains of its own table:
 # - rs1, rs2: a DNAT of VIP:80 to the node's local pod's :8080 (kube-proxy in Cluster mode may
 #   also pick another node's endpoint and masquerade; this stand-in picks the local one, which
-#   kube-proxy does with Local), removed when the node has no endpoint under Local; and the
+#   kube-proxy does with Local), removed when the node has no endpoint under Local; the
 #   healthCheckNodePort server (:32000, HTTP 200 while the node has a ready local endpoint, 503
-#   otherwise).
+#   otherwise); and kube-proxy's own health endpoint (:10256, 200: its rules are in sync), which
+#   the directors check under Cluster.
 # - director (no pod of the Service): under Cluster a DNAT of VIP:80 to pod1 with masquerade
 #   (the pod network routed through the nodes, as a CNI would), under Local a drop (no local
 #   endpoint). Its rule must never see a packet: the agent makes the director's IPVS services
@@ -82,6 +83,10 @@ standin() {
     lab_spawn "$node" standin-health socat "TCP-LISTEN:$HEALTH_PORT,reuseaddr,fork" \
         SYSTEM:"$LAB_RUN/standin-health $LAB_RUN/standin.$node.ready"
     lab_must lab_wait_listen "$node" tcp "$HEALTH_PORT"
+    echo 1 >"$LAB_RUN/standin.$node.synced"
+    lab_spawn "$node" standin-healthz socat "TCP-LISTEN:10256,reuseaddr,fork" \
+        SYSTEM:"$LAB_RUN/standin-health $LAB_RUN/standin.$node.synced"
+    lab_must lab_wait_listen "$node" tcp 10256
 }
 
 # standin_director POLICY — the stand-in on the director (no local pod): Cluster, a DNAT of VIP:80
@@ -159,9 +164,25 @@ for pod in pod1 pod2; do
     lab_check_eq "$pod logged requests from a node's address" \
         "$(($(logged_from "$pod" 10.244.1.1) + $(logged_from "$pod" 10.244.2.1) + $(logged_from "$pod" "$LAB_DIRECTOR_IP")))" 0
 done
+lab_check "the director checks kube-proxy's health on rs1 (:10256, Cluster)" \
+    test -s "$LAB_RUN/standin.rs1.synced.answered"
 lab_arp_probe client "$VIP"
 lab_check_eq "MACs answering ARP for $VIP ($(lab_arp_owners))" "$LAB_ARP_MACS" "$LAB_DIRECTOR_MAC"
 lab_check_eq "packets the director's kube-proxy stand-in took from IPVS" "$(standin_director_hits)" 0
+
+lab_step "what the controller derived and reports: the VirtualServer, the Service's condition"
+VS_PATH=/apis/lvs.operator.io/v1alpha1/namespaces/shop/virtualservers/svc-web-http
+derived_ready() { lab_kmock_get "$VS_PATH" | tr -d ' \n' | grep -q '"ready":"2/2"'; }
+lab_check "VirtualServer shop/svc-web-http (derived, in the API) reports ready 2/2" lab_wait 60 derived_ready
+lab_kmock_get "$VS_PATH" | tr -d ' \n' | grep -o '"ownerReferences":\[[^]]*\]' | sed 's/^/    /'
+echo
+vip_ready() {
+    lab_kmock_get "$SVC_PATH" | tr -d ' \n' | grep -o '{[^{}]*"lvs.operator.io/VIPReady"[^{}]*}' >"$LAB_RUN/vip-ready.json"
+    grep -q '"status":"True"' "$LAB_RUN/vip-ready.json"
+}
+lab_check "Service shop/web: condition lvs.operator.io/VIPReady True" lab_wait 60 vip_ready
+sed 's/^/    /' "$LAB_RUN/vip-ready.json"
+echo
 
 lab_step "externalTrafficPolicy: Local (healthCheckNodePort $HEALTH_PORT), endpoints on both nodes"
 lab_must lab_kmock_patch "$SVC_PATH" "{\"spec\":{\"externalTrafficPolicy\":\"Local\",\"healthCheckNodePort\":$HEALTH_PORT}}"

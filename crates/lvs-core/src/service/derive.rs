@@ -112,9 +112,15 @@ pub fn derive(input: Derivation<'_>) -> Derived {
     } else {
         BTreeMap::new()
     };
+    // What cloud load balancers check on a node: with Local, whether it has a ready local
+    // endpoint (the Service's healthCheckNodePort); else whether kube-proxy, which delivers the
+    // VIP's traffic there, is healthy. Nothing listens on a node's own address at the Service
+    // port, so the VirtualServer's default TCP check would fail on every node. Pods are
+    // checked the default way, on their own port.
     let default_check = match (to_nodes, policy, health_check_port) {
-        (true, TrafficPolicy::Local, Some(port)) => Some(kube_proxy_health_check(port)),
-        _ => None,
+        (true, TrafficPolicy::Local, Some(port)) => Some(kube_proxy_health_check(port, "/")),
+        (true, _, _) => Some(kube_proxy_health_check(KUBE_PROXY_HEALTH_PORT, "/healthz")),
+        (false, _, _) => None,
     };
 
     let mut ports: Vec<PortKey> = Vec::new();
@@ -324,14 +330,19 @@ fn port_check(check: &HealthCheckSpec, port: &PortKey) -> Result<HealthCheckSpec
     Ok(check.clone())
 }
 
-/// kube-proxy's health check of `externalTrafficPolicy: Local`: HTTP 200 on the
-/// `healthCheckNodePort` while the node has a ready local endpoint (503 otherwise).
-fn kube_proxy_health_check(port: u16) -> HealthCheckSpec {
+/// kube-proxy's own health endpoint on every node (`--healthz-bind-address`, default
+/// `0.0.0.0:10256`): `/healthz` answers 200 while its rules are in sync.
+const KUBE_PROXY_HEALTH_PORT: u16 = 10256;
+
+/// A check of a node through kube-proxy: HTTP 200 from `path` on `port` — the
+/// `healthCheckNodePort` of `externalTrafficPolicy: Local` (200 while the node has a ready local
+/// endpoint, 503 otherwise), or kube-proxy's own `/healthz` on 10256.
+fn kube_proxy_health_check(port: u16, path: &str) -> HealthCheckSpec {
     HealthCheckSpec {
         check_type: HealthCheckType::Http,
         port: Some(port),
         http: Some(HttpCheckSpec {
-            path: "/".to_owned(),
+            path: path.to_owned(),
             expected_statuses: vec![HttpStatusCode(200)],
             host: None,
             verify_certificate: false,

@@ -129,9 +129,15 @@ fn cluster_policy_makes_every_ready_node_a_real_server_once_an_endpoint_is_ready
     let virtual_server = &derived.virtual_servers[0];
     assert_eq!(virtual_server.metadata.name.as_deref(), Some("svc-web-http"));
     assert_eq!(virtual_server.spec.address.as_deref(), Some("192.0.2.10"));
+    let check = virtual_server.spec.health_check.as_ref().unwrap();
     assert_eq!(
-        virtual_server.spec.health_check, None,
-        "the default TCP check of the port"
+        (
+            check.check_type,
+            check.port,
+            check.http.as_ref().map(|http| http.path.as_str())
+        ),
+        (lvs_api::HealthCheckType::Http, Some(10256), Some("/healthz")),
+        "kube-proxy's health on the node: nothing listens on a node's address at the Service port"
     );
     let real_server = &derived.real_servers[0];
     assert_eq!(real_server.metadata.name.as_deref(), Some("svc-web-http-n1"));

@@ -160,7 +160,11 @@ fn without_annotations_nothing_changes() {
     let derived = run_annotated(&service, &[slice(&[("n1", Some(true))])], &three_nodes(), &vip());
     let spec = &derived.virtual_servers[0].spec;
     assert_eq!(spec.persistence, None);
-    assert_eq!(spec.health_check, None);
+    assert_eq!(
+        spec.health_check.as_ref().map(|check| check.port),
+        Some(Some(10256)),
+        "kube-proxy's /healthz on the node"
+    );
     assert!(spec.directors.node_selector.is_empty());
     assert_eq!(spec.forwarding, lvs_api::ForwardingSpec::default());
 }
