@@ -501,3 +501,62 @@ async fn the_service_condition_and_events_follow_its_director() {
     assert!(about.iter().any(|(reason, _)| reason == "VIPReady"), "{about:?}");
     server.assert_requests_listed();
 }
+
+/// A dual-stack Service (`ipFamilies: [IPv4, IPv6]`) on dual-stack nodes gets one VIP per family
+/// in its ingress, both with ipMode VIP; each port runs once per VIP on the director, and each
+/// real-server node accepts both VIPs.
+#[tokio::test]
+async fn a_dual_stack_service_gets_a_vip_per_family_served_by_both_families_of_nodes() {
+    let mut objects = cluster(
+        vec![service("web", CLASS, "Cluster")],
+        vec![slice("web", &["n1"])],
+    );
+    objects.get_mut(SERVICES).unwrap()[0]["spec"]["ipFamilies"] = json!(["IPv4", "IPv6"]);
+    objects.get_mut(SERVICES).unwrap()[0]["spec"]["ipFamilyPolicy"] = json!("RequireDualStack");
+    for (node, address) in objects
+        .get_mut(NODES)
+        .unwrap()
+        .iter_mut()
+        .zip(["fd00::2", "fd00::11", "fd00::12"])
+    {
+        node["status"]["addresses"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "type": "InternalIP", "address": address }));
+    }
+    objects.insert(
+        POOLS,
+        vec![pool(
+            "lab",
+            &["10.100.0.100-10.100.0.199", "fd00::100-fd00::1ff"],
+            &["shop"],
+        )],
+    );
+    let (client, mut server) = support::start(objects, false);
+    let _controller = start_controller(client);
+    let writes = server.writes_until_quiet(QUIET).await;
+
+    let ingress = ingress(&writes, WEB_STATUS).expect("the Service's status is written");
+    assert_eq!(ingress.len(), 2, "one VIP per family: {ingress:?}");
+    let (v4, v6) = (&ingress[0], &ingress[1]);
+    assert!(v4.0.starts_with("10.100.0.1") && v4.1 == "VIP", "{v4:?}");
+    assert!(v6.0.starts_with("fd00::1") && v6.1 == "VIP", "{v6:?}");
+    let configs = configs(&writes);
+    assert_eq!(
+        configs["d1"],
+        [
+            "director 53 \"UDP\"",
+            "director 53 \"UDP\"",
+            "director 80 \"TCP\"",
+            "director 80 \"TCP\""
+        ],
+        "each port once per VIP"
+    );
+    for node in ["n1", "n2"] {
+        assert_eq!(
+            configs[node],
+            [format!("rs {}", v4.0), format!("rs {}", v6.0)],
+            "{node} accepts both VIPs"
+        );
+    }
+}
