@@ -269,7 +269,11 @@ impl Services {
                         .map(|object| key_of(Kind::RealServer, &object.metadata)),
                 );
             for key in keys {
-                generated.keys.entry(key.name.clone()).or_default().push(key.clone());
+                generated
+                    .keys
+                    .entry(key.name.clone())
+                    .or_default()
+                    .push(key.clone());
                 generated.owners.insert((key, uid.clone()));
             }
             generated.services.insert(
