@@ -377,25 +377,11 @@ async fn the_neighbour_guard_drops_solicitations_for_its_vip_only() {
         .await
         .unwrap();
 
-    // Real solicitations (the duplicate probe's frames), looped back through lo's prerouting.
-    let mut channel = lvs_dataplane::linux::datalink::RawChannel::open(
-        "lo",
-        Duration::from_millis(50),
-        Operation::Probe,
-        lvs_dataplane::dataplane::Object::Other("test".into()),
-    )
-    .unwrap();
-    for target in ["fd00:100::100", "fd00:100::101"] {
-        let frame = lvs_dataplane::linux::probe::neighbour_solicitation_probe(
-            [2, 0, 0, 0, 0, 1],
-            target.parse().unwrap(),
-        );
-        channel.send(&frame).unwrap();
-    }
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while counted("other") < 1 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Real solicitations (the duplicate probe's frames).
+    let frames = ["fd00:100::100", "fd00:100::101"].map(|target| {
+        lvs_dataplane::linux::probe::neighbour_solicitation_probe([2, 0, 0, 0, 0, 1], target.parse().unwrap())
+    });
+    loop_back_until_counted(&frames, "other").await;
     assert_eq!(
         (counted("guarded"), counted("other")),
         (0, 1),
@@ -464,7 +450,19 @@ async fn an_untracked_director_service_never_meets_another_programs_dnat() {
         .await
         .unwrap();
 
-    // Real datagrams, looped back through lo's prerouting as if they had arrived.
+    // Real datagrams.
+    loop_back_until_counted(&[53, 54].map(|port| udp_frame([10, 0, 0, 1], port)), "other").await;
+    assert_eq!(
+        (counted("director"), counted("other")),
+        (0, 1),
+        "the director service's datagram skips conntrack and so the DNAT; the other port's does not\n{}",
+        run("nft", &["list", "ruleset"])
+    );
+}
+
+/// Sends `frames` out of `lo`, which loops them back through prerouting as if they had arrived,
+/// and waits (up to 2 s) until the `observe` rule `comment` counted one.
+async fn loop_back_until_counted(frames: &[Vec<u8>], comment: &str) {
     let mut channel = lvs_dataplane::linux::datalink::RawChannel::open(
         "lo",
         Duration::from_millis(50),
@@ -472,17 +470,11 @@ async fn an_untracked_director_service_never_meets_another_programs_dnat() {
         lvs_dataplane::dataplane::Object::Other("test".into()),
     )
     .unwrap();
-    for port in [53, 54] {
-        channel.send(&udp_frame([10, 0, 0, 1], port)).unwrap();
+    for frame in frames {
+        channel.send(frame).unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(2);
-    while counted("other") < 1 && Instant::now() < deadline {
+    while counted(comment) < 1 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(
-        (counted("director"), counted("other")),
-        (0, 1),
-        "the director service's datagram skips conntrack and so the DNAT; the other port's does not\n{}",
-        run("nft", &["list", "ruleset"])
-    );
 }
