@@ -773,6 +773,62 @@ NODE_SCHEMA = {
 }
 
 
+STRINGS = {"type": "array", "items": {"type": "string"}}
+SERVICE_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "Service (core/v1 ServiceSpec's fields; strict on the names, typed where the controller reads them)",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "v1"},
+        "kind": {"const": "Service"},
+        "metadata": METADATA_SCHEMA,
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "type": {"enum": ["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]},
+                "loadBalancerClass": {"type": "string"},
+                "loadBalancerIP": {"type": "string"},
+                "loadBalancerSourceRanges": STRINGS,
+                "allocateLoadBalancerNodePorts": {"type": "boolean"},
+                "externalTrafficPolicy": {"enum": ["Cluster", "Local"]},
+                "internalTrafficPolicy": {"enum": ["Cluster", "Local"]},
+                "healthCheckNodePort": {"type": "integer", "minimum": 1, "maximum": 65535},
+                "ipFamilies": {"type": "array", "items": {"enum": ["IPv4", "IPv6"]}, "maxItems": 2},
+                "ipFamilyPolicy": {"enum": ["SingleStack", "PreferDualStack", "RequireDualStack"]},
+                "clusterIP": {"type": "string"},
+                "clusterIPs": STRINGS,
+                "externalIPs": STRINGS,
+                "externalName": {"type": "string"},
+                "publishNotReadyAddresses": {"type": "boolean"},
+                "selector": {"type": "object", "additionalProperties": {"type": "string"}},
+                "sessionAffinity": {"enum": ["ClientIP", "None"]},
+                "sessionAffinityConfig": {"type": "object"},
+                "trafficDistribution": {"type": "string"},
+                "ports": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["port"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                            "targetPort": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
+                            "nodePort": {"type": "integer"},
+                            "protocol": {"enum": ["TCP", "UDP", "SCTP"]},
+                            "appProtocol": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+        "status": {"type": "object"},
+    },
+}
+
 def openapi_to_json_schema(node: Any) -> Any:
     """A structural openAPIV3Schema as a JSON schema: nullable becomes a null type, int-or-string an
     anyOf, and objects with properties reject unknown fields (kubectl's strict field validation).
@@ -831,6 +887,7 @@ def crd_schemas() -> dict[str, dict[str, Any]]:
                 "properties": properties,
             }
     schemas["Node"] = NODE_SCHEMA
+    schemas["Service"] = SERVICE_SCHEMA
     return schemas
 
 
@@ -899,7 +956,7 @@ def check_examples() -> None:
         counts[obj["kind"]] = counts.get(obj["kind"], 0) + 1
     note(f"{len(paths)} files and README.md's yaml blocks, {len(objects)} objects valid against the CRD schemas (check-jsonschema): "
          + ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
-         + " (Node against a minimal schema of the fields standalone mode reads)")
+         + " (Node against a minimal schema of the fields standalone mode reads, Service against core/v1's field names)")
     # The negative control: a wrong type and an unknown field must both be caught.
     virtual_server = next(copy.deepcopy(obj) for _, obj in objects if obj["kind"] == "VirtualServer")
     wrong_type = copy.deepcopy(virtual_server)
@@ -910,6 +967,11 @@ def check_examples() -> None:
         failures = validate_by_kind([("negative-control", broken)], schemas, WORK / "examples-negative")
         require("VirtualServer" in failures, f"check-jsonschema accepted a VirtualServer with {label}")
         note(f"negative control: a VirtualServer with {label} is rejected")
+    service = next(copy.deepcopy(obj) for _, obj in objects if obj["kind"] == "Service")
+    service["spec"]["loadBalancerClas"] = service["spec"].pop("loadBalancerClass")
+    failures = validate_by_kind([("negative-control", service)], schemas, WORK / "examples-negative")
+    require("Service" in failures, "check-jsonschema accepted a Service with spec.loadBalancerClas")
+    note("negative control: a Service with the misspelt spec.loadBalancerClas is rejected")
 
 
 # ---------------------------------------------------------------------------------------------
