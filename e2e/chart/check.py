@@ -334,7 +334,8 @@ def check_agent_pod(pod: dict[str, Any], values: dict[str, Any], name: str) -> N
     require(pod.get("dnsPolicy") == "ClusterFirstWithHostNet", "agent: dnsPolicy is not ClusterFirstWithHostNet")
     agent = next(c for c in pod["containers"] if c["name"] == "agent")
     added = set(agent["securityContext"]["capabilities"].get("add", []))
-    require(added == {"NET_ADMIN", "NET_RAW"}, f"agent: capabilities added are {sorted(added)}, not exactly NET_ADMIN and NET_RAW")
+    require(added == {"NET_ADMIN", "NET_RAW", "SYS_NICE"},
+            f"agent: capabilities added are {sorted(added)}, not exactly NET_ADMIN, NET_RAW and SYS_NICE")
     for init in pod.get("initContainers", []):
         init_added = set(init["securityContext"]["capabilities"].get("add", []))
         require(init_added <= {"SYS_MODULE"}, f"agent init container {init['name']}: adds {sorted(init_added)}")
@@ -364,7 +365,7 @@ def check_agent_pod(pod: dict[str, Any], values: dict[str, Any], name: str) -> N
     require(probes(agent) == ("/healthz", "/readyz"), f"agent: probes are {probes(agent)}")
     require(pod.get("tolerations"), "agent: no tolerations")
     # Which nodes each agent set runs on (one agent per labelled node) is checked by failover-keys.
-    note(f"{name}: host network + ClusterFirstWithHostNet, not privileged, capabilities exactly NET_ADMIN+NET_RAW"
+    note(f"{name}: host network + ClusterFirstWithHostNet, not privileged, capabilities exactly NET_ADMIN+NET_RAW+SYS_NICE"
          f"{' (init: SYS_MODULE)' if pod.get('initContainers') else ''}, read-only root, host paths "
          f"{sorted(host_paths.values())}, /proc/sys/net writable at {mounts[sysctl_volume]['mountPath']}, "
          "NODE_NAME/NODE_IP from the downward API, tolerations")

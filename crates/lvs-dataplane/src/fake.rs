@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::changes::Watched;
-use crate::dataplane::{DataplaneError, Object, Operation, ServiceStats};
+use crate::dataplane::{Claimants, DataplaneError, Object, Operation, ServiceStats};
 use crate::executor::Executor;
 use crate::kernel::{Kernel, KernelResult};
 use crate::model::{
@@ -482,8 +482,12 @@ impl Kernel for FakeKernel {
         address: IpAddr,
         _interface: Option<&str>,
         _wait: Duration,
-    ) -> KernelResult<Vec<[u8; 6]>> {
-        Ok(self.locked(|state| state.claimants.get(&address).cloned().unwrap_or_default()))
+    ) -> KernelResult<Claimants> {
+        // Answers at once: it listens for no time at all.
+        Ok(Claimants {
+            macs: self.locked(|state| state.claimants.get(&address).cloned().unwrap_or_default()),
+            listened: Duration::ZERO,
+        })
     }
 
     async fn stats(&self) -> KernelResult<Vec<ServiceStats>> {

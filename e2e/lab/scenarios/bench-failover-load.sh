@@ -3,7 +3,7 @@
 # lab-timeout: 600
 #
 # Directors director (director-1, preferred, active) and director2, real servers rs1 and rs2,
-# default failover settings (heartbeats every 200 ms, dead after 3), agents in loop mode with
+# default failover settings (heartbeats every 50 ms, dead after 3: a silent holder probed from 75 ms), agents in loop mode with
 # the default 30 s resync: manifests/ha.yaml (web :80, stream :9000 on 10.100.0.100), a UDP echo
 # service on .100:9999 (lab_ha_udp_servers), and 1,000 generated direct-routing VirtualServers on
 # 10 VIPs (10.100.0.100–.109, 100 ports each from 10000, namespace lab as ha.yaml — a VIP belongs

@@ -101,10 +101,13 @@ impl PeerReport {
     }
 
     /// Whether the peer counts as live at `now`: heard within the silence it is allowed (at
-    /// least `dead_after`), or restarting within its hold.
+    /// least `dead_after`), or restarting within its hold — and not found gone since it was
+    /// last heard (a probe that ran on time found nobody answering for the VIP it held): that
+    /// is proof, so the rest of the dead interval is not waited out.
     pub fn live(&self, now: Instant, dead_after: Duration) -> bool {
-        now.saturating_duration_since(self.heard_at) < self.silence_allowed(dead_after)
-            || self.hold_until.is_some_and(|until| now < until)
+        !self.gone
+            && (now.saturating_duration_since(self.heard_at) < self.silence_allowed(dead_after)
+                || self.hold_until.is_some_and(|until| now < until))
     }
 }
 

@@ -219,6 +219,7 @@ async fn failover_reads_return_what_the_fake_kernel_holds() {
             .vip_claimants(vip, None, Duration::from_millis(10))
             .await
             .unwrap()
+            .macs
             .is_empty()
     );
     dataplane.kernel().with_state(|state| {
@@ -241,7 +242,8 @@ async fn failover_reads_return_what_the_fake_kernel_holds() {
         dataplane
             .vip_claimants(vip, Some("eth0"), Duration::from_millis(10))
             .await
-            .unwrap(),
+            .unwrap()
+            .macs,
         [other_mac]
     );
 }

@@ -144,14 +144,15 @@ fn own_macs() -> Vec<[u8; 6]> {
 
 /// Sends a probe for `address` on `interface` — again halfway through `wait`, in case one is
 /// lost — and collects, for `wait`, the distinct MAC addresses that answer for it — none of
-/// this host's own, at most [`MAX_CLAIMANTS`]. Answers that arrived while this thread was not
+/// this host's own, at most [`MAX_CLAIMANTS`] — with how long it listened (first send to last
+/// read). Answers that arrived while this thread was not
 /// running are read after the deadline too: a probe whose thread is descheduled past its
 /// deadline (a loaded node) must not report "nobody answers" for a holder that did.
 pub async fn claimants(
     interface: &str,
     address: IpAddr,
     wait: Duration,
-) -> Result<Vec<[u8; 6]>, DataplaneError> {
+) -> Result<(Vec<[u8; 6]>, Duration), DataplaneError> {
     let object = Object::Vip {
         address,
         interface: Some(interface.to_owned()),
@@ -168,7 +169,7 @@ fn listen(
     address: IpAddr,
     wait: Duration,
     object: Object,
-) -> Result<Vec<[u8; 6]>, DataplaneError> {
+) -> Result<(Vec<[u8; 6]>, Duration), DataplaneError> {
     // The channel listens before the probe leaves, so no early answer is missed.
     let mut channel = RawChannel::open(interface, READ_TIMEOUT, Operation::Probe, object.clone())?;
     let mut own = own_macs();
@@ -215,7 +216,7 @@ fn listen(
             }
         }
     }
-    Ok(claimants)
+    Ok((claimants, started.elapsed()))
 }
 
 #[cfg(test)]
