@@ -115,6 +115,7 @@ BAD_VALUES = {
     "an unknown agent key (privileged)": {"agent": {"privileged": True}},
     "a pull policy Kubernetes does not know": {"image": {"pullPolicy": "Sometimes"}},
     "a port above 65535": {"agent": {"metricsPort": 70000}},
+    "a nice value below -20": {"agent": {"nice": -21}},
     "a log format the binaries do not know": {"controller": {"logFormat": "xml"}},
     "a string where a boolean belongs": {"serviceMonitor": {"enabled": "yes"}},
     "a Service CIDR without a prefix length": {"serviceCIDRs": ["10.96.0.0"]},
@@ -336,6 +337,7 @@ def check_agent_pod(pod: dict[str, Any], values: dict[str, Any], name: str) -> N
     added = set(agent["securityContext"]["capabilities"].get("add", []))
     require(added == {"NET_ADMIN", "NET_RAW", "SYS_NICE"},
             f"agent: capabilities added are {sorted(added)}, not exactly NET_ADMIN, NET_RAW and SYS_NICE")
+    require(f"--nice={values['agent']['nice']}" in agent.get("args", []), "agent: --nice does not follow agent.nice (SYS_NICE is there for it)")
     for init in pod.get("initContainers", []):
         init_added = set(init["securityContext"]["capabilities"].get("add", []))
         require(init_added <= {"SYS_MODULE"}, f"agent init container {init['name']}: adds {sorted(init_added)}")
