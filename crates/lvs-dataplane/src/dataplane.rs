@@ -415,9 +415,10 @@ impl ApplyReport {
 pub struct Claimants {
     /// The MAC addresses of other hosts that answered (none of this host's own, at most eight).
     pub macs: Vec<[u8; 6]>,
-    /// How long the probe listened, from its first probe frame sent to its last read (the
-    /// longest of its uplinks'): much longer than the wait asked for means this node did not
-    /// run for part of it, and an answer may have come in too late to be read.
+    /// How long the probe listened, from its first probe frame sent until it saw its wait end
+    /// (the longest of its uplinks'): much longer than the wait asked for means this node did
+    /// not run for part of it, and an answer may have come in too late to be read. Reading what
+    /// a busy interface queued after that is not counted.
     pub listened: Duration,
 }
 

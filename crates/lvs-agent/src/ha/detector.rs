@@ -24,8 +24,8 @@ use tokio::time::Instant;
 /// default settings: 50 ms heartbeats, dead after 3), so this wait is most of what a takeover
 /// adds to that silence.
 pub const PROBE_WAIT: Duration = Duration::from_millis(40);
-/// A probe that found nobody is believed only when it listened (first probe sent to last read)
-/// at most this long: a longer one overlapped a time this node did not run — a loaded or paused
+/// A probe that found nobody is believed only when it listened (first probe sent until it saw
+/// its wait end) at most this long: a longer one overlapped a time this node did not run — a loaded or paused
 /// node — and an answer may have come in too late to be read. Answers that arrive while only
 /// the probe's thread is not running are read after its deadline all the same.
 pub const CONCLUSIVE_LISTEN: Duration = Duration::from_millis(100);
@@ -102,7 +102,7 @@ impl Arrivals {
 }
 
 /// What a probe heard: the MAC addresses of other hosts that answered, and how long it
-/// listened (from its first probe sent to its last read).
+/// listened (from its first probe sent until it saw its wait end).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Heard {
     /// The other hosts' MAC addresses (`02:00:0a:64:00:02`).
