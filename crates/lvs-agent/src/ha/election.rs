@@ -35,6 +35,11 @@ pub const EVIDENCE_PROBES: u32 = 3;
 pub const EVIDENCE_HOLD: Duration = Duration::from_secs(300);
 /// The most MACs kept as other owners of a VIP (they go into status and Events).
 pub const MAX_DUPLICATES: usize = 8;
+/// The least a standby listens for its peers after it starts (or comes back on the network)
+/// before it takes a VIP nobody seems to hold, whatever the dead interval: a peer's first
+/// heartbeats can take a few hundred milliseconds to reach an agent that is still starting on a
+/// busy node, and a 150 ms dead interval is no time to hear them.
+pub const STARTUP_LISTEN: Duration = Duration::from_millis(600);
 
 /// One VIP's election settings, the same on every director.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -417,7 +422,7 @@ impl Election {
             ));
             return Decision::Stay;
         }
-        if now.saturating_duration_since(self.started) < self.settings.dead_after {
+        if now.saturating_duration_since(self.started) < self.settings.dead_after.max(STARTUP_LISTEN) {
             self.message = Some("listening for peers before taking the VIP".to_owned());
             return Decision::Stay;
         }

@@ -201,3 +201,15 @@ fn a_probe_that_overlapped_a_stall_of_this_node_does_not_end_the_holders_hold() 
     d2.evaluate(gone);
     assert!(d2.roles().holds(&vip(100), false));
 }
+
+#[test]
+fn a_starting_standby_listens_longer_than_a_short_dead_interval() {
+    let start = Instant::now();
+    let mut d2 = d2(start);
+    // Nobody heard yet: a 150 ms dead interval is no time for a peer's first heartbeats to
+    // reach an agent that is still starting.
+    assert!(!d2.evaluate(at(start, 300)), "still listening at 300 ms");
+    assert!(!d2.roles().holds(&vip(100), false));
+    assert!(d2.evaluate(at(start, 600)), "nobody heard in 600 ms: takes it");
+    assert!(d2.roles().holds(&vip(100), false));
+}
