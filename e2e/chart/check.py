@@ -115,7 +115,6 @@ BAD_VALUES = {
     "an unknown agent key (privileged)": {"agent": {"privileged": True}},
     "a pull policy Kubernetes does not know": {"image": {"pullPolicy": "Sometimes"}},
     "a port above 65535": {"agent": {"metricsPort": 70000}},
-    "a nice value below -20": {"agent": {"nice": -21}},
     "a log format the binaries do not know": {"controller": {"logFormat": "xml"}},
     "a string where a boolean belongs": {"serviceMonitor": {"enabled": "yes"}},
     "a Service CIDR without a prefix length": {"serviceCIDRs": ["10.96.0.0"]},
@@ -335,9 +334,7 @@ def check_agent_pod(pod: dict[str, Any], values: dict[str, Any], name: str) -> N
     require(pod.get("dnsPolicy") == "ClusterFirstWithHostNet", "agent: dnsPolicy is not ClusterFirstWithHostNet")
     agent = next(c for c in pod["containers"] if c["name"] == "agent")
     added = set(agent["securityContext"]["capabilities"].get("add", []))
-    require(added == {"NET_ADMIN", "NET_RAW", "SYS_NICE"},
-            f"agent: capabilities added are {sorted(added)}, not exactly NET_ADMIN, NET_RAW and SYS_NICE")
-    require(f"--nice={values['agent']['nice']}" in agent.get("args", []), "agent: --nice does not follow agent.nice (SYS_NICE is there for it)")
+    require(added == {"NET_ADMIN", "NET_RAW"}, f"agent: capabilities added are {sorted(added)}, not exactly NET_ADMIN and NET_RAW")
     for init in pod.get("initContainers", []):
         init_added = set(init["securityContext"]["capabilities"].get("add", []))
         require(init_added <= {"SYS_MODULE"}, f"agent init container {init['name']}: adds {sorted(init_added)}")
@@ -367,7 +364,7 @@ def check_agent_pod(pod: dict[str, Any], values: dict[str, Any], name: str) -> N
     require(probes(agent) == ("/healthz", "/readyz"), f"agent: probes are {probes(agent)}")
     require(pod.get("tolerations"), "agent: no tolerations")
     # Which nodes each agent set runs on (one agent per labelled node) is checked by failover-keys.
-    note(f"{name}: host network + ClusterFirstWithHostNet, not privileged, capabilities exactly NET_ADMIN+NET_RAW+SYS_NICE"
+    note(f"{name}: host network + ClusterFirstWithHostNet, not privileged, capabilities exactly NET_ADMIN+NET_RAW"
          f"{' (init: SYS_MODULE)' if pod.get('initContainers') else ''}, read-only root, host paths "
          f"{sorted(host_paths.values())}, /proc/sys/net writable at {mounts[sysctl_volume]['mountPath']}, "
          "NODE_NAME/NODE_IP from the downward API, tolerations")

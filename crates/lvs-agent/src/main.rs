@@ -125,14 +125,6 @@ struct RunArguments {
     /// a second of no longer answering.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     restart_hold_seconds: u64,
-    /// Nice value of every agent thread, -20 to 19, set at start: favoured over ordinary
-    /// processes so that on a busy node heartbeats and probes are on time (it neither misses a
-    /// peer's death nor looks dead itself) and a takeover's VIP and gratuitous ARP go out at
-    /// once, as keepalived's vrrp_priority. Below 0 it needs CAP_SYS_NICE (the chart adds it);
-    /// without it the agent keeps its value and says so.
-    #[arg(long, env = "LVS_NICE", default_value_t = -10, allow_negative_numbers = true,
-          value_parser = clap::value_parser!(i32).range(-20..=19))]
-    nice: i32,
     /// Gratuitous ARPs / unsolicited NAs sent when this node takes a VIP.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     announce_count: u32,
@@ -230,18 +222,6 @@ fn metrics_socket(arguments: &RunArguments) -> Option<SocketAddr> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     lvs_runtime::init_logging(cli.log_format);
-    if cli.command.is_none() {
-        // Before any other thread starts: they all inherit it.
-        let nice = cli.run.nice;
-        match lvs_runtime::set_thread_nice(nice) {
-            Ok(()) => tracing::info!(nice, "favoured by the scheduler"),
-            Err(error) => tracing::warn!(
-                nice,
-                %error,
-                "cannot raise the agent's priority (it needs CAP_SYS_NICE): on a busy node, heartbeats, probes and takeovers may be late"
-            ),
-        }
-    }
     lvs_runtime::block_on("lvs-agent", run(cli))
 }
 
@@ -311,8 +291,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Arc::clone(&metrics),
     )
-    .await
-    .map_err(|error| anyhow::anyhow!("cannot start the failover thread: {error}"))?;
+    .await;
     let mut reconciler = Reconciler::new(Arc::clone(&dataplane), health, Arc::clone(&metrics), &node_name)
         .with_failover(failover);
     if listens_for_heartbeats {
@@ -457,17 +436,6 @@ mod tests {
         let mut command = vec!["lvs-agent", "--node-name", "n1"];
         command.extend_from_slice(flags);
         Cli::try_parse_from(command).unwrap().run
-    }
-
-    #[test]
-    fn the_agent_is_favoured_by_default_within_nices_range() {
-        assert_eq!(arguments(&[]).nice, -10);
-        assert_eq!(arguments(&["--nice", "-5"]).nice, -5);
-        assert_eq!(arguments(&["--nice", "0"]).nice, 0);
-        let mut command = vec!["lvs-agent", "--node-name", "n1", "--nice", "-21"];
-        assert!(Cli::try_parse_from(&command).is_err(), "below -20");
-        command[4] = "20";
-        assert!(Cli::try_parse_from(&command).is_err(), "above 19");
     }
 
     #[test]

@@ -3,8 +3,7 @@
 //! takes over when the active one stops, a returning director stays standby without
 //! preemption, a director with the wrong key is not heard but reported as a key mismatch, a probe finding another owner
 //! makes the lower-priority director step down, and a director whose uplink goes down hands
-//! the VIP over only once it has removed it; a VIP removed and added again keeps no old record;
-//! and a takeover is decided on the failover thread while the caller's runtime is blocked.
+//! the VIP over only once it has removed it; a VIP removed and added again keeps no old record.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
@@ -15,7 +14,7 @@ use std::time::Duration;
 
 use lvs_agent::ha::election::Local;
 use lvs_agent::ha::wire::{HeartbeatKey, HeartbeatKeys, Role};
-use lvs_agent::ha::{Failover, Group, Heard, Now, Options, PassReport, Prober, UplinkCheck, VipStatus};
+use lvs_agent::ha::{Failover, Group, Now, Options, PassReport, Prober, UplinkCheck, VipStatus};
 use lvs_agent::metrics::Metrics;
 use tokio::time::Instant;
 
@@ -65,12 +64,7 @@ async fn director_with(node: &str, bind: &str, secret: &[u8], port: u16, group: 
     let seen = Arc::clone(&claimants);
     let prober: Prober = Arc::new(move |_, _| {
         let found = seen.lock().unwrap().clone();
-        Box::pin(async move {
-            Ok(Heard {
-                claimants: found,
-                listened: Duration::from_millis(40),
-            })
-        })
+        Box::pin(async move { Ok(found) })
     });
     let uplink_down = Arc::new(Mutex::new(false));
     let down = Arc::clone(&uplink_down);
@@ -90,8 +84,7 @@ async fn director_with(node: &str, bind: &str, secret: &[u8], port: u16, group: 
         ),
         Arc::clone(&metrics),
     )
-    .await
-    .unwrap();
+    .await;
     let director = Director {
         failover,
         metrics,
@@ -157,7 +150,8 @@ async fn the_standby_takes_over_when_the_active_director_stops() {
 
     d1.failover.stop();
     let took = eventually("d2 takes over", Duration::from_secs(5), || holds(&d2)).await;
-    // Probed after half of the 3-interval dead interval; nobody answers, so taken over then.
+    // Dead after 3 intervals, probed (nobody answers) after half of that; the decision is
+    // checked every quarter interval.
     assert!(took < Duration::from_secs(2), "took over after {took:?}");
     let status = d2
         .report(PassReport {
@@ -173,7 +167,7 @@ async fn the_standby_takes_over_when_the_active_director_stops() {
     );
     assert!(record.announced_at.is_some());
     assert!(
-        record.detection >= INTERVAL * 3 / 2 && record.detection <= record.duration,
+        record.detection >= INTERVAL * 3 && record.detection <= record.duration,
         "{record:?}"
     );
     let encoded = d2.metrics.encode();
@@ -297,22 +291,5 @@ async fn a_director_whose_uplink_fails_hands_over_once_it_removed_the_vip() {
         "PeerStandby"
     );
     d1.failover.stop();
-    d2.failover.stop();
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn the_takeover_is_decided_while_the_agents_runtime_is_blocked() {
-    let port = port() + 4;
-    let d1 = director("d1", "127.0.0.1", b"a shared secret!", port).await;
-    let d2 = director("d2", "127.0.0.2", b"a shared secret!", port).await;
-    eventually("d1 active, d2 standby", Duration::from_secs(5), || {
-        holds(&d1) && !holds(&d2)
-    })
-    .await;
-    d1.failover.stop();
-    // A long pass hogs the agent's runtime (here its only thread): heartbeats, probes and the
-    // decision go on regardless on the failover thread.
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(holds(&d2), "d2 took over while this runtime did not run");
     d2.failover.stop();
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lvs_agent::ha::wire::{HeartbeatKey, HeartbeatKeys};
-use lvs_agent::ha::{Failover, Heard, Options, Prober, UplinkCheck};
+use lvs_agent::ha::{Failover, Options, Prober, UplinkCheck};
 use lvs_agent::health::HealthMonitor;
 use lvs_agent::metrics::Metrics;
 use lvs_agent::node_config::Intent;
@@ -54,7 +54,7 @@ fn two_directors() -> Value {
 async fn reconciler(port: u16) -> (Arc<FakeDataplane>, Reconciler<FakeDataplane>, Failover) {
     let dataplane = Arc::new(FakeDataplane::new_fake());
     let metrics = Metrics::new("director-2");
-    let prober: Prober = Arc::new(|_, _| Box::pin(async { Ok(Heard::default()) }));
+    let prober: Prober = Arc::new(|_, _| Box::pin(async { Ok(Vec::new()) }));
     let uplink: UplinkCheck = Arc::new(|_, _| Box::pin(async { None }));
     let failover = Failover::start(
         Options::new(
@@ -67,8 +67,7 @@ async fn reconciler(port: u16) -> (Arc<FakeDataplane>, Reconciler<FakeDataplane>
         ),
         Arc::clone(&metrics),
     )
-    .await
-    .unwrap();
+    .await;
     let health = HealthMonitor::new(1, lvs_agent::metrics_observer(&metrics));
     let reconciler = Reconciler::new(Arc::clone(&dataplane), health, metrics, "director-2")
         .with_failover(failover.clone());
@@ -177,7 +176,7 @@ async fn a_vip_that_gets_a_second_director_stays_where_it_is() {
 
 /// director-1 (the higher priority) as a bare failover service on 127.0.0.1, eligible.
 async fn preferred_peer(port: u16) -> Failover {
-    let prober: Prober = Arc::new(|_, _| Box::pin(async { Ok(Heard::default()) }));
+    let prober: Prober = Arc::new(|_, _| Box::pin(async { Ok(Vec::new()) }));
     let uplink: UplinkCheck = Arc::new(|_, _| Box::pin(async { None }));
     let peer = Failover::start(
         Options::new(
@@ -190,8 +189,7 @@ async fn preferred_peer(port: u16) -> Failover {
         ),
         Metrics::new("director-1"),
     )
-    .await
-    .unwrap();
+    .await;
     let config = intent(Some(preempting())).config;
     peer.report(lvs_agent::ha::PassReport {
         groups: lvs_agent::ha::groups(&config, &std::collections::BTreeMap::new()),

@@ -10,11 +10,8 @@ use serde::{Deserialize, Serialize};
 
 /// Failover among the directors of a VIP. Used only when more than one director serves it: the
 /// directors exchange authenticated heartbeats over UDP (never through the API server), the
-/// highest-priority healthy director holds the VIP. When the active one goes silent, a standby
-/// checks whether anyone still answers for the VIP (ARP, or NDP for IPv6) and takes it over as
-/// soon as nobody does: from half of `heartbeatIntervalMillis × deadAfter` of silence (75 ms at
-/// the defaults), up to all of it for a holder whose heartbeats have arrived irregularly, plus
-/// the check's 40 ms. A holder whose agent stopped but whose node still answers keeps the VIP.
+/// highest-priority healthy director holds the VIP, and a standby takes it over within
+/// `heartbeatIntervalMillis × deadAfter` of the active one going silent.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HighAvailabilitySpec {
@@ -25,13 +22,12 @@ pub struct HighAvailabilitySpec {
     #[schemars(length(max = 16), inner(length(min = 1, max = 253)))]
     #[x_kube(validation = kube::core::Rule::new(crate::limits::NODE_NAMES).message(crate::limits::NODE_NAME_MESSAGE))]
     pub priority: Vec<String>,
-    /// Milliseconds between heartbeats to each peer director, 20–10000 (default 50).
+    /// Milliseconds between heartbeats to each peer director, 20–10000 (default 200).
     #[serde(default = "default_heartbeat_interval")]
     #[schemars(range(min = 20, max = 10000))]
     pub heartbeat_interval_millis: u32,
-    /// Heartbeat intervals without a word after which a peer counts as dead, 2–100 (default 3:
-    /// 150 ms at the default interval). A standby starts checking whether a silent holder's VIP
-    /// still answers after half of this and takes the VIP once nobody does.
+    /// Heartbeat intervals without a word after which a peer counts as dead and a standby may take
+    /// the VIP, 2–100 (default 3: 600 ms at the default interval).
     #[serde(default = "default_dead_after")]
     #[schemars(range(min = 2, max = 100))]
     pub dead_after: u32,
@@ -66,7 +62,7 @@ impl Default for HighAvailabilitySpec {
 }
 
 fn default_heartbeat_interval() -> u32 {
-    50
+    200
 }
 
 fn default_dead_after() -> u32 {

@@ -233,8 +233,8 @@ pub struct DirectorsSpec {
     #[serde(default)]
     pub vip_placement: VipPlacement,
     /// Failover, used only when more than one node directs this VIP: the directors elect the one
-    /// that holds it over authenticated UDP heartbeats, and a standby takes over once the active
-    /// one falls silent and nobody answers for the VIP any more (within about 250 ms by default).
+    /// that holds it over authenticated UDP heartbeats, and a standby takes over
+    /// `heartbeatIntervalMillis × deadAfter` (600 ms by default) after the active one falls silent.
     #[serde(default)]
     pub high_availability: crate::HighAvailabilitySpec,
 }

@@ -590,7 +590,7 @@ fn two_directors_get_failover_settings_in_priority_order_with_peer_addresses() {
     );
     assert_eq!(
         (ha.heartbeat_interval_millis, ha.dead_after, ha.preempt),
-        (50, 3, true)
+        (200, 3, true)
     );
     let sync = ha.connection_sync.expect("sync on by default");
     assert_eq!((sync.sync_id, sync.interface.as_str()), (7, "eth0"));

@@ -410,18 +410,6 @@ impl ApplyReport {
     }
 }
 
-/// What a probe of who answers for a VIP heard.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Claimants {
-    /// The MAC addresses of other hosts that answered (none of this host's own, at most eight).
-    pub macs: Vec<[u8; 6]>,
-    /// How long the probe listened, from its first probe frame sent until it saw its wait end
-    /// (the longest of its uplinks'): much longer than the wait asked for means this node did
-    /// not run for part of it, and an answer may have come in too late to be read. Reading what
-    /// a busy interface queued after that is not counted.
-    pub listened: Duration,
-}
-
 /// Counters of one service and its destinations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceStats {
@@ -471,13 +459,13 @@ pub trait Dataplane: Send + Sync + 'static {
     /// Who else answers for a VIP (split-brain detection): the MAC addresses of other hosts that
     /// answer, within `wait`, a duplicate-address probe for `address` on the uplink (`None`: the
     /// interfaces whose network contains it) — never a MAC of this host's own interfaces, at most
-    /// eight — and how long it listened. The probe changes no neighbour cache.
+    /// eight. The probe changes no neighbour cache.
     fn vip_claimants(
         &self,
         address: IpAddr,
         interface: Option<&str>,
         wait: Duration,
-    ) -> impl Future<Output = Result<Claimants, DataplaneError>> + Send;
+    ) -> impl Future<Output = Result<Vec<[u8; 6]>, DataplaneError>> + Send;
     /// Kernel writes issued so far (IPVS, address, device, sysctl and nftables changes).
     fn write_count(&self) -> u64;
     /// Change notifications: a counter bumped (once per burst, after `changes::DEBOUNCE`) when

@@ -18,7 +18,7 @@ use batching::{director_vip, has_live_service, runs, service_of, stages};
 use claims::{Claims, Settled, left_intents};
 
 use crate::changes::Watched;
-use crate::dataplane::{ApplyReport, Claimants, Dataplane, DataplaneError, Object, OpFailure, ServiceStats};
+use crate::dataplane::{ApplyReport, Dataplane, DataplaneError, Object, OpFailure, ServiceStats};
 use crate::kernel::Kernel;
 use crate::model::{Link, NftRules, NodeState, ServiceKey, ServiceState, VipAddress, VipState};
 use crate::ops::Op;
@@ -524,7 +524,7 @@ impl<K: Kernel> Dataplane for Executor<K> {
         address: IpAddr,
         interface: Option<&str>,
         wait: Duration,
-    ) -> Result<Claimants, DataplaneError> {
+    ) -> Result<Vec<[u8; 6]>, DataplaneError> {
         self.kernel.vip_claimants(address, interface, wait).await
     }
 }

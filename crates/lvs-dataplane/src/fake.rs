@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::changes::Watched;
-use crate::dataplane::{Claimants, DataplaneError, Object, Operation, ServiceStats};
+use crate::dataplane::{DataplaneError, Object, Operation, ServiceStats};
 use crate::executor::Executor;
 use crate::kernel::{Kernel, KernelResult};
 use crate::model::{
@@ -482,12 +482,8 @@ impl Kernel for FakeKernel {
         address: IpAddr,
         _interface: Option<&str>,
         _wait: Duration,
-    ) -> KernelResult<Claimants> {
-        // Answers at once: it listens for no time at all.
-        Ok(Claimants {
-            macs: self.locked(|state| state.claimants.get(&address).cloned().unwrap_or_default()),
-            listened: Duration::ZERO,
-        })
+    ) -> KernelResult<Vec<[u8; 6]>> {
+        Ok(self.locked(|state| state.claimants.get(&address).cloned().unwrap_or_default()))
     }
 
     async fn stats(&self) -> KernelResult<Vec<ServiceStats>> {

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::changes::Watched;
-use crate::dataplane::{Claimants, DataplaneError, Object, Operation, ServiceStats};
+use crate::dataplane::{DataplaneError, Object, Operation, ServiceStats};
 use crate::model::{
     Destination, Link, NftRules, Service, ServiceKey, ServiceState, SyncDaemonSpec, SyncRole, VipAddress,
 };
@@ -107,14 +107,13 @@ pub trait Kernel: Send + Sync + 'static {
         interface: Option<&str>,
     ) -> impl Future<Output = KernelResult<bool>> + Send;
     /// The MAC addresses of other hosts that answer, within `wait`, a duplicate-address probe
-    /// for `address` sent on the uplink (`None`: the interfaces whose network contains it), and
-    /// how long it listened.
+    /// for `address` sent on the uplink (`None`: the interfaces whose network contains it).
     fn vip_claimants(
         &self,
         address: IpAddr,
         interface: Option<&str>,
         wait: Duration,
-    ) -> impl Future<Output = KernelResult<Claimants>> + Send;
+    ) -> impl Future<Output = KernelResult<Vec<[u8; 6]>>> + Send;
     /// Counters of every IPVS service (ours or not).
     fn stats(&self) -> impl Future<Output = KernelResult<Vec<ServiceStats>>> + Send;
     /// Writes issued so far.

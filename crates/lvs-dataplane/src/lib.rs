@@ -17,7 +17,7 @@ pub mod ops;
 pub mod ownership;
 pub mod plan;
 
-pub use dataplane::{ApplyReport, Claimants, Dataplane, DataplaneError};
+pub use dataplane::{ApplyReport, Dataplane, DataplaneError};
 pub use fake::FakeDataplane;
 pub use ops::Op;
 pub use plan::plan;

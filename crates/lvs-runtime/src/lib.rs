@@ -1,7 +1,7 @@
 //! What `lvs-agent` and `lvs-controller` share around their work, kept in one place: logging
 //! set-up, the async runtime and the exit status, shutdown on Ctrl-C or SIGTERM, retry delays,
-//! metric helpers, a thread's scheduling priority, and the HTTP endpoints `/healthz`, `/readyz`
-//! and `/metrics`. No Kubernetes and no kernel state here.
+//! metric helpers, and the HTTP endpoints `/healthz`, `/readyz` and `/metrics`. No Kubernetes
+//! and no kernel here.
 
 pub mod backoff;
 pub mod endpoints;
@@ -33,13 +33,6 @@ pub fn init_logging(format: LogFormat) {
         LogFormat::Plain => logs.init(),
         LogFormat::Json => logs.json().flatten_event(true).init(),
     }
-}
-
-/// Sets the nice value (-20, most favoured, to 19) of the calling thread alone — Linux keeps it
-/// per thread, and threads this one starts afterwards inherit it. A value below the current one
-/// needs `CAP_SYS_NICE` (EACCES or EPERM without it).
-pub fn set_thread_nice(nice: i32) -> std::io::Result<()> {
-    rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice).map_err(std::io::Error::from)
 }
 
 /// Runs `work` on a two-thread runtime; an error is printed as `program: error` and exits 2.
@@ -88,30 +81,5 @@ pub async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use rustix::process::getpriority_process;
-    use rustix::thread::gettid;
-
-    #[test]
-    fn a_threads_nice_value_is_its_own() {
-        // `None` (who = 0) is the calling thread on Linux.
-        let before = getpriority_process(None).expect("this thread's nice value");
-        let parent = gettid();
-        // A less favoured value needs no privilege.
-        let (own, parents) = std::thread::spawn(move || {
-            super::set_thread_nice(before + 5).expect("raising the nice value");
-            (
-                getpriority_process(Some(gettid())).expect("the new thread's nice value"),
-                getpriority_process(Some(parent)).expect("the spawning thread's nice value"),
-            )
-        })
-        .join()
-        .expect("the thread");
-        assert_eq!(own, before + 5, "the thread's own value");
-        assert_eq!(parents, before, "the thread that started it keeps its value");
     }
 }

@@ -268,8 +268,8 @@ lab_ha_timeline() {
         "VIP added +$(lab_ha_since_cut "$added"), client learned the MAC +$(lab_ha_since_cut "$learned"), first answer +$((${first:-$LAB_HA_CUT} - LAB_HA_CUT))"
     lab_say "requests around the cut (start→end ms from the cut, answer): $(awk -v c="$LAB_HA_CUT" \
         '$1 - c > -600 && $1 - c < 1500 { printf "%s%+d→%+d %s", sep, $1 - c, $2 - c, $3; sep = ", " }' "$LAB_RUN/ha.$1.txt")"
-    lab_say "director2's agent: $(grep -c 'taking over the VIP' "$log") takeover(s), $(grep -c 'did not run for a while' "$log") stall(s); from the holder's silence (probe, decision) to the announcement:"
-    sed -n '/the holder fell silent/,/took over the VIP/p' "$log" | tail -n 25 | sed 's/^/    /'
+    lab_say "director2's agent: $(grep -c 'taking over the VIP' "$log") takeover(s), $(grep -c 'did not run for a while' "$log") stall(s); from the decision to the announcement:"
+    sed -n '/taking over the VIP/,/took over the VIP/p' "$log" | tail -n 25 | sed 's/^/    /'
     echo "request_median_ms=$(awk '$3 != "FAIL" { print $2 - $1 }' "$LAB_RUN/ha.$1.txt" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] + 0 }')"
     echo "cut_to_decision_ms=$(lab_ha_since_cut "$decided")"
     echo "cut_to_vip_added_ms=$(lab_ha_since_cut "$added")"

@@ -33,7 +33,7 @@ lab_ha_setup
 lab_step "the client captures director's heartbeats to director2"
 # director mirrors them to the client; the client takes them in on its own UDP 9751, one file
 # per datagram (socat forks per datagram). Replayed below in capture order, two datagrams every
-# 100 ms or so (a holder is probed after 75 ms of silence): before the fix, the two incarnations alternating made
+# 100 ms or so (a dead interval is 600 ms): before the fix, the two incarnations alternating made
 # every replay "fresh".
 lab_must /sbin/ip netns exec director nft -f - <<NFT
 table ip lab-mirror {

@@ -35,11 +35,6 @@ pub const EVIDENCE_PROBES: u32 = 3;
 pub const EVIDENCE_HOLD: Duration = Duration::from_secs(300);
 /// The most MACs kept as other owners of a VIP (they go into status and Events).
 pub const MAX_DUPLICATES: usize = 8;
-/// The least a standby listens for its peers after it starts (or comes back on the network)
-/// before it takes a VIP nobody seems to hold, whatever the dead interval: a peer's first
-/// heartbeats can take a few hundred milliseconds to reach an agent that is still starting on a
-/// busy node, and a 150 ms dead interval is no time to hear them.
-pub const STARTUP_LISTEN: Duration = Duration::from_millis(600);
 
 /// One VIP's election settings, the same on every director.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,13 +101,10 @@ impl PeerReport {
     }
 
     /// Whether the peer counts as live at `now`: heard within the silence it is allowed (at
-    /// least `dead_after`), or restarting within its hold — and not found gone since it was
-    /// last heard (a probe that ran on time found nobody answering for the VIP it held): that
-    /// is proof, so the rest of the dead interval is not waited out.
+    /// least `dead_after`), or restarting within its hold.
     pub fn live(&self, now: Instant, dead_after: Duration) -> bool {
-        !self.gone
-            && (now.saturating_duration_since(self.heard_at) < self.silence_allowed(dead_after)
-                || self.hold_until.is_some_and(|until| now < until))
+        now.saturating_duration_since(self.heard_at) < self.silence_allowed(dead_after)
+            || self.hold_until.is_some_and(|until| now < until)
     }
 }
 
@@ -422,7 +414,7 @@ impl Election {
             ));
             return Decision::Stay;
         }
-        if now.saturating_duration_since(self.started) < self.settings.dead_after.max(STARTUP_LISTEN) {
+        if now.saturating_duration_since(self.started) < self.settings.dead_after {
             self.message = Some("listening for peers before taking the VIP".to_owned());
             return Decision::Stay;
         }

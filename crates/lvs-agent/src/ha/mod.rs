@@ -19,7 +19,7 @@ pub mod wire;
 pub use groups::{Group, groups};
 pub use record::{Now, VipStatus};
 pub use restart::RestartStore;
-pub use runner::{Failover, Heard, Options, Prober, UplinkCheck};
+pub use runner::{Failover, Options, Prober, UplinkCheck};
 pub use state::{PassReport, Roles};
 
 use std::collections::BTreeSet;
@@ -54,7 +54,7 @@ pub async fn start<D: Dataplane>(
     node: &str,
     settings: Settings,
     metrics: Arc<Metrics>,
-) -> std::io::Result<Failover> {
+) -> Failover {
     let in_kernel: BTreeSet<IpAddr> = match dataplane.observe_vips().await {
         Ok(vips) => vips.addresses.iter().map(|vip| vip.address).collect(),
         Err(error) => {
@@ -69,10 +69,7 @@ pub async fn start<D: Dataplane>(
             dataplane
                 .vip_claimants(address, interface.as_deref(), runner::PROBE_WAIT)
                 .await
-                .map(|claimants| Heard {
-                    claimants: claimants.macs.iter().map(|mac| format_mac(*mac)).collect(),
-                    listened: claimants.listened,
-                })
+                .map(|macs| macs.iter().map(|mac| format_mac(*mac)).collect())
                 .map_err(|error| error.to_string())
         })
     });

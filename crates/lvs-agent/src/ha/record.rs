@@ -129,8 +129,8 @@ impl VipRecord {
     /// heartbeat) until a probe shows whether the VIP still answers: a holder whose agent is
     /// down or restarting (a rollout, an OOM kill, `kill -9`) still serves the VIP from its
     /// kernel, and taking it over would put it on two nodes. The hold (and its probe) starts
-    /// after half the allowed silence, and the first probe on time that finds nobody ends it:
-    /// the holder is gone then, without waiting out the rest of the dead interval. Returns
+    /// after half the dead interval of silence, so that a holder that is really gone is known
+    /// to be by the time the dead interval ends and the takeover is not delayed. Returns
     /// whether a hold started (a probe is due at once).
     pub fn hold_silent_holder(&mut self, now: Instant, hold: Duration) -> bool {
         if self.role() != Role::Standby {
@@ -145,12 +145,7 @@ impl VipRecord {
                 && peer.hold_until.is_none()
                 && now.saturating_duration_since(peer.heard_at) >= suspect_after
             {
-                tracing::info!(
-                    peer = %node,
-                    silent_ms = now.saturating_duration_since(peer.heard_at).as_millis(),
-                    allowed_ms = peer.silence_allowed(dead_after).as_millis(),
-                    "the holder fell silent: checking whether the VIP still answers before taking it"
-                );
+                tracing::info!(peer = %node, "the holder fell silent: checking whether the VIP still answers before taking it");
                 peer.hold_until = Some(peer.heard_at + hold);
                 started = true;
             }

@@ -4,9 +4,6 @@
 //! every interval, decisions four times per interval). Out go heartbeats, a `watch` of the roles
 //! passes follow, the status (as the answer to a report) and the saved restart state. A second
 //! task runs the slow checks (uplinks, who answers ARP/NDP for a VIP) and sends their results in.
-//! Both run on a thread of their own (`lvs-failover`) with a runtime of their own: a reconcile
-//! pass over a thousand services, health checks or API calls on the agent's runtime never delay
-//! a heartbeat, a probe or a takeover decision.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -19,7 +16,6 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-pub use super::detector::Heard;
 use super::detector::{Probe, StallWatch};
 use super::record::{Now, Uplink, VipStatus};
 use super::restart::{self, RestartState, RestartStore};
@@ -27,9 +23,9 @@ use super::state::{FailoverState, PassReport, Roles};
 use super::wire::{self, HeartbeatKeys, Role, WireError};
 use crate::metrics::Metrics;
 
-/// Asks who else answers for a VIP on an uplink: MAC addresses, and how long it listened.
+/// Asks who else answers for a VIP on an uplink: MAC addresses.
 pub type Prober =
-    Arc<dyn Fn(IpAddr, Option<String>) -> BoxFuture<'static, Result<Heard, String>> + Send + Sync>;
+    Arc<dyn Fn(IpAddr, Option<String>) -> BoxFuture<'static, Result<Vec<String>, String>> + Send + Sync>;
 
 /// Whether the uplink of a VIP is up: None when it is, else why not.
 pub type UplinkCheck =
@@ -112,43 +108,10 @@ enum Command {
 }
 
 impl Failover {
-    /// Starts the service on its own thread and runtime (see the module), resuming from the
-    /// saved restart state; the thread ends when the last handle is dropped or on [`stop`].
-    /// Without a key, or when the port cannot be bound, no VIP with more than one director is
-    /// ever taken (status says why). Fails only when the thread or its runtime cannot be made.
-    ///
-    /// [`stop`]: Failover::stop
-    pub async fn start(options: Options, metrics: Arc<Metrics>) -> std::io::Result<Self> {
-        let (started, handle) = oneshot::channel();
-        std::thread::Builder::new()
-            .name("lvs-failover".to_owned())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(runtime) => runtime,
-                    Err(error) => {
-                        let _ = started.send(Err(error));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let (failover, tasks) = Self::launch(options, metrics).await;
-                    if started.send(Ok(failover)).is_err() {
-                        return;
-                    }
-                    for task in tasks {
-                        let _ = task.await;
-                    }
-                });
-            })?;
-        handle.await.unwrap_or_else(|_| {
-            Err(std::io::Error::other(
-                "the failover thread ended before it started",
-            ))
-        })
-    }
-
-    /// Sets up the state and spawns the two tasks on the current runtime.
-    async fn launch(options: Options, metrics: Arc<Metrics>) -> (Self, [tokio::task::JoinHandle<()>; 2]) {
+    /// Starts the service's tasks on the current runtime, resuming from the saved restart
+    /// state. Without a key, or when the port cannot be bound, no VIP with more than one
+    /// director is ever taken (status says why).
+    pub async fn start(options: Options, metrics: Arc<Metrics>) -> Self {
         let saved = options.restart_store.load(&options.node);
         let incarnation = restart::next_incarnation(
             saved.as_ref().map(|saved| saved.incarnation),
@@ -214,18 +177,15 @@ impl Failover {
             uplink: options.uplink,
             commands: commands.clone(),
         };
-        let joins = [
-            tokio::spawn(actor.run(command_receiver)),
-            tokio::spawn(checker.run(plan_receiver)),
-        ];
-        let tasks: Arc<[tokio::task::AbortHandle]> =
-            joins.iter().map(tokio::task::JoinHandle::abort_handle).collect();
-        let failover = Self {
+        let tasks: Arc<[tokio::task::AbortHandle]> = Arc::new([
+            tokio::spawn(actor.run(command_receiver)).abort_handle(),
+            tokio::spawn(checker.run(plan_receiver)).abort_handle(),
+        ]);
+        Self {
             commands,
             roles: roles_receiver,
             tasks,
-        };
-        (failover, joins)
+        }
     }
 
     /// Stops sending and receiving heartbeats (as when the agent dies).
@@ -565,8 +525,8 @@ impl Checker {
                 .buffer_unordered(PROBES_AT_ONCE);
             while let Some((address, started, result)) = probes.next().await {
                 match result {
-                    Ok(heard) => {
-                        let probe = Probe::heard(heard, started);
+                    Ok(claimants) => {
+                        let probe = Probe::new(claimants, started);
                         if self.commands.send(Command::Probed(address, probe)).is_err() {
                             return;
                         }

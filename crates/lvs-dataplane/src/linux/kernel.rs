@@ -10,7 +10,7 @@ use rtnetlink::sys::AsyncSocket as _;
 use tokio::task::AbortHandle;
 
 use crate::changes::Watched;
-use crate::dataplane::{Claimants, DataplaneError, Object, Operation, ServiceStats};
+use crate::dataplane::{DataplaneError, Object, Operation, ServiceStats};
 use crate::executor::Executor;
 use crate::ipvs::{
     IpvsError, IpvsHandle, IpvsRequest, ObservedDestination, ObservedService, SyncDaemon, UnreadableService,
@@ -661,19 +661,18 @@ impl Kernel for LinuxKernel {
         address: IpAddr,
         interface: Option<&str>,
         wait: Duration,
-    ) -> KernelResult<Claimants> {
+    ) -> KernelResult<Vec<[u8; 6]>> {
         let uplinks = self
             .required_uplinks(address, interface, Operation::Probe)
             .await?;
         let probes = uplinks
             .iter()
             .map(|uplink| probe::claimants(uplink, address, wait));
-        let mut claimants = Claimants::default();
-        for (found, listened) in futures::future::try_join_all(probes).await? {
-            claimants.listened = claimants.listened.max(listened);
+        let mut claimants: Vec<[u8; 6]> = Vec::new();
+        for found in futures::future::try_join_all(probes).await? {
             for mac in found {
-                if !claimants.macs.contains(&mac) && claimants.macs.len() < probe::MAX_CLAIMANTS {
-                    claimants.macs.push(mac);
+                if !claimants.contains(&mac) && claimants.len() < probe::MAX_CLAIMANTS {
+                    claimants.push(mac);
                 }
             }
         }

@@ -144,16 +144,14 @@ fn own_macs() -> Vec<[u8; 6]> {
 
 /// Sends a probe for `address` on `interface` — again halfway through `wait`, in case one is
 /// lost — and collects, for `wait`, the distinct MAC addresses that answer for it — none of
-/// this host's own, at most [`MAX_CLAIMANTS`] — with how long it listened: from the first send
-/// until this thread saw the deadline pass (a thread descheduled across the deadline sees it
-/// late; reading what a busy interface queued meanwhile does not count). Answers that arrived while this thread was not
+/// this host's own, at most [`MAX_CLAIMANTS`]. Answers that arrived while this thread was not
 /// running are read after the deadline too: a probe whose thread is descheduled past its
 /// deadline (a loaded node) must not report "nobody answers" for a holder that did.
 pub async fn claimants(
     interface: &str,
     address: IpAddr,
     wait: Duration,
-) -> Result<(Vec<[u8; 6]>, Duration), DataplaneError> {
+) -> Result<Vec<[u8; 6]>, DataplaneError> {
     let object = Object::Vip {
         address,
         interface: Some(interface.to_owned()),
@@ -170,7 +168,7 @@ fn listen(
     address: IpAddr,
     wait: Duration,
     object: Object,
-) -> Result<(Vec<[u8; 6]>, Duration), DataplaneError> {
+) -> Result<Vec<[u8; 6]>, DataplaneError> {
     // The channel listens before the probe leaves, so no early answer is missed.
     let mut channel = RawChannel::open(interface, READ_TIMEOUT, Operation::Probe, object.clone())?;
     let mut own = own_macs();
@@ -182,11 +180,9 @@ fn listen(
     let mut resend = Some(started + wait / 2);
     let mut claimants = Vec::new();
     let mut after_deadline = 0;
-    let mut listened = None;
     loop {
         let now = Instant::now();
         if now >= deadline {
-            listened.get_or_insert_with(|| now.saturating_duration_since(started));
             // Whatever is queued already, then stop at the first read that finds nothing.
             after_deadline += 1;
             if after_deadline > DRAIN_LIMIT {
@@ -219,7 +215,7 @@ fn listen(
             }
         }
     }
-    Ok((claimants, listened.unwrap_or_else(|| started.elapsed())))
+    Ok(claimants)
 }
 
 #[cfg(test)]

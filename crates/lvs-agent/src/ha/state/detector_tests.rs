@@ -1,9 +1,9 @@
-//! When a silent holder is suspected — and, once a probe on time finds nobody answering for its
-//! VIP, taken over — with heartbeats every 50 ms, dead after 3: a jittery holder is suspected
-//! later than a regular one, a late burst after this agent's own stall moves nothing, and a
-//! holder that stops is taken over at half the dead interval when its heartbeats were regular,
-//! within the dead interval when they were not. Each case is one a fixed `deadAfter × interval`
-//! detector gets wrong (or, for the last ones, one an unbounded adaptive detector would).
+//! When a silent peer counts as dead, at the default settings (heartbeats every 50 ms, dead
+//! after 3): a jittery holder keeps its VIP through a gap it has shown before, a late burst
+//! after this agent's own stall moves nothing, and a holder that stops is still taken over —
+//! at the dead interval when its heartbeats were regular, within twice that when they were not.
+//! Each case is one a fixed `deadAfter × interval` detector gets wrong (or, for the last ones,
+//! one an unbounded adaptive detector would).
 
 #![allow(clippy::unwrap_used)]
 
@@ -62,7 +62,7 @@ fn takes_over_when_nobody_answers(state: &mut FailoverState, start: Instant, mil
 }
 
 #[test]
-fn a_jittery_holder_is_suspected_later_than_a_regular_one() {
+fn a_jittery_holder_keeps_the_vip_through_a_gap_it_has_shown_before() {
     let start = Instant::now();
     let mut d2 = d2(start);
     // A busy d1: rounds 10 to 140 ms apart (50 on average), for a few seconds.
@@ -73,18 +73,16 @@ fn a_jittery_holder_is_suspected_later_than_a_regular_one() {
         times.push(now);
     }
     d1_heard_at(&mut d2, start, &times);
-    // Suspected after half its largest gap plus an interval (95 ms), not half the dead
-    // interval (75 ms): a busy holder is probed less often.
+    // 170 ms of silence: longer than 3 × 50 ms, shorter than its largest gap plus an interval.
     assert!(
-        !takes_over_when_nobody_answers(&mut d2, start, now + 94),
-        "a fixed detector suspects a live, busy holder at 75 ms and probes it"
+        !takes_over_when_nobody_answers(&mut d2, start, now + 170),
+        "a fixed 150 ms deadline takes the VIP from a live, busy holder"
     );
     assert!(
-        d2.status(at(start, now + 94).instant)[0]
+        d2.status(at(start, now + 170).instant)[0]
             .peers_alive
             .contains(&"d1".to_owned())
     );
-    assert!(takes_over_when_nobody_answers(&mut d2, start, now + 95));
 }
 
 #[test]
@@ -116,34 +114,34 @@ fn a_late_burst_after_this_agents_own_stall_moves_nothing() {
 }
 
 #[test]
-fn a_regular_holder_that_stops_is_taken_over_at_half_the_dead_interval() {
+fn a_regular_holder_that_stops_is_taken_over_at_the_dead_interval() {
     let start = Instant::now();
     let mut d2 = d2(start);
     let times: Vec<u64> = (1..=40).map(|round| round * 50).collect();
     d1_heard_at(&mut d2, start, &times);
     // d1 stops at 2,000 ms.
     assert!(
-        !takes_over_when_nobody_answers(&mut d2, start, 2_074),
-        "not suspected before 75 ms"
+        !takes_over_when_nobody_answers(&mut d2, start, 2_149),
+        "alive until 150 ms"
     );
     assert!(
-        takes_over_when_nobody_answers(&mut d2, start, 2_075),
+        takes_over_when_nobody_answers(&mut d2, start, 2_150),
         "the adaptive part must not slow down a regular holder's takeover"
     );
 }
 
 #[test]
-fn a_paused_holder_with_irregular_heartbeats_is_taken_over_within_the_dead_interval() {
+fn a_paused_holder_with_irregular_heartbeats_is_taken_over_within_twice_the_dead_interval() {
     let start = Instant::now();
     let mut d2 = d2(start);
     // d1 paused for a whole second once (its node stalled), then beat regularly again.
     let mut times: Vec<u64> = (1..=10).map(|round| round * 50).collect();
     times.extend((0..10).map(|round| 1_500 + round * 50));
     d1_heard_at(&mut d2, start, &times);
-    // Then it stops for good at 1,950 ms: taken over by 1,950 + 150 ms at the latest, not
+    // Then it stops for good at 1,950 ms: taken over by 1,950 + 300 ms at the latest, not
     // after a second-long allowance learned from the pause.
-    assert!(!takes_over_when_nobody_answers(&mut d2, start, 2_099));
-    assert!(takes_over_when_nobody_answers(&mut d2, start, 2_100));
+    assert!(!takes_over_when_nobody_answers(&mut d2, start, 2_100));
+    assert!(takes_over_when_nobody_answers(&mut d2, start, 2_250));
 }
 
 #[test]
@@ -199,17 +197,5 @@ fn a_probe_that_overlapped_a_stall_of_this_node_does_not_end_the_holders_hold() 
     let gone = at(start, 3_000);
     d2.probed(vip(100), Probe::new(Vec::new(), at(start, 2_930).instant), gone);
     d2.evaluate(gone);
-    assert!(d2.roles().holds(&vip(100), false));
-}
-
-#[test]
-fn a_starting_standby_listens_longer_than_a_short_dead_interval() {
-    let start = Instant::now();
-    let mut d2 = d2(start);
-    // Nobody heard yet: a 150 ms dead interval is no time for a peer's first heartbeats to
-    // reach an agent that is still starting.
-    assert!(!d2.evaluate(at(start, 300)), "still listening at 300 ms");
-    assert!(!d2.roles().holds(&vip(100), false));
-    assert!(d2.evaluate(at(start, 600)), "nobody heard in 600 ms: takes it");
     assert!(d2.roles().holds(&vip(100), false));
 }
